@@ -1,0 +1,418 @@
+"""Async client of the Chariot training service (``chariot.training_v2`` over our REST model).
+
+One boundary: ``_send`` is the only place that touches httpx, and it turns every
+httpx, HTTP-status and JSON failure into the ``errors`` tree. Tests and the
+embedded emulator swap the *transport*, never the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from chariot_apply import __version__
+from chariot_apply.chariot import rest
+from chariot_apply.chariot.auth import ClientCredentials, Credentials, NoCredentials, StaticToken
+from chariot_apply.chariot.errors import (
+    ApiException,
+    AuthenticationError,
+    BlueprintDoesNotExistError,
+    CheckpointDoesNotExistError,
+    ConfigError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProjectDoesNotExistError,
+    RateLimitedError,
+    RunDoesNotExistError,
+    ServerError,
+    TransportError,
+    ValidationError,
+    WriteOutcomeUnknownError,
+)
+from chariot_apply.chariot.models import (
+    RELOAD_FIELDS,
+    Blueprint,
+    Checkpoint,
+    Event,
+    Metric,
+    Project,
+    Resources,
+    Run,
+)
+from chariot_apply.chariot.retry import RETRYABLE_STATUSES, RetryPolicy
+from chariot_apply.chariot.semver import is_semver
+from chariot_apply.chariot.settings import ChariotSettings
+
+M = TypeVar("M", bound=BaseModel)
+
+# Errors after which a request may have reached the server.
+_MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout,
+               httpx.WriteTimeout, httpx.CloseError)
+
+
+class AsyncChariotClient:
+    """Every operation of the SDK reference, async, with timeouts, bounded retries for reads, auth."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        credentials: Credentials | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_seconds: float = 30.0,
+        verify: Any = True,
+        cert: Any = None,
+        max_connections: int = 64,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(timeout_seconds),
+            verify=verify,
+            cert=cert,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"User-Agent": f"chariot-apply/{__version__}", "Accept": "application/json"},
+        )
+        self.credentials: Credentials = credentials or NoCredentials()
+        #: Requests sent, retries included (benchmarks read it).
+        self.requests_sent = 0
+
+    @classmethod
+    def from_settings(cls, settings: ChariotSettings, *, transport: httpx.AsyncBaseTransport | None = None,
+                      retry: RetryPolicy | None = None) -> AsyncChariotClient:
+        cert = None
+        if settings.client_cert is not None:
+            cert = (str(settings.client_cert), str(settings.client_key)) if settings.client_key \
+                else str(settings.client_cert)
+        client = cls(settings.url, transport=transport, retry=retry,
+                     timeout_seconds=settings.timeout_seconds,
+                     verify=str(settings.ca_bundle) if settings.ca_bundle else True, cert=cert)
+        if settings.token is not None:
+            client.credentials = StaticToken(settings.token)
+        elif settings.client_id is not None and settings.client_secret is not None:
+            client.credentials = ClientCredentials(settings.client_id, settings.client_secret, client._login)
+        return client
+
+    def __repr__(self) -> str:
+        return f"AsyncChariotClient({self.base_url!r}, credentials={self.credentials!r})"
+
+    async def __aenter__(self) -> AsyncChariotClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ the boundary
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: list[tuple[str, str]] | None = None,
+        json_body: Any = None,
+        form: dict[str, str] | None = None,
+        safe: bool,
+        not_found: type[NotFoundError] = NotFoundError,
+        authenticate: bool = True,
+    ) -> httpx.Response:
+        """Send once, or several times when ``safe`` (no side effects); map every failure to our tree."""
+        attempts = self.retry.attempts if safe else 1
+        refreshed = False
+        attempt = 0
+        while True:
+            token = await self.credentials.token() if authenticate else None
+            headers = {rest.REQUEST_ID_HEADER: str(uuid.uuid4())}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            try:
+                self.requests_sent += 1
+                response = await self._http.request(method, path, params=params, json=json_body,
+                                                    data=form, headers=headers)
+            except httpx.HTTPError as exc:
+                attempt += 1
+                if safe and attempt < attempts:
+                    await asyncio.sleep(self.retry.delay(attempt - 1))
+                    continue
+                raise _transport_error(method, path, exc, safe=safe) from None
+            if response.status_code == 401 and authenticate and not refreshed \
+                    and await self.credentials.invalidate(token):
+                refreshed = True
+                continue
+            if response.status_code in RETRYABLE_STATUSES and safe:
+                attempt += 1
+                if attempt < attempts:
+                    await asyncio.sleep(self.retry.delay(attempt - 1))
+                    continue
+            if response.is_success:
+                return response
+            raise _api_error(response, not_found)
+
+    async def _get(self, path: str, model: type[M], params: list[tuple[str, str]] | None = None,
+                   not_found: type[NotFoundError] = NotFoundError) -> M:
+        response = await self._send("GET", path, params=params, safe=True, not_found=not_found)
+        return _parse(response, model)
+
+    async def _login(self, client_id: str, client_secret: str) -> tuple[str, float]:
+        form = {"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials"}
+        response = await self._send("POST", rest.LOGIN, form=form, safe=True, authenticate=False)
+        token = _parse(response, rest.TokenResponse)
+        return token.access_token, float(token.expires_in)
+
+    # ------------------------------------------------------------------ projects and blueprints
+
+    async def get_projects(self, name: str | None = None) -> list[Project]:
+        query = rest.ProjectQuery(name=name)
+        return (await self._get(rest.PROJECTS, rest.ProjectList, query.to_params())).projects
+
+    async def get_project_id(self, name: str) -> str:
+        """The id of the project called ``name`` (``chariot.projects.get_project_id``)."""
+        if not name:
+            raise InvalidArgumentError("project name must not be empty")
+        projects = await self.get_projects(name)
+        if not projects:
+            raise ProjectDoesNotExistError(f"project {name!r} does not exist", status=404)
+        return projects[0].id
+
+    async def lookup_blueprint(self, name: str, version_ilike: str | None = None) -> Blueprint:
+        """The most recent blueprint called ``name`` whose version matches the ILIKE pattern."""
+        if not name:
+            raise InvalidArgumentError("blueprint name must be provided")
+        query = rest.BlueprintLookupQuery(name=name, version_ilike=version_ilike)
+        try:
+            return await self._get(rest.BLUEPRINT_LOOKUP, Blueprint, query.to_params(),
+                                   not_found=BlueprintDoesNotExistError)
+        except BlueprintDoesNotExistError as exc:
+            exc.name, exc.version_ilike = name, version_ilike
+            raise
+
+    async def lookup_blueprint_id(self, name: str, version_ilike: str | None = None) -> str:
+        return (await self.lookup_blueprint(name, version_ilike)).id
+
+    async def get_blueprint(self, blueprint_id: str) -> Blueprint:
+        return await self._get(rest.blueprint_path(blueprint_id), Blueprint,
+                               not_found=BlueprintDoesNotExistError)
+
+    async def get_blueprints(self, names: Sequence[str] | None = None, limit: int | None = None,
+                             offset: int | None = None) -> list[Blueprint]:
+        query = rest.BlueprintListQuery(names=list(names) if names else None, limit=limit, offset=offset)
+        return (await self._get(rest.BLUEPRINTS, rest.BlueprintList, query.to_params())).blueprints
+
+    # ------------------------------------------------------------------ runs
+
+    async def validate_run_config(self, *, blueprint_id: str, config: dict[str, Any]) -> None:
+        """Raises ``ValidationError`` listing every problem; side-effect free, so retried like a read."""
+        body = rest.ValidateConfigBody(blueprint_id=blueprint_id, config=config)
+        await self._send("POST", rest.RUNS_VALIDATE, json_body=body.model_dump(mode="json"), safe=True,
+                         not_found=BlueprintDoesNotExistError)
+
+    async def create_run(self, *, name: str, version: str, resources: Resources, config: dict[str, Any],
+                         task_type: str, blueprint_id: str, project_id: str, notes: str | None = None) -> str:
+        """Create a run and return its id. Never retried: on ``WriteOutcomeUnknownError`` look it up."""
+        body = rest.CreateRunBody(name=name, version=version, resources=resources, config=config,
+                                  task_type=task_type, blueprint_id=blueprint_id, project_id=project_id,
+                                  notes=notes)
+        response = await self._send("POST", rest.RUNS, json_body=body.model_dump(mode="json"), safe=False)
+        return _parse(response, rest.Created).id
+
+    async def get_runs(self, **filters: Any) -> list[Run]:
+        """Runs matching the filters of ``chariot.training_v2.get_runs`` (default limit 10)."""
+        query = _query(rest.RunQuery, filters)
+        return (await self._get(rest.RUNS, rest.RunList, query.to_params())).runs
+
+    async def iter_runs(self, *, page_size: int = 500, **filters: Any) -> AsyncIterator[Run]:
+        """Every run matching ``filters``, page by page on the id (keyset): none missed, none repeated,
+        even while runs are being created."""
+        if any(k in filters for k in ("sort", "offset", "id_after", "limit")):
+            raise InvalidArgumentError("iter_runs pages by id itself: do not pass sort, offset, id_after, limit")
+        after: str | None = None
+        while True:
+            page = await self.get_runs(sort=["id:asc"], limit=page_size, id_after=after, **filters)
+            for run in page:
+                yield run
+            if len(page) < page_size:
+                return
+            after = page[-1].id
+
+    async def get_run(self, run_id: str, fields: Sequence[str] | None = None) -> Run:
+        if fields is not None:
+            bad = sorted(set(fields) - set(RELOAD_FIELDS))
+            if bad:
+                raise InvalidArgumentError(f"invalid fields {bad}; options are {list(RELOAD_FIELDS)}")
+        query = rest.RunFieldsQuery(fields=list(fields) if fields is not None else None)
+        return await self._get(rest.run_path(run_id), Run, query.to_params(), not_found=RunDoesNotExistError)
+
+    async def reload(self, run: Run, fields: Sequence[str] | None = None) -> Run:
+        """``Run.reload``: a copy of ``run`` with ``fields`` (default: all) refreshed from the server."""
+        if not run.id:
+            raise InvalidArgumentError("the run has no id")
+        fresh = await self.get_run(run.id, fields)
+        if fields is None:
+            return fresh
+        return run.model_copy(update={f: getattr(fresh, f) for f in fields})
+
+    async def stop_run(self, run_id: str, grace_period: timedelta | None = None) -> None:
+        """Ask the run to stop; force-stopped after ``grace_period`` (at least 1 s, default 10 min)."""
+        seconds = rest.DEFAULT_STOP_GRACE_SECONDS if grace_period is None else grace_period.total_seconds()
+        if seconds < 1:
+            raise InvalidArgumentError("grace_period must be at least 1 second")
+        body = rest.StopRunBody(grace_period_seconds=seconds)
+        await self._send("POST", rest.run_path(run_id, "/stop"), json_body=body.model_dump(), safe=False,
+                         not_found=RunDoesNotExistError)
+
+    async def delete_run(self, run_id: str) -> None:
+        await self._send("DELETE", rest.run_path(run_id), safe=False, not_found=RunDoesNotExistError)
+
+    async def get_events(self, run_id: str, *, limit: int | None = None, offset: int | None = None,
+                         sort: Sequence[str] | None = None) -> list[Event]:
+        query = _query(rest.EventQuery, {"limit": limit, "offset": offset, "sort": sort})
+        return (await self._get(rest.run_path(run_id, "/events"), rest.EventList, query.to_params(),
+                                not_found=RunDoesNotExistError)).events
+
+    async def get_metrics(self, run_id: str, *, global_steps: Sequence[int] | None = None,
+                          tags: Sequence[str] | None = None, limit: int = rest.METRICS_DEFAULT_LIMIT,
+                          created_before: datetime | None = None) -> list[Metric]:
+        query = _query(rest.MetricQuery, {"global_steps": global_steps, "tags": tags, "limit": limit,
+                                          "created_before": created_before})
+        return (await self._get(rest.run_path(run_id, "/metrics"), rest.MetricList, query.to_params(),
+                                not_found=RunDoesNotExistError)).metrics
+
+    async def get_all_metrics(self, run_id: str) -> list[Metric]:
+        """Every metric of the run (sort order unspecified, as in the SDK)."""
+        return (await self._get(rest.run_path(run_id, "/metrics/all"), rest.MetricList,
+                                not_found=RunDoesNotExistError)).metrics
+
+    async def get_global_steps_with_checkpoints(self, run_id: str) -> list[int]:
+        return (await self._get(rest.run_path(run_id, "/checkpoints/global-steps"), rest.GlobalSteps,
+                                not_found=RunDoesNotExistError)).global_steps
+
+    # ------------------------------------------------------------------ checkpoints
+
+    async def get_checkpoints(self, **filters: Any) -> list[Checkpoint]:
+        query = _query(rest.CheckpointQuery, filters)
+        return (await self._get(rest.CHECKPOINTS, rest.CheckpointList, query.to_params())).checkpoints
+
+    async def delete_checkpoints(self, *, ids: Sequence[str] | None = None,
+                                 run_ids: Sequence[str] | None = None) -> None:
+        if not ids and not run_ids:
+            raise InvalidArgumentError("either ids or run_ids must be given, so that not every checkpoint "
+                                       "is deleted by accident")
+        query = rest.CheckpointDeleteQuery(ids=list(ids) if ids else None,
+                                           run_ids=list(run_ids) if run_ids else None)
+        await self._send("DELETE", rest.CHECKPOINTS, params=query.to_params(), safe=False)
+
+    async def download_checkpoint(self, checkpoint_id: str, file_dir: str | Path) -> list[Path]:
+        """Write the checkpoint's artifacts into ``file_dir`` (which must exist); return their paths."""
+        directory = Path(file_dir)
+        if not directory.is_dir():
+            raise InvalidArgumentError(f"file_dir {str(directory)!r} must be an existing directory")
+        listing = await self._get(rest.checkpoint_path(checkpoint_id, "/files"), rest.CheckpointFiles,
+                                  not_found=CheckpointDoesNotExistError)
+        written: list[Path] = []
+        for entry in listing.files:
+            target = directory / Path(entry.name).name
+            response = await self._send("GET", rest.checkpoint_path(checkpoint_id, f"/files/{target.name}"),
+                                        safe=True, not_found=CheckpointDoesNotExistError)
+            target.write_bytes(response.content)
+            written.append(target)
+        return written
+
+    async def create_model_from_checkpoint(self, *, checkpoint_id: str, name: str, version: str, summary: str,
+                                           project_id: str | None = None) -> str:
+        if not is_semver(version):
+            raise InvalidArgumentError(f"model version {version!r} is not SemVer (e.g. 1.2.3)")
+        body = rest.CreateModelBody(name=name, version=version, summary=summary, project_id=project_id)
+        response = await self._send("POST", rest.checkpoint_path(checkpoint_id, "/models"),
+                                    json_body=body.model_dump(mode="json"), safe=False,
+                                    not_found=CheckpointDoesNotExistError)
+        return _parse(response, rest.Created).id
+
+
+# ---------------------------------------------------------------------- mapping helpers
+
+def _query(model: type[rest.Query], filters: dict[str, Any]) -> rest.Query:
+    values = {k: list(v) if isinstance(v, (list, tuple, set, frozenset)) else v for k, v in filters.items()}
+    try:
+        return model.model_validate(values)
+    except PydanticValidationError as exc:
+        raise InvalidArgumentError(_describe_pydantic(exc)) from None
+
+
+def _describe_pydantic(exc: PydanticValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+def _parse(response: httpx.Response, model: type[M]) -> M:
+    try:
+        return model.model_validate_json(response.content)
+    except PydanticValidationError as exc:
+        raise TransportError(
+            f"unexpected answer from {response.request.method} {response.request.url.path}: "
+            f"{_describe_pydantic(exc)[:300]}",
+            hint="is CHARIOT_URL the root of a Chariot server?",
+        ) from None
+
+
+def _transport_error(method: str, path: str, exc: httpx.HTTPError, *, safe: bool) -> TransportError:
+    what = f"{method} {path}: {type(exc).__name__}: {exc}".rstrip(": ")
+    if not safe and isinstance(exc, _MAYBE_SENT):
+        return WriteOutcomeUnknownError(f"no answer to {what}; the write may have happened")
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportError(f"timed out: {what}")
+    return TransportError(f"could not reach Chariot: {what}")
+
+
+_STATUS_ERRORS: dict[int, type[ApiException]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    409: ConflictError,
+    422: ValidationError,
+    429: RateLimitedError,
+}
+
+
+def _api_error(response: httpx.Response, not_found: type[NotFoundError]) -> ApiException:
+    status = response.status_code
+    body = response.text
+    request_id = response.headers.get(rest.REQUEST_ID_HEADER) or response.request.headers.get(
+        rest.REQUEST_ID_HEADER)
+    envelope: rest.ErrorBody | None = None
+    try:
+        envelope = rest.ErrorBody.model_validate(json.loads(body))
+    except (ValueError, PydanticValidationError):
+        envelope = None
+    kwargs: dict[str, Any] = {"status": status, "reason": response.reason_phrase, "body": body[:2000],
+                              "request_id": request_id}
+    if envelope is None:
+        message = body.strip()[:200] or response.reason_phrase
+        if status == 404:
+            return NotFoundError(f"{response.request.method} {response.request.url.path}: {message}",
+                                 hint="the server has no such route: is CHARIOT_URL the Chariot root URL?",
+                                 **kwargs)
+    else:
+        message = envelope.error
+    if status == 404:
+        return not_found(message, **kwargs)
+    if status == 422:
+        errors = [ConfigError(e.path, e.message) for e in (envelope.errors or [])] if envelope else []
+        return ValidationError(message, errors=errors, **kwargs)
+    if status >= 500:
+        return ServerError(message, **kwargs)
+    return _STATUS_ERRORS.get(status, ApiException)(message, **kwargs)

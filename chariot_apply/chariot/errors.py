@@ -1,0 +1,154 @@
+"""Every error the Chariot client raises, as one tree.
+
+httpx and JSON failures are translated into this tree at a single boundary
+(``client._send``); nothing above the client ever sees an httpx exception.
+
+    ChariotError
+    ├── InvalidArgumentError (also a ValueError)  bad arguments, caught before any request
+    ├── TransportError                            the server could not be reached / answered garbage
+    │   └── WriteOutcomeUnknownError              a write was sent, its answer was lost: look before retrying
+    └── ApiException                              the server answered with an error status
+        ├── AuthenticationError        401  credentials missing, refused or expired
+        ├── PermissionDeniedError      403  authenticated, but not allowed (never retried)
+        ├── NotFoundError              404
+        │   ├── BlueprintDoesNotExistError
+        │   ├── RunDoesNotExistError
+        │   ├── CheckpointDoesNotExistError
+        │   └── ProjectDoesNotExistError
+        ├── ConflictError              409  e.g. stopping a run that already finished
+        ├── ValidationError            422  carries every config error with its JSON path
+        ├── RateLimitedError           429
+        └── ServerError                5xx
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConfigError:
+    """One problem in a run config, located by a JSON path such as ``$.optimizer.lr``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class ChariotError(Exception):
+    """Base of everything the client raises. ``hint`` says what the user can do about it."""
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+
+class InvalidArgumentError(ChariotError, ValueError):
+    """An argument was rejected before anything was sent (the SDK raises ValueError here)."""
+
+
+class TransportError(ChariotError):
+    """The request did not get a usable HTTP answer (connection refused, dropped, timed out, bad JSON)."""
+
+    hint = "check CHARIOT_URL and that the server is reachable"
+
+
+class WriteOutcomeUnknownError(TransportError):
+    """A write reached the wire but its answer was lost: it may or may not have happened."""
+
+    hint = "look the object up before retrying; never repeat the write blindly"
+
+
+class ApiException(ChariotError):
+    """The server answered with an error status. Mirrors the SDK's ``ApiException``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        body: str | None = None,
+        request_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status is not None:
+            parts.append(f"(HTTP {self.status}{' ' + self.reason if self.reason else ''})")
+        if self.request_id:
+            parts.append(f"[request id {self.request_id}]")
+        return " ".join(parts)
+
+
+class AuthenticationError(ApiException):
+    hint = "set CHARIOT_TOKEN, or CHARIOT_CLIENT_ID and CHARIOT_CLIENT_SECRET, to valid credentials"
+
+
+class PermissionDeniedError(ApiException):
+    hint = "ask a project Owner for the training_job_create / training_job_write permission"
+
+
+class NotFoundError(ApiException):
+    pass
+
+
+class BlueprintDoesNotExistError(NotFoundError):
+    def __init__(self, message: str, *, name: str | None = None, version_ilike: str | None = None,
+                 id: str | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.name = name
+        self.version_ilike = version_ilike
+        self.id = id
+
+    hint = "check the blueprint name and version pattern (SQL ILIKE: % and _ are wildcards)"
+
+
+class RunDoesNotExistError(NotFoundError):
+    hint = "the run was deleted or never existed"
+
+
+class CheckpointDoesNotExistError(NotFoundError):
+    pass
+
+
+class ProjectDoesNotExistError(NotFoundError):
+    hint = "check the project name or id"
+
+
+class ConflictError(ApiException):
+    pass
+
+
+class ValidationError(ApiException):
+    """The server refused a config or a request body; ``errors`` lists every problem with its path."""
+
+    def __init__(self, message: str, *, errors: list[ConfigError] | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.errors: list[ConfigError] = list(errors or [])
+
+    def __str__(self) -> str:
+        head = super().__str__()
+        if not self.errors:
+            return head
+        return head + "".join(f"\n  {e}" for e in self.errors)
+
+
+class RateLimitedError(ApiException):
+    pass
+
+
+class ServerError(ApiException):
+    hint = "the Chariot server failed; try again later, and quote the request id if it persists"

@@ -1,0 +1,264 @@
+"""Our model of the Chariot training service's REST interface, shared by client and emulator.
+
+Striveworks publishes no OpenAPI for ``/api/training/v2/``: these paths and
+bodies are a model built from the SDK reference (see ``docs/chariot-api.md``).
+When a real server differs, correct it here, in this one place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chariot_apply.chariot.models import (
+    Blueprint,
+    Checkpoint,
+    CheckpointField,
+    CheckpointSort,
+    CheckpointStatus,
+    Event,
+    EventSort,
+    Metric,
+    Project,
+    ReloadField,
+    Resources,
+    Run,
+    RunField,
+    RunSort,
+    RunStatus,
+)
+
+TRAINING = "/api/training/v2"
+LOGIN = "/auth/client/v2/chariot/login"
+PROJECTS = "/api/identity/v2/projects"
+BLUEPRINTS = f"{TRAINING}/blueprints"
+BLUEPRINT_LOOKUP = f"{TRAINING}/blueprints/lookup"
+RUNS = f"{TRAINING}/runs"
+RUNS_VALIDATE = f"{TRAINING}/runs/validate"
+CHECKPOINTS = f"{TRAINING}/checkpoints"
+
+
+def blueprint_path(blueprint_id: str) -> str:
+    return f"{BLUEPRINTS}/{blueprint_id}"
+
+
+def run_path(run_id: str, suffix: str = "") -> str:
+    return f"{RUNS}/{run_id}{suffix}"
+
+
+def checkpoint_path(checkpoint_id: str, suffix: str = "") -> str:
+    return f"{CHECKPOINTS}/{checkpoint_id}{suffix}"
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+# Defaults stated by the SDK reference.
+RUNS_DEFAULT_LIMIT = 10
+CHECKPOINTS_DEFAULT_LIMIT = 10
+EVENTS_DEFAULT_LIMIT = 100
+METRICS_DEFAULT_LIMIT = 1000
+RUNS_DEFAULT_SORT = "created_at:desc"
+CHECKPOINTS_DEFAULT_SORT = "created_at:desc"
+EVENTS_DEFAULT_SORT = "sequence:desc"
+DEFAULT_STOP_GRACE_SECONDS = 600.0
+# Not in the reference: the largest page our model serves. A real server surely has one too.
+MAX_PAGE_SIZE = 1000
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(BaseModel):
+    """Query-string parameters: lists repeat the key (``ids=a&ids=b``), datetimes are ISO 8601."""
+
+    model_config = ConfigDict(extra="forbid")
+    list_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        cls.list_fields = frozenset(
+            name for name, f in cls.model_fields.items() if _is_list(f.annotation)
+        )
+
+    def to_params(self) -> list[tuple[str, str]]:
+        params: list[tuple[str, str]] = []
+        for name, value in self:
+            if value is None:
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                params.append((name, item.isoformat() if isinstance(item, datetime) else str(item)))
+        return params
+
+    @classmethod
+    def from_params(cls, items: list[tuple[str, str]]):
+        data: dict[str, Any] = {}
+        for key, value in items:
+            if key in cls.list_fields:
+                data.setdefault(key, []).append(value)
+            else:
+                data[key] = value
+        return cls.model_validate(data)
+
+
+def _is_list(annotation: Any) -> bool:
+    if get_origin(annotation) is list:
+        return True
+    return any(get_origin(a) is list for a in get_args(annotation))
+
+
+class RunQuery(Query):
+    blueprint_ids: list[str] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    ids: list[str] | None = None
+    id_after: str | None = None
+    limit: int | None = Field(default=None, ge=0)
+    offset: int | None = Field(default=None, ge=0)
+    name_ilikes: list[str] | None = None
+    project_ids: list[str] | None = None
+    select: list[RunField] | None = None
+    sort: list[RunSort] | None = None
+    statuses: list[RunStatus] | None = None
+    task_types: list[str] | None = None
+    versions: list[str] | None = None
+    user_ids: list[str] | None = None
+
+
+class RunFieldsQuery(Query):
+    fields: list[ReloadField] | None = None
+
+
+class EventQuery(Query):
+    limit: int | None = Field(default=None, ge=0)
+    offset: int | None = Field(default=None, ge=0)
+    sort: list[EventSort] | None = None
+
+
+class MetricQuery(Query):
+    global_steps: list[int] | None = None
+    tags: list[str] | None = None
+    limit: int | None = Field(default=None, ge=0)
+    created_before: datetime | None = None
+
+
+class CheckpointQuery(Query):
+    ids: list[str] | None = None
+    run_ids: list[str] | None = None
+    project_ids: list[str] | None = None
+    global_steps: list[int] | None = None
+    statuses: list[CheckpointStatus] | None = None
+    created_before: datetime | None = None
+    created_after: datetime | None = None
+    select: list[CheckpointField] | None = None
+    sort: list[CheckpointSort] | None = None
+    limit: int | None = Field(default=None, ge=0)
+    offset: int | None = Field(default=None, ge=0)
+
+
+class CheckpointDeleteQuery(Query):
+    ids: list[str] | None = None
+    run_ids: list[str] | None = None
+
+
+class BlueprintLookupQuery(Query):
+    name: str
+    version_ilike: str | None = None
+
+
+class BlueprintListQuery(Query):
+    names: list[str] | None = None
+    limit: int | None = Field(default=None, ge=0)
+    offset: int | None = Field(default=None, ge=0)
+
+
+class ProjectQuery(Query):
+    name: str | None = None
+
+
+class CreateRunBody(Body):
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    resources: Resources
+    config: dict[str, Any]
+    task_type: str = Field(min_length=1)
+    blueprint_id: str = Field(min_length=1)
+    project_id: str = Field(min_length=1)
+    notes: str | None = None
+
+
+class ValidateConfigBody(Body):
+    blueprint_id: str
+    config: dict[str, Any]
+
+
+class StopRunBody(Body):
+    grace_period_seconds: float = Field(default=DEFAULT_STOP_GRACE_SECONDS, ge=1)
+
+
+class CreateModelBody(Body):
+    name: str = Field(min_length=1)
+    version: str
+    summary: str
+    project_id: str | None = None
+
+
+class Created(BaseModel):
+    id: str
+
+
+class RunList(BaseModel):
+    runs: list[Run]
+
+
+class EventList(BaseModel):
+    events: list[Event]
+
+
+class MetricList(BaseModel):
+    metrics: list[Metric]
+
+
+class CheckpointList(BaseModel):
+    checkpoints: list[Checkpoint]
+
+
+class GlobalSteps(BaseModel):
+    global_steps: list[int]
+
+
+class BlueprintList(BaseModel):
+    blueprints: list[Blueprint]
+
+
+class ProjectList(BaseModel):
+    projects: list[Project]
+
+
+class CheckpointFile(BaseModel):
+    name: str
+    size: int
+
+
+class CheckpointFiles(BaseModel):
+    files: list[CheckpointFile]
+
+
+class ErrorDetail(BaseModel):
+    path: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The observed envelope ``{"error": "..."}``; 422 answers add ``errors`` with JSON paths."""
+
+    error: str
+    errors: list[ErrorDetail] | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    expires_in: int
+    token_type: str = "Bearer"

@@ -1,0 +1,49 @@
+"""Where the Chariot server is and how to prove who we are. Secrets stay ``SecretStr``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+
+
+class ChariotSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    timeout_seconds: float = 30.0
+
+    @model_validator(mode="after")
+    def _credentials_pair(self) -> ChariotSettings:
+        if (self.client_id is None) != (self.client_secret is None):
+            raise ValueError("CHARIOT_CLIENT_ID and CHARIOT_CLIENT_SECRET must be given together")
+        if self.client_key is not None and self.client_cert is None:
+            raise ValueError("a client key needs its client certificate (CHARIOT_CLIENT_CERT)")
+        return self
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> ChariotSettings | None:
+        """Settings from ``CHARIOT_*`` variables (then ``overrides``); ``None`` when no URL is set."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {
+            "url": env.get("CHARIOT_URL"),
+            "token": env.get("CHARIOT_TOKEN"),
+            "client_id": env.get("CHARIOT_CLIENT_ID"),
+            "client_secret": env.get("CHARIOT_CLIENT_SECRET"),
+            "ca_bundle": env.get("CHARIOT_CA_BUNDLE"),
+            "client_cert": env.get("CHARIOT_CLIENT_CERT"),
+            "client_key": env.get("CHARIOT_CLIENT_KEY"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values = {k: v for k, v in values.items() if v not in (None, "")}
+        if "url" not in values:
+            return None
+        return cls.model_validate(values)

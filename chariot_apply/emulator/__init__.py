@@ -1,0 +1,1 @@
+"""A local stand-in for the Chariot training service: FastAPI over SQLite, following the SDK reference."""

@@ -1,0 +1,217 @@
+"""The emulator's HTTP face: our REST model (``chariot.rest``) served by FastAPI over ``EmulatorStore``."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chariot_apply import __version__
+from chariot_apply.chariot import rest
+from chariot_apply.emulator.faults import FaultInjector, Faults
+from chariot_apply.emulator.store import DEFAULT_USER_ID, EmulatorError, EmulatorStore
+
+Q = TypeVar("Q", bound=BaseModel)
+
+
+@dataclass
+class AuthConfig:
+    """Credentials the emulator accepts. With none configured it serves everyone as one user."""
+
+    tokens: set[str] = field(default_factory=set)
+    clients: dict[str, str] = field(default_factory=dict)
+    token_ttl_seconds: int = 3600
+    issued: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (user id, expiry)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tokens or self.clients)
+
+
+def _user_for(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"chariot-apply-emulator-user:{name}"))
+
+
+def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: Faults | None = None) -> FastAPI:
+    auth = auth or AuthConfig()
+    faults = faults or Faults()
+    app = FastAPI(title="Chariot training service (chariot-apply emulator)", version=__version__,
+                  openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.store, app.state.auth, app.state.faults = store, auth, faults
+
+    @app.exception_handler(EmulatorError)
+    async def _emulator_error(request: Request, exc: EmulatorError) -> JSONResponse:
+        body = rest.ErrorBody(error=exc.message, errors=exc.errors)
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _route_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # The gateway answers unknown routes in plain text, not JSON.
+        if exc.status_code == 404:
+            return PlainTextResponse("404 page not found", status_code=404)
+        return PlainTextResponse(f"{exc.status_code} {exc.detail}".lower(), status_code=exc.status_code)
+
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        response.headers[rest.REQUEST_ID_HEADER] = request.headers.get(rest.REQUEST_ID_HEADER) or str(uuid.uuid4())
+        return response
+
+    def authenticate(request: Request) -> str:
+        if not auth.enabled:
+            return DEFAULT_USER_ID
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            if token in auth.tokens:
+                return _user_for(f"token:{token}")
+            issued = auth.issued.get(token)
+            if issued and issued[1] > store.clock.now().timestamp():
+                return issued[0]
+        raise EmulatorError(401, "invalid bearer token")
+
+    @app.post(rest.LOGIN)
+    async def login(request: Request) -> JSONResponse:
+        form = {k: v[-1] for k, v in parse_qs((await request.body()).decode(), keep_blank_values=True).items()}
+        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        if form.get("grant_type") != "client_credentials":
+            raise EmulatorError(400, "grant_type must be client_credentials")
+        expected = auth.clients.get(client_id)
+        if expected is None or not secrets.compare_digest(expected, secret):
+            raise EmulatorError(401, "invalid client credentials")
+        token = secrets.token_urlsafe(24)
+        auth.issued[token] = (_user_for(f"client:{client_id}"), store.clock.now().timestamp() + auth.token_ttl_seconds)
+        return JSONResponse(rest.TokenResponse(access_token=token, expires_in=auth.token_ttl_seconds).model_dump())
+
+    api = APIRouter(dependencies=[Depends(authenticate)])
+
+    @api.get(rest.PROJECTS)
+    async def projects(request: Request) -> JSONResponse:
+        query = _query(request, rest.ProjectQuery)
+        return JSONResponse({"projects": store.projects(query.name)})
+
+    @api.get(rest.BLUEPRINT_LOOKUP)
+    async def lookup_blueprint(request: Request) -> JSONResponse:
+        query = _query(request, rest.BlueprintLookupQuery)
+        return JSONResponse(store.lookup_blueprint(query.name, query.version_ilike))
+
+    @api.get(rest.BLUEPRINTS)
+    async def list_blueprints(request: Request) -> JSONResponse:
+        return JSONResponse({"blueprints": store.list_blueprints(_query(request, rest.BlueprintListQuery))})
+
+    @api.get(rest.blueprint_path("{blueprint_id}"))
+    async def get_blueprint(blueprint_id: str) -> JSONResponse:
+        return JSONResponse(store.get_blueprint(blueprint_id))
+
+    @api.post(rest.RUNS_VALIDATE)
+    async def validate(request: Request) -> JSONResponse:
+        body = await _body(request, rest.ValidateConfigBody)
+        errors = store.validate(body.blueprint_id, body.config)
+        if errors:
+            raise EmulatorError(422, "invalid run config", errors)
+        return JSONResponse({"valid": True})
+
+    @api.post(rest.RUNS)
+    async def create_run(request: Request, user_id: str = Depends(authenticate)) -> JSONResponse:
+        body = await _body(request, rest.CreateRunBody)
+        return JSONResponse({"id": store.create_run(body, user_id)}, status_code=201)
+
+    @api.get(rest.RUNS)
+    async def list_runs(request: Request) -> JSONResponse:
+        return JSONResponse({"runs": store.list_runs(_query(request, rest.RunQuery))})
+
+    @api.get(rest.run_path("{run_id}"))
+    async def get_run(run_id: str, request: Request) -> JSONResponse:
+        return JSONResponse(store.get_run(run_id, _query(request, rest.RunFieldsQuery).fields))
+
+    @api.post(rest.run_path("{run_id}", "/stop"))
+    async def stop_run(run_id: str, request: Request) -> Response:
+        body = await _body(request, rest.StopRunBody, allow_empty=True)
+        store.stop_run(run_id, body.grace_period_seconds)
+        return Response(status_code=202)
+
+    @api.delete(rest.run_path("{run_id}"))
+    async def delete_run(run_id: str) -> Response:
+        store.delete_run(run_id)
+        return Response(status_code=204)
+
+    @api.get(rest.run_path("{run_id}", "/events"))
+    async def events(run_id: str, request: Request) -> JSONResponse:
+        return JSONResponse({"events": store.events(run_id, _query(request, rest.EventQuery))})
+
+    @api.get(rest.run_path("{run_id}", "/metrics"))
+    async def metrics(run_id: str, request: Request) -> JSONResponse:
+        return JSONResponse({"metrics": store.metrics(run_id, _query(request, rest.MetricQuery))})
+
+    @api.get(rest.run_path("{run_id}", "/metrics/all"))
+    async def all_metrics(run_id: str) -> JSONResponse:
+        return JSONResponse({"metrics": store.metrics(run_id, None)})
+
+    @api.get(rest.run_path("{run_id}", "/checkpoints/global-steps"))
+    async def global_steps(run_id: str) -> JSONResponse:
+        return JSONResponse({"global_steps": store.global_steps(run_id)})
+
+    @api.get(rest.CHECKPOINTS)
+    async def checkpoints(request: Request) -> JSONResponse:
+        return JSONResponse({"checkpoints": store.checkpoints(_query(request, rest.CheckpointQuery))})
+
+    @api.delete(rest.CHECKPOINTS)
+    async def delete_checkpoints(request: Request) -> Response:
+        store.delete_checkpoints(_query(request, rest.CheckpointDeleteQuery))
+        return Response(status_code=204)
+
+    @api.get(rest.checkpoint_path("{checkpoint_id}", "/files"))
+    async def checkpoint_files(checkpoint_id: str) -> JSONResponse:
+        files = store.checkpoint_files(checkpoint_id)
+        return JSONResponse({"files": [{"name": n, "size": len(b)} for n, b in files.items()]})
+
+    @api.get(rest.checkpoint_path("{checkpoint_id}", "/files/{name}"))
+    async def checkpoint_file(checkpoint_id: str, name: str) -> Response:
+        files = store.checkpoint_files(checkpoint_id)
+        if name not in files:
+            raise EmulatorError(404, f"checkpoint {checkpoint_id} has no file {name!r}")
+        return Response(files[name], media_type="application/octet-stream")
+
+    @api.post(rest.checkpoint_path("{checkpoint_id}", "/models"))
+    async def create_model(checkpoint_id: str, request: Request) -> JSONResponse:
+        body = await _body(request, rest.CreateModelBody)
+        return JSONResponse({"id": store.create_model(checkpoint_id, body)}, status_code=201)
+
+    app.include_router(api)
+    app.add_middleware(FaultInjector, faults=faults)
+    return app
+
+
+def _describe(exc: PydanticValidationError, prefix: str) -> list[rest.ErrorDetail]:
+    details = []
+    for error in exc.errors():
+        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+        details.append(rest.ErrorDetail(path=path, message=error["msg"]))
+    return details
+
+
+def _query(request: Request, model: type[Q]) -> Q:
+    try:
+        return model.from_params(list(request.query_params.multi_items()))  # type: ignore[attr-defined]
+    except PydanticValidationError as exc:
+        details = _describe(exc, "")
+        raise EmulatorError(400, "invalid query: " + "; ".join(f"{d.path.lstrip('.')}: {d.message}"
+                                                                 for d in details)) from None
+
+
+async def _body(request: Request, model: type[Q], allow_empty: bool = False) -> Q:
+    raw = await request.body()
+    try:
+        if allow_empty and not raw.strip():
+            return model()
+        return model.model_validate_json(raw)
+    except PydanticValidationError as exc:
+        raise EmulatorError(422, "invalid request body", _describe(exc, "$")) from None

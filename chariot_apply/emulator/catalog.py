@@ -1,0 +1,43 @@
+"""Projects and blueprints the emulator starts with, or loads from a seed file."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ProjectSeed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    id: str | None = None
+
+
+class BlueprintSeed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    version: str
+    id: str | None = None
+    task_types: list[str] = Field(default_factory=list)
+    description: str | None = None
+    config_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    deleted: bool = False
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    projects: list[ProjectSeed] = Field(default_factory=list)
+    schemas: dict[str, Any] = Field(default_factory=dict)  # anchors for the YAML file; not stored
+    blueprints: list[BlueprintSeed] = Field(default_factory=list)
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """The built-in catalog, or the seed file at ``path``."""
+    if path is None:
+        text = resources.files("chariot_apply.emulator").joinpath("catalog.yaml").read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    return Catalog.model_validate(yaml.safe_load(text) or {})

@@ -1,0 +1,624 @@
+"""The emulator's state in SQLite, and the training service's semantics on top of it.
+
+Every public method takes the lock, first lets the simulated lifecycle catch up
+with the clock, then answers. Errors are ``EmulatorError`` carrying the HTTP
+status and the ``{"error": ...}`` message the app sends back.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import random
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jsonschema import validators
+from jsonschema.exceptions import SchemaError
+
+from chariot_apply.chariot import rest
+from chariot_apply.chariot.ilike import IlikePatternError, compile_ilike
+from chariot_apply.chariot.models import FINISHED_STATUSES
+from chariot_apply.chariot.semver import is_semver
+from chariot_apply.emulator import lifecycle
+from chariot_apply.emulator.catalog import Catalog, load_catalog
+from chariot_apply.emulator.clock import Clock, SystemClock
+from chariot_apply.quantity import QuantityError, parse_quantity
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS blueprints (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, created_at REAL NOT NULL,
+  config_schema TEXT NOT NULL, description TEXT, task_types TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS blueprints_name ON blueprints(name, created_at);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, created_at REAL NOT NULL,
+  blueprint_id TEXT NOT NULL, project_id TEXT NOT NULL, user_id TEXT NOT NULL, task_type TEXT NOT NULL,
+  resources TEXT NOT NULL, config TEXT NOT NULL, notes TEXT,
+  status TEXT NOT NULL, status_updated_at REAL NOT NULL, progress_updated_at REAL,
+  phase INTEGER NOT NULL, global_step INTEGER NOT NULL, total_steps INTEGER NOT NULL,
+  next_at REAL, stop_at REAL, grace REAL, events INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS runs_project ON runs(project_id, id);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+CREATE INDEX IF NOT EXISTS runs_due ON runs(next_at) WHERE next_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS events (
+  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, sequence INTEGER NOT NULL, created_at REAL NOT NULL,
+  status TEXT NOT NULL, details TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_run ON events(run_id, sequence);
+CREATE TABLE IF NOT EXISTS metrics (
+  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, global_step INTEGER NOT NULL, tag TEXT NOT NULL,
+  value REAL NOT NULL, created_at REAL NOT NULL, job_id TEXT);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, created_at);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, project_id TEXT NOT NULL, global_step INTEGER NOT NULL,
+  created_at REAL NOT NULL, status TEXT NOT NULL, status_updated_at REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS checkpoints_run ON checkpoints(run_id);
+CREATE TABLE IF NOT EXISTS models (
+  id TEXT PRIMARY KEY, checkpoint_id TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+  summary TEXT NOT NULL, project_id TEXT NOT NULL, created_at REAL NOT NULL);
+"""
+
+CHECKPOINT_BUCKET = "chariot-checkpoints"
+DEFAULT_USER_ID = "00000000-0000-4000-8000-00000000cafe"
+
+
+class EmulatorError(Exception):
+    def __init__(self, status: int, message: str, errors: list[rest.ErrorDetail] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+
+
+@dataclass
+class IdFactory:
+    """UUIDs that sort in creation order (like UUIDv7), so keyset pagination on ids sees new runs last."""
+
+    last: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def new(self, at: float) -> str:
+        value = (int(at * 1000) << 80) | self.rng.getrandbits(64)
+        if value <= self.last:
+            value = self.last + 1 + self.rng.getrandbits(16)
+        self.last = value
+        return str(uuid.UUID(int=value & ((1 << 128) - 1)))
+
+
+def _ts(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def _dt(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def apply_defaults(schema: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The config as the service stores it: every absent property with a schema default filled in."""
+    out = copy.deepcopy(config)
+    for name, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict):
+            continue
+        if name not in out and "default" in prop:
+            out[name] = copy.deepcopy(prop["default"])
+        if isinstance(out.get(name), dict) and prop.get("properties"):
+            out[name] = apply_defaults(prop, out[name])
+    return out
+
+
+class EmulatorStore:
+    def __init__(self, path: str | Path = ":memory:", *, clock: Clock | None = None,
+                 timing: lifecycle.LifecycleTiming | None = None, catalog: Catalog | None = None,
+                 seed: bool = True) -> None:
+        self.clock = clock or SystemClock()
+        self.timing = timing or lifecycle.LifecycleTiming()
+        self._lock = threading.RLock()
+        self._ids = IdFactory()
+        self._validators: dict[str, Any] = {}
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL" if str(path) != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.create_function("ilike", 2, _sql_ilike, deterministic=True)
+        self._db.executescript(SCHEMA)
+        if seed and self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0:
+            self.seed(catalog or load_catalog(), backdate=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _now(self) -> float:
+        return _ts(self.clock.now())
+
+    def _tx(self):
+        return _Transaction(self._db)
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        return self._db.execute(sql, tuple(params)).fetchall()
+
+    # ------------------------------------------------------------------ catalog
+
+    def seed(self, catalog: Catalog, *, backdate: bool = False) -> dict[str, int]:
+        """Add the catalog's projects and blueprints (existing names and versions are kept)."""
+        with self._lock, self._tx():
+            now = self._now()
+            added = {"projects": 0, "blueprints": 0}
+            for project in catalog.projects:
+                if self._query("SELECT 1 FROM projects WHERE name=?", [project.name]):
+                    continue
+                self._db.execute("INSERT INTO projects VALUES (?, ?)", (project.id or str(uuid.uuid4()), project.name))
+                added["projects"] += 1
+            count = len(catalog.blueprints)
+            for i, bp in enumerate(catalog.blueprints):
+                if self._query("SELECT 1 FROM blueprints WHERE name=? AND version=?", [bp.name, bp.version]):
+                    continue
+                try:
+                    validators.validator_for(bp.config_schema).check_schema(bp.config_schema)
+                except SchemaError as exc:
+                    raise EmulatorError(400, f"blueprint {bp.name} {bp.version}: invalid config schema: "
+                                             f"{exc.message}") from None
+                created = now - (count - i) * 60 if backdate else now + i * 1e-3
+                bp_id = bp.id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"blueprint:{bp.name}:{bp.version}"))
+                self._db.execute(
+                    "INSERT INTO blueprints VALUES (?,?,?,?,?,?,?,?)",
+                    (bp_id, bp.name, bp.version, created, json.dumps(bp.config_schema), bp.description,
+                     json.dumps(bp.task_types), int(bp.deleted)))
+                added["blueprints"] += 1
+            return added
+
+    def projects(self, name: str | None) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._query("SELECT id, name FROM projects" + (" WHERE name=?" if name else "") +
+                               " ORDER BY name", [name] if name else [])
+            return [dict(r) for r in rows]
+
+    def _blueprint_out(self, row: sqlite3.Row) -> dict[str, Any]:
+        return {"id": row["id"], "name": row["name"], "version": row["version"],
+                "created_at": _dt(row["created_at"]), "config_schema": json.loads(row["config_schema"]),
+                "description": row["description"], "task_types": json.loads(row["task_types"])}
+
+    def lookup_blueprint(self, name: str, version_ilike: str | None) -> dict[str, Any]:
+        if not name:
+            raise EmulatorError(400, "name must be provided")
+        with self._lock:
+            rows = self._query("SELECT * FROM blueprints WHERE name=? AND deleted=0 ORDER BY created_at DESC, id DESC",
+                               [name])
+            if version_ilike is not None:
+                pattern = _compile(version_ilike)
+                rows = [r for r in rows if pattern.fullmatch(r["version"])]
+            if not rows:
+                what = f"{name!r}" + (f" with version ILIKE {version_ilike!r}" if version_ilike is not None else "")
+                raise EmulatorError(404, f"blueprint {what} does not exist")
+            return self._blueprint_out(rows[0])
+
+    def _blueprint_row(self, blueprint_id: str) -> sqlite3.Row:
+        rows = self._query("SELECT * FROM blueprints WHERE id=? AND deleted=0", [blueprint_id])
+        if not rows:
+            raise EmulatorError(404, f"blueprint {blueprint_id} does not exist")
+        return rows[0]
+
+    def get_blueprint(self, blueprint_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._blueprint_out(self._blueprint_row(blueprint_id))
+
+    def list_blueprints(self, query: rest.BlueprintListQuery) -> list[dict[str, Any]]:
+        with self._lock:
+            where, params = ["deleted=0"], []
+            if query.names:
+                where.append(f"name IN ({','.join('?' * len(query.names))})")
+                params += query.names
+            rows = self._query(f"SELECT * FROM blueprints WHERE {' AND '.join(where)} "
+                               "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                               [*params, _limit(query.limit, rest.MAX_PAGE_SIZE), query.offset or 0])
+            return [self._blueprint_out(r) for r in rows]
+
+    def delete_blueprint(self, blueprint_id: str) -> None:
+        with self._lock:
+            self._blueprint_row(blueprint_id)
+            self._db.execute("UPDATE blueprints SET deleted=1 WHERE id=?", [blueprint_id])
+
+    # ------------------------------------------------------------------ validation
+
+    def _validator(self, blueprint_id: str) -> tuple[Any, dict[str, Any]]:
+        row = self._blueprint_row(blueprint_id)
+        if blueprint_id not in self._validators:
+            schema = json.loads(row["config_schema"])
+            self._validators[blueprint_id] = (validators.validator_for(schema)(schema), schema)
+        return self._validators[blueprint_id]
+
+    def validate(self, blueprint_id: str, config: dict[str, Any]) -> list[rest.ErrorDetail]:
+        with self._lock:
+            validator, _ = self._validator(blueprint_id)
+            return _config_problems(validator, config)
+
+    # ------------------------------------------------------------------ runs
+
+    def create_run(self, body: rest.CreateRunBody, user_id: str) -> str:
+        with self._lock:
+            validator, schema = self._validator(body.blueprint_id)
+            if not self._query("SELECT 1 FROM projects WHERE id=?", [body.project_id]):
+                raise EmulatorError(404, f"project {body.project_id} does not exist")
+            problems = _config_problems(validator, body.config, "$.config") + _resource_problems(body)
+            if problems:
+                raise EmulatorError(422, "invalid run", problems)
+            now = self._now()
+            config = apply_defaults(schema, body.config)
+            clock = lifecycle.started(now, config, self.timing)
+            run_id = self._ids.new(now)
+            with self._tx():
+                self._db.execute(
+                    "INSERT INTO runs (id, name, version, created_at, blueprint_id, project_id, user_id, task_type, "
+                    "resources, config, notes, status, status_updated_at, progress_updated_at, phase, global_step, "
+                    "total_steps, next_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (run_id, body.name, body.version, now, body.blueprint_id, body.project_id, user_id,
+                     body.task_type, body.resources.model_dump_json(exclude_none=True), json.dumps(config),
+                     body.notes, clock.status, now, None, clock.phase, clock.global_step, clock.total_steps,
+                     clock.next_at))
+                self._record_events(run_id, [lifecycle.Effect(at=now, status="run_created")])
+            return run_id
+
+    def list_runs(self, query: rest.RunQuery) -> list[dict[str, Any]]:
+        with self._lock:
+            self.advance()
+            where, params = ["deleted=0"], []
+
+            def any_of(column: str, values: Sequence[Any] | None) -> None:
+                if values is not None:
+                    where.append(f"{column} IN ({','.join('?' * len(values))})" if values else "0")
+                    params.extend(values)
+
+            any_of("blueprint_id", query.blueprint_ids)
+            any_of("id", query.ids)
+            any_of("project_id", query.project_ids)
+            any_of("status", query.statuses)
+            any_of("task_type", query.task_types)
+            any_of("version", query.versions)
+            any_of("user_id", query.user_ids)
+            if query.created_after is not None:
+                where.append("created_at > ?")
+                params.append(_ts(query.created_after))
+            if query.created_before is not None:
+                where.append("created_at < ?")
+                params.append(_ts(query.created_before))
+            if query.id_after is not None:
+                where.append("id > ?")
+                params.append(query.id_after)
+            if query.name_ilikes is not None:
+                for pattern in query.name_ilikes:
+                    _compile(pattern)
+                where.append("(" + (" OR ".join("ilike(name, ?)" for _ in query.name_ilikes) or "0") + ")")
+                params.extend(query.name_ilikes)
+            order = _order(query.sort or [rest.RUNS_DEFAULT_SORT])
+            sql = (f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?")
+            rows = self._query(sql, [*params, _limit(query.limit, rest.RUNS_DEFAULT_LIMIT), query.offset or 0])
+            selected = None if query.select is None or "*" in query.select else set(query.select)
+            return [_run_out(r, selected) for r in rows]
+
+    def _run_row(self, run_id: str) -> sqlite3.Row:
+        rows = self._query("SELECT * FROM runs WHERE id=? AND deleted=0", [run_id])
+        if not rows:
+            raise EmulatorError(404, f"run {run_id} does not exist")
+        return rows[0]
+
+    def get_run(self, run_id: str, fields: list[str] | None) -> dict[str, Any]:
+        with self._lock:
+            self.advance()
+            row = self._run_row(run_id)
+            return _run_out(row, None if fields is None else {"id", *fields})
+
+    def stop_run(self, run_id: str, grace: float) -> None:
+        with self._lock:
+            self.advance()
+            row = self._run_row(run_id)
+            if row["status"] in FINISHED_STATUSES:
+                raise EmulatorError(409, f"run {run_id} has already finished ({row['status']}); nothing to stop")
+            if row["stop_at"] is not None:
+                return  # already stopping: the first request's grace period stands
+            now = self._now()
+            state, effect = lifecycle.request_stop(_clock_of(row), now, grace, self.timing)
+            with self._tx():
+                self._save_clock(run_id, state, now)
+                self._record_events(run_id, [effect])
+
+    def delete_run(self, run_id: str) -> None:
+        """Any run can be deleted; an active one is terminated first. Its checkpoints go with it."""
+        with self._lock:
+            self.advance()
+            row = self._run_row(run_id)
+            with self._tx():
+                if row["status"] not in FINISHED_STATUSES:
+                    self._record_events(run_id, [lifecycle.Effect(at=self._now(), status="job_terminated",
+                                                                  details={"reason": "run deleted"})])
+                self._db.execute("UPDATE runs SET deleted=1, next_at=NULL WHERE id=?", [run_id])
+                self._db.execute("UPDATE checkpoints SET deleted=1 WHERE run_id=?", [run_id])
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def advance(self) -> int:
+        """Let every run catch up with the clock; return how many transitions happened."""
+        with self._lock:
+            now = self._now()
+            due = self._query("SELECT * FROM runs WHERE next_at IS NOT NULL AND next_at <= ? AND deleted=0", [now])
+            if not due:
+                return 0
+            count = 0
+            with self._tx():
+                for row in due:
+                    state, effects = lifecycle.advance(_clock_of(row), now, self.timing)
+                    self._apply(row, state, effects)
+                    count += len(effects)
+            return count
+
+    def _save_clock(self, run_id: str, state: lifecycle.RunClock, status_at: float) -> None:
+        self._db.execute(
+            "UPDATE runs SET status=?, status_updated_at=?, phase=?, global_step=?, next_at=?, stop_at=?, grace=? "
+            "WHERE id=?",
+            (state.status, status_at, state.phase, state.global_step, state.next_at, state.stop_at, state.grace,
+             run_id))
+
+    def _apply(self, row: sqlite3.Row, state: lifecycle.RunClock, effects: list[lifecycle.Effect]) -> None:
+        run_id = row["id"]
+        status_at = row["status_updated_at"]
+        metrics, last_step_at = [], None
+        for effect in effects:
+            if effect.global_step is not None:
+                last_step_at = effect.at
+                metrics += [(self._ids.new(effect.at), run_id, effect.global_step, tag, value, effect.at, run_id)
+                            for tag, value in effect.metrics.items()]
+                if effect.complete_checkpoints:
+                    self._db.execute("UPDATE checkpoints SET status='complete', status_updated_at=? "
+                                     "WHERE run_id=? AND status='incomplete'", [effect.at, run_id])
+                if effect.checkpoint:  # the last one is complete at once: the run is over
+                    self._db.execute(
+                        "INSERT INTO checkpoints (id, run_id, project_id, global_step, created_at, status, "
+                        "status_updated_at) VALUES (?,?,?,?,?,?,?)",
+                        (self._ids.new(effect.at), run_id, row["project_id"], effect.global_step, effect.at,
+                         "complete" if effect.status else "incomplete", effect.at))
+            if effect.status:
+                status_at = effect.at
+        self._db.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", metrics)
+        self._record_events(run_id, [e for e in effects if e.status])
+        self._save_clock(run_id, state, status_at)
+        if last_step_at is not None:
+            self._db.execute("UPDATE runs SET progress_updated_at=? WHERE id=?", [last_step_at, run_id])
+
+    def _record_events(self, run_id: str, effects: list[lifecycle.Effect]) -> None:
+        if not effects:
+            return
+        start = self._db.execute("SELECT events FROM runs WHERE id=?", [run_id]).fetchone()[0]
+        rows = [(self._ids.new(e.at), run_id, start + i + 1, e.at, e.status, json.dumps(e.details))
+                for i, e in enumerate(effects)]
+        self._db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
+        self._db.execute("UPDATE runs SET events=? WHERE id=?", [start + len(rows), run_id])
+
+    # ------------------------------------------------------------------ events, metrics
+
+    def events(self, run_id: str, query: rest.EventQuery) -> list[dict[str, Any]]:
+        with self._lock:
+            self.advance()
+            self._run_row(run_id)
+            sort = query.sort or [rest.EVENTS_DEFAULT_SORT]
+            order = ", ".join("sequence " + ("DESC" if s.endswith(":desc") else "ASC") for s in sort)
+            rows = self._query(f"SELECT * FROM events WHERE run_id=? ORDER BY {order} LIMIT ? OFFSET ?",
+                               [run_id, _limit(query.limit, rest.EVENTS_DEFAULT_LIMIT), query.offset or 0])
+            return [{"id": r["id"], "sequence": r["sequence"], "run_id": r["run_id"],
+                     "created_at": _dt(r["created_at"]), "status": r["status"], "details": json.loads(r["details"])}
+                    for r in rows]
+
+    def metrics(self, run_id: str, query: rest.MetricQuery | None) -> list[dict[str, Any]]:
+        with self._lock:
+            self.advance()
+            self._run_row(run_id)
+            where, params = ["run_id=?"], [run_id]
+            limit = -1
+            if query is not None:
+                if query.global_steps is not None:
+                    where.append(f"global_step IN ({','.join('?' * len(query.global_steps))})")
+                    params += query.global_steps
+                if query.tags is not None:
+                    where.append(f"tag IN ({','.join('?' * len(query.tags))})")
+                    params += query.tags
+                if query.created_before is not None:
+                    where.append("created_at < ?")
+                    params.append(_ts(query.created_before))
+                limit = _limit(query.limit, rest.METRICS_DEFAULT_LIMIT, maximum=None)
+            rows = self._query(f"SELECT * FROM metrics WHERE {' AND '.join(where)} "
+                               "ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit])
+            return [{"id": r["id"], "created_at": _dt(r["created_at"]), "run_id": r["run_id"],
+                     "global_step": r["global_step"], "tag": r["tag"], "value": r["value"], "job_id": r["job_id"]}
+                    for r in rows]
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def global_steps(self, run_id: str) -> list[int]:
+        with self._lock:
+            self.advance()
+            self._run_row(run_id)
+            rows = self._query("SELECT DISTINCT global_step FROM checkpoints WHERE run_id=? AND deleted=0 "
+                               "ORDER BY global_step", [run_id])
+            return [r[0] for r in rows]
+
+    def _checkpoint_where(self, ids: list[str] | None, run_ids: list[str] | None) -> tuple[list[str], list[Any]]:
+        where, params = ["deleted=0"], []
+        for column, values in (("id", ids), ("run_id", run_ids)):
+            if values is not None:
+                where.append(f"{column} IN ({','.join('?' * len(values))})" if values else "0")
+                params += values
+        return where, params
+
+    def checkpoints(self, query: rest.CheckpointQuery) -> list[dict[str, Any]]:
+        with self._lock:
+            self.advance()
+            where, params = self._checkpoint_where(query.ids, query.run_ids)
+            for column, values in (("project_id", query.project_ids), ("global_step", query.global_steps),
+                                   ("status", query.statuses)):
+                if values is not None:
+                    where.append(f"{column} IN ({','.join('?' * len(values))})" if values else "0")
+                    params += values
+            if query.created_after is not None:
+                where.append("created_at > ?")
+                params.append(_ts(query.created_after))
+            if query.created_before is not None:
+                where.append("created_at < ?")
+                params.append(_ts(query.created_before))
+            order = _order(query.sort or [rest.CHECKPOINTS_DEFAULT_SORT])
+            rows = self._query(f"SELECT * FROM checkpoints WHERE {' AND '.join(where)} ORDER BY {order} "
+                               "LIMIT ? OFFSET ?",
+                               [*params, _limit(query.limit, rest.CHECKPOINTS_DEFAULT_LIMIT), query.offset or 0])
+            selected = None if query.select is None else set(query.select)
+            return [_checkpoint_out(r, selected) for r in rows]
+
+    def delete_checkpoints(self, query: rest.CheckpointDeleteQuery) -> int:
+        if not query.ids and not query.run_ids:
+            raise EmulatorError(400, "either ids or run_ids must be specified")
+        with self._lock:
+            where, params = self._checkpoint_where(query.ids, query.run_ids)
+            return self._db.execute(f"UPDATE checkpoints SET deleted=1 WHERE {' AND '.join(where)}", params).rowcount
+
+    def _checkpoint_row(self, checkpoint_id: str) -> sqlite3.Row:
+        self.advance()
+        rows = self._query("SELECT * FROM checkpoints WHERE id=? AND deleted=0", [checkpoint_id])
+        if not rows:
+            raise EmulatorError(404, f"checkpoint {checkpoint_id} does not exist")
+        return rows[0]
+
+    def checkpoint_files(self, checkpoint_id: str) -> dict[str, bytes]:
+        with self._lock:
+            row = self._checkpoint_row(checkpoint_id)
+            if row["status"] != "complete":
+                raise EmulatorError(409, f"checkpoint {checkpoint_id} is still being written")
+            seed = hashlib.sha256(checkpoint_id.encode()).digest()
+            weights = (seed * 128)[:4096]
+            meta = json.dumps({"run_id": row["run_id"], "global_step": row["global_step"],
+                               "sha256": hashlib.sha256(weights).hexdigest()}, indent=2).encode()
+            return {"model.pt": weights, "metadata.json": meta}
+
+    def create_model(self, checkpoint_id: str, body: rest.CreateModelBody) -> str:
+        if not is_semver(body.version):
+            raise EmulatorError(422, "invalid model", [rest.ErrorDetail(
+                path="$.version", message=f"{body.version!r} is not a SemVer version")])
+        with self._lock:
+            row = self._checkpoint_row(checkpoint_id)
+            if row["status"] != "complete":
+                raise EmulatorError(409, f"checkpoint {checkpoint_id} is not complete")
+            project_id = body.project_id or row["project_id"]
+            if not self._query("SELECT 1 FROM projects WHERE id=?", [project_id]):
+                raise EmulatorError(404, f"project {project_id} does not exist")
+            now = self._now()
+            model_id = self._ids.new(now)
+            self._db.execute("INSERT INTO models VALUES (?,?,?,?,?,?,?)",
+                             (model_id, checkpoint_id, body.name, body.version, body.summary, project_id, now))
+            return model_id
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN")
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _sql_ilike(value: str | None, pattern: str) -> bool:
+    return value is not None and compile_ilike(pattern).fullmatch(value) is not None
+
+
+def _compile(pattern: str):
+    try:
+        return compile_ilike(pattern)
+    except IlikePatternError as exc:
+        raise EmulatorError(400, str(exc)) from None
+
+
+def _limit(limit: int | None, default: int, maximum: int | None = rest.MAX_PAGE_SIZE) -> int:
+    if limit is None:
+        return default
+    if maximum is not None and limit > maximum:
+        raise EmulatorError(400, f"limit must be at most {maximum}")
+    return limit
+
+
+def _order(sort: list[str]) -> str:
+    terms, columns = [], set()
+    for spec in sort:
+        column, _, direction = spec.partition(":")
+        if column in columns:
+            continue
+        columns.add(column)
+        terms.append(f"{column} {'DESC' if direction == 'desc' else 'ASC'}")
+    if "id" not in columns:
+        terms.append("id " + terms[-1].split()[-1])
+    return ", ".join(terms)
+
+
+def _clock_of(row: sqlite3.Row) -> lifecycle.RunClock:
+    return lifecycle.RunClock(status=row["status"], phase=row["phase"], global_step=row["global_step"],
+                              total_steps=row["total_steps"], next_at=row["next_at"], stop_at=row["stop_at"],
+                              grace=row["grace"])
+
+
+def _run_out(row: sqlite3.Row, selected: set[str] | None) -> dict[str, Any]:
+    progress = []
+    if row["progress_updated_at"] is not None:
+        progress = [{"operation": "training", "value": row["global_step"], "final_value": row["total_steps"],
+                     "units": "steps"}]
+    full = {
+        "id": row["id"], "name": row["name"], "version": row["version"], "created_at": _dt(row["created_at"]),
+        "blueprint_id": row["blueprint_id"], "project_id": row["project_id"], "user_id": row["user_id"],
+        "progress": progress, "progress_updated_at": _dt(row["progress_updated_at"]), "status": row["status"],
+        "status_updated_at": _dt(row["status_updated_at"]), "task_type": row["task_type"],
+        "resources": json.loads(row["resources"]), "config": json.loads(row["config"]), "notes": row["notes"],
+    }
+    if selected is None:
+        return full
+    return {k: (v if k in selected else None) for k, v in full.items()}
+
+
+def _checkpoint_out(row: sqlite3.Row, selected: set[str] | None) -> dict[str, Any]:
+    full = {"id": row["id"], "run_id": row["run_id"], "global_step": row["global_step"],
+            "project_id": row["project_id"], "created_at": _dt(row["created_at"]), "status": row["status"],
+            "status_updated_at": _dt(row["status_updated_at"]), "bucket_name": CHECKPOINT_BUCKET,
+            "key_prefix": f"{row['project_id']}/{row['run_id']}/{row['global_step']}"}
+    if selected is None:
+        return full
+    return {k: (v if k in selected else None) for k, v in full.items()}
+
+
+def _config_problems(validator: Any, config: dict[str, Any], root: str = "$") -> list[rest.ErrorDetail]:
+    """Every schema violation, sorted by location, with JSON paths rooted at ``root``."""
+    errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    return [rest.ErrorDetail(path=root + e.json_path[1:], message=e.message) for e in errors]
+
+
+def _resource_problems(body: rest.CreateRunBody) -> list[rest.ErrorDetail]:
+    problems = []
+    resources = body.resources
+    for name, value in (("cpu", resources.cpu), ("memory", resources.memory),
+                         ("ephemeral_storage", resources.ephemeral_storage)):
+        if value is None:
+            continue
+        try:
+            quantity = parse_quantity(value)
+        except QuantityError as exc:
+            problems.append(rest.ErrorDetail(path=f"$.resources.{name}", message=str(exc)))
+            continue
+        if quantity.value <= 0:
+            problems.append(rest.ErrorDetail(path=f"$.resources.{name}", message=f"{value!r} must be positive"))
+    if resources.gpu is not None and resources.gpu.count < 1:
+        problems.append(rest.ErrorDetail(path="$.resources.gpu.count", message="must be at least 1"))
+    return problems
