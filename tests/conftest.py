@@ -1,0 +1,72 @@
+"""Fixtures: an emulator per test (in-memory SQLite, manual clock) and real clients talking to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.retry import RetryPolicy
+from chariot_apply.emulator.app import AuthConfig, create_app
+from chariot_apply.emulator.clock import ManualClock
+from chariot_apply.emulator.faults import EmulatorTransport, Faults
+from chariot_apply.emulator.server import BackgroundServer
+from chariot_apply.emulator.store import EmulatorStore
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CONFORMANCE = SHARED / "conformance"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def store(clock: ManualClock) -> Iterator[EmulatorStore]:
+    store = EmulatorStore(":memory:", clock=clock)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def faults() -> Faults:
+    return Faults()
+
+
+@pytest.fixture
+def auth() -> AuthConfig:
+    return AuthConfig()
+
+
+@pytest.fixture
+def app(store: EmulatorStore, faults: Faults, auth: AuthConfig):
+    return create_app(store, faults=faults, auth=auth)
+
+
+FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[AsyncChariotClient]:
+    async with AsyncChariotClient("http://emulator", transport=EmulatorTransport(app), retry=FAST_RETRY) as c:
+        yield c
+
+
+@pytest.fixture
+def server(app) -> Iterator[BackgroundServer]:
+    with BackgroundServer(app) as running:
+        yield running
+
+
+@pytest.fixture
+async def http_client(server: BackgroundServer) -> AsyncIterator[AsyncChariotClient]:
+    async with AsyncChariotClient(server.url, retry=FAST_RETRY, timeout_seconds=10) as c:
+        yield c

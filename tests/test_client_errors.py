@@ -1,0 +1,110 @@
+"""Failures reach the caller as one exception tree: retries for reads, never for writes, clear messages."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.errors import (
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    WriteOutcomeUnknownError,
+)
+from chariot_apply.chariot.retry import RetryPolicy
+from chariot_apply.emulator.faults import EmulatorTransport, Faults
+from tests.conftest import FAST_RETRY
+from tests.factories import new_run
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("kind", ["429", "502", "503", "504", "drop"])
+async def test_reads_are_retried(client: AsyncChariotClient, faults: Faults, kind: str) -> None:
+    faults.script(kind, "GET", "/runs")
+    faults.script(kind, "GET", "/runs")
+    before = client.requests_sent
+    assert await client.get_runs() == []
+    assert client.requests_sent - before == 3
+    assert faults.injected == 2
+
+
+async def test_a_500_is_a_server_bug_and_not_retried(client: AsyncChariotClient, faults: Faults) -> None:
+    faults.script("500", "GET", "/runs")
+    before = client.requests_sent
+    with pytest.raises(ServerError):
+        await client.get_runs()
+    assert client.requests_sent - before == 1
+
+
+async def test_reads_give_up_after_the_policy_s_attempts(client: AsyncChariotClient, faults: Faults) -> None:
+    for _ in range(FAST_RETRY.attempts):
+        faults.script("503", "GET", "/runs")
+    with pytest.raises(ServerError) as info:
+        await client.get_runs()
+    assert info.value.status == 503 and info.value.request_id
+    assert "injected fault 503" in str(info.value) and info.value.request_id in str(info.value)
+
+
+async def test_429_is_surfaced_as_rate_limited_when_it_persists(app) -> None:
+    faults: Faults = app.state.faults
+    faults.script("429")
+    async with AsyncChariotClient("http://e", transport=EmulatorTransport(app), retry=RetryPolicy(attempts=1)) as c:
+        with pytest.raises(RateLimitedError):
+            await c.get_runs()
+
+
+async def test_a_failed_create_is_not_retried(client: AsyncChariotClient, faults: Faults) -> None:
+    blueprint_id = await client.lookup_blueprint_id("image-classifier")
+    faults.script("503", "POST", "/runs")
+    with pytest.raises(ServerError):
+        await new_run(client, blueprint_id=blueprint_id)
+    assert faults.scripted == [] and await client.get_runs() == []
+
+
+async def test_a_create_whose_answer_is_lost_is_reported_as_unknown(client: AsyncChariotClient,
+                                                                    faults: Faults) -> None:
+    faults.script("commit-then-drop", "POST", "/runs")
+    with pytest.raises(WriteOutcomeUnknownError) as info:
+        await new_run(client, "maybe")
+    assert "may have happened" in str(info.value) and "look" in info.value.hint
+    assert [r.name for r in await client.get_runs()] == ["maybe"]  # it did happen, exactly once
+
+
+async def test_unknown_route_is_plain_text_404(client: AsyncChariotClient) -> None:
+    response = await client._http.get("/api/training/v2/nowhere")
+    assert (response.status_code, response.text) == (404, "404 page not found")
+    with pytest.raises(NotFoundError) as info:
+        await client._send("GET", "/api/training/v2/nowhere", safe=True)
+    assert "CHARIOT_URL" in info.value.hint
+
+
+async def test_garbage_answer_is_a_transport_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>login page</html>")
+
+    async with AsyncChariotClient("http://proxy", transport=httpx.MockTransport(handler)) as c:
+        with pytest.raises(TransportError, match="unexpected answer") as info:
+            await c.get_runs()
+    assert "CHARIOT_URL" in info.value.hint
+
+
+async def test_unreachable_server() -> None:
+    async with AsyncChariotClient("http://127.0.0.1:9", retry=FAST_RETRY, timeout_seconds=2) as c:
+        with pytest.raises(TransportError, match="could not reach Chariot"):
+            await c.get_runs()
+        with pytest.raises(TransportError) as info:
+            await c.delete_run("x")
+    assert not isinstance(info.value, WriteOutcomeUnknownError)  # a refused connection sent nothing
+
+
+async def test_random_faults_are_absorbed_by_reads(app, faults: Faults) -> None:
+    faults.failure_rate, faults.failure_kinds = 0.3, ("502", "503", "drop")
+    faults.rng.seed(7)
+    async with AsyncChariotClient("http://e", transport=EmulatorTransport(app),
+                                  retry=RetryPolicy(attempts=10, base_delay=0.0001, max_delay=0.001)) as c:
+        for _ in range(30):
+            assert (await c.lookup_blueprint("image-classifier")).name == "image-classifier"
+    assert faults.injected > 0

@@ -1,0 +1,57 @@
+"""Kubernetes quantities and SemVer, held to the upstream cases in shared/conformance."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from chariot_apply.chariot.semver import is_semver
+from chariot_apply.quantity import QuantityError, parse_quantity, parse_quantity_json, same_quantity
+from tests.conftest import CONFORMANCE
+
+QUANTITY_CASES = json.loads((CONFORMANCE / "kubernetes" / "k8s_quantity_cases.json").read_text())
+COMPARISONS = json.loads((CONFORMANCE / "kubernetes" / "k8s_quantity_comparisons.json").read_text())
+SEMVER = json.loads((CONFORMANCE / "semver" / "semver_cases.json").read_text())
+
+
+def _case_id(case: dict) -> str:
+    return f"{case['api']}:{case['input']!r}@{case['line']}"
+
+
+@pytest.mark.parametrize("case", QUANTITY_CASES, ids=_case_id)
+def test_quantity_case(case: dict) -> None:
+    parse = parse_quantity_json if case["api"] == "UnmarshalJSON" else parse_quantity
+    if case["error"]:
+        with pytest.raises(QuantityError):
+            parse(case["input"])
+        return
+    quantity = parse(case["input"])
+    if case.get("value") is not None:
+        assert quantity is not None
+        assert quantity.value == Decimal(case["value"])
+
+
+@pytest.mark.parametrize("fact", [c for c in COMPARISONS if "a" in c], ids=lambda c: f"{c['a']} vs {c['b']}")
+def test_quantity_comparison(fact: dict) -> None:
+    a, b = parse_quantity(fact["a"]), parse_quantity(fact["b"])
+    if "equal" in fact:
+        assert (a == b) is fact["equal"]
+    else:
+        assert (a.value > b.value) - (a.value < b.value) == fact["cmp"]
+        assert same_quantity(fact["a"], fact["b"]) is (fact["cmp"] == 0)
+
+
+def test_quantity_cases_cover_every_api() -> None:
+    assert {c["api"] for c in QUANTITY_CASES} == {"ParseQuantity", "UnmarshalJSON", "QuantityValue.Set"}
+
+
+@pytest.mark.parametrize("version", SEMVER["valid"])
+def test_valid_semver(version: str) -> None:
+    assert is_semver(version)
+
+
+@pytest.mark.parametrize("version", SEMVER["invalid"])
+def test_invalid_semver(version: str) -> None:
+    assert not is_semver(version)

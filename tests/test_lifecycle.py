@@ -1,0 +1,178 @@
+"""The simulated training lifecycle, driven by a manual clock: statuses, events, progress, metrics, checkpoints."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from chariot_apply.chariot import rest
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.errors import ConflictError, InvalidArgumentError, NotFoundError
+from chariot_apply.chariot.models import FINISHED_STATUSES
+from chariot_apply.emulator.clock import ManualClock
+from chariot_apply.emulator.lifecycle import START_PHASES, STOP_PHASES
+from chariot_apply.emulator.store import EmulatorStore
+from tests.factories import classifier_config, new_run
+
+pytestmark = pytest.mark.anyio
+
+
+async def _statuses(client: AsyncChariotClient, run_id: str) -> list[str]:
+    events = await client.get_events(run_id, sort=["sequence:asc"], limit=1000)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    return [e.status for e in events]
+
+
+async def test_a_run_trains_to_completion(client: AsyncChariotClient, clock: ManualClock,
+                                          store: EmulatorStore) -> None:
+    run_id = await new_run(client, config=classifier_config(epochs=3))  # 30 steps
+    seen = []
+    for _ in range(60):
+        run = await client.get_run(run_id)
+        seen.append(run.status)
+        clock.advance(store.timing.step_seconds)
+    assert [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s] == \
+        ["run_created", *START_PHASES, "job_completed"]
+    assert await _statuses(client, run_id) == ["run_created", *START_PHASES, "job_completed"]
+    assert run.progress and (run.progress[0].value, run.progress[0].final_value) == (30, 30)
+    metrics = await client.get_all_metrics(run_id)
+    assert sorted({m.global_step for m in metrics}) == list(range(1, 31))
+    assert {m.tag for m in metrics} == {"loss", "accuracy"}
+    losses = [m.value for m in sorted(metrics, key=lambda m: m.global_step) if m.tag == "loss"]
+    assert losses == sorted(losses, reverse=True)
+    assert await client.get_global_steps_with_checkpoints(run_id) == [10, 20, 30]
+    checkpoints = await client.get_checkpoints(run_ids=[run_id])
+    assert {c.status for c in checkpoints} == {"complete"}
+
+
+async def test_progress_grows(client: AsyncChariotClient, clock: ManualClock, store: EmulatorStore) -> None:
+    run_id = await new_run(client, config=classifier_config(epochs=5))
+    clock.advance(sum(store.timing.phase_seconds))
+    values = []
+    for _ in range(5):
+        clock.advance(store.timing.step_seconds * 3)
+        run = await client.get_run(run_id, fields=["progress", "status"])
+        values.append(run.progress[0].value)
+    assert values == sorted(values) and len(set(values)) == 5
+    assert run.status == "job_running"
+
+
+async def test_defaults_of_events_metrics_and_checkpoints(client: AsyncChariotClient, clock: ManualClock) -> None:
+    run_id = await new_run(client, config={"max_steps": 700, "base_model": "phi-3-mini", "dataset_id": "d"},
+                           blueprint="llm-fine-tune", task_type="Text Generation")
+    clock.advance(10_000)
+    assert len(await client.get_events(run_id)) == len(START_PHASES) + 2
+    events = await client.get_events(run_id, limit=3)
+    assert [e.sequence for e in events] == [6, 5, 4]  # default sequence:desc
+    assert [e.sequence for e in await client.get_events(run_id, sort=["sequence"], limit=2)] == [1, 2]
+    assert [e.sequence for e in await client.get_events(run_id, sort=["sequence:asc"], offset=4)] == [5, 6]
+    assert len(await client.get_metrics(run_id)) == rest.METRICS_DEFAULT_LIMIT
+    assert len(await client.get_all_metrics(run_id)) == 1400
+    last = await client.get_metrics(run_id, global_steps=[700], tags=["loss"])
+    assert [(m.global_step, m.tag) for m in last] == [(700, "loss")]
+    older = await client.get_metrics(run_id, created_before=last[0].created_at, limit=5000)
+    assert len(older) == 1398
+    checkpoints = await client.get_checkpoints(run_ids=[run_id])
+    assert len(checkpoints) == rest.CHECKPOINTS_DEFAULT_LIMIT
+    assert [c.global_step for c in checkpoints] == list(range(700, 600, -10))  # created_at:desc
+    ascending = await client.get_checkpoints(run_ids=[run_id], sort=["created_at:asc"], limit=3, offset=1)
+    assert [c.global_step for c in ascending] == [20, 30, 40]
+    selected = await client.get_checkpoints(run_ids=[run_id], select=["global_step"], limit=1)
+    assert selected[0].global_step == 700 and selected[0].id is None
+
+
+async def test_stop_terminates_within_the_grace_period(client: AsyncChariotClient, clock: ManualClock) -> None:
+    run_id = await new_run(client, config=classifier_config(epochs=100))
+    clock.advance(20)
+    await client.stop_run(run_id, grace_period=timedelta(seconds=2))
+    assert (await client.get_run(run_id)).status == "run_stop_requested"
+    await client.stop_run(run_id)  # stopping a stopping run changes nothing
+    clock.advance(2)
+    assert (await client.get_run(run_id)).status == "job_terminated"
+    statuses = await _statuses(client, run_id)
+    assert statuses[-4:] == ["run_stop_requested", *STOP_PHASES]
+    assert statuses.count("run_stop_requested") == 1
+
+
+async def test_default_grace_period_is_ten_minutes(client: AsyncChariotClient, clock: ManualClock) -> None:
+    run_id = await new_run(client)
+    await client.stop_run(run_id)
+    (event,) = await client.get_events(run_id, limit=1)
+    assert event.details == {"grace_period_seconds": 600.0}
+
+
+async def test_stopping_a_finished_run_is_a_conflict(client: AsyncChariotClient, clock: ManualClock) -> None:
+    run_id = await new_run(client)
+    clock.advance(600)
+    run = await client.get_run(run_id)
+    assert run.status in FINISHED_STATUSES
+    with pytest.raises(ConflictError, match="already finished"):
+        await client.stop_run(run_id)
+
+
+async def test_delete_checkpoints_needs_a_filter(client: AsyncChariotClient, clock: ManualClock) -> None:
+    run_id = await new_run(client, config=classifier_config(epochs=3))
+    clock.advance(600)
+    with pytest.raises(InvalidArgumentError):
+        await client.delete_checkpoints()
+    response = await client._http.delete(rest.CHECKPOINTS)  # the server refuses as well
+    assert response.status_code == 400
+    first, *rest_ = await client.get_checkpoints(run_ids=[run_id], sort=["created_at:asc"])
+    await client.delete_checkpoints(ids=[first.id])
+    assert [c.id for c in await client.get_checkpoints(run_ids=[run_id], sort=["created_at:asc"])] == \
+        [c.id for c in rest_]
+    await client.delete_checkpoints(run_ids=[run_id])
+    assert await client.get_global_steps_with_checkpoints(run_id) == []
+
+
+async def test_download_and_model_from_checkpoint(client: AsyncChariotClient, clock: ManualClock,
+                                                  tmp_path: Path) -> None:
+    run_id = await new_run(client)
+    clock.advance(600)
+    (checkpoint,) = await client.get_checkpoints(run_ids=[run_id])
+    with pytest.raises(InvalidArgumentError, match="existing directory"):
+        await client.download_checkpoint(checkpoint.id, tmp_path / "missing")
+    written = await client.download_checkpoint(checkpoint.id, tmp_path)
+    assert sorted(p.name for p in written) == ["metadata.json", "model.pt"]
+    assert (tmp_path / "model.pt").stat().st_size == 4096
+    with pytest.raises(InvalidArgumentError, match="SemVer"):
+        await client.create_model_from_checkpoint(checkpoint_id=checkpoint.id, name="m", version="1.0",
+                                                  summary="s")
+    raw = await client._http.post(rest.checkpoint_path(checkpoint.id, "/models"),
+                                  json={"name": "m", "version": "v1", "summary": "s"})
+    assert raw.status_code == 422 and raw.json()["errors"][0]["path"] == "$.version"
+    model_id = await client.create_model_from_checkpoint(checkpoint_id=checkpoint.id, name="m",
+                                                         version="1.0.0-rc.1+build.5", summary="s")
+    assert model_id
+
+
+async def test_create_model_refuses_missing_project(client: AsyncChariotClient, clock: ManualClock) -> None:
+    run_id = await new_run(client)
+    clock.advance(600)
+    (checkpoint,) = await client.get_checkpoints(run_ids=[run_id])
+    with pytest.raises(NotFoundError, match="project"):
+        await client.create_model_from_checkpoint(checkpoint_id=checkpoint.id, name="m", version="1.0.0",
+                                                  summary="s", project_id="missing")
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    clock = ManualClock()
+    path = tmp_path / "emulator.db"
+    first = EmulatorStore(path, clock=clock)
+    body = rest.CreateRunBody(name="kept", version="1", resources={"cpu": "1", "memory": "1Gi"},
+                              config=classifier_config(epochs=2), task_type="t",
+                              blueprint_id=first.lookup_blueprint("image-classifier", None)["id"],
+                              project_id=first.projects("vision")[0]["id"])
+    run_id = first.create_run(body, "u")
+    clock.advance(10)
+    first.advance()
+    first.close()
+    second = EmulatorStore(path, clock=clock)
+    assert len(second.projects(None)) == 3  # the catalog is not loaded twice
+    clock.advance(100)
+    run = second.get_run(run_id, None)
+    assert (run["name"], run["status"]) == ("kept", "job_completed")
+    assert len(second.metrics(run_id, None)) == 40
+    second.close()

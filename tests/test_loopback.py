@@ -1,0 +1,46 @@
+"""The same client over a real socket: uvicorn on 127.0.0.1, real drops, the sync facade."""
+
+from __future__ import annotations
+
+import pytest
+
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.errors import RunDoesNotExistError, ValidationError, WriteOutcomeUnknownError
+from chariot_apply.chariot.sync import ChariotClient
+from chariot_apply.emulator.clock import ManualClock
+from chariot_apply.emulator.faults import Faults
+from chariot_apply.emulator.server import BackgroundServer
+from tests.factories import classifier_config, new_run, resources
+
+
+@pytest.mark.anyio
+async def test_round_trip_over_http(http_client: AsyncChariotClient, clock: ManualClock) -> None:
+    run_id = await new_run(http_client, "over-the-wire")
+    clock.advance(60)
+    run = await http_client.get_run(run_id)
+    assert run.status == "job_completed"
+    with pytest.raises(ValidationError):
+        await new_run(http_client, config={"epochs": -1})
+    await http_client.delete_run(run_id)
+    with pytest.raises(RunDoesNotExistError):
+        await http_client.get_run(run_id)
+
+
+@pytest.mark.anyio
+async def test_a_real_dropped_connection(http_client: AsyncChariotClient, faults: Faults) -> None:
+    faults.script("drop", "GET", "/runs")
+    assert await http_client.get_runs() == []  # retried
+    faults.script("commit-then-drop", "POST", "/runs")
+    with pytest.raises(WriteOutcomeUnknownError):
+        await new_run(http_client, "lost-answer")
+    assert [r.name for r in await http_client.get_runs()] == ["lost-answer"]
+
+
+def test_sync_facade(server: BackgroundServer) -> None:
+    with ChariotClient(AsyncChariotClient(server.url)) as chariot:
+        blueprint_id = chariot.lookup_blueprint_id("image-classifier", "1.%")
+        run_id = chariot.create_run(name="sync", version="1", resources=resources(), config=classifier_config(),
+                                    task_type="Image Classification", blueprint_id=blueprint_id,
+                                    project_id=chariot.get_project_id("default"))
+        assert [r.id for r in chariot.get_runs(name_ilikes=["SYNC"])] == [run_id]
+        assert chariot.base_url == server.url
