@@ -1,0 +1,67 @@
+"""``chariot-apply emulator serve|seed``: the local stand-in for a Chariot training service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from chariot_apply.connect import EMBEDDED_DB
+
+
+@click.group()
+def emulator() -> None:
+    """Run or seed the local Chariot emulator."""
+
+
+@emulator.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8700, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--db", type=click.Path(path_type=Path), default=EMBEDDED_DB, show_default=True,
+              help="SQLite file (':memory:' for none).")
+@click.option("--token", "tokens", multiple=True, envvar="CHARIOT_EMULATOR_TOKENS",
+              help="Accept this bearer token (repeatable). With no credentials every call is accepted.")
+@click.option("--client-id", help="Accept client credentials with this id (needs --client-secret).")
+@click.option("--client-secret", envvar="CHARIOT_EMULATOR_CLIENT_SECRET")
+@click.option("--latency", default=0.0, type=click.FloatRange(0, 60), help="Seconds added to every request.")
+def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: str | None,
+          client_secret: str | None, latency: float) -> None:
+    """Serve the emulator over HTTP."""
+    from chariot_apply.emulator.app import AuthConfig, create_app
+    from chariot_apply.emulator.faults import Faults
+    from chariot_apply.emulator.server import serve_forever
+    from chariot_apply.emulator.store import EmulatorStore
+
+    if (client_id is None) != (client_secret is None):
+        raise click.UsageError("--client-id and --client-secret go together")
+    auth = AuthConfig(tokens=set(tokens), clients={client_id: client_secret} if client_id and client_secret else {})
+    app = create_app(EmulatorStore(db), auth=auth, faults=Faults(latency_seconds=latency))
+    click.echo(f"Chariot emulator on http://{host}:{port} (state in {db}); "
+               f"use it with CHARIOT_URL=http://{host}:{port}", err=True)
+    serve_forever(app, host, port)
+
+
+@emulator.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--db", type=click.Path(path_type=Path), default=EMBEDDED_DB, show_default=True)
+def seed(file: Path, db: Path) -> None:
+    """Load projects and blueprints from FILE (the shape of the built-in catalog.yaml)."""
+    from pydantic import ValidationError
+
+    from chariot_apply.cli.errors import UserError
+    from chariot_apply.emulator.catalog import load_catalog
+    from chariot_apply.emulator.store import EmulatorError, EmulatorStore
+
+    try:
+        catalog = load_catalog(file)
+    except (ValidationError, ValueError) as exc:
+        raise UserError(f"{file} is not a catalog: {str(exc).splitlines()[0]}",
+                        "see chariot_apply/emulator/catalog.yaml for the shape") from None
+    store = EmulatorStore(db)
+    try:
+        added = store.seed(catalog)
+    except EmulatorError as exc:
+        raise UserError(exc.message) from None
+    finally:
+        store.close()
+    click.echo(f"Seeded {db}: {added['projects']} project(s), {added['blueprints']} blueprint(s) added.")

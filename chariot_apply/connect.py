@@ -1,0 +1,49 @@
+"""Which Chariot to talk to: the one configured (``CHARIOT_URL`` ...), or the embedded emulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.settings import ChariotSettings
+
+EMBEDDED_DB = Path(".chariot-apply") / "emulator.db"
+EMBEDDED_URL = "http://embedded-emulator"
+
+
+@dataclass(frozen=True)
+class Connection:
+    settings: ChariotSettings | None  # None: the embedded emulator
+    embedded_db: Path = EMBEDDED_DB
+
+    @property
+    def notice(self) -> str | None:
+        if self.settings is not None:
+            return None
+        return (f"chariot-apply: no Chariot server configured; using the embedded emulator in {self.embedded_db}. "
+                "Set CHARIOT_URL and CHARIOT_TOKEN (or CHARIOT_CLIENT_ID/CHARIOT_CLIENT_SECRET) for a real Chariot.")
+
+    def client(self) -> AsyncChariotClient:
+        if self.settings is not None:
+            return AsyncChariotClient.from_settings(self.settings)
+        return AsyncChariotClient(EMBEDDED_URL, transport=embedded_transport(self.embedded_db))
+
+
+def embedded_transport(db: Path) -> httpx.AsyncBaseTransport:
+    from chariot_apply.emulator.app import create_app
+    from chariot_apply.emulator.faults import EmulatorTransport
+    from chariot_apply.emulator.store import EmulatorStore
+
+    return EmulatorTransport(create_app(EmulatorStore(db)))
+
+
+def connection(url: str | None = None, server_url_from_file: str | None = None,
+               embedded_db: Path = EMBEDDED_DB) -> Connection:
+    """Flags beat the environment, which beats the project file."""
+    settings = ChariotSettings.from_env(url=url)
+    if settings is None and server_url_from_file:
+        settings = ChariotSettings.from_env(url=server_url_from_file)
+    return Connection(settings, embedded_db)

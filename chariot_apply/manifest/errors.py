@@ -1,0 +1,39 @@
+"""Problems found in manifests, each with where it is (file:line:column) and the field path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if not self.line:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, order=True)
+class ManifestProblem:
+    location: Location
+    path: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " + (f"{self.path}: " if self.path else "")
+        return where + self.message + (f" ({self.hint})" if self.hint else "")
+
+
+class ManifestError(Exception):
+    """Every problem in every manifest, raised together."""
+
+    hint = "fix the manifests listed above and run the command again"
+
+    def __init__(self, problems: list[ManifestProblem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(map(str, self.problems)))

@@ -1,0 +1,172 @@
+"""Manifest files → validated ``DeclaredRun``s, or every problem in every file at once."""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import json
+from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaViolation
+from pydantic import ValidationError as PydanticValidationError
+
+from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
+from chariot_apply.manifest.model import DeclaredRun, TrainingRun
+from chariot_apply.manifest.yaml_source import Document, format_path, parse_documents
+from chariot_apply.quantity import QuantityError, parse_quantity
+
+YAML_SUFFIXES = (".yaml", ".yml")
+PROJECT_FILE_NAMES = frozenset({"chariot-apply.yaml", "chariot-apply.yml"})
+QUANTITY_FIELDS = ("cpu", "memory", "ephemeralStorage")
+
+
+@cache
+def manifest_schema() -> dict[str, Any]:
+    return json.loads(resources.files("chariot_apply").joinpath("schemas/manifest.schema.json").read_text("utf-8"))
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(manifest_schema())
+
+
+def find_manifest_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[ManifestProblem]]:
+    """Files named by ``paths``: files as given, directories searched recursively, globs expanded."""
+    files: list[Path] = []
+    problems: list[ManifestProblem] = []
+    for raw in paths:
+        text = str(raw)
+        matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))] if glob.has_magic(text) else [Path(text)]
+        if not matches or not matches[0].exists():
+            problems.append(ManifestProblem(Location(text), "", "no such file or directory",
+                                            "check the -f paths (or `manifests` in chariot-apply.yaml)"))
+            continue
+        for match in matches:
+            if match.is_dir():
+                files += sorted(p for p in match.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()
+                                and p.name not in PROJECT_FILE_NAMES and not _hidden(p, match))
+            elif match.is_file():
+                files.append(match)
+    unique = list(dict.fromkeys(f.resolve() for f in files))
+    return [_display(f) for f in unique], problems
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _display(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def load_manifests(paths: Sequence[str | Path], default_project: str) -> list[DeclaredRun]:
+    """Read, validate and check every manifest; raise ``ManifestError`` with all problems found."""
+    files, problems = find_manifest_files(paths)
+    documents: list[Document] = []
+    for file in files:
+        try:
+            text = file.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(ManifestProblem(Location(str(file)), "", f"cannot read: {exc}"))
+            continue
+        docs, found = parse_documents(text, str(file))
+        documents += docs
+        problems += found
+    runs = []
+    for doc in documents:
+        run, found = check_document(doc, default_project)
+        problems += found
+        if run is not None:
+            runs.append(run)
+    problems += _duplicates(runs)
+    if problems:
+        raise ManifestError(problems)
+    return runs
+
+
+def check_document(doc: Document, default_project: str) -> tuple[DeclaredRun | None, list[ManifestProblem]]:
+    problems = list(_schema_problems(doc))
+    if not problems:
+        problems += _quantity_problems(doc)
+    if problems:
+        return None, problems
+    try:
+        manifest = TrainingRun.model_validate(doc.data)
+    except PydanticValidationError as exc:  # the schema should have caught it: keep the two in agreement
+        return None, [ManifestProblem(doc.where(tuple(e["loc"])), format_path(tuple(e["loc"])), e["msg"])
+                      for e in exc.errors()]
+    fields = tuple((format_path(path), loc) for path, loc in doc.locations.items())
+    project = manifest.metadata.project or default_project
+    return DeclaredRun(manifest, project, doc.start, fields), []
+
+
+def _schema_problems(doc: Document) -> Iterable[ManifestProblem]:
+    if not isinstance(doc.data, dict):
+        yield ManifestProblem(doc.start, "", f"a manifest must be a mapping, not {type(doc.data).__name__}",
+                              "start the document with `apiVersion: chariot-apply/v1`")
+        return
+    for error in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
+        yield from _explain(doc, error)
+
+
+def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]:
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        for key in error.instance:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+                yield ManifestProblem(doc.where((*path, key)), format_path((*path, key)),
+                                      f"unknown field {key!r}", hint)
+        return
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        yield ManifestProblem(doc.where(path), format_path(path) or "(document)",
+                              f"missing required field {missing!r}")
+        return
+    if error.validator == "anyOf" and path and path[-1] in QUANTITY_FIELDS:
+        yield ManifestProblem(doc.where(path), format_path(path),
+                              f"{error.instance!r} is not a Kubernetes quantity", "e.g. \"4\", \"500m\", \"16Gi\"")
+        return
+    message = error.message
+    if error.validator == "const":
+        message = f"must be {error.validator_value!r}, not {error.instance!r}"
+    yield ManifestProblem(doc.where(path), format_path(path), message)
+
+
+def _quantity_problems(doc: Document) -> Iterable[ManifestProblem]:
+    resources_ = doc.data.get("spec", {}).get("resources", {})
+    for name in QUANTITY_FIELDS:
+        value = resources_.get(name)
+        if isinstance(value, str):
+            try:
+                quantity = parse_quantity(value)
+            except QuantityError as exc:
+                yield ManifestProblem(doc.where(("spec", "resources", name)), f"spec.resources.{name}", str(exc),
+                                      "e.g. \"4\", \"500m\", \"16Gi\"")
+                continue
+            if quantity.value <= 0:
+                yield ManifestProblem(doc.where(("spec", "resources", name)), f"spec.resources.{name}",
+                                      f"{value!r} must be more than zero")
+
+
+def _duplicates(runs: list[DeclaredRun]) -> Iterable[ManifestProblem]:
+    seen: dict[tuple[str, str, str], DeclaredRun] = {}
+    for run in runs:
+        key = (run.project, run.name, run.version)
+        if key in seen:
+            first = seen[key]
+            yield ManifestProblem(run.location, "metadata",
+                                  f"run {run.project}/{run.name}@{run.version} is already declared at {first.location}",
+                                  "each project/name/version may be declared once; change the version or remove one")
+        else:
+            seen[key] = run

@@ -1,0 +1,101 @@
+"""Typed manifests. ``schemas/manifest.schema.json`` is the contract; these models mirror it (a test keeps
+them in agreement) and add what a schema cannot say, such as quantities that parse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chariot_apply.manifest.errors import Location
+from chariot_apply.quantity import parse_quantity
+
+DesiredState = Literal["running", "stopped", "absent"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _quantity_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        value = repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        parse_quantity(value)
+    return value
+
+
+class Metadata(_Strict):
+    name: str = Field(min_length=1, max_length=253)
+    version: str = Field(min_length=1, max_length=128)
+    project: str | None = Field(default=None, min_length=1)
+
+
+class BlueprintRef(_Strict):
+    name: str = Field(min_length=1)
+    version: str | None = Field(default=None, min_length=1)
+
+
+class GpuSpec(_Strict):
+    count: int = Field(ge=1)
+    type: str = Field(min_length=1)
+
+
+class ResourcesSpec(_Strict):
+    cpu: str
+    memory: str
+    ephemeral_storage: str | None = Field(default=None, alias="ephemeralStorage")
+    gpu: GpuSpec | None = None
+
+    _quantities = field_validator("cpu", "memory", "ephemeral_storage", mode="before")(
+        lambda cls, v: _quantity_text(v))
+
+
+class RunSpec(_Strict):
+    blueprint: BlueprintRef
+    task_type: str | None = Field(default=None, alias="taskType", min_length=1)
+    resources: ResourcesSpec
+    config: dict[str, Any] = Field(default_factory=dict)
+    notes: str | None = None
+    state: DesiredState = "running"
+    allow_replace: bool = Field(default=False, alias="allowReplace")
+    sensitive: tuple[str, ...] = ()
+
+
+class TrainingRun(_Strict):
+    api_version: Literal["chariot-apply/v1"] = Field(alias="apiVersion")
+    kind: Literal["TrainingRun"]
+    metadata: Metadata
+    spec: RunSpec
+
+
+@dataclass(frozen=True)
+class DeclaredRun:
+    """A manifest, with where it came from and the project it names (name or id, as written)."""
+
+    manifest: TrainingRun
+    project: str
+    location: Location
+    field_locations: tuple[tuple[str, Location], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.manifest.metadata.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.metadata.version
+
+    @property
+    def spec(self) -> RunSpec:
+        return self.manifest.spec
+
+    def where(self, path: str) -> Location:
+        """Where ``path`` (e.g. ``spec.blueprint.version``) or its nearest ancestor is written."""
+        locations = dict(self.field_locations)
+        while path and path not in locations:
+            path = path.rpartition(".")[0]
+        return locations.get(path, self.location)

@@ -1,0 +1,346 @@
+"""The pure heart of chariot-apply: (declared runs, live state, options) -> Plan. No I/O, no clock."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from chariot_apply.chariot.ilike import ilike
+from chariot_apply.chariot.models import Resources, Run
+from chariot_apply.manifest.model import DeclaredRun
+from chariot_apply.plan.live import LiveState, ResolvedBlueprint, Validation, ValidationKey
+from chariot_apply.plan.model import (
+    BlockedReplace,
+    BlueprintChoice,
+    Conflict,
+    Create,
+    Delete,
+    Difference,
+    Invalid,
+    Item,
+    LiveRun,
+    NoOp,
+    Observed,
+    Plan,
+    PlanOptions,
+    Problem,
+    PruneCandidate,
+    Replace,
+    RunRequest,
+    Stop,
+)
+from chariot_apply.plan.ownership import Marker, compose_notes, parse_notes, spec_fingerprint
+from chariot_apply.quantity import parse_quantity, same_quantity
+
+REPLACE_HINT = ("runs are immutable: bump metadata.version to train a new run beside it, or allow the replace "
+                "with --allow-replace (or spec.allowReplace: true)")
+KIND_ORDER = {"invalid": 0, "conflict": 1, "blocked-replace": 2, "replace": 3, "delete": 4, "stop": 5,
+              "create": 6, "prune-candidate": 7, "no-op": 8}
+
+
+def address(project: str, name: str, version: str) -> str:
+    return f"{project}/{name}@{version}"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def validation_key(blueprint_id: str, config: Mapping[str, Any]) -> ValidationKey:
+    return blueprint_id, canonical_json(config)
+
+
+def selected(addr: str, options: PlanOptions) -> bool:
+    if options.targets and not any(fnmatchcase(addr, t) for t in options.targets):
+        return False
+    return not any(fnmatchcase(addr, e) for e in options.excludes)
+
+
+def desired_spec(run: DeclaredRun) -> dict[str, Any]:
+    """The parts of a manifest that define a run, normalised (quantities by value), for the spec hash."""
+    spec = run.spec
+    res = spec.resources
+    return {
+        "blueprint": {"name": spec.blueprint.name, "version": spec.blueprint.version},
+        "taskType": spec.task_type,
+        "resources": {
+            "cpu": str(parse_quantity(res.cpu).value),
+            "memory": str(parse_quantity(res.memory).value),
+            "ephemeralStorage": str(parse_quantity(res.ephemeral_storage).value) if res.ephemeral_storage else None,
+            "gpu": res.gpu.model_dump() if res.gpu else None,
+        },
+        "config": spec.config,
+    }
+
+
+def live_ref(run: Run) -> LiveRun:
+    _, marker = parse_notes(run.notes)
+    return LiveRun(id=run.id or "", status=run.status, owner=marker.owner if marker else None,
+                   blueprint_id=run.blueprint_id)
+
+
+@dataclass(frozen=True)
+class _Context:
+    live: LiveState
+    options: PlanOptions
+    validation: Validation | None
+
+
+def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOptions,
+               validation: Validation | None = None) -> Plan:
+    """Everything to do, and everything to see, to make Chariot match ``declared``."""
+    ctx = _Context(live, options, validation)
+    by_address: dict[tuple[str, str, str], list[Run]] = defaultdict(list)
+    for run in live.runs:
+        by_address[(run.project_id or "", run.name or "", run.version or "")].append(run)
+    items: list[Item] = []
+    observed: list[Observed] = []
+    declared_keys: set[tuple[str, str, str]] = set()
+    warnings: list[str] = []
+    for run in declared:
+        project_id = live.project_ids.get(run.project)
+        addr = address(live.project_names.get(project_id or "", run.project), run.name, run.version)
+        if not selected(addr, options):
+            continue
+        if project_id is None:
+            items.append(_invalid(addr, run, "metadata.project", f"project {run.project!r} does not exist",
+                                  "check metadata.project, or `project` in chariot-apply.yaml"))
+            continue
+        key = (project_id, run.name, run.version)
+        declared_keys.add(key)
+        at_address = sorted(by_address.get(key, []), key=lambda r: (r.created_at is None, r.created_at, r.id),
+                            reverse=True)
+        observed.append(Observed(address=addr, project_id=project_id, name=run.name, version=run.version,
+                                 runs=tuple(live_ref(r) for r in at_address)))
+        items += _plan_one(ctx, run, addr, project_id, at_address)
+    if options.prune and not declared:
+        warnings.append("no manifests were given: refusing to prune (that would delete every run we own)")
+    elif declared:
+        items += _prune(ctx, declared_keys, by_address, observed)
+    items.sort(key=lambda i: (i.address, KIND_ORDER[i.kind]))
+    return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
+                warnings=tuple(warnings))
+
+
+def _owned(ctx: _Context, run: Run) -> bool:
+    _, marker = parse_notes(run.notes)
+    return (marker is not None and marker.owner == ctx.options.owner) or run.id in ctx.live.adopted
+
+
+def _plan_one(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, at_address: list[Run]) -> list[Item]:
+    spec = run.spec
+    sensitive = spec.sensitive
+    unowned = [r for r in at_address if not _owned(ctx, r)]
+    owned = [r for r in at_address if _owned(ctx, r)]
+    items: list[Item] = []
+    for other in unowned:
+        ref = live_ref(other)
+        whose = f"chariot-apply owner {ref.owner!r}" if ref.owner else "no chariot-apply marker (created elsewhere)"
+        items.append(Conflict(address=addr, live=ref, sensitive=sensitive,
+                              reason=f"run {other.id} already exists here with {whose}; it is never touched",
+                              notices=("adopt it with `chariot-apply adopt " + addr + "`, or change "
+                                       "metadata.name or metadata.version",)))
+    if unowned:
+        return items
+    current, extras = (owned[0], owned[1:]) if owned else (None, [])
+    for extra in extras:
+        items.append(PruneCandidate(address=addr, live=live_ref(extra), sensitive=sensitive,
+                                    reason=f"duplicate of run {current.id if current else ''}; deleted with --prune"))
+    if spec.state == "absent":
+        if current is None:
+            return [*items, NoOp(address=addr, reason="absent, as declared", sensitive=sensitive)]
+        return [*items, Delete(address=addr, live=live_ref(current), reason="declared absent", sensitive=sensitive)]
+    if spec.state == "stopped":
+        if current is None:
+            return [*items, NoOp(address=addr, reason="declared stopped and no such run exists (nothing to stop)",
+                                 sensitive=sensitive)]
+        ref = live_ref(current)
+        if ref.phase == "active":
+            return [*items, Stop(address=addr, live=ref, reason=f"declared stopped; it is {current.status}",
+                                 sensitive=sensitive)]
+        return [*items, NoOp(address=addr, live=ref, reason=f"stopped, as declared ({current.status})",
+                             sensitive=sensitive)]
+    resolved = ctx.live.blueprints.get((spec.blueprint.name, spec.blueprint.version))
+    if not isinstance(resolved, ResolvedBlueprint):
+        return [*items, _invalid(addr, run, "spec.blueprint", resolved or "blueprint was not resolved",
+                                 "check spec.blueprint.name and the version pattern (SQL ILIKE)")]
+    task_type = spec.task_type or (resolved.task_types[0] if len(resolved.task_types) == 1 else None)
+    if task_type is None:
+        return [*items, _invalid(addr, run, "spec.taskType",
+                                 f"taskType is required: blueprint {resolved.name} {resolved.version} offers "
+                                 f"{list(resolved.task_types) or 'no task types'}", "set spec.taskType")]
+    request = _request(run, project_id, resolved, task_type, ctx.options.owner)
+    choice = BlueprintChoice(name=resolved.name, pattern=spec.blueprint.version, id=resolved.id,
+                             version=resolved.version)
+    if current is None:
+        problems = _validation_problems(ctx, run, addr, request)
+        if problems:
+            return [*items, *problems]
+        return [*items, Create(address=addr, blueprint=choice, run=request, sensitive=sensitive,
+                               reason="declared, not present")]
+    ref = live_ref(current)
+    differences, notices = _compare(ctx, run, current, resolved, task_type, request.spec_hash)
+    if not differences:
+        reason = "up to date" if ref.phase == "active" else f"finished ({current.status}); left alone"
+        return [*items, NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive)]
+    if not (ctx.options.allow_replace or spec.allow_replace):
+        return [*items, BlockedReplace(address=addr, live=ref, differences=differences, notices=notices,
+                                       sensitive=sensitive, reason=REPLACE_HINT)]
+    problems = _validation_problems(ctx, run, addr, request)
+    if problems:
+        return [*items, *problems]
+    return [*items, Replace(address=addr, live=ref, blueprint=choice, run=request, differences=differences,
+                            notices=notices, sensitive=sensitive,
+                            reason="the declared run differs from the live one, and replacing is allowed")]
+
+
+def _request(run: DeclaredRun, project_id: str, blueprint: ResolvedBlueprint, task_type: str,
+             owner: str) -> RunRequest:
+    res = run.spec.resources
+    spec_hash = spec_fingerprint(desired_spec(run))
+    return RunRequest(
+        name=run.name, version=run.version, project_id=project_id, blueprint_id=blueprint.id, task_type=task_type,
+        resources=Resources(cpu=res.cpu, memory=res.memory, ephemeral_storage=res.ephemeral_storage,
+                            gpu=res.gpu.model_dump() if res.gpu else None),
+        config=dict(run.spec.config), notes=compose_notes(run.spec.notes, Marker(owner, spec_hash)),
+        spec_hash=spec_hash)
+
+
+def _invalid(addr: str, run: DeclaredRun, path: str, message: str, hint: str) -> Item:
+    return Invalid(address=addr, reason=hint, sensitive=run.spec.sensitive,
+                   problems=(Problem(location=str(run.where(path)), path=path, message=message),))
+
+
+def _validation_problems(ctx: _Context, run: DeclaredRun, addr: str, request: RunRequest) -> list[Item]:
+    if ctx.validation is None:
+        return []
+    errors = ctx.validation.get(validation_key(request.blueprint_id, request.config), ())
+    if not errors:
+        return []
+    problems = []
+    for error in errors:
+        path = "spec.config" + error.path[1:] if error.path.startswith("$") else f"spec.config.{error.path}"
+        problems.append(Problem(location=str(run.where(path)), path=path, message=error.message))
+    return [Invalid(address=addr, sensitive=run.spec.sensitive, problems=tuple(problems),
+                    reason="the blueprint's config schema refuses this config; fix spec.config")]
+
+
+def _compare(ctx: _Context, run: DeclaredRun, live: Run, resolved: ResolvedBlueprint, task_type: str,
+             spec_hash: str) -> tuple[tuple[Difference, ...], tuple[str, ...]]:
+    """Differences that matter (declared vs live), and notices that do not force a change."""
+    spec = run.spec
+    _, marker = parse_notes(live.notes)
+    # The user changed something since the last apply: fields absent from the manifest now count too.
+    edited = marker is not None and marker.spec != spec_hash
+    diffs: list[Difference] = []
+    notices: list[str] = []
+    live_bp = ctx.live.blueprints_by_id.get(live.blueprint_id or "")
+    if live.blueprint_id != resolved.id:
+        pattern = spec.blueprint.version
+        if live_bp is not None and live_bp.name == spec.blueprint.name and (pattern is None or
+                                                                             ilike(live_bp.version, pattern)):
+            notices.append(f"blueprint {spec.blueprint.name} {pattern or '(latest)'} now resolves to "
+                           f"{resolved.version}; this run uses {live_bp.version}. Bump metadata.version to "
+                           f"train on the newer blueprint")
+        else:
+            was = f"{live_bp.name} {live_bp.version}" if live_bp else f"blueprint id {live.blueprint_id}"
+            diffs.append(Difference(path="blueprint", live=was,
+                                    declared=f"{resolved.name} {pattern or '(latest)'} -> {resolved.version}"))
+    if live.task_type != task_type:
+        diffs.append(Difference(path="taskType", live=live.task_type, declared=task_type))
+    diffs += _resource_differences(spec.resources, live.resources, edited)
+    schema = live_bp.config_schema if live_bp is not None else resolved.config_schema
+    diffs += _config_differences(spec.config, live.config or {}, schema, edited)
+    user_notes, _ = parse_notes(live.notes)
+    if user_notes.rstrip() != (spec.notes or "").rstrip():
+        notices.append("notes differ from the live run's; notes cannot change on a live run and take effect "
+                       "when the run is next created")
+    return tuple(diffs), tuple(notices)
+
+
+def _resource_differences(declared, live: Resources | None, edited: bool) -> Iterable[Difference]:
+    live = live or Resources(cpu="", memory="")
+    for name, key in (("cpu", "cpu"), ("memory", "memory"), ("ephemeralStorage", "ephemeral_storage")):
+        want, have = getattr(declared, key), getattr(live, key)
+        if want is None and not edited:
+            continue
+        if not same_quantity(want, have):
+            yield Difference(path=f"resources.{name}", live=have, declared=want, in_live=have is not None,
+                             in_manifest=want is not None)
+    want_gpu = declared.gpu.model_dump() if declared.gpu else None
+    have_gpu = live.gpu.model_dump() if live.gpu else None
+    if (want_gpu is not None or edited) and want_gpu != have_gpu:
+        yield Difference(path="resources.gpu", live=have_gpu, declared=want_gpu, in_live=have_gpu is not None,
+                         in_manifest=want_gpu is not None)
+
+
+def _project(live: Any, declared: Any) -> Any:
+    """``live`` cut down to the keys ``declared`` has, so that server-filled extras are not differences."""
+    if isinstance(live, dict) and isinstance(declared, dict):
+        return {k: _project(live[k], declared[k]) for k in declared if k in live}
+    return live
+
+
+def _config_differences(declared: dict[str, Any], live: dict[str, Any], schema: Mapping[str, Any],
+                        edited: bool) -> Iterable[Difference]:
+    diff = DeepDiff(_project(live, declared), declared, ignore_numeric_type_changes=True, view="tree")
+    for report in diff.values():
+        for level in report:
+            path = "config" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
+                                      for p in level.path(output_format="list"))
+            in_live = not _is_missing(level.t1)
+            in_manifest = not _is_missing(level.t2)
+            yield Difference(path=path, live=level.t1 if in_live else None,
+                             declared=level.t2 if in_manifest else None, in_live=in_live, in_manifest=in_manifest)
+    if edited:
+        yield from _removed_keys(declared, live, schema, "config")
+
+
+def _removed_keys(declared: dict[str, Any], live: dict[str, Any], schema: Mapping[str, Any],
+                  prefix: str) -> Iterable[Difference]:
+    properties = schema.get("properties") or {}
+    for key, value in live.items():
+        prop = properties.get(key) if isinstance(properties.get(key), dict) else {}
+        if key not in declared:
+            if "default" in prop and prop["default"] == value:
+                continue  # filled in by the server
+            yield Difference(path=f"{prefix}.{key}", live=value, declared=None, in_manifest=False)
+        elif isinstance(value, dict) and isinstance(declared[key], dict):
+            yield from _removed_keys(declared[key], value, prop, f"{prefix}.{key}")
+
+
+def _is_missing(value: Any) -> bool:
+    return type(value).__name__ == "NotPresent"
+
+
+RunKey = tuple[str, str, str]  # (project id, name, version)
+
+
+def _prune(ctx: _Context, declared_keys: set[RunKey], by_address: Mapping[RunKey, list[Run]],
+           observed: list[Observed]) -> list[Item]:
+    items: list[Item] = []
+    for (project_id, name, version), runs in sorted(by_address.items()):
+        if project_id not in ctx.live.complete_projects or (project_id, name, version) in declared_keys:
+            continue
+        addr = address(ctx.live.project_names.get(project_id, project_id), name, version)
+        if not selected(addr, ctx.options):
+            continue
+        ours = [r for r in runs if _owned(ctx, r)]
+        if ours:
+            observed.append(Observed(address=addr, project_id=project_id, name=name, version=version,
+                                     runs=tuple(live_ref(r) for r in runs)))
+        for run in ours:
+            if ctx.options.prune:
+                items.append(Delete(address=addr, live=live_ref(run), prune=True,
+                                    reason="owned by us and declared by no manifest (--prune)"))
+            else:
+                items.append(PruneCandidate(address=addr, live=live_ref(run),
+                                            reason="owned by us and declared by no manifest; "
+                                                   "deleted only with --prune"))
+    return items

@@ -1,0 +1,134 @@
+"""The fetch phase: gather live state with few requests, concurrently, then let the pure diff decide.
+
+Wave 1 (concurrent): projects, one lookup per distinct (blueprint name, pattern), every version of
+the blueprints named, and the live runs. Live runs come by batched exact-name filters (one request
+per ``NAME_BATCH`` names) or, with ``--prune``, by listing the involved projects page by page.
+Wave 2: ``validate_run_config`` for the runs that will be created or replaced, each distinct
+(blueprint, config) once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import TypeVar
+
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.errors import BlueprintDoesNotExistError, NotFoundError, ValidationError
+from chariot_apply.chariot.ilike import escape_ilike
+from chariot_apply.chariot.models import Run
+from chariot_apply.manifest.model import DeclaredRun
+from chariot_apply.plan.diff import build_plan, validation_key
+from chariot_apply.plan.live import BlueprintKey, LiveState, ResolvedBlueprint, Validation, ValidationKey
+from chariot_apply.plan.model import Create, Plan, PlanOptions, Replace
+
+NAME_BATCH = 100
+PAGE_SIZE = 1000
+T = TypeVar("T")
+
+
+class Bounded:
+    """At most ``limit`` requests in flight."""
+
+    def __init__(self, limit: int) -> None:
+        self._semaphore = asyncio.Semaphore(limit)
+
+    async def __call__(self, awaitable: Awaitable[T]) -> T:
+        async with self._semaphore:
+            return await awaitable
+
+    async def all(self, awaitables: Iterable[Awaitable[T]]) -> list[T]:
+        return list(await asyncio.gather(*(self(a) for a in awaitables)))
+
+
+async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun], options: PlanOptions, *,
+                    adopted: Iterable[str] = (), concurrency: int = 32) -> Plan:
+    bound = Bounded(concurrency)
+    live = await fetch_live_state(client, declared, prune=options.prune, adopted=adopted, bound=bound)
+    draft = build_plan(declared, live, options)
+    validation = await validate_configs(client, _validation_keys(draft), bound)
+    return build_plan(declared, live, options, validation)
+
+
+def _validation_keys(plan: Plan) -> set[ValidationKey]:
+    return {validation_key(i.run.blueprint_id, i.run.config) for i in plan.items if isinstance(i, Create | Replace)}
+
+
+async def validate_configs(client: AsyncChariotClient, keys: Iterable[ValidationKey], bound: Bounded) -> Validation:
+    async def one(key: ValidationKey) -> tuple[ValidationKey, tuple]:
+        try:
+            await client.validate_run_config(blueprint_id=key[0], config=json.loads(key[1]))
+        except ValidationError as exc:
+            return key, tuple(exc.errors)
+        return key, ()
+
+    return dict(await bound.all(one(k) for k in sorted(keys)))
+
+
+async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], *, prune: bool,
+                           adopted: Iterable[str] = (), bound: Bounded | None = None) -> LiveState:
+    bound = bound or Bounded(32)
+    keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
+                  key=lambda k: (k[0], k[1] or ""))
+    names = sorted({r.spec.blueprint.name for r in declared})
+    projects_task = bound(client.get_projects())
+    lookups_task = bound.all(_resolve(client, key) for key in keys)
+    versions_task = bound(client.get_blueprints(names=names, limit=PAGE_SIZE)) if names else _nothing()
+    runs_task = runs_named(client, {r.name for r in declared}, bound) if not prune else _nothing()
+    projects, lookups, versions, runs_by_name = await asyncio.gather(projects_task, lookups_task, versions_task,
+                                                                     runs_task)
+    project_ids = {p.name: p.id for p in projects} | {p.id: p.id for p in projects}
+    project_names = {p.id: p.name for p in projects}
+    involved = sorted({project_ids[r.project] for r in declared if r.project in project_ids})
+    runs: list[Run]
+    complete: frozenset[str] = frozenset()
+    if prune:
+        pages = await bound.all(_collect(client.iter_runs(project_ids=[p], page_size=PAGE_SIZE)) for p in involved)
+        runs = [r for page in pages for r in page]
+        complete = frozenset(involved)
+    else:
+        runs = [r for r in runs_by_name or [] if r.project_id in involved]
+    by_id = {b.id: ResolvedBlueprint.of(b) for b in versions or []}
+    by_id |= {r.id: r for _, r in lookups if isinstance(r, ResolvedBlueprint)}
+    missing = sorted({r.blueprint_id for r in runs if r.blueprint_id and r.blueprint_id not in by_id})
+    for found in await bound.all(_blueprint_by_id(client, i) for i in missing):
+        if found is not None:
+            by_id[found.id] = found
+    return LiveState(project_ids=project_ids, project_names=project_names, blueprints=dict(lookups),
+                     blueprints_by_id=by_id, runs=tuple(runs), complete_projects=complete,
+                     adopted=frozenset(adopted))
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _collect(iterator) -> list[Run]:
+    return [run async for run in iterator]
+
+
+async def _resolve(client: AsyncChariotClient, key: BlueprintKey) -> tuple[BlueprintKey, ResolvedBlueprint | str]:
+    name, pattern = key
+    try:
+        return key, ResolvedBlueprint.of(await client.lookup_blueprint(name, pattern))
+    except BlueprintDoesNotExistError as exc:
+        return key, exc.message
+
+
+async def _blueprint_by_id(client: AsyncChariotClient, blueprint_id: str) -> ResolvedBlueprint | None:
+    try:
+        return ResolvedBlueprint.of(await client.get_blueprint(blueprint_id))
+    except NotFoundError:
+        return None
+
+
+async def runs_named(client: AsyncChariotClient, wanted: Iterable[str], bound: Bounded) -> list[Run]:
+    """Runs with exactly these names, in any project (filtered later): batched exact-name ILIKE filters."""
+    names = sorted(set(wanted))
+    batches = [names[i:i + NAME_BATCH] for i in range(0, len(names), NAME_BATCH)]
+    pages = await bound.all(
+        _collect(client.iter_runs(name_ilikes=[escape_ilike(n) for n in batch], page_size=PAGE_SIZE))
+        for batch in batches)
+    exact = set(names)
+    return [r for page in pages for r in page if r.name in exact]

@@ -1,0 +1,199 @@
+"""The plan: a frozen value, built without side effects, saved and reloaded as JSON (``schemas/plan.schema.json``).
+
+Items are actions (create, stop, delete, replace, no-op) and the things a user must see that
+are not actions (conflict, prune candidate, blocked replace, invalid).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chariot_apply.chariot.models import FINISHED_STATUSES, STOPPING_STATUSES, Resources
+
+PLAN_FORMAT_VERSION = 1
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Phase = Literal["active", "stopping", "finished", "unknown"]
+
+
+def phase_of(status: str | None) -> Phase:
+    if status in FINISHED_STATUSES:
+        return "finished"
+    if status in STOPPING_STATUSES:
+        return "stopping"
+    return "active" if status else "unknown"
+
+
+class LiveRun(Frozen):
+    """What the plan saw of a live run."""
+
+    id: str
+    status: str | None = None
+    owner: str | None = None
+    blueprint_id: str | None = None
+
+    @property
+    def phase(self) -> Phase:
+        return phase_of(self.status)
+
+
+class BlueprintChoice(Frozen):
+    name: str
+    pattern: str | None = None
+    id: str
+    version: str
+
+
+class RunRequest(Frozen):
+    """Exactly what ``create_run`` will be sent."""
+
+    name: str
+    version: str
+    project_id: str
+    blueprint_id: str
+    task_type: str
+    resources: Resources
+    config: dict[str, Any]
+    notes: str
+    spec_hash: str
+
+
+class Difference(Frozen):
+    path: str
+    live: Any = None
+    declared: Any = None
+    in_live: bool = True
+    in_manifest: bool = True
+
+
+class Problem(Frozen):
+    location: str
+    path: str
+    message: str
+
+
+class _Item(Frozen):
+    address: str
+    reason: str = ""
+    notices: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()
+
+
+class Create(_Item):
+    kind: Literal["create"] = "create"
+    blueprint: BlueprintChoice
+    run: RunRequest
+
+
+class Stop(_Item):
+    kind: Literal["stop"] = "stop"
+    live: LiveRun
+
+
+class Delete(_Item):
+    kind: Literal["delete"] = "delete"
+    live: LiveRun
+    prune: bool = False
+
+
+class Replace(_Item):
+    kind: Literal["replace"] = "replace"
+    live: LiveRun
+    blueprint: BlueprintChoice
+    run: RunRequest
+    differences: tuple[Difference, ...]
+
+
+class NoOp(_Item):
+    kind: Literal["no-op"] = "no-op"
+    live: LiveRun | None = None
+
+
+class Conflict(_Item):
+    kind: Literal["conflict"] = "conflict"
+    live: LiveRun
+
+
+class PruneCandidate(_Item):
+    kind: Literal["prune-candidate"] = "prune-candidate"
+    live: LiveRun
+
+
+class BlockedReplace(_Item):
+    kind: Literal["blocked-replace"] = "blocked-replace"
+    live: LiveRun
+    differences: tuple[Difference, ...]
+
+
+class Invalid(_Item):
+    kind: Literal["invalid"] = "invalid"
+    problems: tuple[Problem, ...]
+
+
+Item = Annotated[
+    Create | Stop | Delete | Replace | NoOp | Conflict | PruneCandidate | BlockedReplace | Invalid,
+    Field(discriminator="kind"),
+]
+Change = Create | Stop | Delete | Replace
+CHANGE_KINDS = ("create", "stop", "delete", "replace")
+ATTENTION_KINDS = ("conflict", "blocked-replace", "invalid", "prune-candidate")
+
+
+class PlanOptions(Frozen):
+    owner: str
+    prune: bool = False
+    allow_replace: bool = False
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+
+class Observed(Frozen):
+    """The live runs found at an address when the plan was made (to refuse a stale plan)."""
+
+    address: str
+    project_id: str
+    name: str
+    version: str
+    runs: tuple[LiveRun, ...]
+
+    def fingerprint(self) -> frozenset[tuple[str, Phase, str | None]]:
+        return frozenset((r.id, r.phase, r.owner) for r in self.runs)
+
+
+class Plan(Frozen):
+    format_version: Literal[1] = PLAN_FORMAT_VERSION
+    options: PlanOptions
+    items: tuple[Item, ...]
+    observed: tuple[Observed, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(i for i in self.items if isinstance(i, Create | Stop | Delete | Replace))
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def invalid(self) -> tuple[Invalid, ...]:
+        return tuple(i for i in self.items if isinstance(i, Invalid))
+
+    def counts(self) -> dict[str, int]:
+        counted = Counter(i.kind for i in self.items)
+        return {kind: counted.get(kind, 0) for kind in (*CHANGE_KINDS, "no-op", *ATTENTION_KINDS)}
+
+    def summary(self) -> str:
+        """The counts line, as Terraform prints it."""
+        c = self.counts()
+        line = (f"Plan: {c['create']} to create, {c['replace']} to replace, {c['stop']} to stop, "
+                f"{c['delete']} to delete; {c['no-op']} unchanged.")
+        attention = [f"{c[k]} {k.replace('-', ' ')}{'s' if c[k] != 1 else ''}" for k in ATTENTION_KINDS if c[k]]
+        return line + (" Attention: " + ", ".join(attention) + "." if attention else "")

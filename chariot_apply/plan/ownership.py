@@ -1,0 +1,46 @@
+"""Which runs are ours: a marker line at the end of a run's notes, with our owner id and a hash of the spec.
+
+    Baseline for the Q4 report          <- the user's notes, shown and compared without the marker
+
+    [chariot-apply owner=team-vision spec=3f2a9c0d1e4b5a69]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MARKER = re.compile(r"(?:\n\n|^)\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) spec=(?P<spec>[0-9a-f]{16})\]\s*\Z")
+
+
+@dataclass(frozen=True)
+class Marker:
+    owner: str
+    spec: str
+
+    def render(self) -> str:
+        return f"[chariot-apply owner={self.owner} spec={self.spec}]"
+
+
+def compose_notes(user_notes: str | None, marker: Marker) -> str:
+    text = (user_notes or "").rstrip()
+    return f"{text}\n\n{marker.render()}" if text else marker.render()
+
+
+def parse_notes(notes: str | None) -> tuple[str, Marker | None]:
+    """(the user's notes, our marker or None)."""
+    if not notes:
+        return "", None
+    match = MARKER.search(notes)
+    if match is None:
+        return notes, None
+    return notes[: match.start()], Marker(match["owner"], match["spec"])
+
+
+def spec_fingerprint(spec: dict[str, Any]) -> str:
+    """A short, stable hash of the parts of a spec that define a run (canonical JSON, quantities by value)."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,94 @@
+"""Words and symbols for plan items, shared by the text and markdown renderers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, assert_never
+
+from chariot_apply.plan.model import (
+    BlockedReplace,
+    Conflict,
+    Create,
+    Delete,
+    Difference,
+    Invalid,
+    Item,
+    NoOp,
+    PruneCandidate,
+    Replace,
+    RunRequest,
+    Stop,
+)
+
+SYMBOLS = {"create": "+", "delete": "-", "stop": "~", "replace": "-/+", "no-op": " ", "conflict": "!",
+           "blocked-replace": "!", "invalid": "x", "prune-candidate": "?"}
+
+
+def headline(item: Item) -> str:
+    """``vision/a@1 will be created``."""
+    match item:
+        case Create():
+            return f"{item.address} will be created"
+        case Stop():
+            return f"{item.address} will be stopped ({item.reason})"
+        case Delete():
+            return f"{item.address} will be deleted ({item.reason})"
+        case Replace():
+            return f"{item.address} will be replaced: deleted, then created again"
+        case NoOp():
+            return f"{item.address}: no change ({item.reason})"
+        case Conflict():
+            return f"{item.address}: conflict: {item.reason}"
+        case BlockedReplace():
+            return f"{item.address}: must be replaced to match, but replacing is not allowed"
+        case Invalid():
+            return f"{item.address}: invalid: {item.reason}"
+        case PruneCandidate():
+            return f"{item.address}: prune candidate: {item.reason}"
+        case _:
+            assert_never(item)
+
+
+def value(v: Any) -> str:
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    return json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def difference_line(d: Difference) -> str:
+    if not d.in_live:
+        return f"+ {d.path}: {value(d.declared)}"
+    if not d.in_manifest:
+        return f"- {d.path}: {value(d.live)}   (no longer in the manifest)"
+    return f"~ {d.path}: {value(d.live)} -> {value(d.declared)}"
+
+
+def request_lines(item: Create | Replace, request: RunRequest) -> list[str]:
+    res = request.resources
+    lines = [f"blueprint = {item.blueprint.name} {item.blueprint.pattern or '(latest)'} -> "
+             f"{item.blueprint.version} ({item.blueprint.id})",
+             f"taskType  = {request.task_type}",
+             f"resources = cpu {res.cpu}, memory {res.memory}"
+             + (f", ephemeral storage {res.ephemeral_storage}" if res.ephemeral_storage else "")
+             + (f", gpu {res.gpu.count}x {res.gpu.type}" if res.gpu else "")]
+    lines += [f"config.{k} = {value(v)}" for k, v in sorted(request.config.items())]
+    return lines
+
+
+def details(item: Item) -> list[str]:
+    """The indented lines under an item's headline."""
+    lines: list[str] = []
+    if isinstance(item, Create):
+        lines += [f"+ {line}" for line in request_lines(item, item.run)]
+    if isinstance(item, Replace | BlockedReplace):
+        lines += [difference_line(d) for d in item.differences]
+    if isinstance(item, Replace):
+        lines.append(f"  (run {item.live.id}, {item.live.status})")
+    if isinstance(item, BlockedReplace):
+        lines.append(f"hint: {item.reason}")
+    if isinstance(item, Invalid):
+        lines += [f"{p.location}: {p.path}: {p.message}" for p in item.problems]
+    if isinstance(item, Stop | Delete | Conflict | PruneCandidate):
+        lines.append(f"run {item.live.id} ({item.live.status})")
+    lines += [f"note: {n}" for n in item.notices]
+    return lines

@@ -1,0 +1,63 @@
+"""The plan as GitHub-flavoured markdown, for pull requests and step summaries. Pure."""
+
+from __future__ import annotations
+
+from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, Plan
+from chariot_apply.render.describe import details, headline
+from chariot_apply.render.redact import redact_plan
+
+ICONS = {"create": "🟢 create", "delete": "🔴 delete", "replace": "🟣 replace", "stop": "🟡 stop",
+         "conflict": "⛔ conflict", "invalid": "❌ invalid", "blocked-replace": "⚠️ blocked replace",
+         "prune-candidate": "🔍 prune candidate", "no-op": "no change"}
+
+
+def summary_markdown(plan: Plan, title: str = "chariot-apply plan") -> str:
+    """Title, counts and warnings: the part that is never cut."""
+    counts = plan.counts()
+    lines = [f"### {title}", "", f"**{plan.summary()}**", ""]
+    destructive = [f"{counts[k]} to {k}" for k in ("delete", "replace") if counts[k]]
+    if destructive:
+        lines += ["> [!WARNING]", f"> This plan is destructive: {', '.join(destructive)}. "
+                  "Deleted and replaced runs lose their checkpoints and metrics.", ""]
+    if counts["invalid"] or counts["conflict"]:
+        lines += ["> [!CAUTION]", f"> {counts['invalid']} invalid, {counts['conflict']} in conflict: "
+                  "these runs will not be applied as declared.", ""]
+    lines += [f"> [!NOTE]\n> {w}\n" for w in plan.warnings]
+    if not plan.has_changes and not any(counts[k] for k in ATTENTION_KINDS):
+        lines.append("No changes: Chariot matches the manifests.")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def detail_blocks(plan: Plan) -> list[str]:
+    """One collapsed block per item that matters, in plan order."""
+    plan = redact_plan(plan)
+    blocks = []
+    for item in plan.items:
+        if item.kind not in CHANGE_KINDS and item.kind not in ATTENTION_KINDS and not item.notices:
+            continue
+        body = "\n".join(details(item)).replace("```", "'''")
+        blocks.append(f"<details><summary>{ICONS[item.kind]} <code>{item.address}</code></summary>\n\n"
+                      f"{_escape(headline(item))}\n\n```diff\n{body}\n```\n</details>\n")
+    return blocks
+
+
+def _escape(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_markdown(plan: Plan, *, title: str = "chariot-apply plan", limit: int | None = None,
+                    full_plan_at: str = "the job's step summary") -> str:
+    """Summary first, then details; over ``limit`` characters the details are cut, never the summary."""
+    head = summary_markdown(plan, title)
+    blocks = detail_blocks(plan)
+    text = head + ("\n" + "".join(blocks) if blocks else "")
+    if limit is None or len(text) <= limit:
+        return text
+    note = f"\n_The details were cut to fit; the full plan is in {full_plan_at}._\n"
+    kept, size = [], len(head) + len(note) + 1
+    for block in blocks:
+        if size + len(block) > limit:
+            break
+        kept.append(block)
+        size += len(block)
+    return head + "\n" + "".join(kept) + note

@@ -1,0 +1,56 @@
+"""Config values that look secret (or are marked ``sensitive``) never reach any output."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from chariot_apply.plan.model import BlockedReplace, Create, Difference, Item, Plan, Replace
+
+REDACTED = "(sensitive)"
+SECRET_KEY = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|credential|private|auth|signature|(^|[_\-.])(api)?key(s)?$|apikey",
+    re.IGNORECASE)
+
+
+def is_secret(path: str, sensitive: tuple[str, ...]) -> bool:
+    """``path`` is dotted from the config root (``optimizer.api_key``)."""
+    parts = path.split(".")
+    for i in range(1, len(parts) + 1):
+        if ".".join(parts[:i]) in sensitive:
+            return True
+    return any(SECRET_KEY.search(part) for part in parts)
+
+
+def redact_config(config: Any, sensitive: tuple[str, ...], prefix: str = "") -> Any:
+    if not isinstance(config, dict):
+        return config
+    out = {}
+    for key, value in config.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        out[key] = REDACTED if is_secret(path, sensitive) else redact_config(value, sensitive, path)
+    return out
+
+
+def _redact_difference(diff: Difference, sensitive: tuple[str, ...]) -> Difference:
+    if not diff.path.startswith("config."):
+        return diff
+    path = diff.path.removeprefix("config.").replace("[", ".").replace("]", "")
+    if is_secret(path, sensitive):
+        return diff.model_copy(update={"live": REDACTED if diff.in_live else None,
+                                       "declared": REDACTED if diff.in_manifest else None})
+    return diff.model_copy(update={"live": redact_config(diff.live, sensitive, path),
+                                   "declared": redact_config(diff.declared, sensitive, path)})
+
+
+def redact_item(item: Item) -> Item:
+    update: dict[str, Any] = {}
+    if isinstance(item, Create | Replace):
+        update["run"] = item.run.model_copy(update={"config": redact_config(item.run.config, item.sensitive)})
+    if isinstance(item, Replace | BlockedReplace):
+        update["differences"] = tuple(_redact_difference(d, item.sensitive) for d in item.differences)
+    return item.model_copy(update=update) if update else item
+
+
+def redact_plan(plan: Plan) -> Plan:
+    return plan.model_copy(update={"items": tuple(redact_item(i) for i in plan.items)})

@@ -1,0 +1,47 @@
+"""The plan as a terminal shows it, in the manner of Terraform. Pure: colour is a parameter."""
+
+from __future__ import annotations
+
+from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, Plan
+from chariot_apply.render.describe import SYMBOLS, details, headline
+from chariot_apply.render.redact import redact_plan
+
+COLOURS = {"create": "32", "delete": "31", "replace": "35", "stop": "33", "conflict": "31", "invalid": "31",
+           "blocked-replace": "33", "prune-candidate": "36"}
+
+
+def _paint(text: str, kind: str, color: bool) -> str:
+    code = COLOURS.get(kind)
+    return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
+
+
+def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
+    plan = redact_plan(plan)
+    out: list[str] = []
+    changes = [i for i in plan.items if i.kind in CHANGE_KINDS]
+    attention = [i for i in plan.items if i.kind in ATTENTION_KINDS]
+    quiet = [i for i in plan.items if i.kind == "no-op"]
+    if changes:
+        out.append("chariot-apply will perform these actions:\n")
+        for item in changes:
+            out.append(f"  # {headline(item)}")
+            out.append("  " + _paint(f"{SYMBOLS[item.kind]} run \"{item.address}\"", item.kind, color))
+            out += [f"      {line}" for line in details(item)]
+            out.append("")
+    else:
+        out.append("No changes. Chariot matches the manifests.\n")
+    if attention:
+        out.append("Needs attention:\n")
+        for item in attention:
+            out.append("  " + _paint(f"{SYMBOLS[item.kind]} {headline(item)}", item.kind, color))
+            out += [f"      {line}" for line in details(item)]
+        out.append("")
+    noticed = [i for i in quiet if i.notices]
+    for item in quiet if verbose else noticed:
+        out.append(f"  {headline(item)}")
+        out += [f"      {line}" for line in details(item)]
+    if noticed or (verbose and quiet):
+        out.append("")
+    out += [f"Warning: {w}" for w in plan.warnings]
+    out.append(plan.summary())
+    return "\n".join(out) + "\n"

@@ -1,0 +1,120 @@
+"""The library's front door: what each command does, without arguments parsing, printing or exiting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
+from chariot_apply.apply.stale import stale_addresses
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.ilike import escape_ilike
+from chariot_apply.chariot.models import Run
+from chariot_apply.connect import Connection
+from chariot_apply.manifest.loader import load_manifests
+from chariot_apply.manifest.model import DeclaredRun
+from chariot_apply.manifest.project_file import ProjectFile
+from chariot_apply.plan.diff import build_plan, validation_key
+from chariot_apply.plan.fetch import Bounded, fetch_live_state, make_plan, validate_configs
+from chariot_apply.plan.model import Create, Plan, PlanOptions
+from chariot_apply.plan.ownership import parse_notes
+from chariot_apply.render.document import PlanDocument
+
+
+class StalePlanError(Exception):
+    hint = "run `chariot-apply plan` again and review the new plan"
+
+    def __init__(self, stale: list[str]) -> None:
+        super().__init__("the plan is stale: runs it changes have changed since it was made:\n  "
+                         + "\n  ".join(stale))
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where manifests are, who we are, and which Chariot to use."""
+
+    project: ProjectFile
+    connection: Connection
+    paths: tuple[str, ...]
+
+    def manifests(self) -> list[DeclaredRun]:
+        return load_manifests(self.paths, self.project.project)
+
+
+async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[DeclaredRun] | None = None) -> Plan:
+    declared = workspace.manifests() if declared is None else declared
+    async with workspace.connection.client() as client:
+        return await make_plan(client, declared, options, adopted=workspace.project.adopted)
+
+
+async def validate_online(workspace: Workspace, declared: Sequence[DeclaredRun]) -> Plan:
+    """Blueprints resolved and configs validated for every declared run, whatever the live runs."""
+    options = PlanOptions(owner=workspace.project.owner)
+    async with workspace.connection.client() as client:
+        bound = Bounded(32)
+        live = await fetch_live_state(client, declared, prune=False, bound=bound)
+        empty = type(live)(project_ids=live.project_ids, project_names=live.project_names,
+                           blueprints=live.blueprints, blueprints_by_id=live.blueprints_by_id, runs=())
+        draft = build_plan(declared, empty, options)
+        keys = {validation_key(i.run.blueprint_id, i.run.config) for i in draft.items if isinstance(i, Create)}
+        validation = await validate_configs(client, keys, bound)
+        return build_plan(declared, empty, options, validation)
+
+
+async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_stale: bool,
+                concurrency: int = 16) -> ApplyResult:
+    async with workspace.connection.client() as client:
+        if check_stale:
+            stale = await stale_addresses(client, plan_)
+            if stale:
+                raise StalePlanError(stale)
+        return await Executor(client, reporter, concurrency=concurrency).apply(plan_)
+
+
+def load_saved_plan(path: Path) -> Plan:
+    document = PlanDocument.model_validate_json(path.read_text("utf-8"))
+    if document.redacted:
+        raise ValueError(f"{path} is a redacted plan (from --format json); save plans with `plan --out FILE`")
+    return document.plan
+
+
+async def managed_runs(workspace: Workspace, owner: str, projects: Iterable[str]) -> tuple[list[Run], dict[str, str]]:
+    """Runs we own in ``projects`` (names or ids), with project names by id."""
+    async with workspace.connection.client() as client:
+        return await _managed(client, owner, projects, workspace.project.adopted)
+
+
+async def _managed(client: AsyncChariotClient, owner: str, projects: Iterable[str],
+                   adopted: Iterable[str]) -> tuple[list[Run], dict[str, str]]:
+    known = await client.get_projects()
+    ids = {p.name: p.id for p in known} | {p.id: p.id for p in known}
+    names = {p.id: p.name for p in known}
+    wanted = sorted({ids[p] for p in projects if p in ids})
+    runs = [r async for r in client.iter_runs(project_ids=wanted, page_size=1000)] if wanted else []
+    adopted_ids = set(adopted)
+
+    def ours(run: Run) -> bool:
+        _, marker = parse_notes(run.notes)
+        return (marker is not None and marker.owner == owner) or run.id in adopted_ids
+
+    return [r for r in runs if ours(r)], names
+
+
+async def find_unowned(workspace: Workspace, address: str) -> Run:
+    """The single run at ``project/name@version`` (for ``adopt``)."""
+    project, _, rest = address.partition("/")
+    name, _, version = rest.rpartition("@")
+    if not (project and name and version):
+        raise ValueError(f"{address!r} is not an address of the form project/name@version")
+    async with workspace.connection.client() as client:
+        project_id = (await client.get_project_id(project)) if not _looks_like_id(project) else project
+        runs = [r for r in await client.get_runs(project_ids=[project_id], name_ilikes=[escape_ilike(name)],
+                                                 versions=[version], limit=100) if r.name == name]
+    if len(runs) != 1:
+        raise ValueError(f"expected exactly one run at {address}, found {len(runs)}")
+    return runs[0]
+
+
+def _looks_like_id(text: str) -> bool:
+    return len(text) == 36 and text.count("-") == 4
