@@ -102,17 +102,24 @@ def parse_quantity(text: str) -> Quantity:
         return Quantity(Decimal(0), "DecimalSI")
     positive, value, num, denom, suffix = _split(text)
     base, exponent, fmt = _interpret(suffix)
-    unscaled = Decimal(value + "0" if value.endswith(".") else value)
-    exact = _CTX.multiply(unscaled, _CTX.power(Decimal(base), exponent))
-    if _fast_path(fmt, exponent, num, denom):
-        return Quantity(exact.normalize(_CTX) if exact else Decimal(0), fmt)
-    magnitude = abs(exact)
-    if magnitude != 0:
+    if _fast_path(fmt, exponent, num, denom):  # exact int64 mantissa: no rounding, no cap
+        exact = _CTX.multiply(Decimal(int(num + denom)), _CTX.power(Decimal(base), exponent))
+        exact = exact.scaleb(-len(denom), _CTX)
+        return Quantity(_tidy(exact if positive else -exact), fmt)
+    try:
+        unscaled = Decimal(value)
+    except decimal.InvalidOperation:
+        raise QuantityError(f"unable to parse numeric part of quantity {text!r}") from None
+    magnitude = abs(_CTX.multiply(unscaled, _CTX.power(Decimal(base), exponent)))
+    if magnitude != 0:  # round up to a nano unit: ask for some, get some
         magnitude = magnitude.quantize(_NANO, rounding=decimal.ROUND_UP, context=_CTX)
     if fmt == "BinarySI":
         magnitude = min(magnitude, Decimal(_MAX_INT64))
-    result = magnitude if positive else -magnitude
-    return Quantity(result.normalize(_CTX) if result else Decimal(0), fmt)
+    return Quantity(_tidy(magnitude if positive else -magnitude), fmt)
+
+
+def _tidy(value: Decimal) -> Decimal:
+    return value.normalize(_CTX) if value else Decimal(0)
 
 
 def _fast_path(fmt: Format, exponent: int, num: str, denom: str) -> bool:

@@ -70,3 +70,16 @@ def server(app) -> Iterator[BackgroundServer]:
 async def http_client(server: BackgroundServer) -> AsyncIterator[AsyncChariotClient]:
     async with AsyncChariotClient(server.url, retry=FAST_RETRY, timeout_seconds=10) as c:
         yield c
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: BackgroundServer) -> Path:
+    """A repository checkout: cwd, a project file, and CHARIOT_URL pointing at a loopback emulator."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("CHARIOT_TOKEN", "CHARIOT_CLIENT_ID", "CHARIOT_CLIENT_SECRET", "CHARIOT_APPLY_OWNER",
+                 "CHARIOT_APPLY_PROJECT", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CHARIOT_URL", server.url)
+    (tmp_path / "chariot-apply.yaml").write_text("owner: team-test\nproject: vision\nmanifests: [runs/]\n")
+    (tmp_path / "runs").mkdir()
+    return tmp_path

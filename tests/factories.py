@@ -33,3 +33,28 @@ async def new_run(client: AsyncChariotClient, name: str = "run", *, project: str
     }
     kwargs.update(overrides)
     return await client.create_run(**kwargs)
+
+
+def manifest(name: str = "run-a", version: str = "1.0.0", *, project: str = "vision", blueprint: str = CLASSIFIER,
+             blueprint_version: str | None = "2.%", state: str | None = None, config: dict | None = None,
+             resources_: dict | None = None, **spec: Any) -> dict[str, Any]:
+    """A TrainingRun manifest as a dict (YAML-ready)."""
+    body: dict[str, Any] = {
+        "blueprint": {"name": blueprint} | ({"version": blueprint_version} if blueprint_version else {}),
+        "resources": resources_ or {"cpu": "1", "memory": "2Gi"},
+        "config": classifier_config() if config is None else config,
+    }
+    if state:
+        body["state"] = state
+    body.update(spec)
+    return {"apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
+            "metadata": {"name": name, "version": version, "project": project}, "spec": body}
+
+
+def write_manifests(path, *manifests: dict[str, Any]):
+    """Write manifests as one multi-document YAML file and return its path."""
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump_all(manifests, sort_keys=False), "utf-8")
+    return path

@@ -25,14 +25,14 @@ class ConnectionDropped(Exception):
 
 @dataclass
 class ScriptedFault:
-    """Happens once, to the first request matching ``method`` and containing ``path`` (``None``: any)."""
+    """Happens once, to the first request matching ``method`` whose path ends with ``path`` (``None``: any)."""
 
     kind: FaultKind
     method: str | None = None
     path: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (self.path is None or self.path in path)
+        return (self.method is None or self.method == method) and (self.path is None or path.endswith(self.path))
 
 
 @dataclass

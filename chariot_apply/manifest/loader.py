@@ -94,8 +94,9 @@ def load_manifests(paths: Sequence[str | Path], default_project: str) -> list[De
 
 def check_document(doc: Document, default_project: str) -> tuple[DeclaredRun | None, list[ManifestProblem]]:
     problems = list(_schema_problems(doc))
-    if not problems:
-        problems += _quantity_problems(doc)
+    if isinstance(doc.data, dict):
+        reported = {p.path for p in problems}
+        problems += [p for p in _quantity_problems(doc) if p.path not in reported]
     if problems:
         return None, problems
     try:
@@ -135,7 +136,7 @@ def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]
         return
     if error.validator == "anyOf" and path and path[-1] in QUANTITY_FIELDS:
         yield ManifestProblem(doc.where(path), format_path(path),
-                              f"{error.instance!r} is not a Kubernetes quantity", "e.g. \"4\", \"500m\", \"16Gi\"")
+                              f"{error.instance!r} is not a positive Kubernetes quantity", "e.g. \"4\", \"500m\", \"16Gi\"")
         return
     message = error.message
     if error.validator == "const":
@@ -144,7 +145,10 @@ def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]
 
 
 def _quantity_problems(doc: Document) -> Iterable[ManifestProblem]:
-    resources_ = doc.data.get("spec", {}).get("resources", {})
+    spec = doc.data.get("spec")
+    resources_ = spec.get("resources") if isinstance(spec, dict) else None
+    if not isinstance(resources_, dict):
+        return
     for name in QUANTITY_FIELDS:
         value = resources_.get(name)
         if isinstance(value, str):

@@ -4,7 +4,7 @@ them in agreement) and add what a schema cannot say, such as quantities that par
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,8 +23,8 @@ def _quantity_text(value: Any) -> Any:
         return value
     if isinstance(value, int | float):
         value = repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, str):
-        parse_quantity(value)
+    if isinstance(value, str) and parse_quantity(value).value <= 0:
+        raise ValueError(f"{value!r} must be more than zero")
     return value
 
 
@@ -40,7 +40,7 @@ class BlueprintRef(_Strict):
 
 
 class GpuSpec(_Strict):
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, strict=True)
     type: str = Field(min_length=1)
 
 
@@ -61,8 +61,8 @@ class RunSpec(_Strict):
     config: dict[str, Any] = Field(default_factory=dict)
     notes: str | None = None
     state: DesiredState = "running"
-    allow_replace: bool = Field(default=False, alias="allowReplace")
-    sensitive: tuple[str, ...] = ()
+    allow_replace: bool = Field(default=False, alias="allowReplace", strict=True)
+    sensitive: tuple[Annotated[str, Field(min_length=1)], ...] = ()
 
 
 class TrainingRun(_Strict):

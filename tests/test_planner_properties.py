@@ -1,0 +1,101 @@
+"""Properties of the planner against a real (in-process) emulator: apply any plan, plan again, no changes;
+runs chariot-apply does not own are never touched."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chariot_apply.apply.executor import Executor, SilentReporter
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.emulator.app import create_app
+from chariot_apply.emulator.clock import ManualClock
+from chariot_apply.emulator.faults import EmulatorTransport
+from chariot_apply.emulator.store import EmulatorStore
+from chariot_apply.manifest.errors import Location
+from chariot_apply.manifest.loader import check_document
+from chariot_apply.manifest.model import DeclaredRun
+from chariot_apply.manifest.yaml_source import Document
+from chariot_apply.plan.fetch import make_plan
+from chariot_apply.plan.model import Plan, PlanOptions
+from chariot_apply.render.document import PlanDocument, plan_json_schema
+from tests.factories import classifier_config, manifest, new_run
+
+ROOT = Path(__file__).resolve().parents[1]
+OWNER = "prop-owner"
+
+
+def declared(doc: dict) -> DeclaredRun:
+    run, problems = check_document(Document("gen.yaml", 0, doc, Location("gen.yaml", 1, 1)), "vision")
+    assert run is not None, problems
+    return run
+
+
+run_docs = st.builds(
+    lambda name, version, project, state, epochs, cpu, pattern: manifest(
+        name, version, project=project, state=state, config=classifier_config(epochs=epochs),
+        resources_={"cpu": cpu, "memory": "1Gi"}, blueprint_version=pattern),
+    name=st.sampled_from(["a", "b", "c"]), version=st.sampled_from(["1", "2"]),
+    project=st.sampled_from(["vision", "nlp"]), state=st.sampled_from(["running", "stopped", "absent"]),
+    epochs=st.integers(1, 2), cpu=st.sampled_from(["1", "1000m", "2"]), pattern=st.sampled_from(["2.%", "1.%", None]))
+
+
+def unique(docs: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for doc in docs:
+        key = (doc["metadata"]["project"], doc["metadata"]["name"], doc["metadata"]["version"])
+        if key not in seen:
+            seen.add(key)
+            out.append(doc)
+    return out
+
+
+manifest_sets = st.lists(run_docs, max_size=6).map(unique)
+foreign_runs = st.lists(st.tuples(st.sampled_from(["a", "b", "z"]), st.sampled_from(["1", "2"])), max_size=3)
+
+
+async def scenario(before: list[dict], after: list[dict], foreign: list[tuple[str, str]], prune: bool,
+                   allow_replace: bool, steps: float) -> tuple[Plan, Plan, dict, dict]:
+    clock = ManualClock()
+    store = EmulatorStore(":memory:", clock=clock)
+    async with AsyncChariotClient("http://e", transport=EmulatorTransport(create_app(store))) as client:
+        foreign_ids = [await new_run(client, name, version=version) for name, version in foreign]
+        executor = Executor(client, SilentReporter(), retry_delay=0)
+        first = await make_plan(client, [declared(d) for d in before], PlanOptions(owner=OWNER))
+        await executor.apply(first)
+        clock.advance(steps)
+        options = PlanOptions(owner=OWNER, prune=prune, allow_replace=allow_replace)
+        runs = [declared(d) for d in after]
+        foreign_before = {r.id: r.model_dump() for r in await client.get_runs(ids=foreign_ids, limit=100)}
+        plan = await make_plan(client, runs, options)
+        result = await executor.apply(plan)
+        assert result.ok, result.failed
+        again = await make_plan(client, runs, options)
+        foreign_after = {r.id: r.model_dump() for r in await client.get_runs(ids=foreign_ids, limit=100)}
+    store.close()
+    return plan, again, foreign_before, foreign_after
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(before=manifest_sets, after=manifest_sets, foreign=foreign_runs, prune=st.booleans(),
+       allow_replace=st.booleans(), steps=st.sampled_from([0, 5, 600]))
+def test_apply_then_plan_has_no_changes_and_foreign_runs_are_untouched(before, after, foreign, prune, allow_replace,
+                                                                        steps) -> None:
+    plan, again, foreign_before, foreign_after = asyncio.run(
+        scenario(before, after, foreign, prune, allow_replace, steps))
+    assert not again.has_changes, [i.address + " " + i.kind for i in again.changes]
+    assert foreign_after == foreign_before
+    touched = {c.live.id for c in plan.changes if hasattr(c, "live")}
+    assert not touched & set(foreign_before)
+    document = PlanDocument.model_validate_json(PlanDocument(
+        summary=plan.summary(), counts=plan.counts(), has_changes=plan.has_changes, redacted=False,
+        plan=plan).model_dump_json())
+    assert document.plan == plan  # a saved plan reads back as the same value
+
+
+def test_checked_in_plan_schema_is_the_generated_one() -> None:
+    assert json.loads((ROOT / "schemas" / "plan.schema.json").read_text()) == plan_json_schema()
