@@ -227,3 +227,13 @@ async def test_delete_then_gone(client: AsyncChariotClient, clock: ManualClock) 
         await client.delete_run(run_id)
     assert await client.get_runs(ids=[run_id]) == []
     assert await client.get_checkpoints(run_ids=[run_id]) == []
+
+
+async def test_an_empty_list_filter_matches_nothing(client: AsyncChariotClient) -> None:
+    await new_run(client)
+    sent = client.requests_sent
+    assert await client.get_runs(ids=[]) == []
+    assert await client.get_runs(name_ilikes=[], limit=100) == []
+    assert await client.get_checkpoints(run_ids=[]) == []
+    assert client.requests_sent == sent
+    assert len(await client.get_runs(sort=[])) == 1  # sort and select lists are not filters

@@ -233,8 +233,13 @@ class AsyncChariotClient:
         return _parse(response, rest.Created).id
 
     async def get_runs(self, **filters: Any) -> list[Run]:
-        """Runs matching the filters of ``chariot.training_v2.get_runs`` (default limit 10)."""
+        """Runs matching the filters of ``chariot.training_v2.get_runs`` (default limit 10).
+
+        An empty list filter (``ids=[]``) matches nothing: no request is sent, rather than one that a
+        query string would turn into "no filter at all"."""
         query = _query(rest.RunQuery, filters)
+        if _matches_nothing(query):
+            return []
         return (await self._get(rest.RUNS, rest.RunList, query.to_params())).runs
 
     async def iter_runs(self, *, page_size: int = 500, **filters: Any) -> AsyncIterator[Run]:
@@ -307,6 +312,8 @@ class AsyncChariotClient:
 
     async def get_checkpoints(self, **filters: Any) -> list[Checkpoint]:
         query = _query(rest.CheckpointQuery, filters)
+        if _matches_nothing(query):
+            return []
         return (await self._get(rest.CHECKPOINTS, rest.CheckpointList, query.to_params())).checkpoints
 
     async def delete_checkpoints(self, *, ids: Sequence[str] | None = None,
@@ -353,6 +360,10 @@ def _query(model: type[rest.Query], filters: dict[str, Any]) -> rest.Query:
         return model.model_validate(values)
     except PydanticValidationError as exc:
         raise InvalidArgumentError(_describe_pydantic(exc)) from None
+
+
+def _matches_nothing(query: rest.Query) -> bool:
+    return any(getattr(query, name) == [] for name in query.list_fields if name not in ("select", "sort"))
 
 
 def _describe_pydantic(exc: PydanticValidationError) -> str:

@@ -23,6 +23,7 @@ from chariot_apply.quantity import QuantityError, parse_quantity
 YAML_SUFFIXES = (".yaml", ".yml")
 PROJECT_FILE_NAMES = frozenset({"chariot-apply.yaml", "chariot-apply.yml"})
 QUANTITY_FIELDS = ("cpu", "memory", "ephemeralStorage")
+QUANTITY_HINT = 'e.g. "4", "500m", "16Gi"'
 
 
 @cache
@@ -136,7 +137,7 @@ def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]
         return
     if error.validator == "anyOf" and path and path[-1] in QUANTITY_FIELDS:
         yield ManifestProblem(doc.where(path), format_path(path),
-                              f"{error.instance!r} is not a positive Kubernetes quantity", "e.g. \"4\", \"500m\", \"16Gi\"")
+                              f"{error.instance!r} is not a positive Kubernetes quantity", QUANTITY_HINT)
         return
     message = error.message
     if error.validator == "const":
@@ -156,7 +157,7 @@ def _quantity_problems(doc: Document) -> Iterable[ManifestProblem]:
                 quantity = parse_quantity(value)
             except QuantityError as exc:
                 yield ManifestProblem(doc.where(("spec", "resources", name)), f"spec.resources.{name}", str(exc),
-                                      "e.g. \"4\", \"500m\", \"16Gi\"")
+                                      QUANTITY_HINT)
                 continue
             if quantity.value <= 0:
                 yield ManifestProblem(doc.where(("spec", "resources", name)), f"spec.resources.{name}",
