@@ -13,6 +13,7 @@ from __future__ import annotations
 import decimal
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal
 
 Format = Literal["DecimalSI", "BinarySI", "DecimalExponent"]
@@ -94,6 +95,7 @@ def _interpret(suffix: str) -> tuple[int, int, Format]:
     raise QuantityError(f"unable to parse quantity's suffix {suffix!r}")
 
 
+@lru_cache(maxsize=4096)
 def parse_quantity(text: str) -> Quantity:
     """Parse a quantity string exactly (``ParseQuantity``); raise ``QuantityError`` when it is not one."""
     if not isinstance(text, str) or not text:

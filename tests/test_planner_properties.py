@@ -99,3 +99,18 @@ def test_apply_then_plan_has_no_changes_and_foreign_runs_are_untouched(before, a
 
 def test_checked_in_plan_schema_is_the_generated_one() -> None:
     assert json.loads((ROOT / "schemas" / "plan.schema.json").read_text()) == plan_json_schema()
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-3, 3, allow_nan=False)
+                           | st.text(max_size=2),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner,
+                                                                                       max_size=3), max_leaves=8)
+
+
+@given(json_values, json_values)
+def test_the_cheap_equality_agrees_with_deepdiff(a, b) -> None:
+    from deepdiff import DeepDiff
+
+    from chariot_apply.plan.diff import same_json
+
+    assert same_json(a, b) == (not DeepDiff(a, b, ignore_numeric_type_changes=True))

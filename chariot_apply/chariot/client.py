@@ -53,6 +53,7 @@ from chariot_apply.chariot.models import (
 from chariot_apply.chariot.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.chariot.settings import ChariotSettings
+from chariot_apply.chariot.transport import ShardedTransport
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -78,13 +79,14 @@ class AsyncChariotClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        if transport is None:
+            shards = max(1, max_connections // 4)
+            transport = ShardedTransport(shards=shards, connections_per_shard=max(1, max_connections // shards),
+                                         verify=verify, cert=cert)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
             timeout=httpx.Timeout(timeout_seconds),
-            verify=verify,
-            cert=cert,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={"User-Agent": f"chariot-apply/{__version__}", "Accept": "application/json"},
         )
         self.credentials: Credentials = credentials or NoCredentials()

@@ -24,10 +24,12 @@ def emulator() -> None:
 @click.option("--client-id", help="Accept client credentials with this id (needs --client-secret).")
 @click.option("--client-secret", envvar="CHARIOT_EMULATOR_CLIENT_SECRET")
 @click.option("--latency", default=0.0, type=click.FloatRange(0, 60), help="Seconds added to every request.")
+@click.option("--frozen-clock", is_flag=True, help="Stop simulated time: runs keep their status (benchmarks).")
 def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: str | None,
-          client_secret: str | None, latency: float) -> None:
+          client_secret: str | None, latency: float, frozen_clock: bool) -> None:
     """Serve the emulator over HTTP."""
     from chariot_apply.emulator.app import AuthConfig, create_app
+    from chariot_apply.emulator.clock import ManualClock, SystemClock
     from chariot_apply.emulator.faults import Faults
     from chariot_apply.emulator.server import serve_forever
     from chariot_apply.emulator.store import EmulatorStore
@@ -35,7 +37,8 @@ def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: st
     if (client_id is None) != (client_secret is None):
         raise click.UsageError("--client-id and --client-secret go together")
     auth = AuthConfig(tokens=set(tokens), clients={client_id: client_secret} if client_id and client_secret else {})
-    app = create_app(EmulatorStore(db), auth=auth, faults=Faults(latency_seconds=latency))
+    clock = ManualClock(SystemClock().now()) if frozen_clock else SystemClock()
+    app = create_app(EmulatorStore(db, clock=clock), auth=auth, faults=Faults(latency_seconds=latency))
     click.echo(f"Chariot emulator on http://{host}:{port} (state in {db}); "
                f"use it with CHARIOT_URL=http://{host}:{port}", err=True)
     serve_forever(app, host, port)

@@ -277,3 +277,7 @@ cli.add_command(emulator)
 
 def main() -> None:
     cli(prog_name="chariot-apply")
+
+
+if __name__ == "__main__":
+    main()

@@ -59,13 +59,7 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
             return PlainTextResponse("404 page not found", status_code=404)
         return PlainTextResponse(f"{exc.status_code} {exc.detail}".lower(), status_code=exc.status_code)
 
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        response.headers[rest.REQUEST_ID_HEADER] = request.headers.get(rest.REQUEST_ID_HEADER) or str(uuid.uuid4())
-        return response
-
-    def authenticate(request: Request) -> str:
+    async def authenticate(request: Request) -> str:
         if not auth.enabled:
             return DEFAULT_USER_ID
         header = request.headers.get("authorization", "")
@@ -187,7 +181,30 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
 
     app.include_router(api)
     app.add_middleware(FaultInjector, faults=faults)
+    app.add_middleware(RequestId)
     return app
+
+
+class RequestId:
+    """Echo the caller's ``X-Request-ID`` (or make one) on every answer. Plain ASGI: cheap."""
+
+    header = rest.REQUEST_ID_HEADER.lower().encode()
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = next((v for k, v in scope["headers"] if k == self.header), None) or str(uuid.uuid4()).encode()
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (self.header, request_id)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def _describe(exc: PydanticValidationError, prefix: str) -> list[rest.ErrorDetail]:

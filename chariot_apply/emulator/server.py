@@ -50,4 +50,4 @@ class BackgroundServer:
 
 
 def serve_forever(app: Any, host: str, port: int) -> None:
-    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)

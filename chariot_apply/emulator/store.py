@@ -11,12 +11,14 @@ import copy
 import hashlib
 import json
 import random
+import re
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +130,7 @@ class EmulatorStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL" if str(path) != ":memory:" else "PRAGMA journal_mode=MEMORY")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.create_function("ilike", 2, _sql_ilike, deterministic=True)
+        self._db.create_function("matches_any", 2, _sql_matches_any, deterministic=True)
         self._db.executescript(SCHEMA)
         if seed and self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0:
             self.seed(catalog or load_catalog(), backdate=True)
@@ -296,10 +298,10 @@ class EmulatorStore:
                 where.append("id > ?")
                 params.append(query.id_after)
             if query.name_ilikes is not None:
-                for pattern in query.name_ilikes:
-                    _compile(pattern)
-                where.append("(" + (" OR ".join("ilike(name, ?)" for _ in query.name_ilikes) or "0") + ")")
-                params.extend(query.name_ilikes)
+                # One regular expression for all the patterns: a single match per row, however many.
+                alternatives = "|".join(f"(?:{_compile(p).pattern})" for p in query.name_ilikes)
+                where.append("matches_any(name, ?)" if alternatives else "0")
+                params += [alternatives] if alternatives else []
             order = _order(query.sort or [rest.RUNS_DEFAULT_SORT])
             sql = (f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?")
             rows = self._query(sql, [*params, _limit(query.limit, rest.RUNS_DEFAULT_LIMIT), query.offset or 0])
@@ -534,8 +536,14 @@ class _Transaction:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def _sql_ilike(value: str | None, pattern: str) -> bool:
-    return value is not None and compile_ilike(pattern).fullmatch(value) is not None
+@lru_cache(maxsize=256)
+def _alternation(source: str) -> re.Pattern[str]:
+    return re.compile(source, re.IGNORECASE | re.DOTALL)
+
+
+def _sql_matches_any(value: str | None, source: str) -> bool:
+    """``value ILIKE any of the patterns`` whose regular expressions ``source`` joins with ``|``."""
+    return value is not None and _alternation(source).fullmatch(value) is not None
 
 
 def _compile(pattern: str):

@@ -280,6 +280,19 @@ def _resource_differences(declared, live: Resources | None, edited: bool) -> Ite
                          in_manifest=want_gpu is not None)
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality (1 == 1.0, but true != 1): the cheap check before asking deepdiff what differs."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
 def _project(live: Any, declared: Any) -> Any:
     """``live`` cut down to the keys ``declared`` has, so that server-filled extras are not differences."""
     if isinstance(live, dict) and isinstance(declared, dict):
@@ -289,7 +302,9 @@ def _project(live: Any, declared: Any) -> Any:
 
 def _config_differences(declared: dict[str, Any], live: dict[str, Any], schema: Mapping[str, Any],
                         edited: bool) -> Iterable[Difference]:
-    diff = DeepDiff(_project(live, declared), declared, ignore_numeric_type_changes=True, view="tree")
+    projected = _project(live, declared)
+    diff = {} if same_json(projected, declared) else DeepDiff(projected, declared, ignore_numeric_type_changes=True,
+                                                                view="tree")
     for report in diff.values():
         for level in report:
             path = "config" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
