@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,15 +11,19 @@ from chariot_apply.apply.stale import stale_addresses
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Run
-from chariot_apply.connect import Connection
+from chariot_apply.connect import Connection, connection
 from chariot_apply.manifest.loader import load_manifests
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.manifest.project_file import ProjectFile
+from chariot_apply.manifest.project_file import PROJECT_FILE, ProjectFile, find_project_file, load_project_file
 from chariot_apply.plan.diff import build_plan, validation_key
 from chariot_apply.plan.fetch import Bounded, fetch_live_state, make_plan, validate_configs
 from chariot_apply.plan.model import Create, Plan, PlanOptions
 from chariot_apply.plan.ownership import parse_notes
 from chariot_apply.render.document import PlanDocument
+
+
+class UserInputError(ValueError):
+    """Something in the inputs (flags, project file, action inputs) that the user must change."""
 
 
 class StalePlanError(Exception):
@@ -40,6 +44,27 @@ class Workspace:
 
     def manifests(self) -> list[DeclaredRun]:
         return load_manifests(self.paths, self.project.project)
+
+
+def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, owner: str | None = None,
+                   project: str | None = None, chariot_url: str | None = None,
+                   env: Mapping[str, str] | None = None, need_manifests: bool = True) -> Workspace:
+    """The project file (``config``, else the nearest upwards), overridden by ``env`` and then the arguments.
+
+    Manifest paths from the project file are relative to it; ``files`` are relative to the working directory.
+    """
+    if config is not None and not config.is_file():
+        raise UserInputError(f"no project file at {config}")
+    path = config if config is not None else find_project_file(Path.cwd())
+    settings, _ = load_project_file(path, env)
+    overrides = {k: v for k, v in {"owner": owner, "project": project}.items() if v}
+    if overrides:
+        settings = settings.model_validate(settings.model_dump() | overrides)
+    paths = tuple(files) or tuple(str(path.parent / p) if path else p for p in settings.manifests)
+    if need_manifests and not paths:
+        raise UserInputError("no manifests given: pass -f PATH (a file, directory or glob), or list `manifests` "
+                             f"in {PROJECT_FILE}")
+    return Workspace(settings, connection(chariot_url, settings.server.url), paths)
 
 
 async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[DeclaredRun] | None = None) -> Plan:

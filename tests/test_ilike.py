@@ -68,3 +68,13 @@ def test_escaped_literal_matches_only_its_case_variants(text: str, other: str) -
         assert len(other) == len(text)
         assert all(a == b or a.lower() == b.lower() or a.upper() == b.upper() or a.casefold() == b.casefold()
                    for a, b in zip(text, other, strict=True))
+
+
+@pytest.mark.parametrize(("pattern", "value", "matches"), [
+    ("s", "ſ", False),  # PostgreSQL: lower('ſ') is 'ſ'; Python's re.IGNORECASE would say yes
+    ("k", "\u212a", True),  # the Kelvin sign lowercases to k
+    ("i", "İ", True),  # simple lowercase of İ is i
+    ("İ_", "ix", True),
+])
+def test_case_folding_is_per_character_lowercase_as_in_postgres(pattern: str, value: str, matches: bool) -> None:
+    assert ilike(value, pattern) is matches

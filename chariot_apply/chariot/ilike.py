@@ -1,10 +1,12 @@
 """SQL ``ILIKE`` exactly as PostgreSQL does it, used by the emulator and for escaping literals.
 
 ``%`` matches any run of characters (newlines included), ``_`` exactly one
-character, ``\\`` makes the next character literal, the whole value must match,
-and case is compared by simple per-character case folding (``É`` ILIKE ``é``,
-but ``ß`` does not match ``SS``). A pattern ending in a lone ``\\`` is an error,
-as in PostgreSQL ("LIKE pattern must not end with escape character").
+character, ``\\`` makes the next character literal, and the whole value must
+match. Case: PostgreSQL lowercases pattern and value character by character
+(simple mapping) and compares, so ``É`` ILIKE ``é`` and ``K`` (Kelvin) ILIKE ``k``,
+but ``ß`` does not match ``SS`` and ``ſ`` (long s) does not match ``s`` (which
+Python's ``re.IGNORECASE`` would allow). A pattern ending in a lone ``\\`` is an
+error, as in PostgreSQL ("LIKE pattern must not end with escape character").
 """
 
 from __future__ import annotations
@@ -19,43 +21,50 @@ class IlikePatternError(ValueError):
     pass
 
 
-@lru_cache(maxsize=4096)
-def compile_ilike(pattern: str) -> re.Pattern[str]:
-    out: list[str] = []
+def fold(text: str) -> str:
+    """Per-character simple lowercase (``İ`` → ``i``, not Python's two-character ``i̇``)."""
+    return "".join("i" if ch == "\u0130" else ch.lower() for ch in text)
+
+
+def _tokens(pattern: str) -> list[tuple[bool, str]]:
+    """(is a wildcard, character) pairs, escapes resolved."""
+    out: list[tuple[bool, str]] = []
     chars = iter(pattern)
     for ch in chars:
         if ch == "\\":
             nxt = next(chars, None)
             if nxt is None:
                 raise IlikePatternError(f"ILIKE pattern {pattern!r} must not end with escape character")
-            out.append(re.escape(nxt))
-        elif ch == "%":
-            out.append(".*")
-        elif ch == "_":
-            out.append(".")
+            out.append((False, nxt))
         else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+            out.append((ch in ("%", "_"), ch))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def compile_ilike(pattern: str) -> re.Pattern[str]:
+    """A regular expression to ``fullmatch`` against ``fold(value)``."""
+    parts = [(".*" if ch == "%" else ".") if wild else re.escape(fold(ch)) for wild, ch in _tokens(pattern)]
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def literal(pattern: str) -> str | None:
+    """The folded text a wildcard-free pattern matches exactly; ``None`` when it has wildcards."""
+    tokens = _tokens(pattern)
+    if any(wild for wild, _ in tokens):
+        return None
+    return fold("".join(ch for _, ch in tokens))
 
 
 def ilike(value: str, pattern: str) -> bool:
     """True when ``value ILIKE pattern``."""
-    return compile_ilike(pattern).fullmatch(value) is not None
+    return compile_ilike(pattern).fullmatch(fold(value)) is not None
 
 
-def escape_ilike(literal: str) -> str:
-    """A pattern that matches ``literal`` (case-insensitively) and nothing else."""
-    return "".join("\\" + ch if ch in _SPECIAL else ch for ch in literal)
+def escape_ilike(text: str) -> str:
+    """A pattern that matches ``text`` (case-insensitively) and nothing else."""
+    return "".join("\\" + ch if ch in _SPECIAL else ch for ch in text)
 
 
 def has_wildcards(pattern: str) -> bool:
-    """True when the pattern can match more than one spelling (ignoring case)."""
-    escaped = False
-    for ch in pattern:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch in ("%", "_"):
-            return True
-    return False
+    return literal(pattern) is None

@@ -13,8 +13,7 @@ import click
 from chariot_apply import __version__, workflow
 from chariot_apply.apply.executor import ApplyResult, Outcome
 from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ChariotApplyGroup, UserError
-from chariot_apply.connect import connection
-from chariot_apply.manifest.project_file import PROJECT_FILE, add_adopted, find_project_file, load_project_file
+from chariot_apply.manifest.project_file import PROJECT_FILE, add_adopted, find_project_file
 from chariot_apply.plan.model import Change, Plan, PlanOptions
 from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown
@@ -49,24 +48,17 @@ def cli(ctx: click.Context, config: Path | None, owner: str | None, project: str
     ctx.obj = Globals(config, owner, project, chariot_url, _color(no_color))
 
 
-def _workspace(ctx: click.Context, files: tuple[str, ...], quiet: bool = False) -> workflow.Workspace:
+def _workspace(ctx: click.Context, files: tuple[str, ...], quiet: bool = False,
+               need_manifests: bool = True) -> workflow.Workspace:
     g: Globals = ctx.obj
-    path = g.config if g.config is not None else find_project_file(Path.cwd())
-    if g.config is not None and not g.config.is_file():
-        raise UserError(f"no project file at {g.config}")
-    project, _ = load_project_file(path)
-    overrides = {k: v for k, v in {"owner": g.owner, "project": g.project}.items() if v}
-    if overrides:
-        project = project.model_validate(project.model_dump() | overrides)
-    paths = files or project.manifests
-    if not paths:
-        raise UserError("no manifests given", "pass -f PATH (a file, directory or glob), or list `manifests` "
-                                              f"in {PROJECT_FILE}")
-    base = path.parent if path is not None and not files else Path()
-    conn = connection(g.chariot_url, project.server.url)
-    if conn.notice and not quiet:
-        click.echo(conn.notice, err=True)
-    return workflow.Workspace(project, conn, tuple(str(base / p) if base != Path() else p for p in paths))
+    try:
+        ws = workflow.open_workspace(files, config=g.config, owner=g.owner, project=g.project,
+                                     chariot_url=g.chariot_url, need_manifests=need_manifests)
+    except workflow.UserInputError as exc:
+        raise UserError(str(exc)) from None
+    if ws.connection.notice and not quiet:
+        click.echo(ws.connection.notice, err=True)
+    return ws
 
 
 def _options(ws: workflow.Workspace, prune: bool, allow_replace: bool, target: tuple[str, ...],
@@ -170,11 +162,7 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
     if plan_file is not None:
         if files or prune or allow_replace or target or exclude:
             raise UserError("a saved plan is applied as it is", "drop -f/--prune/--allow-replace/--target/--exclude")
-        g: Globals = ctx.obj
-        project, _ = load_project_file(g.config if g.config else find_project_file(Path.cwd()))
-        ws = workflow.Workspace(project, connection(g.chariot_url, project.server.url), ())
-        if ws.connection.notice:
-            click.echo(ws.connection.notice, err=True)
+        ws = _workspace(ctx, (), need_manifests=False)
         try:
             result_plan = workflow.load_saved_plan(plan_file)
         except ValueError as exc:
@@ -260,8 +248,7 @@ def adopt(ctx: click.Context, address: str) -> None:
     """Take ownership of the existing run at ADDRESS (project/name@version), recorded in the project file."""
     g: Globals = ctx.obj
     path = g.config or find_project_file(Path.cwd()) or Path(PROJECT_FILE)
-    project, _ = load_project_file(path if path.is_file() else None)
-    ws = workflow.Workspace(project, connection(g.chariot_url, project.server.url), ())
+    ws = _workspace(ctx, (), need_manifests=False)
     try:
         run = asyncio.run(workflow.find_unowned(ws, address))
     except ValueError as exc:
@@ -271,8 +258,10 @@ def adopt(ctx: click.Context, address: str) -> None:
 
 
 from chariot_apply.cli.emulator import emulator  # noqa: E402
+from chariot_apply.cli.github import github  # noqa: E402
 
 cli.add_command(emulator)
+cli.add_command(github)
 
 
 def main() -> None:

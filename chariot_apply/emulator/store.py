@@ -26,7 +26,7 @@ from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 
 from chariot_apply.chariot import rest
-from chariot_apply.chariot.ilike import IlikePatternError, compile_ilike
+from chariot_apply.chariot.ilike import IlikePatternError, compile_ilike, fold, literal
 from chariot_apply.chariot.models import FINISHED_STATUSES
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.emulator import lifecycle
@@ -41,13 +41,14 @@ CREATE TABLE IF NOT EXISTS blueprints (
   config_schema TEXT NOT NULL, description TEXT, task_types TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS blueprints_name ON blueprints(name, created_at);
 CREATE TABLE IF NOT EXISTS runs (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, created_at REAL NOT NULL,
-  blueprint_id TEXT NOT NULL, project_id TEXT NOT NULL, user_id TEXT NOT NULL, task_type TEXT NOT NULL,
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, name_folded TEXT NOT NULL, version TEXT NOT NULL,
+  created_at REAL NOT NULL, blueprint_id TEXT NOT NULL, project_id TEXT NOT NULL, user_id TEXT NOT NULL, task_type TEXT NOT NULL,
   resources TEXT NOT NULL, config TEXT NOT NULL, notes TEXT,
   status TEXT NOT NULL, status_updated_at REAL NOT NULL, progress_updated_at REAL,
   phase INTEGER NOT NULL, global_step INTEGER NOT NULL, total_steps INTEGER NOT NULL,
   next_at REAL, stop_at REAL, grace REAL, events INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS runs_project ON runs(project_id, id);
+CREATE INDEX IF NOT EXISTS runs_name ON runs(name_folded);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_due ON runs(next_at) WHERE next_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
@@ -199,7 +200,7 @@ class EmulatorStore:
                                [name])
             if version_ilike is not None:
                 pattern = _compile(version_ilike)
-                rows = [r for r in rows if pattern.fullmatch(r["version"])]
+                rows = [r for r in rows if pattern.fullmatch(fold(r["version"]))]
             if not rows:
                 what = f"{name!r}" + (f" with version ILIKE {version_ilike!r}" if version_ilike is not None else "")
                 raise EmulatorError(404, f"blueprint {what} does not exist")
@@ -261,10 +262,11 @@ class EmulatorStore:
             run_id = self._ids.new(now)
             with self._tx():
                 self._db.execute(
-                    "INSERT INTO runs (id, name, version, created_at, blueprint_id, project_id, user_id, task_type, "
+                    "INSERT INTO runs (id, name, name_folded, version, created_at, blueprint_id, project_id, user_id, "
+                    "task_type, "
                     "resources, config, notes, status, status_updated_at, progress_updated_at, phase, global_step, "
-                    "total_steps, next_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (run_id, body.name, body.version, now, body.blueprint_id, body.project_id, user_id,
+                    "total_steps, next_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (run_id, body.name, fold(body.name), body.version, now, body.blueprint_id, body.project_id, user_id,
                      body.task_type, body.resources.model_dump_json(exclude_none=True), json.dumps(config),
                      body.notes, clock.status, now, None, clock.phase, clock.global_step, clock.total_steps,
                      clock.next_at))
@@ -298,15 +300,31 @@ class EmulatorStore:
                 where.append("id > ?")
                 params.append(query.id_after)
             if query.name_ilikes is not None:
-                # One regular expression for all the patterns: a single match per row, however many.
-                alternatives = "|".join(f"(?:{_compile(p).pattern})" for p in query.name_ilikes)
-                where.append("matches_any(name, ?)" if alternatives else "0")
-                params += [alternatives] if alternatives else []
+                where.append(self._names_clause(query.name_ilikes, params))
             order = _order(query.sort or [rest.RUNS_DEFAULT_SORT])
             sql = (f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?")
             rows = self._query(sql, [*params, _limit(query.limit, rest.RUNS_DEFAULT_LIMIT), query.offset or 0])
             selected = None if query.select is None or "*" in query.select else set(query.select)
             return [_run_out(r, selected) for r in rows]
+
+    @staticmethod
+    def _names_clause(patterns: list[str], params: list[Any]) -> str:
+        """``name ILIKE any of patterns``: exact (folded) names through the index, the rest by one regex."""
+        exact, wild = [], []
+        for pattern in patterns:
+            try:
+                text = literal(pattern)
+            except IlikePatternError as exc:
+                raise EmulatorError(400, str(exc)) from None
+            (exact if text is not None else wild).append(text if text is not None else pattern)
+        terms = []
+        if exact:
+            terms.append(f"name_folded IN ({','.join('?' * len(exact))})")
+            params += exact
+        if wild:
+            terms.append("matches_any(name_folded, ?)")
+            params.append("|".join(f"(?:{compile_ilike(p).pattern})" for p in wild))
+        return "(" + (" OR ".join(terms) or "0") + ")"
 
     def _run_row(self, run_id: str) -> sqlite3.Row:
         rows = self._query("SELECT * FROM runs WHERE id=? AND deleted=0", [run_id])
@@ -538,15 +556,15 @@ class _Transaction:
 
 @lru_cache(maxsize=256)
 def _alternation(source: str) -> re.Pattern[str]:
-    return re.compile(source, re.IGNORECASE | re.DOTALL)
+    return re.compile(source, re.DOTALL)
 
 
-def _sql_matches_any(value: str | None, source: str) -> bool:
+def _sql_matches_any(folded: str | None, source: str) -> bool:
     """``value ILIKE any of the patterns`` whose regular expressions ``source`` joins with ``|``."""
-    return value is not None and _alternation(source).fullmatch(value) is not None
+    return folded is not None and _alternation(source).fullmatch(folded) is not None
 
 
-def _compile(pattern: str):
+def _compile(pattern: str) -> re.Pattern[str]:
     try:
         return compile_ilike(pattern)
     except IlikePatternError as exc:

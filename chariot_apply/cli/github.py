@@ -1,0 +1,65 @@
+"""``chariot-apply github action|comment``: what the composite action runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from chariot_apply.cli.errors import UserError
+
+
+@click.group()
+def github() -> None:
+    """GitHub Actions integration: the action's step, and the pull-request comment."""
+
+
+@github.command()
+@click.pass_context
+def action(ctx: click.Context) -> None:
+    """Run the action's step from the runner's environment (CHARIOT_APPLY_*, CHARIOT_*, GITHUB_*)."""
+    from chariot_apply.github.action import run_action
+
+    ctx.exit(run_action(os.environ, sys.stdout))
+
+
+@github.command()
+@click.option("--plan", "plan_path", required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A plan from `chariot-apply plan --out FILE` or `--format json`.")
+@click.option("--manifest-set", default="default", show_default=True,
+              help="Names the sticky comment: one comment per manifest set.")
+def comment(plan_path: Path, manifest_set: str) -> None:
+    """Post (or update) the sticky plan comment on the pull request of GITHUB_EVENT_PATH."""
+    from chariot_apply.github.comments import (
+        COMMENT_LIMIT,
+        GitHubComments,
+        GitHubError,
+        ReadOnlyToken,
+        marker_for,
+        pull_request_from_event,
+        upsert_sticky,
+    )
+    from chariot_apply.render.document import PlanDocument
+    from chariot_apply.render.markdown import render_markdown
+
+    pr = pull_request_from_event(os.environ.get("GITHUB_EVENT_PATH"), os.environ.get("GITHUB_REPOSITORY"))
+    if pr is None:
+        raise UserError("GITHUB_EVENT_PATH holds no pull_request event", "run this on pull_request events")
+    token = os.environ.get("GITHUB_TOKEN")
+    if not token:
+        raise UserError("GITHUB_TOKEN is not set")
+    plan = PlanDocument.model_validate_json(plan_path.read_text("utf-8")).plan
+    marker = marker_for(manifest_set)
+    client = GitHubComments(os.environ.get("GITHUB_API_URL", "https://api.github.com"), token)
+    try:
+        done = upsert_sticky(client, pr, marker, render_markdown(plan, limit=COMMENT_LIMIT - len(marker) - 1))
+    except ReadOnlyToken as exc:
+        click.echo(f"::warning::{exc} (a pull request from a fork gets a read-only token)")
+        return
+    except GitHubError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        client.close()
+    click.echo(f"pull request comment: {done}")

@@ -1,0 +1,71 @@
+"""The GitHub Actions runner's files and commands: outputs, step summary, masks, annotations."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from chariot_apply.manifest.errors import ManifestProblem
+
+#: GitHub refuses step summaries over 1 MiB.
+STEP_SUMMARY_LIMIT = 1024 * 1024 - 1024
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+class Runner:
+    """What a step can tell the runner, through ``env`` (the runner's variables) and ``log`` (stdout)."""
+
+    def __init__(self, env: Mapping[str, str], log: TextIO) -> None:
+        self.env = env
+        self.log = log
+
+    def mask(self, secret: str | None) -> None:
+        if secret:
+            for line in secret.splitlines():
+                if line.strip():
+                    print(f"::add-mask::{line}", file=self.log)
+
+    def warning(self, message: str) -> None:
+        print(f"::warning::{_escape_data(message)}", file=self.log)
+
+    def error(self, message: str, problem: ManifestProblem | None = None) -> None:
+        where = ""
+        if problem is not None and problem.location.line:
+            loc = problem.location
+            where = (f" file={_escape_property(loc.file)},line={loc.line},col={loc.column},"
+                     f"title={_escape_property(problem.path or 'manifest')}")
+        print(f"::error{where}::{_escape_data(message)}", file=self.log)
+
+    def set_outputs(self, outputs: Mapping[str, str]) -> None:
+        path = self.env.get("GITHUB_OUTPUT")
+        if not path:
+            return
+        with Path(path).open("a", encoding="utf-8") as out:
+            for key, value in outputs.items():
+                if "\n" in value:
+                    delimiter = f"ghadelimiter_{uuid.uuid4()}"
+                    out.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+                else:
+                    out.write(f"{key}={value}\n")
+
+    def add_summary(self, markdown: str) -> None:
+        path = self.env.get("GITHUB_STEP_SUMMARY")
+        if not path:
+            return
+        if len(markdown) > STEP_SUMMARY_LIMIT:
+            markdown = markdown[:STEP_SUMMARY_LIMIT] + "\n\n_Cut: the step summary is limited to 1 MiB._\n"
+        with Path(path).open("a", encoding="utf-8") as out:
+            out.write(markdown + "\n")
+
+    def temp_dir(self) -> Path:
+        return Path(self.env.get("RUNNER_TEMP") or os.getcwd())
