@@ -4,7 +4,7 @@
 character, ``\\`` makes the next character literal, and the whole value must
 match. Case: PostgreSQL lowercases pattern and value character by character
 (simple mapping) and compares, so ``É`` ILIKE ``é`` and ``K`` (Kelvin) ILIKE ``k``,
-but ``ß`` does not match ``SS`` and ``ſ`` (long s) does not match ``s`` (which
+but ``ß`` does not match ``SS`` and ``\\u017f`` (long s) does not match ``s`` (which
 Python's ``re.IGNORECASE`` would allow). A pattern ending in a lone ``\\`` is an
 error, as in PostgreSQL ("LIKE pattern must not end with escape character").
 """

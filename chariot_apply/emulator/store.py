@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS blueprints (
 CREATE INDEX IF NOT EXISTS blueprints_name ON blueprints(name, created_at);
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, name_folded TEXT NOT NULL, version TEXT NOT NULL,
-  created_at REAL NOT NULL, blueprint_id TEXT NOT NULL, project_id TEXT NOT NULL, user_id TEXT NOT NULL, task_type TEXT NOT NULL,
+  created_at REAL NOT NULL, blueprint_id TEXT NOT NULL, project_id TEXT NOT NULL, user_id TEXT NOT NULL,
+  task_type TEXT NOT NULL,
   resources TEXT NOT NULL, config TEXT NOT NULL, notes TEXT,
   status TEXT NOT NULL, status_updated_at REAL NOT NULL, progress_updated_at REAL,
   phase INTEGER NOT NULL, global_step INTEGER NOT NULL, total_steps INTEGER NOT NULL,
