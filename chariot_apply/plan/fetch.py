@@ -48,6 +48,8 @@ async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun],
     live = await fetch_live_state(client, declared, prune=options.prune, adopted=adopted, bound=bound)
     draft = build_plan(declared, live, options)
     validation = await validate_configs(client, _validation_keys(draft), bound)
+    if not any(validation.values()):
+        return draft  # every config is valid: the draft is the plan
     return build_plan(declared, live, options, validation)
 
 
