@@ -93,3 +93,8 @@ def test_settings_from_environment() -> None:
     assert settings is not None and settings.token is not None and settings.token.get_secret_value() == "t"
     with pytest.raises(ValueError, match="together"):
         ChariotSettings.from_env({"CHARIOT_URL": "https://c", "CHARIOT_CLIENT_ID": "id"})
+
+
+def test_a_url_without_scheme_is_refused() -> None:
+    with pytest.raises(ValueError, match="must start with http"):
+        ChariotSettings.from_env({"CHARIOT_URL": "chariot.example.com"})

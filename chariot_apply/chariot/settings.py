@@ -23,6 +23,8 @@ class ChariotSettings(BaseModel):
 
     @model_validator(mode="after")
     def _credentials_pair(self) -> ChariotSettings:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"CHARIOT_URL must start with http:// or https://, not {self.url!r}")
         if (self.client_id is None) != (self.client_secret is None):
             raise ValueError("CHARIOT_CLIENT_ID and CHARIOT_CLIENT_SECRET must be given together")
         if self.client_key is not None and self.client_cert is None:

@@ -32,17 +32,15 @@ def action(ctx: click.Context) -> None:
               help="Names the sticky comment: one comment per manifest set.")
 def comment(plan_path: Path, manifest_set: str) -> None:
     """Post (or update) the sticky plan comment on the pull request of GITHUB_EVENT_PATH."""
+    from chariot_apply.github.action import comment_plan
     from chariot_apply.github.comments import (
-        COMMENT_LIMIT,
         GitHubComments,
         GitHubError,
         ReadOnlyToken,
         marker_for,
         pull_request_from_event,
-        upsert_sticky,
     )
     from chariot_apply.render.document import PlanDocument
-    from chariot_apply.render.markdown import render_markdown
 
     pr = pull_request_from_event(os.environ.get("GITHUB_EVENT_PATH"), os.environ.get("GITHUB_REPOSITORY"))
     if pr is None:
@@ -54,7 +52,7 @@ def comment(plan_path: Path, manifest_set: str) -> None:
     marker = marker_for(manifest_set)
     client = GitHubComments(os.environ.get("GITHUB_API_URL", "https://api.github.com"), token)
     try:
-        done = upsert_sticky(client, pr, marker, render_markdown(plan, limit=COMMENT_LIMIT - len(marker) - 1))
+        done = comment_plan(client, pr, marker, plan)
     except ReadOnlyToken as exc:
         click.echo(f"::warning::{exc} (a pull request from a fork gets a read-only token)")
         return

@@ -15,6 +15,7 @@ from chariot_apply.apply.executor import ApplyResult, Outcome
 from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ChariotApplyGroup, UserError
 from chariot_apply.manifest.project_file import PROJECT_FILE, add_adopted, find_project_file
 from chariot_apply.plan.model import Change, Plan, PlanOptions
+from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown
 from chariot_apply.render.text import render_text
@@ -142,11 +143,8 @@ class TerminalReporter:
         pass
 
     def finished(self, outcome: Outcome) -> None:
-        mark = click.style("ok", fg="green") if outcome.ok else click.style("FAILED", fg="red")
-        if not self.color:
-            mark = "ok" if outcome.ok else "FAILED"
-        run = f" [{outcome.run_id}]" if outcome.run_id else ""
-        click.echo(f"  {outcome.address}: {outcome.kind}: {mark}: {outcome.detail}{run}")
+        line = outcome_line(outcome.address, outcome.kind, outcome.ok, outcome.detail, outcome.run_id)
+        click.secho(f"  {line}", fg=None if outcome.ok or not self.color else "red", color=self.color)
 
 
 @cli.command()

@@ -207,11 +207,15 @@ class EmulatorStore:
                 raise EmulatorError(404, f"blueprint {what} does not exist")
             return self._blueprint_out(rows[0])
 
-    def _blueprint_row(self, blueprint_id: str) -> sqlite3.Row:
-        rows = self._query("SELECT * FROM blueprints WHERE id=? AND deleted=0", [blueprint_id])
+    def _one(self, table: str, what: str, object_id: str) -> sqlite3.Row:
+        """The live (not deleted) row with this id, or the 404 the service answers."""
+        rows = self._query(f"SELECT * FROM {table} WHERE id=? AND deleted=0", [object_id])
         if not rows:
-            raise EmulatorError(404, f"blueprint {blueprint_id} does not exist")
+            raise EmulatorError(404, f"{what} {object_id} does not exist")
         return rows[0]
+
+    def _blueprint_row(self, blueprint_id: str) -> sqlite3.Row:
+        return self._one("blueprints", "blueprint", blueprint_id)
 
     def get_blueprint(self, blueprint_id: str) -> dict[str, Any]:
         with self._lock:
@@ -328,10 +332,7 @@ class EmulatorStore:
         return "(" + (" OR ".join(terms) or "0") + ")"
 
     def _run_row(self, run_id: str) -> sqlite3.Row:
-        rows = self._query("SELECT * FROM runs WHERE id=? AND deleted=0", [run_id])
-        if not rows:
-            raise EmulatorError(404, f"run {run_id} does not exist")
-        return rows[0]
+        return self._one("runs", "run", run_id)
 
     def get_run(self, run_id: str, fields: list[str] | None) -> dict[str, Any]:
         with self._lock:
@@ -510,10 +511,7 @@ class EmulatorStore:
 
     def _checkpoint_row(self, checkpoint_id: str) -> sqlite3.Row:
         self.advance()
-        rows = self._query("SELECT * FROM checkpoints WHERE id=? AND deleted=0", [checkpoint_id])
-        if not rows:
-            raise EmulatorError(404, f"checkpoint {checkpoint_id} does not exist")
-        return rows[0]
+        return self._one("checkpoints", "checkpoint", checkpoint_id)
 
     def checkpoint_files(self, checkpoint_id: str) -> dict[str, bytes]:
         with self._lock:

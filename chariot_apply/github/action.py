@@ -21,7 +21,9 @@ from chariot_apply.github.comments import (
     BodyTooLarge,
     GitHubComments,
     GitHubError,
+    PullRequest,
     ReadOnlyToken,
+    Upserted,
     marker_for,
     pull_request_from_event,
     upsert_sticky,
@@ -29,6 +31,7 @@ from chariot_apply.github.comments import (
 from chariot_apply.github.runner import Runner
 from chariot_apply.manifest.errors import ManifestError
 from chariot_apply.plan.model import Change, Plan, PlanOptions
+from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown, summary_markdown
 
@@ -81,8 +84,7 @@ class LogReporter:
         pass
 
     def finished(self, outcome: Outcome) -> None:
-        state = "ok" if outcome.ok else "FAILED"
-        print(f"{outcome.address}: {outcome.kind}: {state}: {outcome.detail}", file=self.log)
+        print(outcome_line(outcome.address, outcome.kind, outcome.ok, outcome.detail, outcome.run_id), file=self.log)
 
 
 def run_action(env: Mapping[str, str], log: TextIO, *,
@@ -160,6 +162,18 @@ def _outcomes_markdown(result: ApplyResult) -> str:
     return head + ("| run | action | outcome |\n|---|---|---|\n" + rows if rows else "Nothing to do.") + "\n"
 
 
+def comment_plan(github: GitHubComments, pr: PullRequest, marker: str, plan: Plan) -> Upserted:
+    """The sticky comment for ``plan``: brief when nothing changes (and then only updating an existing one),
+    otherwise summary and details cut to GitHub's limit."""
+    if not plan.has_changes and all(i.kind == "no-op" for i in plan.items):
+        return upsert_sticky(github, pr, marker, summary_markdown(plan), create_if_missing=False)
+    limit = COMMENT_LIMIT - len(marker) - 1
+    try:
+        return upsert_sticky(github, pr, marker, render_markdown(plan, limit=limit, full_plan_at=FULL_PLAN_AT))
+    except BodyTooLarge:  # GitHub counted differently than we did: leave a wide margin
+        return upsert_sticky(github, pr, marker, render_markdown(plan, limit=limit // 2, full_plan_at=FULL_PLAN_AT))
+
+
 def manifest_set_id(env: Mapping[str, str], inputs: ActionInputs) -> str:
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd()).resolve()
     try:
@@ -181,16 +195,7 @@ def _comment(env: Mapping[str, str], runner: Runner, plan: Plan, inputs: ActionI
     marker = marker_for(manifest_set_id(env, inputs))
     github = GitHubComments(env.get("GITHUB_API_URL", "https://api.github.com"), token, transport)
     try:
-        if not plan.has_changes and not any(i.kind != "no-op" for i in plan.items):
-            action = upsert_sticky(github, pr, marker, summary_markdown(plan), create_if_missing=False)
-        else:
-            limit = COMMENT_LIMIT - len(marker) - 1
-            try:
-                body = render_markdown(plan, limit=limit, full_plan_at=FULL_PLAN_AT)
-                action = upsert_sticky(github, pr, marker, body)
-            except BodyTooLarge:
-                action = upsert_sticky(github, pr, marker,
-                                       render_markdown(plan, limit=limit // 2, full_plan_at=FULL_PLAN_AT))
+        action = comment_plan(github, pr, marker, plan)
         print(f"pull request comment: {action}", file=runner.log)
     except ReadOnlyToken as exc:
         runner.warning(f"{exc}. A pull request from a fork gets a read-only token: the plan is in the step "

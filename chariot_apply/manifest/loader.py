@@ -45,7 +45,7 @@ def find_manifest_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[M
         matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))] if glob.has_magic(text) else [Path(text)]
         if not matches or not matches[0].exists():
             problems.append(ManifestProblem(Location(text), "", "no such file or directory",
-                                            "check the -f paths (or `manifests` in chariot-apply.yaml)"))
+                                            "check the -f paths, or `manifests` in chariot-apply.yaml"))
             continue
         for match in matches:
             if match.is_dir():

@@ -92,3 +92,8 @@ def details(item: Item) -> list[str]:
         lines.append(f"run {item.live.id} ({item.live.status})")
     lines += [f"note: {n}" for n in item.notices]
     return lines
+
+
+def outcome_line(address: str, kind: str, ok: bool, detail: str, run_id: str | None) -> str:
+    """``vision/a@1: create: ok: created [run id]`` for progress logs."""
+    return f"{address}: {kind}: {'ok' if ok else 'FAILED'}: {detail}" + (f" [{run_id}]" if run_id else "")
