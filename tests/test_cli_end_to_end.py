@@ -327,3 +327,16 @@ def test_status_lists_our_runs(workdir: Path, server: BackgroundServer, clock: M
     assert result.exit_code == 0
     assert "vision/a@1.0.0" in result.stdout and "job_running" in result.stdout and "/30 steps" in result.stdout
     assert "not-ours" not in result.stdout
+
+
+def test_a_saved_stop_of_a_run_that_finished_meanwhile_is_not_a_failure(workdir: Path, server: BackgroundServer,
+                                                                        clock: ManualClock) -> None:
+    path = workdir / "runs" / "a.yaml"
+    write_manifests(path, manifest("a", config=classifier_config(epochs=100)))
+    run_cli("apply", "--auto-approve")
+    write_manifests(path, manifest("a", state="stopped", config=classifier_config(epochs=100)))
+    result = run_cli("plan", "--out", "stop.json")
+    assert "1 to stop" in result.stdout
+    clock.advance(10_000)  # it completes before the saved plan is applied: the plan is stale
+    stale = run_cli("apply", "stop.json", "--auto-approve")
+    assert stale.exit_code == 1 and "active when planned, run" in stale.stderr and "finished now" in stale.stderr

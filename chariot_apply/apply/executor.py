@@ -111,6 +111,8 @@ class Executor:
                     await self.client.stop_run(change.live.id, _grace(self.grace_period_seconds))
                 except ConflictError:
                     return Outcome(change.address, "stop", True, "had already finished", change.live.id)
+                except RunDoesNotExistError:
+                    return Outcome(change.address, "stop", True, "was already gone", change.live.id)
                 return Outcome(change.address, "stop", True, "stop requested", change.live.id)
             case Delete() | Replace():
                 try:
