@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
@@ -79,8 +79,7 @@ async def validate_online(workspace: Workspace, declared: Sequence[DeclaredRun])
     async with workspace.connection.client() as client:
         bound = Bounded(32)
         live = await fetch_live_state(client, declared, prune=False, bound=bound)
-        empty = type(live)(project_ids=live.project_ids, project_names=live.project_names,
-                           blueprints=live.blueprints, blueprints_by_id=live.blueprints_by_id, runs=())
+        empty = replace(live, runs=())  # as if nothing existed: every run is validated
         draft = build_plan(declared, empty, options)
         keys = {validation_key(i.run.blueprint_id, i.run.config) for i in draft.items if isinstance(i, Create)}
         validation = await validate_configs(client, keys, bound)
@@ -133,13 +132,12 @@ async def find_unowned(workspace: Workspace, address: str) -> Run:
     if not (project and name and version):
         raise ValueError(f"{address!r} is not an address of the form project/name@version")
     async with workspace.connection.client() as client:
-        project_id = (await client.get_project_id(project)) if not _looks_like_id(project) else project
+        ids = {p.name: p.id for p in await client.get_projects()}
+        project_id = ids.get(project) or (project if project in ids.values() else None)
+        if project_id is None:
+            raise ValueError(f"project {project!r} does not exist")
         runs = [r for r in await client.get_runs(project_ids=[project_id], name_ilikes=[escape_ilike(name)],
                                                  versions=[version], limit=100) if r.name == name]
     if len(runs) != 1:
         raise ValueError(f"expected exactly one run at {address}, found {len(runs)}")
     return runs[0]
-
-
-def _looks_like_id(text: str) -> bool:
-    return len(text) == 36 and text.count("-") == 4
