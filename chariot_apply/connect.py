@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +42,9 @@ def embedded_transport(db: Path) -> httpx.AsyncBaseTransport:
 
 
 def connection(url: str | None = None, server_url_from_file: str | None = None,
-               embedded_db: Path = EMBEDDED_DB) -> Connection:
+               embedded_db: Path = EMBEDDED_DB, env: Mapping[str, str] | None = None) -> Connection:
     """Flags beat the environment, which beats the project file."""
-    settings = ChariotSettings.from_env(url=url)
+    settings = ChariotSettings.from_env(env, url=url)
     if settings is None and server_url_from_file:
-        settings = ChariotSettings.from_env(url=server_url_from_file)
+        settings = ChariotSettings.from_env(env, url=server_url_from_file)
     return Connection(settings, embedded_db)

@@ -64,7 +64,7 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
     if need_manifests and not paths:
         raise UserInputError("no manifests given: pass -f PATH (a file, directory or glob), or list `manifests` "
                              f"in {PROJECT_FILE}")
-    return Workspace(settings, connection(chariot_url, settings.server.url), paths)
+    return Workspace(settings, connection(chariot_url, settings.server.url, env=env), paths)
 
 
 async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[DeclaredRun] | None = None) -> Plan:
