@@ -117,6 +117,8 @@ def parse_quantity(text: str) -> Quantity:
         magnitude = magnitude.quantize(_NANO, rounding=decimal.ROUND_UP, context=_CTX)
     if fmt == "BinarySI":
         magnitude = min(magnitude, Decimal(_MAX_INT64))
+        if 0 < magnitude < 1:
+            fmt = "DecimalSI"  # as upstream: a fraction of a byte is not shown in binary units
     return Quantity(_tidy(magnitude if positive else -magnitude), fmt)
 
 
@@ -159,3 +161,35 @@ def same_quantity(a: str | None, b: str | None) -> bool:
         return parse_quantity(a) == parse_quantity(b)
     except QuantityError:
         return a == b
+
+
+_DECIMAL_SUFFIX = {exponent: suffix for suffix, exponent in _DECIMAL.items()}
+_BINARY_SUFFIX = {exponent // 10: suffix for suffix, exponent in _BINARY.items()} | {0: ""}
+
+
+def canonical(quantity: Quantity) -> str:
+    """The spelling Kubernetes shows (``Quantity.String()``): ``1000m`` → ``1``, ``1536Mi`` → ``1536Mi``,
+    ``0.5Gi`` → ``512Mi``, ``1.5e3`` → ``1500``. For display; equality is by value."""
+    value = quantity.value
+    if value == 0:
+        return "0"
+    fmt = quantity.format
+    if fmt == "BinarySI" and (-1024 < value < 1024 or value != value.to_integral_value()):
+        fmt = "DecimalSI"
+    if fmt == "BinarySI":
+        amount, power = int(value), 0
+        while abs(amount) >= 1024 and amount % 1024 == 0:
+            amount, power = amount // 1024, power + 1
+        return f"{amount}{_BINARY_SUFFIX.get(power, '')}"
+    sign, digits, exponent = value.as_tuple()
+    amount = int("".join(map(str, digits)))
+    while amount >= 10 and amount % 10 == 0:  # every factor of ten into the exponent
+        amount, exponent = amount // 10, exponent + 1
+    while exponent % 3:  # then down to a multiple of three
+        amount, exponent = amount * 10, exponent - 1
+    if fmt == "DecimalSI" and exponent > 18:  # no suffix above E: spell it in E
+        amount, exponent = amount * 10 ** (exponent - 18), 18
+    number = f"{'-' if sign else ''}{amount}"
+    if fmt == "DecimalExponent":
+        return number if exponent == 0 else f"{number}e{exponent}"
+    return number + _DECIMAL_SUFFIX[exponent]
