@@ -17,6 +17,7 @@ LIMIT = 65_536
 @dataclass
 class FakeGitHub:
     readonly_tokens: set[str] = field(default_factory=set)
+    limit: int = LIMIT
     comments: dict[int, dict] = field(default_factory=dict)
     threads: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     writes: list[tuple[str, int]] = field(default_factory=list)
@@ -38,7 +39,7 @@ class FakeGitHub:
             token = request.headers.get("authorization", "").removeprefix("Bearer ")
             if token in self.readonly_tokens:
                 return JSONResponse({"message": "Resource not accessible by integration"}, status_code=403)
-            if len(body) > LIMIT:
+            if len(body) > self.limit:
                 return JSONResponse({"message": "Validation Failed",
                                      "errors": [{"field": "body", "code": "custom",
                                                  "message": "body is too long (maximum is 65536 characters)"}]},

@@ -221,6 +221,18 @@ def test_an_oversized_plan_is_cut_to_fit_keeping_the_summary(repo: Path, runner:
     assert result.summary.count("<details>") == 250
 
 
+def test_a_refused_body_is_cut_further(repo: Path, runner: Runner, server: BackgroundServer,
+                                      github: FakeGitHub) -> None:
+    github.limit = 40_000  # GitHub counts differently than we do (say, bytes): the first body is refused
+    write_manifests(repo / "training" / "runs" / "many.yaml",
+                    *[manifest(f"run-{i:03d}-{'x' * 60}", config=classifier_config(dataset_id="d" * 200))
+                      for i in range(250)])
+    result = runner.run(repo, chariot_inputs(server), OPENED)
+    assert result.returncode == 0, result.log
+    (comment,) = sticky(github, OPENED)
+    assert len(comment["body"]) <= 40_000 and "Plan: 250 to create" in comment["body"]
+
+
 def test_no_changes_updates_the_comment_briefly(repo: Path, runner: Runner, server: BackgroundServer,
                                                 github: FakeGitHub) -> None:
     write_manifests(repo / "training" / "runs" / "a.yaml", manifest("a"))

@@ -1,0 +1,64 @@
+"""CA bundles and client certificates, against the emulator served over real TLS on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.errors import TransportError
+from chariot_apply.chariot.settings import ChariotSettings
+from chariot_apply.emulator.server import BackgroundServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")]
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it."""
+    d = tmp_path_factory.mktemp("pki")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+             "-subj", "/CN=chariot-apply test CA", cwd=d)
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={name}", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", f"{name}.pem", "-days", "1", "-extfile", "san.ext", cwd=d)
+    return d
+
+
+@pytest.fixture
+def tls_server(app, pki: Path):
+    with BackgroundServer(app, ssl_certfile=str(pki / "server.pem"), ssl_keyfile=str(pki / "server.key"),
+                          ssl_ca_certs=str(pki / "ca.pem"), ssl_cert_reqs=ssl.CERT_REQUIRED) as running:
+        yield running
+
+
+async def test_ca_bundle_and_client_certificate(tls_server: BackgroundServer, pki: Path) -> None:
+    settings = ChariotSettings(url=tls_server.url, ca_bundle=pki / "ca.pem", client_cert=pki / "client.pem",
+                               client_key=pki / "client.key")
+    async with AsyncChariotClient.from_settings(settings) as client:
+        assert [p.name for p in await client.get_projects()] == ["default", "nlp", "vision"]
+
+
+async def test_without_the_ca_bundle_the_server_is_not_trusted(tls_server: BackgroundServer, pki: Path) -> None:
+    settings = ChariotSettings(url=tls_server.url, client_cert=pki / "client.pem", client_key=pki / "client.key")
+    async with AsyncChariotClient.from_settings(settings) as client:
+        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            await client.get_projects()
+
+
+async def test_without_a_client_certificate_mutual_tls_refuses(tls_server: BackgroundServer, pki: Path) -> None:
+    settings = ChariotSettings(url=tls_server.url, ca_bundle=pki / "ca.pem")
+    async with AsyncChariotClient.from_settings(settings) as client:
+        with pytest.raises(TransportError):
+            await client.get_projects()
