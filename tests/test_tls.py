@@ -53,7 +53,7 @@ async def test_ca_bundle_and_client_certificate(tls_server: BackgroundServer, pk
 async def test_without_the_ca_bundle_the_server_is_not_trusted(tls_server: BackgroundServer, pki: Path) -> None:
     settings = ChariotSettings(url=tls_server.url, client_cert=pki / "client.pem", client_key=pki / "client.key")
     async with AsyncChariotClient.from_settings(settings) as client:
-        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        with pytest.raises(TransportError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
             await client.get_projects()
 
 
