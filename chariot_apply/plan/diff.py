@@ -114,8 +114,8 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
             continue
         key = (project_id, run.name, run.version)
         declared_keys.add(key)
-        at_address = sorted(by_address.get(key, []), key=lambda r: (r.created_at is None, r.created_at, r.id),
-                            reverse=True)
+        # Oldest first: of several runs we own at one address the oldest is kept (it has trained longest).
+        at_address = sorted(by_address.get(key, []), key=lambda r: (r.created_at is None, r.created_at, r.id))
         observed.append(Observed(address=addr, project_id=project_id, name=run.name, version=run.version,
                                  runs=tuple(live_ref(r) for r in at_address)))
         items += _plan_one(ctx, run, addr, project_id, at_address)
@@ -150,8 +150,11 @@ def _plan_one(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, at_ad
         return items
     current, extras = (owned[0], owned[1:]) if owned else (None, [])
     for extra in extras:
-        items.append(PruneCandidate(address=addr, live=live_ref(extra), sensitive=sensitive,
-                                    reason=f"duplicate of run {current.id if current else ''}; deleted with --prune"))
+        duplicate = f"duplicate of run {current.id if current else ''}"
+        items.append(Delete(address=addr, live=live_ref(extra), prune=True, sensitive=sensitive,
+                            reason=f"{duplicate} (--prune)") if ctx.options.prune else
+                     PruneCandidate(address=addr, live=live_ref(extra), sensitive=sensitive,
+                                    reason=f"{duplicate}; deleted only with --prune"))
     if spec.state == "absent":
         if current is None:
             return [*items, NoOp(address=addr, reason="absent, as declared", sensitive=sensitive)]
@@ -187,7 +190,8 @@ def _plan_one(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, at_ad
     ref = live_ref(current)
     differences, notices = _compare(ctx, run, current, resolved, task_type, request.spec_hash)
     if not differences:
-        reason = "up to date" if ref.phase == "active" else f"finished ({current.status}); left alone"
+        reason = {"active": "up to date", "stopping": f"being stopped ({current.status}); left alone",
+                  "finished": f"finished ({current.status}); left alone"}.get(ref.phase, "up to date")
         return [*items, NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive)]
     if not (ctx.options.allow_replace or spec.allow_replace):
         return [*items, BlockedReplace(address=addr, live=ref, differences=differences, notices=notices,
