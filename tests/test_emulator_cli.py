@@ -80,3 +80,44 @@ async def test_serve_in_its_own_process_demands_the_token(tmp_path: Path) -> Non
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_an_interrupted_apply_reports_what_it_did(tmp_path: Path) -> None:
+    """SIGINT in the middle of an apply: what finished is reported, the rest is said to be unfinished."""
+    import signal
+
+    from tests.factories import manifest, write_manifests
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "emulator", "serve", "--port",
+                               str(port), "--db", str(tmp_path / "slow.db"), "--latency", "1.5"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/api/identity/v2/projects", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        write_manifests(tmp_path / "runs.yaml", *[manifest(f"r{i}") for i in range(3)])
+        env = {"PATH": "/usr/bin:/bin", "CHARIOT_URL": url, "CHARIOT_APPLY_OWNER": "int"}
+        apply = subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "apply", "-f", "runs.yaml",
+                                  "--auto-approve", "--concurrency", "1"], cwd=tmp_path, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        seen = ""
+        while "create: ok" not in seen:  # wait for the first create to finish, then interrupt
+            assert time.monotonic() < deadline, seen
+            seen += apply.stdout.readline()
+        apply.send_signal(signal.SIGINT)
+        out, err = apply.communicate(timeout=30)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert apply.returncode == 130, (seen, out, err)
+    assert "Traceback" not in err
+    assert "Apply interrupted: 1 create; 0 failed." in out
+    assert "Interrupted:" in err and "run `chariot-apply apply` again" in err

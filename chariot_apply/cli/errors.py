@@ -10,7 +10,7 @@ from pydantic import ValidationError as PydanticValidationError
 from chariot_apply.chariot.errors import ChariotError
 from chariot_apply.manifest.errors import ManifestError
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class UserError(Exception):

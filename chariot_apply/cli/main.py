@@ -12,7 +12,14 @@ import click
 
 from chariot_apply import __version__, workflow
 from chariot_apply.apply.executor import ApplyResult, Outcome
-from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ChariotApplyGroup, UserError
+from chariot_apply.cli.errors import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ChariotApplyGroup,
+    UserError,
+)
 from chariot_apply.manifest.project_file import PROJECT_FILE, add_adopted, find_project_file
 from chariot_apply.plan.model import Change, Plan, PlanOptions
 from chariot_apply.render.describe import outcome_line
@@ -136,13 +143,17 @@ def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace:
 
 
 class TerminalReporter:
+    """Prints each outcome as it comes, and remembers them for a report if the apply is interrupted."""
+
     def __init__(self, color: bool) -> None:
         self.color = color
+        self.outcomes: list[Outcome] = []
 
     def started(self, change: Change) -> None:
         pass
 
     def finished(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
         line = outcome_line(outcome.address, outcome.kind, outcome.ok, outcome.detail, outcome.run_id)
         click.secho(f"  {line}", fg=None if outcome.ok or not self.color else "red", color=self.color)
 
@@ -181,11 +192,19 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
         if not click.confirm("Apply these changes?", default=False):
             click.echo("Nothing applied.")
             ctx.exit(EXIT_ERROR)
+    reporter = TerminalReporter(ctx.obj.color)
     try:
-        result = asyncio.run(workflow.apply(ws, result_plan, TerminalReporter(ctx.obj.color),
-                                            check_stale=plan_file is not None, concurrency=concurrency))
+        result = asyncio.run(workflow.apply(ws, result_plan, reporter, check_stale=plan_file is not None,
+                                            concurrency=concurrency))
     except workflow.StalePlanError as exc:
         raise UserError(str(exc), exc.hint) from None
+    except KeyboardInterrupt:
+        _report(ApplyResult(tuple(reporter.outcomes)), interrupted=True)
+        unknown = len(result_plan.changes) - len(reporter.outcomes)
+        click.secho(f"Interrupted: {unknown} change(s) were not finished; some may have reached Chariot.",
+                    err=True, fg="red")
+        click.echo("Hint: run `chariot-apply apply` again: it looks before it creates, and converges.", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
     _report(result)
     ctx.exit(EXIT_ERROR if result.failed else _attention_exit(result_plan))
 
@@ -199,13 +218,14 @@ def _attention_exit(plan_: Plan) -> int:
     return EXIT_OK
 
 
-def _report(result: ApplyResult) -> None:
+def _report(result: ApplyResult, interrupted: bool = False) -> None:
     done: dict[str, int] = {}
     for outcome in result.outcomes:
         if outcome.ok:
             done[outcome.kind] = done.get(outcome.kind, 0) + 1
     parts = [f"{n} {k}" for k, n in sorted(done.items())]
-    click.echo(f"Apply {'complete' if result.ok else 'incomplete'}: {', '.join(parts) or 'nothing done'}; "
+    state = "interrupted" if interrupted else "complete" if result.ok else "incomplete"
+    click.echo(f"Apply {state}: {', '.join(parts) or 'nothing done'}; "
                f"{len(result.failed)} failed.")
     for outcome in result.failed:
         click.secho(f"Error: {outcome.address}: {outcome.kind} failed: {outcome.detail}", err=True, fg="red")
