@@ -43,4 +43,5 @@ def test_sync_facade(server: BackgroundServer) -> None:
                                     task_type="Image Classification", blueprint_id=blueprint_id,
                                     project_id=chariot.get_project_id("default"))
         assert [r.id for r in chariot.get_runs(name_ilikes=["SYNC"])] == [run_id]
+        assert [r.id for r in chariot.iter_runs(page_size=1)] == [run_id]
         assert chariot.base_url == server.url

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.models import Run
 
 
 class ChariotClient:
@@ -30,6 +31,18 @@ class ChariotClient:
             return self._run(attr(*args, **kwargs))
 
         return call
+
+    def iter_runs(self, **filters: Any) -> Iterator[Run]:
+        """Every run matching ``filters``, fetched page by page as the iteration goes."""
+        pages = self._client.iter_runs(**filters)
+        try:
+            while True:
+                try:
+                    yield self._run(pages.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._run(pages.aclose())
 
     def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return self._loop.run_until_complete(coroutine)
