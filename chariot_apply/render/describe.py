@@ -94,6 +94,33 @@ def details(item: Item) -> list[str]:
     return lines
 
 
+def diff_lines(item: Item) -> list[str]:
+    """The item as ``+``/``-`` lines, for markdown ``diff`` blocks (which colour only those)."""
+    if isinstance(item, Create):
+        return [f"+ {line}" for line in request_lines(item, item.run)]
+    if isinstance(item, Replace | BlockedReplace):
+        lines = []
+        for d in item.differences:
+            if d.in_live:
+                lines.append(f"- {d.path}: {value(d.live)}")
+            if d.in_manifest:
+                lines.append(f"+ {d.path}: {value(d.declared)}")
+        return lines
+    if isinstance(item, Delete):
+        return [f"- run {item.live.id} ({item.live.status})"]
+    if isinstance(item, Stop | Conflict | PruneCandidate):
+        return [f"  run {item.live.id} ({item.live.status})"]
+    if isinstance(item, Invalid):
+        return [f"! {p.location}: {p.path}: {p.message}" for p in item.problems]
+    return []
+
+
+def remarks(item: Item) -> list[str]:
+    """What to read beside the lines: how to proceed, and notices."""
+    out = [item.reason] if isinstance(item, BlockedReplace | Invalid) and item.reason else []
+    return out + list(item.notices)
+
+
 def outcome_line(address: str, kind: str, ok: bool, detail: str, run_id: str | None) -> str:
     """``vision/a@1: create: ok: created [run id]`` for progress logs."""
     return f"{address}: {kind}: {'ok' if ok else 'FAILED'}: {detail}" + (f" [{run_id}]" if run_id else "")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, Plan
-from chariot_apply.render.describe import details, headline
+from chariot_apply.render.describe import diff_lines, headline, remarks
 from chariot_apply.render.redact import redact_plan
 
 ICONS = {"create": "🟢 create", "delete": "🔴 delete", "replace": "🟣 replace", "stop": "🟡 stop",
@@ -35,9 +35,11 @@ def detail_blocks(plan: Plan) -> list[str]:
     for item in plan.items:
         if item.kind not in CHANGE_KINDS and item.kind not in ATTENTION_KINDS and not item.notices:
             continue
-        body = "\n".join(details(item)).replace("```", "'''")
+        body = "\n".join(diff_lines(item)).replace("```", "'''")
+        code = f"```diff\n{body}\n```\n" if body else ""
+        notes = "".join(f"- {_escape(r)}\n" for r in remarks(item))
         blocks.append(f"<details><summary>{ICONS[item.kind]} <code>{item.address}</code></summary>\n\n"
-                      f"{_escape(headline(item))}\n\n```diff\n{body}\n```\n</details>\n")
+                      f"{_escape(headline(item))}\n\n{code}{notes}</details>\n")
     return blocks
 
 
