@@ -307,18 +307,50 @@ def _project(live: Any, declared: Any) -> Any:
 def _config_differences(declared: dict[str, Any], live: dict[str, Any], schema: Mapping[str, Any],
                         edited: bool) -> Iterable[Difference]:
     projected = _project(live, declared)
-    diff = {} if same_json(projected, declared) else DeepDiff(projected, declared, ignore_numeric_type_changes=True,
-                                                                view="tree")
-    for report in diff.values():
-        for level in report:
-            path = "config" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                                      for p in level.path(output_format="list"))
-            in_live = not _is_missing(level.t1)
-            in_manifest = not _is_missing(level.t2)
-            yield Difference(path=path, live=level.t1 if in_live else None,
-                             declared=level.t2 if in_manifest else None, in_live=in_live, in_manifest=in_manifest)
+    if not same_json(projected, declared):
+        yield from structural_differences(projected, declared, "config")
     if edited:
         yield from _removed_keys(declared, live, schema, "config")
+
+
+class _JsonBool(str):
+    """A JSON boolean, kept apart from numbers (Python and deepdiff take True == 1; JSON does not) and from
+    strings (its own type), and compared as a leaf."""
+
+    __slots__ = ()
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _JsonBool("true" if value else "false")
+    if isinstance(value, dict):
+        return {k: _tag(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tag(v) for v in value]
+    return value
+
+
+def _untag(value: Any) -> Any:
+    if isinstance(value, _JsonBool):
+        return value == "true"
+    if isinstance(value, dict):
+        return {k: _untag(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_untag(v) for v in value]
+    return value
+
+
+def structural_differences(live: Any, declared: Any, root: str) -> Iterable[Difference]:
+    """What deepdiff finds between two JSON values (1 == 1.0, true != 1), one Difference per place."""
+    diff = DeepDiff(_tag(live), _tag(declared), ignore_type_in_groups=[(int, float)], view="tree")
+    for report in diff.values():
+        for level in report:
+            path = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
+                                  for p in level.path(output_format="list"))
+            in_live, in_manifest = not _is_missing(level.t1), not _is_missing(level.t2)
+            yield Difference(path=path, live=_untag(level.t1) if in_live else None,
+                             declared=_untag(level.t2) if in_manifest else None, in_live=in_live,
+                             in_manifest=in_manifest)
 
 
 def _removed_keys(declared: dict[str, Any], live: dict[str, Any], schema: Mapping[str, Any],
