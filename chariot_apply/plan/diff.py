@@ -359,7 +359,7 @@ def _removed_keys(declared: dict[str, Any], live: dict[str, Any], schema: Mappin
     for key, value in live.items():
         prop = properties.get(key) if isinstance(properties.get(key), dict) else {}
         if key not in declared:
-            if "default" in prop and prop["default"] == value:
+            if "default" in prop and same_json(prop["default"], value):
                 continue  # filled in by the server
             yield Difference(path=f"{prefix}.{key}", live=value, declared=None, in_manifest=False)
         elif isinstance(value, dict) and isinstance(declared[key], dict):
