@@ -315,5 +315,6 @@ def test_example_workflow_is_a_valid_workflow_shape() -> None:
     steps = [s for job in jobs.values() for s in job["steps"]]
     uses = [s for s in steps if "chariot-apply" in str(s.get("uses", ""))]
     assert len(uses) == 2 and all("secrets." in str(s["with"]) for s in uses)
-    apply_job = next(job for job in jobs.values() if "apply" in str(job["steps"]))
+    apply_job = next(job for job in jobs.values()
+                     if any(s.get("with", {}).get("command") == "apply" for s in job["steps"]))
     assert apply_job["concurrency"]["cancel-in-progress"] is False  # a newer push waits; two applies never race
