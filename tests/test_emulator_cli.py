@@ -121,3 +121,42 @@ def test_an_interrupted_apply_reports_what_it_did(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert "Apply interrupted: 1 create; 0 failed." in out
     assert "Interrupted:" in err and "run `chariot-apply apply` again" in err
+
+
+@pytest.mark.parametrize(("answer", "applied"), [("y", True), ("n", False)])
+def test_apply_asks_on_a_terminal(tmp_path: Path, answer: str, applied: bool) -> None:
+    """On a real terminal (a pseudo-terminal here) apply asks, and does only what it is told."""
+    import os
+    import pty
+
+    from tests.factories import manifest, write_manifests
+
+    write_manifests(tmp_path / "runs.yaml", manifest("asked"))
+    master, slave = pty.openpty()
+    env = {"PATH": "/usr/bin:/bin", "CHARIOT_APPLY_OWNER": "tty", "NO_COLOR": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "apply", "-f", "runs.yaml"],
+                               cwd=tmp_path, env=env, stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"Apply these changes?" not in seen:
+        assert time.monotonic() < deadline, seen
+        seen += os.read(master, 4096)
+    os.write(master, f"{answer}\n".encode())
+    rest = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the other side closed
+            break
+        if not chunk:
+            break
+        rest += chunk
+    assert process.wait(timeout=60) == (0 if applied else 1)
+    os.close(master)
+    text = rest.decode()
+    assert ("asked@1.0.0: create: ok" in text) is applied
+    assert ("Nothing applied." in text) is not applied
+    listed = subprocess.run([sys.executable, "-m", "chariot_apply.cli.main", "status", "-f", "runs.yaml"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert ("vision/asked@1.0.0" in listed.stdout) is applied
