@@ -108,3 +108,31 @@ async def test_random_faults_are_absorbed_by_reads(app, faults: Faults) -> None:
         for _ in range(30):
             assert (await c.lookup_blueprint("image-classifier")).name == "image-classifier"
     assert faults.injected > 0
+
+
+async def test_a_refused_query_is_an_api_exception(client: AsyncChariotClient) -> None:
+    from chariot_apply.chariot.errors import ApiException
+
+    with pytest.raises(ApiException) as info:
+        await client.get_runs(limit=5000)
+    assert (type(info.value), info.value.status) == (ApiException, 400)
+    assert "limit must be at most 1000" in str(info.value)
+    with pytest.raises(ApiException, match="must not end with escape character"):
+        await client.get_runs(name_ilikes=["oops\\"])  # a lone trailing backslash
+
+
+@pytest.mark.parametrize(("status", "kind"), [(403, "PermissionDeniedError"), (409, "ConflictError"),
+                                              (418, "ApiException")])
+async def test_statuses_the_emulator_never_sends_are_mapped_too(status: int, kind: str) -> None:
+    """403 (a Reader writing) cannot be provoked on the emulator: a stand-in server answers it."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"error": "user lacks training_job_create"},
+                              headers={"X-Request-ID": "req-42"})
+
+    async with AsyncChariotClient("http://chariot", transport=httpx.MockTransport(handler), retry=FAST_RETRY) as c:
+        with pytest.raises(Exception) as info:
+            await c.delete_run("r")
+    assert type(info.value).__name__ == kind
+    assert info.value.status == status and info.value.request_id == "req-42"
+    if status == 403:
+        assert "training_job_create" in info.value.hint
