@@ -15,9 +15,8 @@ from chariot_apply.connect import Connection, connection
 from chariot_apply.manifest.loader import load_manifests
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import PROJECT_FILE, ProjectFile, find_project_file, load_project_file
-from chariot_apply.plan.diff import build_plan, validation_key
-from chariot_apply.plan.fetch import Bounded, fetch_live_state, make_plan, validate_configs
-from chariot_apply.plan.model import Create, Plan, PlanOptions
+from chariot_apply.plan.fetch import Bounded, fetch_live_state, make_plan, plan_validated
+from chariot_apply.plan.model import Plan, PlanOptions
 from chariot_apply.plan.ownership import parse_notes
 from chariot_apply.render.document import PlanDocument
 
@@ -79,11 +78,8 @@ async def validate_online(workspace: Workspace, declared: Sequence[DeclaredRun])
     async with workspace.connection.client() as client:
         bound = Bounded(32)
         live = await fetch_live_state(client, declared, prune=False, bound=bound)
-        empty = replace(live, runs=())  # as if nothing existed: every run is validated
-        draft = build_plan(declared, empty, options)
-        keys = {validation_key(i.run.blueprint_id, i.run.config) for i in draft.items if isinstance(i, Create)}
-        validation = await validate_configs(client, keys, bound)
-        return build_plan(declared, empty, options, validation)
+        # As if nothing existed: every declared run would be created, so every config is validated.
+        return await plan_validated(client, declared, replace(live, runs=()), options, bound)
 
 
 async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_stale: bool,

@@ -46,15 +46,18 @@ async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun],
                     adopted: Iterable[str] = (), concurrency: int = 32) -> Plan:
     bound = Bounded(concurrency)
     live = await fetch_live_state(client, declared, prune=options.prune, adopted=adopted, bound=bound)
+    return await plan_validated(client, declared, live, options, bound)
+
+
+async def plan_validated(client: AsyncChariotClient, declared: Sequence[DeclaredRun], live: LiveState,
+                         options: PlanOptions, bound: Bounded) -> Plan:
+    """The plan for ``live``, with the configs of the runs it creates or replaces validated on the server."""
     draft = build_plan(declared, live, options)
-    validation = await validate_configs(client, _validation_keys(draft), bound)
+    keys = {validation_key(i.run.blueprint_id, i.run.config) for i in draft.items if isinstance(i, Create | Replace)}
+    validation = await validate_configs(client, keys, bound)
     if not any(validation.values()):
         return draft  # every config is valid: the draft is the plan
     return build_plan(declared, live, options, validation)
-
-
-def _validation_keys(plan: Plan) -> set[ValidationKey]:
-    return {validation_key(i.run.blueprint_id, i.run.config) for i in plan.items if isinstance(i, Create | Replace)}
 
 
 async def validate_configs(client: AsyncChariotClient, keys: Iterable[ValidationKey], bound: Bounded) -> Validation:
