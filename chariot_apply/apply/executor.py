@@ -74,7 +74,7 @@ class Executor:
     concurrency: int = 16
     create_attempts: int = 3
     retry_delay: float = 0.5
-    grace_period_seconds: float | None = None
+    grace_period: timedelta | None = None  # None: the service's default (10 minutes)
 
     async def apply(self, plan: Plan) -> ApplyResult:
         bound = Bounded(self.concurrency)
@@ -108,7 +108,7 @@ class Executor:
         match change:
             case Stop():
                 try:
-                    await self.client.stop_run(change.live.id, _grace(self.grace_period_seconds))
+                    await self.client.stop_run(change.live.id, self.grace_period)
                 except ConflictError:
                     return Outcome(change.address, "stop", True, "had already finished", change.live.id)
                 except RunDoesNotExistError:
@@ -147,10 +147,6 @@ class Executor:
                     raise
                 await asyncio.sleep(self.retry_delay * 2**attempt)
         raise AssertionError("unreachable")
-
-
-def _grace(seconds: float | None) -> timedelta | None:
-    return None if seconds is None else timedelta(seconds=seconds)
 
 
 async def find_created(client: AsyncChariotClient, request: RunRequest) -> str | None:
