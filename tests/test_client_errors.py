@@ -136,3 +136,21 @@ async def test_statuses_the_emulator_never_sends_are_mapped_too(status: int, kin
     assert info.value.status == status and info.value.request_id == "req-42"
     if status == 403:
         assert "training_job_create" in info.value.hint
+
+
+async def test_a_lost_create_is_never_matched_to_another_owners_run(client: AsyncChariotClient) -> None:
+    """The look-up after a lost answer claims only a run with our whole marker, not just the same spec."""
+    from chariot_apply.apply.executor import find_created
+    from chariot_apply.plan.model import RunRequest
+    from chariot_apply.plan.ownership import Marker, compose_notes
+    from tests.factories import classifier_config, resources
+
+    blueprint_id = await client.lookup_blueprint_id("image-classifier")
+    project_id = await client.get_project_id("vision")
+    request = RunRequest(name="r", version="1", project_id=project_id, blueprint_id=blueprint_id,
+                         task_type="Image Classification", resources=resources(), config=classifier_config(),
+                         notes=compose_notes(None, Marker("us", "0123456789abcdef")), spec_hash="0123456789abcdef")
+    await new_run(client, "r", version="1", notes=compose_notes(None, Marker("them", "0123456789abcdef")))
+    assert await find_created(client, request) is None
+    ours = await new_run(client, "r", version="1", notes=request.notes)
+    assert await find_created(client, request) == ours

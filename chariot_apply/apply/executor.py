@@ -150,11 +150,11 @@ class Executor:
 
 
 async def find_created(client: AsyncChariotClient, request: RunRequest) -> str | None:
-    """The id of the run ``request`` created, if it exists (same address, same spec hash in our marker)."""
+    """The id of the run ``request`` created, if it exists: same address, same marker (our owner, this spec)."""
+    _, ours = parse_notes(request.notes)
     runs = await client.get_runs(project_ids=[request.project_id], name_ilikes=[escape_ilike(request.name)],
                                  versions=[request.version], limit=100)
     for run in runs:
-        _, marker = parse_notes(run.notes)
-        if run.name == request.name and marker is not None and marker.spec == request.spec_hash:
+        if run.name == request.name and ours is not None and parse_notes(run.notes)[1] == ours:
             return run.id
     return None
