@@ -17,7 +17,7 @@ from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import PROJECT_FILE, ProjectFile, find_project_file, load_project_file
 from chariot_apply.plan.fetch import Bounded, fetch_live_state, make_plan, plan_validated
 from chariot_apply.plan.model import Plan, PlanOptions
-from chariot_apply.plan.ownership import parse_notes
+from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.document import PlanDocument
 
 
@@ -112,13 +112,8 @@ async def _managed(client: AsyncChariotClient, owner: str, projects: Iterable[st
     names = {p.id: p.name for p in known}
     wanted = sorted({ids[p] for p in projects if p in ids})
     runs = [r async for r in client.iter_runs(project_ids=wanted, page_size=1000)] if wanted else []
-    adopted_ids = set(adopted)
-
-    def ours(run: Run) -> bool:
-        _, marker = parse_notes(run.notes)
-        return (marker is not None and marker.owner == owner) or run.id in adopted_ids
-
-    return [r for r in runs if ours(r)], names
+    adopted_ids = frozenset(adopted)
+    return [r for r in runs if is_owned(r.notes, r.id, owner, adopted_ids)], names
 
 
 async def find_unowned(workspace: Workspace, address: str) -> Run:

@@ -35,7 +35,7 @@ from chariot_apply.plan.model import (
     RunRequest,
     Stop,
 )
-from chariot_apply.plan.ownership import Marker, compose_notes, parse_notes, spec_fingerprint
+from chariot_apply.plan.ownership import Marker, compose_notes, is_owned, parse_notes, spec_fingerprint
 from chariot_apply.quantity import parse_quantity, same_quantity
 
 REPLACE_HINT = ("runs are immutable: bump metadata.version to train a new run beside it, or allow the replace "
@@ -129,8 +129,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
 
 
 def _owned(ctx: _Context, run: Run) -> bool:
-    _, marker = parse_notes(run.notes)
-    return (marker is not None and marker.owner == ctx.options.owner) or run.id in ctx.live.adopted
+    return is_owned(run.notes, run.id, ctx.options.owner, ctx.live.adopted)
 
 
 def _plan_one(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, at_address: list[Run]) -> list[Item]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,12 @@ def parse_notes(notes: str | None) -> tuple[str, Marker | None]:
     if match is None:
         return notes, None
     return notes[: match.start()], Marker(match["owner"], match["spec"])
+
+
+def is_owned(notes: str | None, run_id: str | None, owner: str, adopted: Collection[str]) -> bool:
+    """Ours: our owner's marker in the notes, or adopted by id (``chariot-apply adopt``)."""
+    _, marker = parse_notes(notes)
+    return (marker is not None and marker.owner == owner) or run_id in adopted
 
 
 def spec_fingerprint(spec: dict[str, Any]) -> str:
