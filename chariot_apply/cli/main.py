@@ -210,8 +210,7 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
 
 
 def _attention_exit(plan_: Plan) -> int:
-    counts = plan_.counts()
-    if counts["conflict"] or counts["blocked-replace"]:
+    if plan_.unreached:
         click.echo("Some declared runs were not brought to their declared state (see 'Needs attention').",
                    err=True)
         return EXIT_ERROR

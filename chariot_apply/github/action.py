@@ -145,7 +145,7 @@ def _apply(ws: workflow.Workspace, plan: Plan, runner: Runner, outputs: dict[str
         runner.set_outputs(outputs)
         return 1
     runner.add_summary(_outcomes_markdown(result))
-    attention = plan.counts()["conflict"] + plan.counts()["blocked-replace"]
+    attention = plan.unreached
     for outcome in result.failed:
         runner.error(f"{outcome.address}: {outcome.kind} failed: {outcome.detail}")
     if attention:

@@ -186,6 +186,11 @@ class Plan(Frozen):
     def invalid(self) -> tuple[Invalid, ...]:
         return tuple(i for i in self.items if isinstance(i, Invalid))
 
+    @property
+    def unreached(self) -> int:
+        """Declared runs that applying cannot bring to their declared state (conflicts, blocked replaces)."""
+        return sum(1 for i in self.items if isinstance(i, Conflict | BlockedReplace))
+
     def counts(self) -> dict[str, int]:
         counted = Counter(i.kind for i in self.items)
         return {kind: counted.get(kind, 0) for kind in (*CHANGE_KINDS, "no-op", *ATTENTION_KINDS)}
