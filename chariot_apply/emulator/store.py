@@ -223,13 +223,10 @@ class EmulatorStore:
 
     def list_blueprints(self, query: rest.BlueprintListQuery) -> list[dict[str, Any]]:
         with self._lock:
-            where, params = ["deleted=0"], []
-            if query.names:
-                where.append(f"name IN ({','.join('?' * len(query.names))})")
-                params += query.names
-            rows = self._query(f"SELECT * FROM blueprints WHERE {' AND '.join(where)} "
-                               "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                               [*params, _limit(query.limit, rest.MAX_PAGE_SIZE), query.offset or 0])
+            where = _Where("deleted=0").any_of("name", query.names)
+            rows = self._query(f"SELECT * FROM blueprints WHERE {where} ORDER BY created_at DESC, id DESC "
+                               "LIMIT ? OFFSET ?",
+                               [*where.params, _limit(query.limit, rest.MAX_PAGE_SIZE), query.offset or 0])
             return [self._blueprint_out(r) for r in rows]
 
     def delete_blueprint(self, blueprint_id: str) -> None:
@@ -281,55 +278,19 @@ class EmulatorStore:
     def list_runs(self, query: rest.RunQuery) -> list[dict[str, Any]]:
         with self._lock:
             self.advance()
-            where, params = ["deleted=0"], []
-
-            def any_of(column: str, values: Sequence[Any] | None) -> None:
-                if values is not None:
-                    where.append(f"{column} IN ({','.join('?' * len(values))})" if values else "0")
-                    params.extend(values)
-
-            any_of("blueprint_id", query.blueprint_ids)
-            any_of("id", query.ids)
-            any_of("project_id", query.project_ids)
-            any_of("status", query.statuses)
-            any_of("task_type", query.task_types)
-            any_of("version", query.versions)
-            any_of("user_id", query.user_ids)
-            if query.created_after is not None:
-                where.append("created_at > ?")
-                params.append(_ts(query.created_after))
-            if query.created_before is not None:
-                where.append("created_at < ?")
-                params.append(_ts(query.created_before))
+            where = (_Where("deleted=0").any_of("blueprint_id", query.blueprint_ids).any_of("id", query.ids)
+                     .any_of("project_id", query.project_ids).any_of("status", query.statuses)
+                     .any_of("task_type", query.task_types).any_of("version", query.versions)
+                     .any_of("user_id", query.user_ids).created(query.created_after, query.created_before))
             if query.id_after is not None:
-                where.append("id > ?")
-                params.append(query.id_after)
+                where.add("id > ?", query.id_after)
             if query.name_ilikes is not None:
-                where.append(self._names_clause(query.name_ilikes, params))
+                _names_clause(where, query.name_ilikes)
             order = _order(query.sort or [rest.RUNS_DEFAULT_SORT])
-            sql = (f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?")
-            rows = self._query(sql, [*params, _limit(query.limit, rest.RUNS_DEFAULT_LIMIT), query.offset or 0])
+            rows = self._query(f"SELECT * FROM runs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                               [*where.params, _limit(query.limit, rest.RUNS_DEFAULT_LIMIT), query.offset or 0])
             selected = None if query.select is None or "*" in query.select else set(query.select)
             return [_run_out(r, selected) for r in rows]
-
-    @staticmethod
-    def _names_clause(patterns: list[str], params: list[Any]) -> str:
-        """``name ILIKE any of patterns``: exact (folded) names through the index, the rest by one regex."""
-        exact, wild = [], []
-        for pattern in patterns:
-            try:
-                text = literal(pattern)
-            except IlikePatternError as exc:
-                raise EmulatorError(400, str(exc)) from None
-            (exact if text is not None else wild).append(text if text is not None else pattern)
-        terms = []
-        if exact:
-            terms.append(f"name_folded IN ({','.join('?' * len(exact))})")
-            params += exact
-        if wild:
-            terms.append("matches_any(name_folded, ?)")
-            params.append("|".join(f"(?:{compile_ilike(p).pattern})" for p in wild))
-        return "(" + (" OR ".join(terms) or "0") + ")"
 
     def _run_row(self, run_id: str) -> sqlite3.Row:
         return self._one("runs", "run", run_id)
@@ -443,21 +404,14 @@ class EmulatorStore:
         with self._lock:
             self.advance()
             self._run_row(run_id)
-            where, params = ["run_id=?"], [run_id]
+            where = _Where().add("run_id=?", run_id)
             limit = -1
             if query is not None:
-                if query.global_steps is not None:
-                    where.append(f"global_step IN ({','.join('?' * len(query.global_steps))})")
-                    params += query.global_steps
-                if query.tags is not None:
-                    where.append(f"tag IN ({','.join('?' * len(query.tags))})")
-                    params += query.tags
-                if query.created_before is not None:
-                    where.append("created_at < ?")
-                    params.append(_ts(query.created_before))
+                where.any_of("global_step", query.global_steps).any_of("tag", query.tags)
+                where.created(None, query.created_before)
                 limit = _limit(query.limit, rest.METRICS_DEFAULT_LIMIT, maximum=None)
-            rows = self._query(f"SELECT * FROM metrics WHERE {' AND '.join(where)} "
-                               "ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit])
+            rows = self._query(f"SELECT * FROM metrics WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+                               [*where.params, limit])
             return [{"id": r["id"], "created_at": _dt(r["created_at"]), "run_id": r["run_id"],
                      "global_step": r["global_step"], "tag": r["tag"], "value": r["value"], "job_id": r["job_id"]}
                     for r in rows]
@@ -472,33 +426,16 @@ class EmulatorStore:
                                "ORDER BY global_step", [run_id])
             return [r[0] for r in rows]
 
-    def _checkpoint_where(self, ids: list[str] | None, run_ids: list[str] | None) -> tuple[list[str], list[Any]]:
-        where, params = ["deleted=0"], []
-        for column, values in (("id", ids), ("run_id", run_ids)):
-            if values is not None:
-                where.append(f"{column} IN ({','.join('?' * len(values))})" if values else "0")
-                params += values
-        return where, params
-
     def checkpoints(self, query: rest.CheckpointQuery) -> list[dict[str, Any]]:
         with self._lock:
             self.advance()
-            where, params = self._checkpoint_where(query.ids, query.run_ids)
-            for column, values in (("project_id", query.project_ids), ("global_step", query.global_steps),
-                                   ("status", query.statuses)):
-                if values is not None:
-                    where.append(f"{column} IN ({','.join('?' * len(values))})" if values else "0")
-                    params += values
-            if query.created_after is not None:
-                where.append("created_at > ?")
-                params.append(_ts(query.created_after))
-            if query.created_before is not None:
-                where.append("created_at < ?")
-                params.append(_ts(query.created_before))
+            where = (_Where("deleted=0").any_of("id", query.ids).any_of("run_id", query.run_ids)
+                     .any_of("project_id", query.project_ids).any_of("global_step", query.global_steps)
+                     .any_of("status", query.statuses).created(query.created_after, query.created_before))
             order = _order(query.sort or [rest.CHECKPOINTS_DEFAULT_SORT])
-            rows = self._query(f"SELECT * FROM checkpoints WHERE {' AND '.join(where)} ORDER BY {order} "
-                               "LIMIT ? OFFSET ?",
-                               [*params, _limit(query.limit, rest.CHECKPOINTS_DEFAULT_LIMIT), query.offset or 0])
+            rows = self._query(f"SELECT * FROM checkpoints WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                               [*where.params, _limit(query.limit, rest.CHECKPOINTS_DEFAULT_LIMIT),
+                                query.offset or 0])
             selected = None if query.select is None else set(query.select)
             return [_checkpoint_out(r, selected) for r in rows]
 
@@ -506,8 +443,8 @@ class EmulatorStore:
         if not query.ids and not query.run_ids:
             raise EmulatorError(400, "either ids or run_ids must be specified")
         with self._lock:
-            where, params = self._checkpoint_where(query.ids, query.run_ids)
-            return self._db.execute(f"UPDATE checkpoints SET deleted=1 WHERE {' AND '.join(where)}", params).rowcount
+            where = _Where("deleted=0").any_of("id", query.ids).any_of("run_id", query.run_ids)
+            return self._db.execute(f"UPDATE checkpoints SET deleted=1 WHERE {where}", where.params).rowcount
 
     def _checkpoint_row(self, checkpoint_id: str) -> sqlite3.Row:
         self.advance()
@@ -540,6 +477,54 @@ class EmulatorStore:
             self._db.execute("INSERT INTO models VALUES (?,?,?,?,?,?,?)",
                              (model_id, checkpoint_id, body.name, body.version, body.summary, project_id, now))
             return model_id
+
+
+class _Where:
+    """A WHERE clause from the filters given (``None``: no filter); an empty list matches nothing."""
+
+    def __init__(self, *clauses: str) -> None:
+        self.clauses = list(clauses)
+        self.params: list[Any] = []
+
+    def add(self, clause: str, *params: Any) -> _Where:
+        self.clauses.append(clause)
+        self.params += params
+        return self
+
+    def any_of(self, column: str, values: Sequence[Any] | None) -> _Where:
+        if values is None:
+            return self
+        return self.add(f"{column} IN ({','.join('?' * len(values))})" if values else "0", *values)
+
+    def created(self, after: datetime | None, before: datetime | None) -> _Where:
+        """Strictly after / before, as the reference's keyset pagination needs."""
+        if after is not None:
+            self.add("created_at > ?", _ts(after))
+        if before is not None:
+            self.add("created_at < ?", _ts(before))
+        return self
+
+    def __str__(self) -> str:
+        return " AND ".join(self.clauses) or "1"
+
+
+def _names_clause(where: _Where, patterns: list[str]) -> None:
+    """``name ILIKE any of patterns``: exact (folded) names through the index, the rest by one regex."""
+    exact, wild = [], []
+    for pattern in patterns:
+        try:
+            text = literal(pattern)
+        except IlikePatternError as exc:
+            raise EmulatorError(400, str(exc)) from None
+        (exact if text is not None else wild).append(text if text is not None else pattern)
+    terms, params = [], []
+    if exact:
+        terms.append(f"name_folded IN ({','.join('?' * len(exact))})")
+        params += exact
+    if wild:
+        terms.append("matches_any(name_folded, ?)")
+        params.append("|".join(f"(?:{compile_ilike(p).pattern})" for p in wild))
+    where.add("(" + (" OR ".join(terms) or "0") + ")", *params)
 
 
 class _Transaction:
