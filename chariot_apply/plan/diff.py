@@ -135,8 +135,10 @@ def _owned(ctx: _Context, run: Run) -> bool:
 def _plan_one(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, at_address: list[Run]) -> list[Item]:
     spec = run.spec
     sensitive = spec.sensitive
-    unowned = [r for r in at_address if not _owned(ctx, r)]
-    owned = [r for r in at_address if _owned(ctx, r)]
+    owned: list[Run] = []
+    unowned: list[Run] = []
+    for live in at_address:
+        (owned if _owned(ctx, live) else unowned).append(live)
     items: list[Item] = []
     for other in unowned:
         ref = live_ref(other)
@@ -238,7 +240,7 @@ def _compare(ctx: _Context, run: DeclaredRun, live: Run, resolved: ResolvedBluep
              spec_hash: str) -> tuple[tuple[Difference, ...], tuple[str, ...]]:
     """Differences that matter (declared vs live), and notices that do not force a change."""
     spec = run.spec
-    _, marker = parse_notes(live.notes)
+    user_notes, marker = parse_notes(live.notes)
     # The user changed something since the last apply: fields absent from the manifest now count too.
     edited = marker is not None and marker.spec != spec_hash
     diffs: list[Difference] = []
@@ -260,7 +262,6 @@ def _compare(ctx: _Context, run: DeclaredRun, live: Run, resolved: ResolvedBluep
     diffs += _resource_differences(spec.resources, live.resources, edited)
     schema = live_bp.config_schema if live_bp is not None else resolved.config_schema
     diffs += _config_differences(spec.config, live.config or {}, schema, edited)
-    user_notes, _ = parse_notes(live.notes)
     if user_notes.rstrip() != (spec.notes or "").rstrip():
         notices.append("notes differ from the live run's; notes cannot change on a live run and take effect "
                        "when the run is next created")
