@@ -124,18 +124,14 @@ def run_action(env: Mapping[str, str], log: TextIO, *,
             _comment(env, runner, plan, inputs, github_transport)
         code = 1 if plan.invalid else (2 if plan.has_changes else 0)
         runner.set_outputs(outputs | {"exitcode": str(code)})
-        for item in plan.invalid:
-            for problem in item.problems:
-                runner.error(f"{item.address}: {problem.path}: {problem.message}")
+        _annotate_invalid(runner, plan)
         return 1 if plan.invalid else 0
     return _apply(ws, plan, runner, outputs, log)
 
 
 def _apply(ws: workflow.Workspace, plan: Plan, runner: Runner, outputs: dict[str, str], log: TextIO) -> int:
     if plan.invalid:
-        for item in plan.invalid:
-            for problem in item.problems:
-                runner.error(f"{item.address}: {problem.path}: {problem.message}")
+        _annotate_invalid(runner, plan)
         runner.set_outputs(outputs)
         return 1
     try:
@@ -154,6 +150,12 @@ def _apply(ws: workflow.Workspace, plan: Plan, runner: Runner, outputs: dict[str
     code = 1 if result.failed or attention else 0
     runner.set_outputs(outputs | {"exitcode": str(code)})
     return code
+
+
+def _annotate_invalid(runner: Runner, plan: Plan) -> None:
+    for item in plan.invalid:
+        for problem in item.problems:
+            runner.error(f"{item.address}: {problem.path}: {problem.message}")
 
 
 def _outcomes_markdown(result: ApplyResult) -> str:
