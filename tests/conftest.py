@@ -15,8 +15,8 @@ from chariot_apply.emulator.faults import EmulatorTransport, Faults
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-CONFORMANCE = SHARED / "conformance"
+# Outside test data, copied into the repository (tests/data/README.md says from where): a clone needs nothing beside it.
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Kubernetes quantities and SemVer, held to the upstream cases in shared/conformance."""
+"""Kubernetes quantities and SemVer, held to the upstream cases in tests/data."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.quantity import QuantityError, canonical, parse_quantity, parse_quantity_json, same_quantity
-from tests.conftest import CONFORMANCE
+from tests.conftest import DATA
 
-QUANTITY_CASES = json.loads((CONFORMANCE / "kubernetes" / "k8s_quantity_cases.json").read_text())
-COMPARISONS = json.loads((CONFORMANCE / "kubernetes" / "k8s_quantity_comparisons.json").read_text())
-SEMVER = json.loads((CONFORMANCE / "semver" / "semver_cases.json").read_text())
+QUANTITY_CASES = json.loads((DATA / "kubernetes" / "k8s_quantity_cases.json").read_text())
+COMPARISONS = json.loads((DATA / "kubernetes" / "k8s_quantity_comparisons.json").read_text())
+SEMVER = json.loads((DATA / "semver" / "semver_cases.json").read_text())
 
 
 def _case_id(case: dict) -> str:

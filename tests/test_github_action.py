@@ -17,14 +17,14 @@ import pytest
 import yaml
 
 from chariot_apply.emulator.server import BackgroundServer
-from tests.conftest import CONFORMANCE
+from tests.conftest import DATA
 from tests.factories import classifier_config, manifest, write_manifests
 from tests.github_fake import LIMIT, FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
-SCHEMA = json.loads((CONFORMANCE / "github" / "github-action.schema.json").read_text())
-PAYLOADS = CONFORMANCE / "github"
+SCHEMA = json.loads((DATA / "github" / "github-action.schema.json").read_text())
+PAYLOADS = DATA / "github"
 OPENED = PAYLOADS / "github_pull_request_opened.json"
 SYNCHRONIZE = PAYLOADS / "pull_request_payloads" / "synchronize.payload.json"
 TOKEN = "ghs_writeToken123"
@@ -34,7 +34,7 @@ CHARIOT_TOKEN_VALUE = "chariot-secret-token-value"
 def test_action_metadata_validates_against_the_action_schema() -> None:
     jsonschema.validate(ACTION, SCHEMA)
     for kind, valid in (("positive", True), ("negative", False)):
-        for example in (CONFORMANCE / "github" / "github-action-schema-tests" / kind).glob("*.json"):
+        for example in (DATA / "github" / "github-action-schema-tests" / kind).glob("*.json"):
             assert jsonschema.Draft7Validator(SCHEMA).is_valid(json.loads(example.read_text())) is valid, example
 
 
