@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from chariot_apply.apply.executor import Executor, SilentReporter
+from chariot_apply.apply.executor import Executor, Reporter
 from chariot_apply.chariot import rest
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.errors import ValidationError
@@ -117,7 +117,7 @@ async def smart(url: str, declared: list[DeclaredRun], concurrency: int) -> tupl
         creates = sum(1 for c in plan.changes if isinstance(c, Create))
         client.requests_sent = 0
         start = time.perf_counter()
-        result = await Executor(client, SilentReporter(), concurrency=concurrency).apply(plan)
+        result = await Executor(client, Reporter(), concurrency=concurrency).apply(plan)
         applied = Figures(client.requests_sent, time.perf_counter() - start)
         assert result.ok, result.failed[:3]
         again = await make_plan(client, declared, PlanOptions(owner=OWNER), concurrency=concurrency)

@@ -24,13 +24,21 @@ class Connection:
     def notice(self) -> str | None:
         if self.settings is not None:
             return None
-        return (f"chariot-apply: no Chariot server configured; using the embedded emulator in {self.embedded_db}. "
+        return ("chariot-apply: no Chariot server configured; using the embedded emulator in "
+                f"{_shown(self.embedded_db)}. "
                 "Set CHARIOT_URL and CHARIOT_TOKEN (or CHARIOT_CLIENT_ID/CHARIOT_CLIENT_SECRET) for a real Chariot.")
 
     def client(self) -> AsyncChariotClient:
         if self.settings is not None:
             return AsyncChariotClient.from_settings(self.settings)
         return AsyncChariotClient(EMBEDDED_URL, transport=embedded_transport(self.embedded_db))
+
+
+def _shown(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def embedded_transport(db: Path) -> httpx.AsyncBaseTransport:

@@ -182,6 +182,7 @@ def canonical(quantity: Quantity) -> str:
             amount, power = amount // 1024, power + 1
         return f"{amount}{_BINARY_SUFFIX.get(power, '')}"
     sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int), "quantities are finite"
     amount = int("".join(map(str, digits)))
     while amount >= 10 and amount % 10 == 0:  # every factor of ten into the exponent
         amount, exponent = amount // 10, exponent + 1

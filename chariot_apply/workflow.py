@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
 from chariot_apply.apply.stale import stale_addresses
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Run
-from chariot_apply.connect import Connection, connection
+from chariot_apply.connect import EMBEDDED_DB, Connection, connection
+from chariot_apply.errors import UserError, plain_message
 from chariot_apply.manifest.loader import load_manifests
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import PROJECT_FILE, ProjectFile, find_project_file, load_project_file
 from chariot_apply.plan.fetch import Bounded, fetch_live_state, make_plan, plan_validated
+from chariot_apply.plan.live import ProjectIndex
 from chariot_apply.plan.model import Plan, PlanOptions
 from chariot_apply.plan.ownership import is_owned
-from chariot_apply.render.document import PlanDocument
+from chariot_apply.render.document import PlanDocument, render_json
 
 
-class UserInputError(ValueError):
-    """Something in the inputs (flags, project file, action inputs) that the user must change."""
-
-
-class StalePlanError(Exception):
+class StalePlanError(UserError):
     hint = "run `chariot-apply plan` again and review the new plan"
 
     def __init__(self, stale: list[str]) -> None:
-        super().__init__("the plan is stale: runs it changes have changed since it was made:\n  "
-                         + "\n  ".join(stale))
+        super().__init__("the plan is stale: runs it changes have changed since it was made:", details=tuple(stale))
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,10 @@ class Workspace:
     project: ProjectFile
     connection: Connection
     paths: tuple[str, ...]
+    notices: tuple[str, ...] = ()  # what the user should know about how the settings were chosen
 
-    def manifests(self) -> list[DeclaredRun]:
-        return load_manifests(self.paths, self.project.project)
+    def manifests(self, *, skip_foreign: bool = False) -> list[DeclaredRun]:
+        return load_manifests(self.paths, self.project.project, skip_foreign=skip_foreign)
 
 
 def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, owner: str | None = None,
@@ -51,19 +52,39 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
     """The project file (``config``, else the nearest upwards), overridden by ``env`` and then the arguments.
 
     Manifest paths from the project file are relative to it; ``files`` are relative to the working directory.
+    The embedded emulator keeps its state beside the project file (else in the working directory), so that
+    every directory of one project sees the same runs.
     """
     if config is not None and not config.is_file():
-        raise UserInputError(f"no project file at {config}")
+        raise UserError(f"no project file at {config}")
     path = config if config is not None else find_project_file(Path.cwd())
     settings, _ = load_project_file(path, env)
+    notices: list[str] = []
+    if not owner and "owner" not in settings.model_fields_set:
+        notices.append(f"chariot-apply: no owner set (no `owner` in {path or PROJECT_FILE}, no CHARIOT_APPLY_OWNER, "
+                       f"no --owner): runs are owned by {settings.owner!r}.")
     overrides = {k: v for k, v in {"owner": owner, "project": project}.items() if v}
     if overrides:
         settings = settings.model_validate(settings.model_dump() | overrides)
     paths = tuple(files) or tuple(str(path.parent / p) if path else p for p in settings.manifests)
     if need_manifests and not paths:
-        raise UserInputError("no manifests given: pass -f PATH (a file, directory or glob), or list `manifests` "
-                             f"in {PROJECT_FILE}")
-    return Workspace(settings, connection(chariot_url, settings.server.url, env=env), paths)
+        raise UserError("no manifests given", hint="pass -f PATH (a file, directory or glob), or list `manifests` "
+                        f"in {PROJECT_FILE}")
+    root = path.parent if path is not None else Path.cwd()
+    link = connection(chariot_url, settings.server.url, embedded_db=root / EMBEDDED_DB, env=env)
+    if link.notice:
+        notices.append(link.notice)
+    return Workspace(settings, link, paths, tuple(notices))
+
+
+def save_plan(plan_: Plan, out: Path) -> None:
+    """The unredacted plan (it must send exactly these values), private from its first byte: created 0600,
+    never made so afterwards."""
+    text = render_json(plan_, redact=False).encode()
+    out.unlink(missing_ok=True)  # an existing file would keep its mode
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(text)
 
 
 async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[DeclaredRun] | None = None) -> Plan:
@@ -92,10 +113,30 @@ async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_
         return await Executor(client, reporter, concurrency=concurrency).apply(plan_)
 
 
+def read_plan(path: Path) -> PlanDocument:
+    """A plan document (saved, or from ``--format json``), or a clear refusal of anything else."""
+    try:
+        return PlanDocument.model_validate_json(path.read_bytes())
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise UserError(f"{path} is not a chariot-apply plan ({where + ': ' if where else ''}{plain_message(first)})",
+                        hint="make one with `chariot-apply plan --out FILE` or `--format json`") from None
+
+
 def load_saved_plan(path: Path) -> Plan:
-    document = PlanDocument.model_validate_json(path.read_text("utf-8"))
+    """A plan saved by ``plan --out``; a manifest or directory given in its place is told to go to ``-f``."""
+    use_f = f"to apply manifests, pass them with -f: chariot-apply apply -f {path}"
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, not a saved plan", hint=use_f)
+    if not path.is_file():
+        raise UserError(f"no saved plan at {path}", hint="make one with `chariot-apply plan --out FILE`")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        raise UserError(f"{path} is a manifest, not a saved plan", hint=use_f)
+    document = read_plan(path)
     if document.redacted:
-        raise ValueError(f"{path} is a redacted plan (from --format json); save plans with `plan --out FILE`")
+        raise UserError(f"{path} is a redacted plan (from --format json): it cannot be applied",
+                        hint="save plans to apply with `chariot-apply plan --out FILE`")
     return document.plan
 
 
@@ -107,13 +148,14 @@ async def managed_runs(workspace: Workspace, owner: str, projects: Iterable[str]
 
 async def _managed(client: AsyncChariotClient, owner: str, projects: Iterable[str],
                    adopted: Iterable[str]) -> tuple[list[Run], dict[str, str]]:
-    known = await client.get_projects()
-    ids = {p.name: p.id for p in known} | {p.id: p.id for p in known}
-    names = {p.id: p.name for p in known}
-    wanted = sorted({ids[p] for p in projects if p in ids})
+    index = ProjectIndex.of(await client.get_projects())
+    wanted = sorted({index.ids[p] for p in projects if p in index.ids})
     runs = [r async for r in client.iter_runs(project_ids=wanted, page_size=1000)] if wanted else []
     adopted_ids = frozenset(adopted)
-    return [r for r in runs if is_owned(r.notes, r.id, owner, adopted_ids)], names
+    return [r for r in runs if is_owned(r.notes, r.id, owner, adopted_ids)], dict(index.names)
+
+
+ADOPT_HINT = "give the address shown in the plan's conflict"
 
 
 async def find_unowned(workspace: Workspace, address: str) -> Run:
@@ -121,14 +163,13 @@ async def find_unowned(workspace: Workspace, address: str) -> Run:
     project, _, rest = address.partition("/")
     name, _, version = rest.rpartition("@")
     if not (project and name and version):
-        raise ValueError(f"{address!r} is not an address of the form project/name@version")
+        raise UserError(f"{address!r} is not an address of the form project/name@version", hint=ADOPT_HINT)
     async with workspace.connection.client() as client:
-        ids = {p.name: p.id for p in await client.get_projects()}
-        project_id = ids.get(project) or (project if project in ids.values() else None)
+        project_id = ProjectIndex.of(await client.get_projects()).ids.get(project)
         if project_id is None:
-            raise ValueError(f"project {project!r} does not exist")
+            raise UserError(f"project {project!r} does not exist", hint=ADOPT_HINT)
         runs = [r for r in await client.get_runs(project_ids=[project_id], name_ilikes=[escape_ilike(name)],
                                                  versions=[version], limit=100) if r.name == name]
     if len(runs) != 1:
-        raise ValueError(f"expected exactly one run at {address}, found {len(runs)}")
+        raise UserError(f"expected exactly one run at {address}, found {len(runs)}", hint=ADOPT_HINT)
     return runs[0]

@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from chariot_apply.chariot.auth import ClientCredentials
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.errors import AuthenticationError
-from chariot_apply.chariot.settings import ChariotSettings
+from chariot_apply.chariot.settings import ChariotSettings, SettingsError
 from chariot_apply.emulator.app import AuthConfig
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport
@@ -91,10 +91,18 @@ def test_settings_from_environment() -> None:
     assert ChariotSettings.from_env({}) is None
     settings = ChariotSettings.from_env({"CHARIOT_URL": "https://c.example", "CHARIOT_TOKEN": "t"})
     assert settings is not None and settings.token is not None and settings.token.get_secret_value() == "t"
-    with pytest.raises(ValueError, match="together"):
+    with pytest.raises(SettingsError, match="together"):
         ChariotSettings.from_env({"CHARIOT_URL": "https://c", "CHARIOT_CLIENT_ID": "id"})
 
 
 def test_a_url_without_scheme_is_refused() -> None:
-    with pytest.raises(ValueError, match="must start with http"):
+    with pytest.raises(SettingsError, match="must start with http") as info:
         ChariotSettings.from_env({"CHARIOT_URL": "chariot.example.com"})
+    assert "Value error" not in str(info.value) and "CHARIOT_" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("url", ["user:hunter2@chariot.example.com", "ftp://user:hunter2@chariot.example.com/x"])
+def test_a_password_in_the_url_is_never_echoed(url: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        ChariotSettings.from_env({"CHARIOT_URL": url})
+    assert "hunter2" not in str(info.value) and "chariot.example.com" in str(info.value)

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chariot_apply.apply.executor import Executor, SilentReporter
+from chariot_apply.apply.executor import Executor, Reporter
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.clock import ManualClock
@@ -64,7 +64,7 @@ async def scenario(before: list[dict], after: list[dict], foreign: list[tuple[st
     store = EmulatorStore(":memory:", clock=clock)
     async with AsyncChariotClient("http://e", transport=EmulatorTransport(create_app(store))) as client:
         foreign_ids = [await new_run(client, name, version=version) for name, version in foreign]
-        executor = Executor(client, SilentReporter(), retry_delay=0)
+        executor = Executor(client, Reporter(), retry_delay=0)
         first = await make_plan(client, [declared(d) for d in before], PlanOptions(owner=OWNER))
         await executor.apply(first)
         clock.advance(steps)

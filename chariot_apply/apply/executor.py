@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol, assert_never
+from typing import assert_never
 
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.errors import (
@@ -53,18 +53,15 @@ class ApplyResult:
         return not self.failed
 
 
-class Reporter(Protocol):
-    def started(self, change: Change) -> None: ...
+class Reporter:
+    """What an apply tells as it goes. Every hook does nothing here: a reporter overrides what it shows
+    (like resolvelib's ``BaseReporter``), so adding a hook never breaks one."""
 
-    def finished(self, outcome: Outcome) -> None: ...
-
-
-class SilentReporter:
     def started(self, change: Change) -> None:
-        pass
+        """``change`` is about to be carried out."""
 
     def finished(self, outcome: Outcome) -> None:
-        pass
+        """A change ended, well or not."""
 
 
 @dataclass

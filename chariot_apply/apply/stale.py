@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.plan.diff import live_ref
 from chariot_apply.plan.fetch import Bounded, runs_named
+from chariot_apply.plan.live import runs_by_address
 from chariot_apply.plan.model import Observed, Plan
 
 
@@ -17,13 +16,11 @@ async def stale_addresses(client: AsyncChariotClient, plan: Plan, bound: Bounded
     if not observed:
         return []
     runs = await runs_named(client, {o.name for o in observed}, bound or Bounded(32))
-    now: dict[tuple[str, str, str], list] = defaultdict(list)
-    for run in runs:
-        now[(run.project_id or "", run.name or "", run.version or "")].append(live_ref(run))
+    now = runs_by_address(runs)
     stale = []
     for seen in observed:
         current = Observed(address=seen.address, project_id=seen.project_id, name=seen.name, version=seen.version,
-                           runs=tuple(now.get((seen.project_id, seen.name, seen.version), ())))
+                           runs=tuple(live_ref(r) for r in now.get((seen.project_id, seen.name, seen.version), ())))
         if current.fingerprint() != seen.fingerprint():
             stale.append(f"{seen.address}: {_describe(seen)} when planned, {_describe(current)} now")
     return stale

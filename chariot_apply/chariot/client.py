@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel
@@ -47,6 +47,7 @@ from chariot_apply.chariot.models import (
     Event,
     Metric,
     Project,
+    ReloadField,
     Resources,
     Run,
 )
@@ -54,6 +55,7 @@ from chariot_apply.chariot.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.chariot.settings import ChariotSettings
 from chariot_apply.chariot.transport import ShardedTransport
+from chariot_apply.errors import plain_message
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -146,7 +148,8 @@ class AsyncChariotClient:
                 headers["Authorization"] = f"Bearer {token}"
             try:
                 self.requests_sent += 1
-                response = await self._http.request(method, path, params=params, json=json_body,
+                response = await self._http.request(method, path, params=cast(httpx.QueryParams, params),
+                                                    json=json_body,
                                                     data=form, headers=headers)
             except httpx.HTTPError as exc:
                 attempt += 1
@@ -234,7 +237,7 @@ class AsyncChariotClient:
         response = await self._send("POST", rest.RUNS, json_body=body.model_dump(mode="json"), safe=False)
         return _parse(response, rest.Created).id
 
-    async def get_runs(self, **filters: Any) -> list[Run]:
+    async def get_runs(self, /, **filters: Any) -> list[Run]:
         """Runs matching the filters of ``chariot.training_v2.get_runs`` (default limit 10).
 
         An empty list filter (``ids=[]``) matches nothing: no request is sent, rather than one that a
@@ -244,7 +247,7 @@ class AsyncChariotClient:
             return []
         return (await self._get(rest.RUNS, rest.RunList, query.to_params())).runs
 
-    async def iter_runs(self, *, page_size: int = 500, **filters: Any) -> AsyncIterator[Run]:
+    async def iter_runs(self, *, page_size: int = 500, **filters: Any) -> AsyncGenerator[Run, None]:
         """Every run matching ``filters``, page by page on the id (keyset): none missed, none repeated,
         even while runs are being created."""
         if any(k in filters for k in ("sort", "offset", "id_after", "limit")):
@@ -263,7 +266,7 @@ class AsyncChariotClient:
             bad = sorted(set(fields) - set(RELOAD_FIELDS))
             if bad:
                 raise InvalidArgumentError(f"invalid fields {bad}; options are {list(RELOAD_FIELDS)}")
-        query = rest.RunFieldsQuery(fields=list(fields) if fields is not None else None)
+        query = rest.RunFieldsQuery(fields=[cast(ReloadField, f) for f in fields] if fields is not None else None)
         return await self._get(rest.run_path(run_id), Run, query.to_params(), not_found=RunDoesNotExistError)
 
     async def reload(self, run: Run, fields: Sequence[str] | None = None) -> Run:
@@ -312,7 +315,7 @@ class AsyncChariotClient:
 
     # ------------------------------------------------------------------ checkpoints
 
-    async def get_checkpoints(self, **filters: Any) -> list[Checkpoint]:
+    async def get_checkpoints(self, /, **filters: Any) -> list[Checkpoint]:
         query = _query(rest.CheckpointQuery, filters)
         if _matches_nothing(query):
             return []
@@ -369,7 +372,7 @@ def _matches_nothing(query: rest.Query) -> bool:
 
 
 def _describe_pydantic(exc: PydanticValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {plain_message(e)}" for e in exc.errors())
 
 
 def _parse(response: httpx.Response, model: type[M]) -> M:

@@ -24,6 +24,9 @@ httpx and JSON failures are translated into this tree at a single boundary
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from chariot_apply.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -37,16 +40,8 @@ class ConfigError:
         return f"{self.path}: {self.message}"
 
 
-class ChariotError(Exception):
+class ChariotError(UserError):
     """Base of everything the client raises. ``hint`` says what the user can do about it."""
-
-    hint: str | None = None
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if hint is not None:
-            self.hint = hint
 
 
 class InvalidArgumentError(ChariotError, ValueError):
@@ -107,7 +102,7 @@ class NotFoundError(ApiException):
 
 class BlueprintDoesNotExistError(NotFoundError):
     def __init__(self, message: str, *, name: str | None = None, version_ilike: str | None = None,
-                 id: str | None = None, **kwargs) -> None:
+                 id: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.name = name
         self.version_ilike = version_ilike
@@ -135,7 +130,7 @@ class ConflictError(ApiException):
 class ValidationError(ApiException):
     """The server refused a config or a request body; ``errors`` lists every problem with its path."""
 
-    def __init__(self, message: str, *, errors: list[ConfigError] | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, errors: list[ConfigError] | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.errors: list[ConfigError] = list(errors or [])
 

@@ -8,7 +8,7 @@ When a real server differs, correct it here, in this one place.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, get_args, get_origin
+from typing import Any, ClassVar, Self, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -93,7 +93,7 @@ class Query(BaseModel):
         return params
 
     @classmethod
-    def from_params(cls, items: list[tuple[str, str]]):
+    def from_params(cls, items: list[tuple[str, str]]) -> Self:
         data: dict[str, Any] = {}
         for key, value in items:
             if key in cls.list_fields:

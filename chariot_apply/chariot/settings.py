@@ -6,7 +6,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+
+from chariot_apply.errors import UserError, plain_message
 
 
 class ChariotSettings(BaseModel):
@@ -24,7 +26,7 @@ class ChariotSettings(BaseModel):
     @model_validator(mode="after")
     def _credentials_pair(self) -> ChariotSettings:
         if not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"CHARIOT_URL must start with http:// or https://, not {self.url!r}")
+            raise ValueError(f"CHARIOT_URL must start with http:// or https://, not {without_credentials(self.url)!r}")
         if (self.client_id is None) != (self.client_secret is None):
             raise ValueError("CHARIOT_CLIENT_ID and CHARIOT_CLIENT_SECRET must be given together")
         if self.client_key is not None and self.client_cert is None:
@@ -48,4 +50,23 @@ class ChariotSettings(BaseModel):
         values = {k: v for k, v in values.items() if v not in (None, "")}
         if "url" not in values:
             return None
-        return cls.model_validate(values)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SettingsError("invalid Chariot settings: " + "; ".join(plain_message(e) for e in exc.errors()),
+                                hint="check the CHARIOT_* environment variables (and --chariot-url)") from None
+
+
+class SettingsError(UserError):
+    """The ``CHARIOT_*`` settings do not make a usable connection."""
+
+
+def without_credentials(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced, so that it can be shown."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.rpartition("@")[2] if "@" in url.partition("/")[0] else url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{path}"

@@ -9,6 +9,7 @@ with (requests in flight x connections): 32 concurrent requests over one 64-conn
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 import certifi
@@ -66,7 +67,7 @@ class _Released(httpx.AsyncByteStream):
         self._release = release
         self._done = False
 
-    async def __aiter__(self):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._stream:
             yield chunk
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from chariot_apply.connect import EMBEDDED_DB
+from chariot_apply.errors import UserError
 
 
 @click.group()
@@ -51,7 +52,6 @@ def seed(file: Path, db: Path) -> None:
     """Load projects and blueprints from FILE (the shape of the built-in catalog.yaml)."""
     from pydantic import ValidationError
 
-    from chariot_apply.cli.errors import UserError
     from chariot_apply.emulator.catalog import load_catalog
     from chariot_apply.emulator.store import EmulatorError, EmulatorStore
 
@@ -59,7 +59,7 @@ def seed(file: Path, db: Path) -> None:
         catalog = load_catalog(file)
     except (ValidationError, ValueError) as exc:
         raise UserError(f"{file} is not a catalog: {str(exc).splitlines()[0]}",
-                        "see chariot_apply/emulator/catalog.yaml for the shape") from None
+                        hint="see chariot_apply/emulator/catalog.yaml for the shape") from None
     store = EmulatorStore(db)
     try:
         added = store.seed(catalog)

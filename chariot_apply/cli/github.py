@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from chariot_apply.cli.errors import UserError
+from chariot_apply.errors import UserError
 
 
 @click.group()
@@ -33,22 +33,16 @@ def action(ctx: click.Context) -> None:
 def comment(plan_path: Path, manifest_set: str) -> None:
     """Post (or update) the sticky plan comment on the pull request of GITHUB_EVENT_PATH."""
     from chariot_apply.github.action import comment_plan
-    from chariot_apply.github.comments import (
-        GitHubComments,
-        GitHubError,
-        ReadOnlyToken,
-        marker_for,
-        pull_request_from_event,
-    )
-    from chariot_apply.render.document import PlanDocument
+    from chariot_apply.github.comments import GitHubComments, ReadOnlyToken, marker_for, pull_request_from_event
+    from chariot_apply.workflow import read_plan
 
     pr = pull_request_from_event(os.environ.get("GITHUB_EVENT_PATH"), os.environ.get("GITHUB_REPOSITORY"))
     if pr is None:
-        raise UserError("GITHUB_EVENT_PATH holds no pull_request event", "run this on pull_request events")
+        raise UserError("GITHUB_EVENT_PATH holds no pull_request event", hint="run this on pull_request events")
     token = os.environ.get("GITHUB_TOKEN")
     if not token:
-        raise UserError("GITHUB_TOKEN is not set")
-    plan = PlanDocument.model_validate_json(plan_path.read_text("utf-8")).plan
+        raise UserError("GITHUB_TOKEN is not set", hint="pass the workflow's token: GITHUB_TOKEN: ${{ github.token }}")
+    plan = read_plan(plan_path).plan
     marker = marker_for(manifest_set)
     client = GitHubComments(os.environ.get("GITHUB_API_URL", "https://api.github.com"), token)
     try:
@@ -56,8 +50,6 @@ def comment(plan_path: Path, manifest_set: str) -> None:
     except ReadOnlyToken as exc:
         click.echo(f"::warning::{exc} (a pull request from a fork gets a read-only token)")
         return
-    except GitHubError as exc:
-        raise UserError(str(exc)) from None
     finally:
         client.close()
     click.echo(f"pull request comment: {done}")

@@ -5,67 +5,97 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from chariot_apply import __version__, workflow
-from chariot_apply.apply.executor import ApplyResult, Outcome
-from chariot_apply.cli.errors import (
-    EXIT_CHANGES,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    ChariotApplyGroup,
-    UserError,
-)
+from chariot_apply.apply.executor import ApplyResult, Outcome, Reporter
+from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, ChariotApplyGroup
+from chariot_apply.errors import UserError
 from chariot_apply.manifest.project_file import PROJECT_FILE, add_adopted, find_project_file
-from chariot_apply.plan.model import Change, Plan, PlanOptions
+from chariot_apply.plan.model import Plan, PlanOptions
 from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown
+from chariot_apply.render.status import render_status_json, render_status_text, status_document
 from chariot_apply.render.text import render_text
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
 class Globals:
-    config: Path | None
-    owner: str | None
-    project: str | None
-    chariot_url: str | None
-    color: bool
+    """Options every command takes, before or after its name (``chariot-apply plan --no-color``)."""
+
+    config: Path | None = None
+    owner: str | None = None
+    project: str | None = None
+    chariot_url: str | None = None
+    no_color: bool = False
+
+    @property
+    def color(self) -> bool:
+        return not self.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
 
 
-def _color(no_color: bool) -> bool:
-    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None and value is not False and param.name:
+        setattr(ctx.ensure_object(Globals), param.name, value)
+
+
+def _globals(ctx: click.Context) -> Globals:
+    return ctx.ensure_object(Globals)
+
+
+def _with(options: Sequence[Callable[[F], F]]) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
+global_options: list[Callable[[F], F]] = [
+    click.option("--config", type=click.Path(path_type=Path, dir_okay=False), callback=_remember,
+                 expose_value=False, help=f"Project file (default: the nearest {PROJECT_FILE} upwards)."),
+    click.option("--owner", callback=_remember, expose_value=False,
+                 help="Owner id written into the runs we create [env CHARIOT_APPLY_OWNER]."),
+    click.option("--project", callback=_remember, expose_value=False,
+                 help="Default project for manifests that name none [env CHARIOT_APPLY_PROJECT]."),
+    click.option("--chariot-url", callback=_remember, expose_value=False,
+                 help="Chariot root URL [env CHARIOT_URL]; unset: the embedded emulator."),
+    click.option("--no-color", is_flag=True, callback=_remember, expose_value=False,
+                 help="No colour (also: NO_COLOR set, or not a terminal)."),
+]
 
 
 @click.group(cls=ChariotApplyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="chariot-apply")
-@click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False),
-              help=f"Project file (default: the nearest {PROJECT_FILE} upwards).")
-@click.option("--owner", help="Owner id written into the runs we create [env CHARIOT_APPLY_OWNER].")
-@click.option("--project", help="Default project for manifests that name none [env CHARIOT_APPLY_PROJECT].")
-@click.option("--chariot-url", help="Chariot root URL [env CHARIOT_URL]; unset: the embedded emulator.")
-@click.option("--no-color", is_flag=True, help="No colour (also: NO_COLOR set, or not a terminal).")
-@click.pass_context
-def cli(ctx: click.Context, config: Path | None, owner: str | None, project: str | None,
-        chariot_url: str | None, no_color: bool) -> None:
+@_with(global_options)
+def cli() -> None:
     """Declare Chariot training runs in YAML; plan the difference; apply it idempotently."""
-    ctx.obj = Globals(config, owner, project, chariot_url, _color(no_color))
 
 
-def _workspace(ctx: click.Context, files: tuple[str, ...], quiet: bool = False,
+def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """``cli.command`` with the global options, so that they work after the command's name too."""
+    def decorate(f: Callable[..., Any]) -> click.Command:
+        made: click.Command = cli.command(*args, **kwargs)(_with(global_options)(f))
+        return made
+    return decorate
+
+
+def _workspace(ctx: click.Context, files: Sequence[str], quiet: bool = False,
                need_manifests: bool = True) -> workflow.Workspace:
-    g: Globals = ctx.obj
-    try:
-        ws = workflow.open_workspace(files, config=g.config, owner=g.owner, project=g.project,
-                                     chariot_url=g.chariot_url, need_manifests=need_manifests)
-    except workflow.UserInputError as exc:
-        raise UserError(str(exc)) from None
-    if ws.connection.notice and not quiet:
-        click.echo(ws.connection.notice, err=True)
+    g = _globals(ctx)
+    ws = workflow.open_workspace(files, config=g.config, owner=g.owner, project=g.project,
+                                 chariot_url=g.chariot_url, need_manifests=need_manifests)
+    if not quiet:
+        for notice in ws.notices:
+            click.echo(notice, err=True)
     return ws
 
 
@@ -84,8 +114,9 @@ def _render(plan: Plan, fmt: str, color: bool) -> str:
 
 
 files_option = click.option("-f", "--filename", "files", multiple=True,
-                            help="Manifest file, directory (recursive) or glob; repeatable.")
-selection_options = [
+                            help="Manifest file, directory (recursive) or glob; '-' reads standard input. "
+                                 "Repeatable.")
+selection_options: list[Callable[[F], F]] = [
     click.option("--prune", is_flag=True, help="Delete runs we own that no manifest declares."),
     click.option("--allow-replace", is_flag=True, help="Replace (delete, then create) runs that changed."),
     click.option("--target", multiple=True, help="Only these addresses (project/name@version, globs)."),
@@ -95,31 +126,31 @@ format_option = click.option("--format", "fmt", type=click.Choice(["text", "json
                              show_default=True)
 
 
-def _with(options):
-    def decorate(f):
-        for option in reversed(options):
-            f = option(f)
-        return f
-    return decorate
-
-
-@cli.command()
+@command()
+@click.argument("paths", nargs=-1)
 @files_option
 @click.option("--online", is_flag=True, help="Also resolve blueprints and validate configs on the server.")
+@click.option("--skip-foreign", is_flag=True,
+              help="Skip YAML documents that are not chariot-apply manifests (for pre-commit, which passes "
+                   "every YAML file).")
 @click.pass_context
-def validate(ctx: click.Context, files: tuple[str, ...], online: bool) -> None:
-    """Check manifests (schema, quantities, duplicates); --online validates configs against blueprints too."""
-    ws = _workspace(ctx, files, quiet=not online)
-    declared = ws.manifests()
+def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...], online: bool,
+             skip_foreign: bool) -> None:
+    """Check manifests (schema, quantities, duplicates); --online validates configs against blueprints too.
+
+    PATHS are manifest files or directories, like -f.
+    """
+    ws = _workspace(ctx, paths + files, quiet=not online)
+    declared = ws.manifests(skip_foreign=skip_foreign)
     if online:
         result = asyncio.run(workflow.validate_online(ws, declared))
         if result.invalid:
-            click.echo(render_text(Plan(options=result.options, items=result.invalid), color=ctx.obj.color))
+            click.echo(render_text(Plan(options=result.options, items=result.invalid), color=_globals(ctx).color))
             ctx.exit(EXIT_ERROR)
     click.echo(f"{len(declared)} manifest(s) valid.")
 
 
-@cli.command()
+@command()
 @files_option
 @_with(selection_options)
 @format_option
@@ -131,10 +162,9 @@ def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace:
     """Show what apply would do."""
     ws = _workspace(ctx, files)
     result = asyncio.run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude)))
-    click.echo(_render(result, fmt, ctx.obj.color), nl=False)
+    click.echo(_render(result, fmt, _globals(ctx).color), nl=False)
     if out is not None:
-        out.write_text(render_json(result, redact=False), "utf-8")
-        out.chmod(0o600)
+        workflow.save_plan(result, out)
         click.echo(f"Saved the plan to {out} (it holds config values: keep it private). "
                    f"Apply it with: chariot-apply apply {out}", err=True)
     if result.invalid:
@@ -142,15 +172,12 @@ def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace:
     ctx.exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 
 
-class TerminalReporter:
+class TerminalReporter(Reporter):
     """Prints each outcome as it comes, and remembers them for a report if the apply is interrupted."""
 
     def __init__(self, color: bool) -> None:
         self.color = color
         self.outcomes: list[Outcome] = []
-
-    def started(self, change: Change) -> None:
-        pass
 
     def finished(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -158,46 +185,43 @@ class TerminalReporter:
         click.secho(f"  {line}", fg=None if outcome.ok or not self.color else "red", color=self.color)
 
 
-@cli.command()
-@click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@command()
+@click.argument("plan_file", required=False, type=click.Path(path_type=Path))
 @files_option
 @_with(selection_options)
-@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (a saved plan never asks: "
+                                                    "it was approved when it was saved).")
 @click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 256))
 @click.pass_context
 def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], prune: bool, allow_replace: bool,
           target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool, concurrency: int) -> None:
-    """Make Chariot match the manifests (or carry out a saved plan exactly)."""
+    """Make Chariot match the manifests (or carry out a saved PLAN_FILE exactly)."""
+    color = _globals(ctx).color
     if plan_file is not None:
+        result_plan = workflow.load_saved_plan(plan_file)
         if files or prune or allow_replace or target or exclude:
-            raise UserError("a saved plan is applied as it is", "drop -f/--prune/--allow-replace/--target/--exclude")
+            raise UserError("a saved plan is applied as it is",
+                            hint="drop -f/--prune/--allow-replace/--target/--exclude")
         ws = _workspace(ctx, (), need_manifests=False)
-        try:
-            result_plan = workflow.load_saved_plan(plan_file)
-        except ValueError as exc:
-            raise UserError(f"cannot read the plan {plan_file}: {str(exc).splitlines()[0]}",
-                            "make it with `chariot-apply plan --out FILE`") from None
     else:
         ws = _workspace(ctx, files)
         result_plan = asyncio.run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude)))
-    click.echo(render_text(result_plan, color=ctx.obj.color), nl=False)
+    click.echo(render_text(result_plan, color=color), nl=False)
     if result_plan.invalid:
-        raise UserError("the plan has invalid runs; nothing was applied", "fix the problems listed above")
+        raise UserError("the plan has invalid runs; nothing was applied", hint="fix the problems listed above")
     if not result_plan.has_changes:
         ctx.exit(_attention_exit(result_plan))
-    if not auto_approve:
+    if not auto_approve and plan_file is None:  # Terraform's rule: a saved plan was approved when saved
         if not sys.stdin.isatty():
             raise UserError("refusing to apply without confirmation, and there is no terminal to ask on",
-                            "review the plan, then run again with --auto-approve")
+                            hint="review the plan, then run again with --auto-approve")
         if not click.confirm("Apply these changes?", default=False):
             click.echo("Nothing applied.")
             ctx.exit(EXIT_ERROR)
-    reporter = TerminalReporter(ctx.obj.color)
+    reporter = TerminalReporter(color)
     try:
         result = asyncio.run(workflow.apply(ws, result_plan, reporter, check_stale=plan_file is not None,
                                             concurrency=concurrency))
-    except workflow.StalePlanError as exc:
-        raise UserError(str(exc), exc.hint) from None
     except KeyboardInterrupt:
         _report(ApplyResult(tuple(reporter.outcomes)), interrupted=True)
         unknown = len(result_plan.changes) - len(reporter.outcomes)
@@ -234,44 +258,45 @@ def _report(result: ApplyResult, interrupted: bool = False) -> None:
         click.echo("Hint: run `chariot-apply apply` again: it picks up where this one stopped.", err=True)
 
 
-@cli.command()
+@command()
 @files_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json follows schemas/status.schema.json.")
 @click.pass_context
-def status(ctx: click.Context, files: tuple[str, ...]) -> None:
+def status(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
     """Runs we own in the projects of the manifests, with status and progress."""
-    ws = _workspace(ctx, files)
+    ws = _workspace(ctx, files, quiet=fmt == "json")
     projects = {r.project for r in ws.manifests()} | {ws.project.project}
     runs, names = asyncio.run(workflow.managed_runs(ws, ws.project.owner, projects))
-    if not runs:
-        click.echo(f"No runs owned by {ws.project.owner!r} in {', '.join(sorted(projects))}.")
-        return
-    rows = [("RUN", "STATUS", "PROGRESS", "ID")]
-    for run in sorted(runs, key=lambda r: (names.get(r.project_id or "", ""), r.name or "", r.version or "")):
-        progress = "-"
-        if run.progress:
-            p = run.progress[0]
-            progress = f"{p.value}/{p.final_value} {p.units}"
-        rows.append((f"{names.get(run.project_id or '', run.project_id)}/{run.name}@{run.version}",
-                     run.status or "?", progress, run.id or ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    document = status_document(runs, names, ws.project.owner, projects)
+    click.echo(render_status_json(document) if fmt == "json" else render_status_text(document), nl=False)
 
 
-@cli.command()
+@command()
 @click.argument("address")
 @click.pass_context
 def adopt(ctx: click.Context, address: str) -> None:
     """Take ownership of the existing run at ADDRESS (project/name@version), recorded in the project file."""
-    g: Globals = ctx.obj
+    g = _globals(ctx)
     path = g.config or find_project_file(Path.cwd()) or Path(PROJECT_FILE)
     ws = _workspace(ctx, (), need_manifests=False)
-    try:
-        run = asyncio.run(workflow.find_unowned(ws, address))
-    except ValueError as exc:
-        raise UserError(str(exc), "give the address shown in the plan's conflict") from None
+    run = asyncio.run(workflow.find_unowned(ws, address))
     add_adopted(path, run.id or "")
     click.echo(f"Adopted run {run.id} at {address}; recorded in {path}. Commit that file.")
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(SHELLS))
+def completion(shell: str) -> None:
+    """Print the shell completion script: eval "$(chariot-apply completion bash)" (or zsh, fish)."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # every name in SHELLS is one of click's
+    click.echo(completer(cli, {}, "chariot-apply", "_CHARIOT_APPLY_COMPLETE").source())
 
 
 from chariot_apply.cli.emulator import emulator  # noqa: E402

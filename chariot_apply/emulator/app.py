@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -18,6 +18,7 @@ from chariot_apply import __version__
 from chariot_apply.chariot import rest
 from chariot_apply.emulator.faults import FaultInjector, Faults
 from chariot_apply.emulator.store import DEFAULT_USER_ID, EmulatorError, EmulatorStore
+from chariot_apply.errors import plain_message
 
 Q = TypeVar("Q", bound=BaseModel)
 
@@ -193,13 +194,13 @@ class RequestId:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = next((v for k, v in scope["headers"] if k == self.header), None) or str(uuid.uuid4()).encode()
 
-        async def send_with_id(message: dict) -> None:
+        async def send_with_id(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), (self.header, request_id)]}
             await send(message)
@@ -211,13 +212,13 @@ def _describe(exc: PydanticValidationError, prefix: str) -> list[rest.ErrorDetai
     details = []
     for error in exc.errors():
         path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-        details.append(rest.ErrorDetail(path=path, message=error["msg"]))
+        details.append(rest.ErrorDetail(path=path, message=plain_message(error)))
     return details
 
 
 def _query(request: Request, model: type[Q]) -> Q:
     try:
-        return model.from_params(list(request.query_params.multi_items()))  # type: ignore[attr-defined]
+        return cast(Q, model.from_params(list(request.query_params.multi_items())))  # type: ignore[attr-defined]
     except PydanticValidationError as exc:
         details = _describe(exc, "")
         raise EmulatorError(400, "invalid query: " + "; ".join(f"{d.path.lstrip('.')}: {d.message}"

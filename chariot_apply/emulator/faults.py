@@ -67,7 +67,7 @@ class FaultInjector:
         self.app = app
         self.faults = faults
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -103,7 +103,7 @@ class _CutAfterHeaders:
     def __init__(self, send: Any) -> None:
         self._send = send
 
-    async def __call__(self, message: dict) -> None:
+    async def __call__(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
             await self._send({**message, "headers": [*headers, (b"content-length", b"4096")]})

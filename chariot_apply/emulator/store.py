@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -125,7 +126,7 @@ class EmulatorStore:
         self.timing = timing or lifecycle.LifecycleTiming()
         self._lock = threading.RLock()
         self._ids = IdFactory()
-        self._validators: dict[str, Any] = {}
+        self._validators: dict[str, tuple[Any, dict[str, Any]]] = {}
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -146,7 +147,7 @@ class EmulatorStore:
     def _now(self) -> float:
         return _ts(self.clock.now())
 
-    def _tx(self):
+    def _tx(self) -> _Transaction:
         return _Transaction(self._db)
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
@@ -289,13 +290,13 @@ class EmulatorStore:
             order = _order(query.sort or [rest.RUNS_DEFAULT_SORT])
             rows = self._query(f"SELECT * FROM runs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                                [*where.params, _limit(query.limit, rest.RUNS_DEFAULT_LIMIT), query.offset or 0])
-            selected = None if query.select is None or "*" in query.select else set(query.select)
+            selected: set[str] | None = None if query.select is None or "*" in query.select else set(query.select)
             return [_run_out(r, selected) for r in rows]
 
     def _run_row(self, run_id: str) -> sqlite3.Row:
         return self._one("runs", "run", run_id)
 
-    def get_run(self, run_id: str, fields: list[str] | None) -> dict[str, Any]:
+    def get_run(self, run_id: str, fields: Sequence[str] | None) -> dict[str, Any]:
         with self._lock:
             self.advance()
             row = self._run_row(run_id)
@@ -392,7 +393,7 @@ class EmulatorStore:
         with self._lock:
             self.advance()
             self._run_row(run_id)
-            sort = query.sort or [rest.EVENTS_DEFAULT_SORT]
+            sort: Sequence[str] = query.sort or [rest.EVENTS_DEFAULT_SORT]
             order = ", ".join("sequence " + ("DESC" if s.endswith(":desc") else "ASC") for s in sort)
             rows = self._query(f"SELECT * FROM events WHERE run_id=? ORDER BY {order} LIMIT ? OFFSET ?",
                                [run_id, _limit(query.limit, rest.EVENTS_DEFAULT_LIMIT), query.offset or 0])
@@ -436,7 +437,7 @@ class EmulatorStore:
             rows = self._query(f"SELECT * FROM checkpoints WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                                [*where.params, _limit(query.limit, rest.CHECKPOINTS_DEFAULT_LIMIT),
                                 query.offset or 0])
-            selected = None if query.select is None else set(query.select)
+            selected: set[str] | None = None if query.select is None else set(query.select)
             return [_checkpoint_out(r, selected) for r in rows]
 
     def delete_checkpoints(self, query: rest.CheckpointDeleteQuery) -> int:
@@ -510,7 +511,8 @@ class _Where:
 
 def _names_clause(where: _Where, patterns: list[str]) -> None:
     """``name ILIKE any of patterns``: exact (folded) names through the index, the rest by one regex."""
-    exact, wild = [], []
+    exact: list[str] = []
+    wild: list[str] = []
     for pattern in patterns:
         try:
             text = literal(pattern)
@@ -563,7 +565,7 @@ def _limit(limit: int | None, default: int, maximum: int | None = rest.MAX_PAGE_
     return limit
 
 
-def _order(sort: list[str]) -> str:
+def _order(sort: Sequence[str]) -> str:
     terms, columns = [], set()
     for spec in sort:
         column, _, direction = spec.partition(":")
@@ -582,7 +584,7 @@ def _clock_of(row: sqlite3.Row) -> lifecycle.RunClock:
                               grace=row["grace"])
 
 
-def _run_out(row: sqlite3.Row, selected: set[str] | None) -> dict[str, Any]:
+def _run_out(row: sqlite3.Row, selected: Set[str] | None) -> dict[str, Any]:
     progress = []
     if row["progress_updated_at"] is not None:
         progress = [{"operation": "training", "value": row["global_step"], "final_value": row["total_steps"],
@@ -599,7 +601,7 @@ def _run_out(row: sqlite3.Row, selected: set[str] | None) -> dict[str, Any]:
     return {k: (v if k in selected else None) for k, v in full.items()}
 
 
-def _checkpoint_out(row: sqlite3.Row, selected: set[str] | None) -> dict[str, Any]:
+def _checkpoint_out(row: sqlite3.Row, selected: Set[str] | None) -> dict[str, Any]:
     full = {"id": row["id"], "run_id": row["run_id"], "global_step": row["global_step"],
             "project_id": row["project_id"], "created_at": _dt(row["created_at"]), "status": row["status"],
             "status_updated_at": _dt(row["status_updated_at"]), "bucket_name": CHECKPOINT_BUCKET,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,8 @@ from typing import Literal, TextIO
 import httpx
 
 from chariot_apply import workflow
-from chariot_apply.apply.executor import ApplyResult, Outcome
-from chariot_apply.chariot.errors import ChariotError
+from chariot_apply.apply.executor import ApplyResult, Outcome, Reporter
+from chariot_apply.errors import UserError
 from chariot_apply.github.comments import (
     COMMENT_LIMIT,
     BodyTooLarge,
@@ -30,7 +31,7 @@ from chariot_apply.github.comments import (
 )
 from chariot_apply.github.runner import Runner
 from chariot_apply.manifest.errors import ManifestError
-from chariot_apply.plan.model import Change, Plan, PlanOptions
+from chariot_apply.plan.model import Plan, PlanOptions
 from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown, summary_markdown
@@ -38,8 +39,8 @@ from chariot_apply.render.markdown import render_markdown, summary_markdown
 FULL_PLAN_AT = "the workflow run's step summary (and the plan-json output, if uploaded as an artifact)"
 
 
-class ActionInputError(ValueError):
-    pass
+class ActionInputError(UserError):
+    hint = "fix the action's inputs in the workflow file"
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -76,12 +77,9 @@ class ActionInputs:
                    comment=_flag(env, "CHARIOT_APPLY_COMMENT", True))
 
 
-class LogReporter:
+class LogReporter(Reporter):
     def __init__(self, log: TextIO) -> None:
         self.log = log
-
-    def started(self, change: Change) -> None:
-        pass
 
     def finished(self, outcome: Outcome) -> None:
         print(outcome_line(outcome.address, outcome.kind, outcome.ok, outcome.detail, outcome.run_id), file=self.log)
@@ -95,24 +93,32 @@ def run_action(env: Mapping[str, str], log: TextIO, *,
         runner.mask(env.get(secret))
     outputs = {"has-changes": "false", "exitcode": "1", "summary": "", "plan-json": ""}
     try:
-        inputs = ActionInputs.from_env(env)
-        ws = workflow.open_workspace(inputs.manifests, env=env)
-        options = PlanOptions(owner=ws.project.owner, prune=inputs.prune, allow_replace=inputs.allow_replace,
-                              targets=inputs.targets)
-        plan = asyncio.run(workflow.plan(ws, options))
+        return _run(env, runner, outputs, github_transport)
     except ManifestError as exc:
         for problem in exc.problems:
             runner.error(f"{problem.message}" + (f" ({problem.hint})" if problem.hint else ""), problem)
         runner.add_summary("### chariot-apply: the manifests have problems\n\n"
                            + "\n".join(f"- `{p}`" for p in exc.problems))
-        runner.set_outputs(outputs)
-        return 1
-    except (ChariotError, ActionInputError, workflow.UserInputError, OSError, ValueError) as exc:
-        hint = getattr(exc, "hint", None)
-        runner.error(f"{exc}" + (f" (hint: {hint})" if hint else ""))
-        runner.add_summary(f"### chariot-apply failed\n\n```\n{exc}\n```\n" + (f"\n{hint}\n" if hint else ""))
-        runner.set_outputs(outputs)
-        return 1
+    except UserError as exc:
+        text = "\n".join((str(exc), *exc.details))
+        runner.error(f"{text}" + (f" (hint: {exc.hint})" if exc.hint else ""))
+        runner.add_summary(f"### chariot-apply failed\n\n```\n{text}\n```\n" + (f"\n{exc.hint}\n" if exc.hint else ""))
+    except Exception as exc:  # a bug: say so, with the traceback in the log for the report
+        traceback.print_exception(exc, file=log)
+        runner.error(f"chariot-apply failed unexpectedly ({type(exc).__name__}: {exc}). This is a bug in "
+                     "chariot-apply; please report it with this log.")
+    runner.set_outputs(outputs)
+    return 1
+
+
+def _run(env: Mapping[str, str], runner: Runner, outputs: dict[str, str],
+         github_transport: httpx.BaseTransport | None) -> int:
+    log = runner.log
+    inputs = ActionInputs.from_env(env)
+    ws = workflow.open_workspace(inputs.manifests, env=env)
+    options = PlanOptions(owner=ws.project.owner, prune=inputs.prune, allow_replace=inputs.allow_replace,
+                          targets=inputs.targets)
+    plan = asyncio.run(workflow.plan(ws, options))
     plan_path = runner.temp_dir() / "chariot-apply-plan.json"
     plan_path.write_text(render_json(plan), "utf-8")
     runner.add_summary(render_markdown(plan))
@@ -134,12 +140,7 @@ def _apply(ws: workflow.Workspace, plan: Plan, runner: Runner, outputs: dict[str
         _annotate_invalid(runner, plan)
         runner.set_outputs(outputs)
         return 1
-    try:
-        result = asyncio.run(workflow.apply(ws, plan, LogReporter(log), check_stale=False))
-    except ChariotError as exc:
-        runner.error(str(exc))
-        runner.set_outputs(outputs)
-        return 1
+    result = asyncio.run(workflow.apply(ws, plan, LogReporter(log), check_stale=False))
     runner.add_summary(_outcomes_markdown(result))
     attention = plan.unreached
     for outcome in result.failed:
@@ -202,7 +203,7 @@ def _comment(env: Mapping[str, str], runner: Runner, plan: Plan, inputs: ActionI
     except ReadOnlyToken as exc:
         runner.warning(f"{exc}. A pull request from a fork gets a read-only token: the plan is in the step "
                        "summary instead")
-    except (GitHubError, httpx.HTTPError) as exc:
+    except GitHubError as exc:
         runner.warning(f"could not comment on the pull request: {exc}; the plan is in the step summary")
     finally:
         github.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chariot_apply.errors import UserError
+
 
 @dataclass(frozen=True, order=True)
 class Location:
@@ -29,11 +31,12 @@ class ManifestProblem:
         return where + self.message + (f" ({self.hint})" if self.hint else "")
 
 
-class ManifestError(Exception):
+class ManifestError(UserError):
     """Every problem in every manifest, raised together."""
 
     hint = "fix the manifests listed above and run the command again"
 
     def __init__(self, problems: list[ManifestProblem]) -> None:
         self.problems = sorted(problems)
-        super().__init__("\n".join(map(str, self.problems)))
+        super().__init__(f"{len(self.problems)} problem(s) in the manifests:",
+                         details=tuple(map(str, self.problems)))

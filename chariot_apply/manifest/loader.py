@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import glob
 import json
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,12 +16,14 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaViolation
 from pydantic import ValidationError as PydanticValidationError
 
+from chariot_apply.errors import plain_message
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
 from chariot_apply.manifest.model import DeclaredRun, TrainingRun
 from chariot_apply.manifest.yaml_source import Document, format_path, parse_documents
 from chariot_apply.quantity import QuantityError, parse_quantity
 
 YAML_SUFFIXES = (".yaml", ".yml")
+STDIN, STDIN_NAME = "-", "<stdin>"
 PROJECT_FILE_NAMES = frozenset({"chariot-apply.yaml", "chariot-apply.yml"})
 QUANTITY_FIELDS = ("cpu", "memory", "ephemeralStorage")
 QUANTITY_HINT = 'e.g. "4", "500m", "16Gi"'
@@ -28,7 +31,9 @@ QUANTITY_HINT = 'e.g. "4", "500m", "16Gi"'
 
 @cache
 def manifest_schema() -> dict[str, Any]:
-    return json.loads(resources.files("chariot_apply").joinpath("schemas/manifest.schema.json").read_text("utf-8"))
+    text = resources.files("chariot_apply").joinpath("schemas/manifest.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache
@@ -42,6 +47,9 @@ def find_manifest_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[M
     problems: list[ManifestProblem] = []
     for raw in paths:
         text = str(raw)
+        if text == STDIN:
+            files.append(Path(STDIN))
+            continue
         matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))] if glob.has_magic(text) else [Path(text)]
         if not matches or not matches[0].exists():
             problems.append(ManifestProblem(Location(text), "", "no such file or directory",
@@ -53,7 +61,7 @@ def find_manifest_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[M
                                 and p.name not in PROJECT_FILE_NAMES and not _hidden(p, match))
             elif match.is_file():
                 files.append(match)
-    unique = list(dict.fromkeys(f.resolve() for f in files))
+    unique = list(dict.fromkeys(f if str(f) == STDIN else f.resolve() for f in files))
     return [_display(f) for f in unique], problems
 
 
@@ -62,25 +70,34 @@ def _hidden(path: Path, root: Path) -> bool:
 
 
 def _display(path: Path) -> Path:
+    if str(path) == STDIN:
+        return path
     try:
         return path.relative_to(Path.cwd())
     except ValueError:
         return path
 
 
-def load_manifests(paths: Sequence[str | Path], default_project: str) -> list[DeclaredRun]:
-    """Read, validate and check every manifest; raise ``ManifestError`` with all problems found."""
+def load_manifests(paths: Sequence[str | Path], default_project: str, *,
+                   skip_foreign: bool = False) -> list[DeclaredRun]:
+    """Read, validate and check every manifest; raise ``ManifestError`` with all problems found.
+
+    ``-`` reads standard input. With ``skip_foreign``, documents that are not ours (no ``apiVersion:
+    chariot-apply/...``) are passed over, as a pre-commit hook handed every YAML file must."""
     files, problems = find_manifest_files(paths)
     documents: list[Document] = []
     for file in files:
+        name = STDIN_NAME if str(file) == STDIN else str(file)
         try:
-            text = file.read_text("utf-8")
+            text = sys.stdin.read() if str(file) == STDIN else file.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(ManifestProblem(Location(str(file)), "", f"cannot read: {exc}"))
+            problems.append(ManifestProblem(Location(name), "", f"cannot read: {exc}"))
             continue
-        docs, found = parse_documents(text, str(file))
+        docs, found = parse_documents(text, name)
         documents += docs
         problems += found
+    if skip_foreign:
+        documents = [d for d in documents if _is_ours(d)]
     runs = []
     for doc in documents:
         run, found = check_document(doc, default_project)
@@ -93,6 +110,10 @@ def load_manifests(paths: Sequence[str | Path], default_project: str) -> list[De
     return runs
 
 
+def _is_ours(doc: Document) -> bool:
+    return isinstance(doc.data, dict) and str(doc.data.get("apiVersion", "")).startswith("chariot-apply/")
+
+
 def check_document(doc: Document, default_project: str) -> tuple[DeclaredRun | None, list[ManifestProblem]]:
     problems = list(_schema_problems(doc))
     if isinstance(doc.data, dict):
@@ -103,7 +124,7 @@ def check_document(doc: Document, default_project: str) -> tuple[DeclaredRun | N
     try:
         manifest = TrainingRun.model_validate(doc.data)
     except PydanticValidationError as exc:  # the schema should have caught it: keep the two in agreement
-        return None, [ManifestProblem(doc.where(tuple(e["loc"])), format_path(tuple(e["loc"])), e["msg"])
+        return None, [ManifestProblem(doc.where(tuple(e["loc"])), format_path(tuple(e["loc"])), plain_message(e))
                       for e in exc.errors()]
     fields = tuple((format_path(path), loc) for path, loc in doc.locations.items())
     project = manifest.metadata.project or default_project
@@ -122,7 +143,7 @@ def _schema_problems(doc: Document) -> Iterable[ManifestProblem]:
 def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]:
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
+        allowed = list(error.schema.get("properties", {})) if isinstance(error.schema, Mapping) else []
         for key in error.instance:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)

@@ -9,10 +9,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from chariot_apply.errors import UserError, plain_message
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
 from chariot_apply.manifest.yaml_source import format_path, parse_documents
 
@@ -54,7 +57,7 @@ def find_project_file(start: Path) -> Path | None:
 def load_project_file(path: Path | None, env: Mapping[str, str] | None = None) -> tuple[ProjectFile, Path | None]:
     """The project file at ``path`` (or none), with environment overrides applied."""
     env = os.environ if env is None else env
-    data: dict = {}
+    data: dict[str, Any] = {}
     if path is not None:
         docs, problems = parse_documents(path.read_text("utf-8"), str(path))
         if problems:
@@ -67,16 +70,41 @@ def load_project_file(path: Path | None, env: Mapping[str, str] | None = None) -
         return ProjectFile.model_validate(data), path
     except ValidationError as exc:
         location = Location(str(path or "environment"))
-        raise ManifestError([ManifestProblem(location, format_path(tuple(e["loc"])), e["msg"])
+        raise ManifestError([ManifestProblem(location, format_path(tuple(e["loc"])), plain_message(e))
                              for e in exc.errors()]) from None
 
 
 def add_adopted(path: Path, run_id: str) -> None:
-    """Record an adopted run id in the project file (creating the file if needed)."""
-    data = yaml.safe_load(path.read_text("utf-8")) if path.is_file() else {}
-    data = data or {}
-    adopted = list(data.get("adopted") or [])
-    if run_id not in adopted:
-        adopted.append(run_id)
-    data["adopted"] = adopted
-    path.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+    """Record an adopted run id in the project file (creating the file if needed).
+
+    The file is edited as text, not re-dumped: its comments, order and layout stay as the team wrote them.
+    """
+    text = path.read_text("utf-8") if path.is_file() else ""
+    path.write_text(with_adopted(text, run_id), "utf-8")
+
+
+def with_adopted(text: str, run_id: str) -> str:
+    """``text`` with ``run_id`` added to its top-level ``adopted`` list (made if missing); unchanged if there."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader) if text.strip() else None
+    node = None
+    if isinstance(root, MappingNode):
+        node = next((v for k, v in root.value if isinstance(k, ScalarNode) and k.value == "adopted"), None)
+    if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null" and not node.value):
+        if node is not None:  # `adopted:` with nothing after it
+            start = node.start_mark.index
+            return text[:start].rstrip(" ") + f"\n  - {run_id}\n" + text[node.end_mark.index:].lstrip("\n")
+        body = text if not text or text.endswith("\n") else text + "\n"
+        return body + f"adopted:\n  - {run_id}\n"
+    if not isinstance(node, SequenceNode):
+        raise UserError("`adopted` in the project file must be a list of run ids", hint="fix it in the project file")
+    ids = [item.value for item in node.value if isinstance(item, ScalarNode)]
+    if run_id in ids:
+        return text
+    if node.flow_style or not node.value:
+        listed = ", ".join([*ids, run_id])
+        return text[:node.start_mark.index] + f"[{listed}]" + text[node.end_mark.index:]
+    last = node.value[-1]
+    line_end = text.find("\n", last.end_mark.index)
+    line_end = len(text) if line_end < 0 else line_end
+    indent = " " * (node.value[0].start_mark.column - 2)
+    return text[:line_end] + f"\n{indent}- {run_id}" + text[line_end:]

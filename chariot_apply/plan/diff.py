@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, assert_never
 
 from deepdiff import DeepDiff
 
 from chariot_apply.chariot.ilike import ilike
-from chariot_apply.chariot.models import Resources, Run
-from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.plan.live import LiveState, ResolvedBlueprint, Validation, ValidationKey
+from chariot_apply.chariot.models import Gpu, Resources, Run
+from chariot_apply.manifest.model import DeclaredRun, ResourcesSpec
+from chariot_apply.plan.live import LiveState, ResolvedBlueprint, Validation, ValidationKey, runs_by_address
 from chariot_apply.plan.model import (
     BlockedReplace,
     BlueprintChoice,
@@ -34,14 +33,13 @@ from chariot_apply.plan.model import (
     Replace,
     RunRequest,
     Stop,
+    traits,
 )
 from chariot_apply.plan.ownership import Marker, compose_notes, is_owned, parse_notes, spec_fingerprint
 from chariot_apply.quantity import parse_quantity, same_quantity
 
 REPLACE_HINT = ("runs are immutable: bump metadata.version to train a new run beside it, or allow the replace "
                 "with --allow-replace (or spec.allowReplace: true)")
-KIND_ORDER = {"invalid": 0, "conflict": 1, "blocked-replace": 2, "replace": 3, "delete": 4, "stop": 5,
-              "create": 6, "prune-candidate": 7, "no-op": 8}
 
 
 def address(project: str, name: str, version: str) -> str:
@@ -96,9 +94,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
                validation: Validation | None = None) -> Plan:
     """Everything to do, and everything to see, to make Chariot match ``declared``."""
     ctx = _Context(live, options, validation)
-    by_address: dict[tuple[str, str, str], list[Run]] = defaultdict(list)
-    for run in live.runs:
-        by_address[(run.project_id or "", run.name or "", run.version or "")].append(run)
+    by_address = runs_by_address(live.runs)
     items: list[Item] = []
     observed: list[Observed] = []
     declared_keys: set[tuple[str, str, str]] = set()
@@ -115,7 +111,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         key = (project_id, run.name, run.version)
         declared_keys.add(key)
         # Oldest first: of several runs we own at one address the oldest is kept (it has trained longest).
-        at_address = sorted(by_address.get(key, []), key=lambda r: (r.created_at is None, r.created_at, r.id))
+        at_address = by_address.get(key, [])
         observed.append(Observed(address=addr, project_id=project_id, name=run.name, version=run.version,
                                  runs=tuple(live_ref(r) for r in at_address)))
         items += _plan_one(ctx, run, addr, project_id, at_address)
@@ -123,7 +119,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         warnings.append("no manifests were given: refusing to prune (that would delete every run we own)")
     elif declared:
         items += _prune(ctx, declared_keys, by_address, observed)
-    items.sort(key=lambda i: (i.address, KIND_ORDER[i.kind]))
+    items.sort(key=lambda i: (i.address, traits(i.kind).order))
     return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
                 warnings=tuple(warnings))
 
@@ -133,76 +129,90 @@ def _owned(ctx: _Context, run: Run) -> bool:
 
 
 def _plan_one(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, at_address: list[Run]) -> list[Item]:
+    """Every item for one declared run: conflicts stop everything; otherwise duplicates, then its state's case."""
+    owned = [r for r in at_address if _owned(ctx, r)]
+    unowned = [r for r in at_address if not _owned(ctx, r)]
+    if unowned:
+        return [_conflict(addr, other, run.spec.sensitive) for other in unowned]
+    current, extras = (owned[0], owned[1:]) if owned else (None, [])
+    items: list[Item] = [_duplicate(ctx, addr, extra, current, run.spec.sensitive) for extra in extras]
+    match run.spec.state:
+        case "absent":
+            return [*items, _plan_absent(addr, run, current)]
+        case "stopped":
+            return [*items, _plan_stopped(addr, run, current)]
+        case "running":
+            return [*items, *_plan_running(ctx, run, addr, project_id, current)]
+        case _:
+            assert_never(run.spec.state)
+
+
+def _conflict(addr: str, other: Run, sensitive: Sequence[str]) -> Item:
+    ref = live_ref(other)
+    whose = f"chariot-apply owner {ref.owner!r}" if ref.owner else "no chariot-apply marker (created elsewhere)"
+    return Conflict(address=addr, live=ref, sensitive=tuple(sensitive),
+                    reason=f"run {other.id} already exists here with {whose}; it is never touched",
+                    notices=("adopt it with `chariot-apply adopt " + addr + "`, or change "
+                             "metadata.name or metadata.version",))
+
+
+def _duplicate(ctx: _Context, addr: str, extra: Run, keeper: Run | None, sensitive: Sequence[str]) -> Item:
+    duplicate = f"duplicate of run {keeper.id if keeper else ''}"
+    if ctx.options.prune:
+        return Delete(address=addr, live=live_ref(extra), prune=True, sensitive=tuple(sensitive),
+                      reason=f"{duplicate} (--prune)")
+    return PruneCandidate(address=addr, live=live_ref(extra), sensitive=tuple(sensitive),
+                          reason=f"{duplicate}; deleted only with --prune")
+
+
+def _plan_absent(addr: str, run: DeclaredRun, current: Run | None) -> Item:
+    sensitive = run.spec.sensitive
+    if current is None:
+        return NoOp(address=addr, reason="absent, as declared", sensitive=sensitive)
+    return Delete(address=addr, live=live_ref(current), reason="declared absent", sensitive=sensitive)
+
+
+def _plan_stopped(addr: str, run: DeclaredRun, current: Run | None) -> Item:
+    sensitive = run.spec.sensitive
+    if current is None:
+        return NoOp(address=addr, reason="declared stopped and no such run exists (nothing to stop)",
+                    sensitive=sensitive)
+    ref = live_ref(current)
+    if ref.phase == "active":
+        return Stop(address=addr, live=ref, reason=f"declared stopped; it is {current.status}", sensitive=sensitive)
+    return NoOp(address=addr, live=ref, reason=f"stopped, as declared ({current.status})", sensitive=sensitive)
+
+
+def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, current: Run | None) -> list[Item]:
     spec = run.spec
     sensitive = spec.sensitive
-    owned: list[Run] = []
-    unowned: list[Run] = []
-    for live in at_address:
-        (owned if _owned(ctx, live) else unowned).append(live)
-    items: list[Item] = []
-    for other in unowned:
-        ref = live_ref(other)
-        whose = f"chariot-apply owner {ref.owner!r}" if ref.owner else "no chariot-apply marker (created elsewhere)"
-        items.append(Conflict(address=addr, live=ref, sensitive=sensitive,
-                              reason=f"run {other.id} already exists here with {whose}; it is never touched",
-                              notices=("adopt it with `chariot-apply adopt " + addr + "`, or change "
-                                       "metadata.name or metadata.version",)))
-    if unowned:
-        return items
-    current, extras = (owned[0], owned[1:]) if owned else (None, [])
-    for extra in extras:
-        duplicate = f"duplicate of run {current.id if current else ''}"
-        items.append(Delete(address=addr, live=live_ref(extra), prune=True, sensitive=sensitive,
-                            reason=f"{duplicate} (--prune)") if ctx.options.prune else
-                     PruneCandidate(address=addr, live=live_ref(extra), sensitive=sensitive,
-                                    reason=f"{duplicate}; deleted only with --prune"))
-    if spec.state == "absent":
-        if current is None:
-            return [*items, NoOp(address=addr, reason="absent, as declared", sensitive=sensitive)]
-        return [*items, Delete(address=addr, live=live_ref(current), reason="declared absent", sensitive=sensitive)]
-    if spec.state == "stopped":
-        if current is None:
-            return [*items, NoOp(address=addr, reason="declared stopped and no such run exists (nothing to stop)",
-                                 sensitive=sensitive)]
-        ref = live_ref(current)
-        if ref.phase == "active":
-            return [*items, Stop(address=addr, live=ref, reason=f"declared stopped; it is {current.status}",
-                                 sensitive=sensitive)]
-        return [*items, NoOp(address=addr, live=ref, reason=f"stopped, as declared ({current.status})",
-                             sensitive=sensitive)]
     resolved = ctx.live.blueprints.get((spec.blueprint.name, spec.blueprint.version))
     if not isinstance(resolved, ResolvedBlueprint):
-        return [*items, _invalid(addr, run, "spec.blueprint", resolved or "blueprint was not resolved",
-                                 "check spec.blueprint.name and the version pattern (SQL ILIKE)")]
+        return [_invalid(addr, run, "spec.blueprint", resolved or "blueprint was not resolved",
+                         "check spec.blueprint.name and the version pattern (SQL ILIKE)")]
     task_type = spec.task_type or (resolved.task_types[0] if len(resolved.task_types) == 1 else None)
     if task_type is None:
-        return [*items, _invalid(addr, run, "spec.taskType",
-                                 f"taskType is required: blueprint {resolved.name} {resolved.version} offers "
-                                 f"{list(resolved.task_types) or 'no task types'}", "set spec.taskType")]
+        return [_invalid(addr, run, "spec.taskType",
+                         f"taskType is required: blueprint {resolved.name} {resolved.version} offers "
+                         f"{list(resolved.task_types) or 'no task types'}", "set spec.taskType")]
     request = _request(run, project_id, resolved, task_type, ctx.options.owner)
     choice = BlueprintChoice(name=resolved.name, pattern=spec.blueprint.version, id=resolved.id,
                              version=resolved.version)
     if current is None:
-        problems = _validation_problems(ctx, run, addr, request)
-        if problems:
-            return [*items, *problems]
-        return [*items, Create(address=addr, blueprint=choice, run=request, sensitive=sensitive,
-                               reason="declared, not present")]
+        return _validation_problems(ctx, run, addr, request) or [
+            Create(address=addr, blueprint=choice, run=request, sensitive=sensitive, reason="declared, not present")]
     ref = live_ref(current)
     differences, notices = _compare(ctx, run, current, resolved, task_type, request.spec_hash)
     if not differences:
         reason = {"active": "up to date", "stopping": f"being stopped ({current.status}); left alone",
                   "finished": f"finished ({current.status}); left alone"}.get(ref.phase, "up to date")
-        return [*items, NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive)]
+        return [NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive)]
     if not (ctx.options.allow_replace or spec.allow_replace):
-        return [*items, BlockedReplace(address=addr, live=ref, differences=differences, notices=notices,
-                                       sensitive=sensitive, reason=REPLACE_HINT)]
-    problems = _validation_problems(ctx, run, addr, request)
-    if problems:
-        return [*items, *problems]
-    return [*items, Replace(address=addr, live=ref, blueprint=choice, run=request, differences=differences,
-                            notices=notices, sensitive=sensitive,
-                            reason="the declared run differs from the live one, and replacing is allowed")]
+        return [BlockedReplace(address=addr, live=ref, differences=differences, notices=notices,
+                               sensitive=sensitive, reason=REPLACE_HINT)]
+    return _validation_problems(ctx, run, addr, request) or [
+        Replace(address=addr, live=ref, blueprint=choice, run=request, differences=differences, notices=notices,
+                sensitive=sensitive, reason="the declared run differs from the live one, and replacing is allowed")]
 
 
 def _request(run: DeclaredRun, project_id: str, blueprint: ResolvedBlueprint, task_type: str,
@@ -212,7 +222,7 @@ def _request(run: DeclaredRun, project_id: str, blueprint: ResolvedBlueprint, ta
     return RunRequest(
         name=run.name, version=run.version, project_id=project_id, blueprint_id=blueprint.id, task_type=task_type,
         resources=Resources(cpu=res.cpu, memory=res.memory, ephemeral_storage=res.ephemeral_storage,
-                            gpu=res.gpu.model_dump() if res.gpu else None),
+                            gpu=Gpu(count=res.gpu.count, type=res.gpu.type) if res.gpu else None),
         config=dict(run.spec.config), notes=compose_notes(run.spec.notes, Marker(owner, spec_hash)),
         spec_hash=spec_hash)
 
@@ -268,7 +278,7 @@ def _compare(ctx: _Context, run: DeclaredRun, live: Run, resolved: ResolvedBluep
     return tuple(diffs), tuple(notices)
 
 
-def _resource_differences(declared, live: Resources | None, edited: bool) -> Iterable[Difference]:
+def _resource_differences(declared: ResourcesSpec, live: Resources | None, edited: bool) -> Iterable[Difference]:
     live = live or Resources(cpu="", memory="")
     for name, key in (("cpu", "cpu"), ("memory", "memory"), ("ephemeralStorage", "ephemeral_storage")):
         want, have = getattr(declared, key), getattr(live, key)
@@ -357,7 +367,8 @@ def _removed_keys(declared: dict[str, Any], live: dict[str, Any], schema: Mappin
                   prefix: str) -> Iterable[Difference]:
     properties = schema.get("properties") or {}
     for key, value in live.items():
-        prop = properties.get(key) if isinstance(properties.get(key), dict) else {}
+        found = properties.get(key)
+        prop: Mapping[str, Any] = found if isinstance(found, dict) else {}
         if key not in declared:
             if "default" in prop and same_json(prop["default"], value):
                 continue  # filled in by the server

@@ -10,17 +10,25 @@ Wave 2: ``validate_run_config`` for the runs that will be created or replaced, e
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 from chariot_apply.chariot.client import AsyncChariotClient
-from chariot_apply.chariot.errors import BlueprintDoesNotExistError, NotFoundError, ValidationError
+from chariot_apply.chariot.errors import BlueprintDoesNotExistError, ConfigError, NotFoundError, ValidationError
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Run
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.diff import build_plan, validation_key
-from chariot_apply.plan.live import BlueprintKey, LiveState, ResolvedBlueprint, Validation, ValidationKey
+from chariot_apply.plan.live import (
+    BlueprintKey,
+    LiveState,
+    ProjectIndex,
+    ResolvedBlueprint,
+    Validation,
+    ValidationKey,
+)
 from chariot_apply.plan.model import Create, Plan, PlanOptions, Replace
 
 NAME_BATCH = 100
@@ -39,7 +47,39 @@ class Bounded:
             return await awaitable
 
     async def all(self, awaitables: Iterable[Awaitable[T]]) -> list[T]:
-        return list(await asyncio.gather(*(self(a) for a in awaitables)))
+        """Every result, in order; or the first failure, raised once the requests in flight have ended.
+
+        After a failure nothing new starts, and nothing in flight is cancelled: a cancelled connection attempt
+        leaves coroutines never awaited inside httpcore/anyio, and a cancelled write leaves its outcome unknown.
+        """
+        failures: list[Exception] = []
+
+        async def guarded(awaitable: Awaitable[T]) -> T | None:
+            async with self._semaphore:
+                if failures:
+                    if inspect.iscoroutine(awaitable):
+                        awaitable.close()  # never started: close it, or Python warns that it was never awaited
+                    return None
+                try:
+                    return await awaitable
+                except Exception as exc:
+                    failures.append(exc)
+                    return None
+
+        results = await asyncio.gather(*(guarded(a) for a in awaitables))
+        if failures:
+            raise failures[0]
+        return cast(list[T], results)
+
+
+async def settled(*awaitables: Awaitable[Any]) -> list[Any]:
+    """``asyncio.gather`` that lets every awaitable end before it raises the first failure: nothing is left
+    running against a client that is about to close (and then cancelled half-connected)."""
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun], options: PlanOptions, *,
@@ -61,7 +101,7 @@ async def plan_validated(client: AsyncChariotClient, declared: Sequence[Declared
 
 
 async def validate_configs(client: AsyncChariotClient, keys: Iterable[ValidationKey], bound: Bounded) -> Validation:
-    async def one(key: ValidationKey) -> tuple[ValidationKey, tuple]:
+    async def one(key: ValidationKey) -> tuple[ValidationKey, tuple[ConfigError, ...]]:
         try:
             await client.validate_run_config(blueprint_id=key[0], config=json.loads(key[1]))
         except ValidationError as exc:
@@ -81,10 +121,9 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
     lookups_task = bound.all(_resolve(client, key) for key in keys)
     versions_task = bound(client.get_blueprints(names=names, limit=PAGE_SIZE)) if names else _nothing()
     runs_task = runs_named(client, {r.name for r in declared}, bound) if not prune else _nothing()
-    projects, lookups, versions, runs_by_name = await asyncio.gather(projects_task, lookups_task, versions_task,
-                                                                     runs_task)
-    project_ids = {p.name: p.id for p in projects} | {p.id: p.id for p in projects}
-    project_names = {p.id: p.name for p in projects}
+    projects, lookups, versions, runs_by_name = await settled(projects_task, lookups_task, versions_task, runs_task)
+    index = ProjectIndex.of(projects)
+    project_ids, project_names = index.ids, index.names
     involved = sorted({project_ids[r.project] for r in declared if r.project in project_ids})
     runs: list[Run]
     complete: frozenset[str] = frozenset()
@@ -109,7 +148,7 @@ async def _nothing() -> None:
     return None
 
 
-async def _collect(iterator) -> list[Run]:
+async def _collect(iterator: AsyncIterator[Run]) -> list[Run]:
     return [run async for run in iterator]
 
 

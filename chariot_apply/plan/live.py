@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from chariot_apply.chariot.errors import ConfigError
-from chariot_apply.chariot.models import Blueprint, Run
+from chariot_apply.chariot.models import Blueprint, Project, Run
 
 BlueprintKey = tuple[str, str | None]  # (name, version pattern)
 ValidationKey = tuple[str, str]  # (blueprint id, canonical config JSON)
@@ -39,3 +41,38 @@ class LiveState:
 
 
 Validation = Mapping[ValidationKey, tuple[ConfigError, ...]]
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+RunKey = tuple[str, str, str]  # (project id, name, version): one address
+
+
+def run_key(run: Run) -> RunKey:
+    return run.project_id or "", run.name or "", run.version or ""
+
+
+def oldest_first(runs: Iterable[Run]) -> list[Run]:
+    """The order every process agrees on without talking: by creation time, then id. The first is *the* run."""
+    return sorted(runs, key=lambda r: (r.created_at is None, r.created_at or _EPOCH, r.id or ""))
+
+
+def runs_by_address(runs: Iterable[Run]) -> dict[RunKey, list[Run]]:
+    """The runs at each address, oldest first."""
+    grouped: dict[RunKey, list[Run]] = defaultdict(list)
+    for run in runs:
+        grouped[run_key(run)].append(run)
+    return {key: oldest_first(group) for key, group in grouped.items()}
+
+
+@dataclass(frozen=True)
+class ProjectIndex:
+    """Projects by name or id (a manifest may give either), and names by id."""
+
+    ids: Mapping[str, str]
+    names: Mapping[str, str]
+
+    @classmethod
+    def of(cls, projects: Iterable[Project]) -> ProjectIndex:
+        known = list(projects)
+        return cls(ids={p.name: p.id for p in known} | {p.id: p.id for p in known},
+                   names={p.id: p.name for p in known})

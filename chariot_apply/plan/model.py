@@ -7,13 +7,14 @@ are not actions (conflict, prune candidate, blocked replace, invalid).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, assert_never, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chariot_apply.chariot.models import FINISHED_STATUSES, STOPPING_STATUSES, Resources
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION: Literal[1] = 1
 
 
 class Frozen(BaseModel):
@@ -142,8 +143,47 @@ Item = Annotated[
     Field(discriminator="kind"),
 ]
 Change = Create | Stop | Delete | Replace
-CHANGE_KINDS = ("create", "stop", "delete", "replace")
-ATTENTION_KINDS = ("conflict", "blocked-replace", "invalid", "prune-candidate")
+ItemKind = Literal["create", "stop", "delete", "replace", "no-op", "conflict", "blocked-replace", "invalid",
+                   "prune-candidate"]
+ITEM_KINDS: tuple[ItemKind, ...] = get_args(ItemKind)
+
+
+@dataclass(frozen=True)
+class KindTraits:
+    """How a kind of plan item is grouped, ordered and drawn. The one table of kinds: ``traits`` matches
+    exhaustively, so a new kind fails type-checking until it has its traits."""
+
+    group: Literal["change", "attention", "quiet"]
+    order: int  # among the items of one address, the most urgent first
+    symbol: str
+
+
+def traits(kind: ItemKind) -> KindTraits:
+    match kind:
+        case "invalid":
+            return KindTraits("attention", 0, "x")
+        case "conflict":
+            return KindTraits("attention", 1, "!")
+        case "blocked-replace":
+            return KindTraits("attention", 2, "!")
+        case "replace":
+            return KindTraits("change", 3, "-/+")
+        case "delete":
+            return KindTraits("change", 4, "-")
+        case "stop":
+            return KindTraits("change", 5, "~")
+        case "create":
+            return KindTraits("change", 6, "+")
+        case "prune-candidate":
+            return KindTraits("attention", 7, "?")
+        case "no-op":
+            return KindTraits("quiet", 8, " ")
+        case _:
+            assert_never(kind)
+
+
+CHANGE_KINDS: tuple[ItemKind, ...] = tuple(k for k in ITEM_KINDS if traits(k).group == "change")
+ATTENTION_KINDS: tuple[ItemKind, ...] = tuple(k for k in ITEM_KINDS if traits(k).group == "attention")
 
 
 class PlanOptions(Frozen):
@@ -192,8 +232,8 @@ class Plan(Frozen):
         return sum(1 for i in self.items if isinstance(i, Conflict | BlockedReplace))
 
     def counts(self) -> dict[str, int]:
-        counted = Counter(i.kind for i in self.items)
-        return {kind: counted.get(kind, 0) for kind in (*CHANGE_KINDS, "no-op", *ATTENTION_KINDS)}
+        counted: Counter[str] = Counter(i.kind for i in self.items)
+        return {kind: counted.get(kind, 0) for kind in ITEM_KINDS}
 
     def summary(self) -> str:
         """The counts line, as Terraform prints it."""

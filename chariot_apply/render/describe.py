@@ -20,9 +20,6 @@ from chariot_apply.plan.model import (
     Stop,
 )
 
-SYMBOLS = {"create": "+", "delete": "-", "stop": "~", "replace": "-/+", "no-op": " ", "conflict": "!",
-           "blocked-replace": "!", "invalid": "x", "prune-candidate": "?"}
-
 
 def headline(item: Item) -> str:
     """``vision/a@1 will be created``."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,7 +33,7 @@ def render_json(plan: Plan, *, redact: bool = True) -> str:
     return plan_document(plan, redact=redact).model_dump_json(indent=2)
 
 
-def plan_json_schema() -> dict:
+def plan_json_schema() -> dict[str, Any]:
     schema = PlanDocument.model_json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "https://chariot-apply.dev/schemas/plan.schema.json", **schema}

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
-from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, Plan
-from chariot_apply.render.describe import SYMBOLS, details, headline
+from typing import assert_never
+
+from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, ItemKind, Plan, traits
+from chariot_apply.render.describe import details, headline
 from chariot_apply.render.redact import redact_plan
 
-COLOURS = {"create": "32", "delete": "31", "replace": "35", "stop": "33", "conflict": "31", "invalid": "31",
-           "blocked-replace": "33", "prune-candidate": "36"}
+
+def _colour(kind: ItemKind) -> str | None:
+    """ANSI colour of each kind (exhaustive: a new kind must choose one)."""
+    match kind:
+        case "create":
+            return "32"
+        case "delete" | "conflict" | "invalid":
+            return "31"
+        case "replace":
+            return "35"
+        case "stop" | "blocked-replace":
+            return "33"
+        case "prune-candidate":
+            return "36"
+        case "no-op":
+            return None
+        case _:
+            assert_never(kind)
 
 
-def _paint(text: str, kind: str, color: bool) -> str:
-    code = COLOURS.get(kind)
+def _paint(text: str, kind: ItemKind, color: bool) -> str:
+    code = _colour(kind)
     return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
 
 
@@ -25,7 +43,7 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
         out.append("chariot-apply will perform these actions:\n")
         for item in changes:
             out.append(f"  # {headline(item)}")
-            out.append("  " + _paint(f"{SYMBOLS[item.kind]} run \"{item.address}\"", item.kind, color))
+            out.append("  " + _paint(f"{traits(item.kind).symbol} run \"{item.address}\"", item.kind, color))
             out += [f"      {line}" for line in details(item)]
             out.append("")
     else:
@@ -33,7 +51,7 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
     if attention:
         out.append("Needs attention:\n")
         for item in attention:
-            out.append("  " + _paint(f"{SYMBOLS[item.kind]} {headline(item)}", item.kind, color))
+            out.append("  " + _paint(f"{traits(item.kind).symbol} {headline(item)}", item.kind, color))
             out += [f"      {line}" for line in details(item)]
         out.append("")
     noticed = [i for i in quiet if i.notices]
