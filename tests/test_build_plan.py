@@ -154,13 +154,16 @@ def test_owned_runs_no_manifest_declares(prune: bool, kind: str) -> None:
     assert kinds(result) == [(A, "no-op"), ("vision/gone@1.0.0", kind)]
 
 
-def test_of_several_owned_runs_at_one_address_the_oldest_is_kept() -> None:
+@pytest.mark.parametrize("prune", [False, True])
+def test_of_several_owned_runs_at_one_address_the_oldest_is_kept(prune: bool) -> None:
+    """The rule every racing apply agrees on without talking: oldest by created_at, then id."""
     newest, oldest = live(age=10), live(age=1)
-    result = plan([declared()], state(newest, oldest))
+    same_second = live(age=1, id="run-zzzz")  # created in the same instant as `oldest`: the id decides
+    result = plan([declared()], state(newest, same_second, oldest), prune=prune)
     kept = [i for i in result.items if i.kind == "no-op"]
-    extra = [i for i in result.items if i.kind != "no-op"]
+    extra = sorted((i.kind, i.live.id if i.live else None) for i in result.items if i.kind != "no-op")
     assert kept[0].live is not None and kept[0].live.id == oldest.id
-    assert [(i.kind, i.live.id if i.live else None) for i in extra] == [("prune-candidate", newest.id)]
+    assert extra == sorted([("delete", newest.id), ("delete", "run-zzzz")])
 
 
 def test_targets_and_excludes_select_by_address() -> None:

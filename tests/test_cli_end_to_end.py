@@ -342,16 +342,19 @@ def test_a_saved_stop_of_a_run_that_finished_meanwhile_is_not_a_failure(workdir:
     assert stale.exit_code == 1 and "active when planned, run" in stale.stderr and "finished now" in stale.stderr
 
 
-def test_duplicate_owned_runs_are_pruned_only_with_prune(workdir: Path, server: BackgroundServer,
-                                                         clock: ManualClock) -> None:
+def test_duplicate_owned_runs_are_deleted_by_the_next_apply(workdir: Path, server: BackgroundServer,
+                                                            clock: ManualClock) -> None:
+    """Two of our runs at one declared address (an apply that crashed between its create and its duplicate
+    check): the next plan deletes the newer, --prune or not, so that applying converges anyway."""
     write_manifests(workdir / "runs" / "a.yaml", manifest("a"))
     run_cli("apply", "--auto-approve")
     (ours,) = live_runs(server)
     clock.advance(0.5)
-    twin = create_directly(server, "a", notes=ours.notes)  # e.g. a create retried by hand after a lost answer
-    plan = run_cli("plan")
-    assert f"duplicate of run {ours.id}; deleted only with --prune" in plan.stdout and twin in plan.stdout
-    assert run_cli("apply", "--auto-approve").exit_code == 0 and len(live_runs(server)) == 2
-    pruned = run_cli("apply", "--auto-approve", "--prune")
-    assert pruned.exit_code == 0, pruned.output
+    twin = create_directly(server, "a", notes=ours.notes)
+    plan = run_cli("plan", "--detailed-exitcode")
+    assert plan.exit_code == 2
+    assert f"duplicate of run {ours.id} (two applies created it at once; the oldest is kept)" in plan.stdout
+    assert twin in plan.stdout and "1 to delete" in plan.stdout
+    applied = run_cli("apply", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
     assert [r.id for r in live_runs(server)] == [ours.id]  # the oldest, which has trained longest, is kept

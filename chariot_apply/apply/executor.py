@@ -7,8 +7,10 @@ up by its address and the spec hash in its ownership marker before anything is s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import assert_never
 
@@ -22,9 +24,11 @@ from chariot_apply.chariot.errors import (
     TransportError,
 )
 from chariot_apply.chariot.ilike import escape_ilike
-from chariot_apply.plan.fetch import Bounded
+from chariot_apply.chariot.models import Run
+from chariot_apply.plan.fetch import Bounded, runs_named
+from chariot_apply.plan.live import RunKey, oldest_first, runs_by_address
 from chariot_apply.plan.model import Change, Create, Delete, Plan, Replace, RunRequest, Stop
-from chariot_apply.plan.ownership import parse_notes
+from chariot_apply.plan.ownership import compose_notes, parse_notes
 
 #: Errors after which a create may or may not have happened (or may succeed if tried again).
 UNCERTAIN = (TransportError, ServerError, RateLimitedError)
@@ -66,12 +70,19 @@ class Reporter:
 
 @dataclass
 class Executor:
+    """Carries out one plan. ``apply_id`` goes into the marker of every run this apply creates, so that
+    when another apply races it at the same addresses each removes only its own duplicates."""
+
     client: AsyncChariotClient
     reporter: Reporter
     concurrency: int = 16
     create_attempts: int = 3
     retry_delay: float = 0.5
+    #: After an uncertain create finds nothing, look once more this much later before sending it again:
+    #: a slow server may commit a write after the client gave up on its answer.
+    settle_delay: float = 2.0
     grace_period: timedelta | None = None  # None: the service's default (10 minutes)
+    apply_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     async def apply(self, plan: Plan) -> ApplyResult:
         bound = Bounded(self.concurrency)
@@ -80,15 +91,25 @@ class Executor:
             self.reporter.started(change)
         removed = await bound.all(self._attempt(c, self._remove) for c in removals)
         outcomes = []
-        creations: list[Change] = [c for c in plan.changes if isinstance(c, Create)]
+        creations: list[Create | Replace] = [c for c in plan.changes if isinstance(c, Create)]
         for change, outcome in zip(removals, removed, strict=True):
             if isinstance(change, Replace) and outcome.ok:
                 creations.append(change)  # its old run is gone: now create the new one
             else:
                 outcomes.append(outcome)
                 self.reporter.finished(outcome)
-        for outcome in await bound.all(self._attempt(c, self._create, report=True) for c in creations):
-            outcomes.append(outcome)
+        # Another apply may have created some of these runs since the plan was made: look again first.
+        live = await runs_at(self.client, [c.run for c in creations], bound)
+        to_create: list[Create | Replace] = []
+        for change in creations:
+            skipped = _already_there(change, live.get(_key(change.run), []))
+            if skipped is None:
+                to_create.append(change)
+            else:
+                outcomes.append(skipped)
+                self.reporter.finished(skipped)
+        outcomes += await bound.all(self._attempt(c, self._create, report=True) for c in to_create)
+        outcomes += await self._remove_own_duplicates(to_create, bound)
         return ApplyResult(tuple(outcomes))
 
     async def _attempt(self, change: Change, step: Callable[[Change], Awaitable[Outcome]],
@@ -124,9 +145,16 @@ class Executor:
 
     async def _create(self, change: Change) -> Outcome:
         assert isinstance(change, Create | Replace)
-        run_id, how = await self._create_once(change.run)
+        run_id, how = await self._create_once(self._signed(change.run))
         detail = "created" if isinstance(change, Create) else "replaced (old run deleted, new run created)"
         return Outcome(change.address, change.kind, True, detail + how, run_id)
+
+    def _signed(self, request: RunRequest) -> RunRequest:
+        """``request`` with this apply's id in its marker."""
+        user_notes, marker = parse_notes(request.notes)
+        if marker is None:
+            return request
+        return request.model_copy(update={"notes": compose_notes(user_notes, replace(marker, apply=self.apply_id))})
 
     async def _create_once(self, request: RunRequest) -> tuple[str, str]:
         for attempt in range(self.create_attempts):
@@ -137,21 +165,81 @@ class Executor:
                     project_id=request.project_id, notes=request.notes)
                 return run_id, ""
             except UNCERTAIN:
-                found = await find_created(self.client, request)
-                if found is not None:
-                    return found, " (its answer was lost; found it by its marker)"
+                # It may have happened: look (now, and again a little later for a server that commits late)
+                # before it is ever sent again.
+                for wait in (0.0, self.settle_delay):
+                    await asyncio.sleep(wait)
+                    found = await find_created(self.client, request)
+                    if found is not None:
+                        return found, " (its answer was lost; found it by its marker)"
                 if attempt + 1 == self.create_attempts:
                     raise
                 await asyncio.sleep(self.retry_delay * 2**attempt)
         raise AssertionError("unreachable")
 
+    async def _remove_own_duplicates(self, created: Sequence[Create | Replace], bound: Bounded) -> list[Outcome]:
+        """Where several runs of ours with one spec stand at an address, *the* run is the oldest; delete the
+        others that this apply created (another apply removes its own). Returns what was done."""
+        if not created:
+            return []
+        live = await runs_at(self.client, [c.run for c in created], bound)
+        doomed: list[tuple[Create | Replace, Run, Run]] = []
+        for change in created:
+            _, wanted = parse_notes(change.run.notes)
+            if wanted is None:
+                continue
+            mine = replace(wanted, apply=self.apply_id)
+            same = [r for r in live.get(_key(change.run), []) if wanted.same_run(parse_notes(r.notes)[1])]
+            doomed += [(change, same[0], other) for other in same[1:] if parse_notes(other.notes)[1] == mine]
+        return await bound.all(self._attempt(change, _deleter(self.client, keeper, extra), report=True)
+                               for change, keeper, extra in doomed)
+
+
+def _deleter(client: AsyncChariotClient, keeper: Run, extra: Run) -> Callable[[Change], Awaitable[Outcome]]:
+    async def delete(change: Change) -> Outcome:
+        with contextlib.suppress(RunDoesNotExistError):  # gone already: as good
+            await client.delete_run(extra.id or "")
+        return Outcome(change.address, "dedupe", True, f"another apply created this run at the same time; kept "
+                       f"{keeper.id}, deleted ours {extra.id}", keeper.id)
+    return delete
+
+
+def _key(request: RunRequest) -> RunKey:
+    return request.project_id, request.name, request.version
+
+
+def _already_there(change: Create | Replace, runs: Sequence[Run]) -> Outcome | None:
+    """An outcome instead of a create, when the address is no longer empty (another apply got there first)."""
+    _, wanted = parse_notes(change.run.notes)
+    for run in runs:
+        marker = parse_notes(run.notes)[1]
+        if wanted is not None and wanted.same_run(marker):
+            return Outcome(change.address, change.kind, True,
+                           "already exists: another apply created it since the plan was made", run.id)
+    if runs:
+        return Outcome(change.address, change.kind, False, f"run {runs[0].id} was created here by someone else "
+                       "since the plan was made; nothing was created", runs[0].id,
+                       hint="run `chariot-apply plan` again and review it")
+    return None
+
+
+async def runs_at(client: AsyncChariotClient, requests: Sequence[RunRequest],
+                  bound: Bounded) -> dict[RunKey, list[Run]]:
+    """The live runs at the addresses of ``requests``, oldest first, in batched look-ups (as the plan makes)."""
+    if not requests:
+        return {}
+    keys = {_key(r) for r in requests}
+    return {k: v for k, v in runs_by_address(await runs_named(client, {r.name for r in requests}, bound)).items()
+            if k in keys}
+
 
 async def find_created(client: AsyncChariotClient, request: RunRequest) -> str | None:
-    """The id of the run ``request`` created, if it exists: same address, same marker (our owner, this spec)."""
+    """The id of the run ``request`` created, if it exists: same address, same marker (our owner, this spec,
+    this apply)."""
     _, ours = parse_notes(request.notes)
     runs = await client.get_runs(project_ids=[request.project_id], name_ilikes=[escape_ilike(request.name)],
                                  versions=[request.version], limit=100)
-    for run in runs:
+    for run in oldest_first(runs):
         if run.name == request.name and ours is not None and parse_notes(run.notes)[1] == ours:
             return run.id
     return None

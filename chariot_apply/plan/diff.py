@@ -134,8 +134,8 @@ def _plan_one(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, at_ad
     unowned = [r for r in at_address if not _owned(ctx, r)]
     if unowned:
         return [_conflict(addr, other, run.spec.sensitive) for other in unowned]
-    current, extras = (owned[0], owned[1:]) if owned else (None, [])
-    items: list[Item] = [_duplicate(ctx, addr, extra, current, run.spec.sensitive) for extra in extras]
+    current = owned[0] if owned else None
+    items: list[Item] = [_duplicate(addr, extra, owned[0], run.spec.sensitive) for extra in owned[1:]]
     match run.spec.state:
         case "absent":
             return [*items, _plan_absent(addr, run, current)]
@@ -156,13 +156,11 @@ def _conflict(addr: str, other: Run, sensitive: Sequence[str]) -> Item:
                              "metadata.name or metadata.version",))
 
 
-def _duplicate(ctx: _Context, addr: str, extra: Run, keeper: Run | None, sensitive: Sequence[str]) -> Item:
-    duplicate = f"duplicate of run {keeper.id if keeper else ''}"
-    if ctx.options.prune:
-        return Delete(address=addr, live=live_ref(extra), prune=True, sensitive=tuple(sensitive),
-                      reason=f"{duplicate} (--prune)")
-    return PruneCandidate(address=addr, live=live_ref(extra), sensitive=tuple(sensitive),
-                          reason=f"{duplicate}; deleted only with --prune")
+def _duplicate(addr: str, extra: Run, keeper: Run, sensitive: Sequence[str]) -> Item:
+    """A second run of ours at a declared address (two applies raced, or one crashed before removing its
+    duplicate). The oldest is *the* run, as every apply agrees; the others go, --prune or not."""
+    return Delete(address=addr, live=live_ref(extra), sensitive=tuple(sensitive),
+                  reason=f"duplicate of run {keeper.id} (two applies created it at once; the oldest is kept)")
 
 
 def _plan_absent(addr: str, run: DeclaredRun, current: Run | None) -> Item:

@@ -2,7 +2,11 @@
 
     Baseline for the Q4 report          <- the user's notes, shown and compared without the marker
 
-    [chariot-apply owner=team-vision spec=3f2a9c0d1e4b5a69]
+    [chariot-apply owner=team-vision spec=3f2a9c0d1e4b5a69 apply=9c41d2e07a3b]
+
+``apply`` names the one ``chariot-apply apply`` process that created the run: when two applies race and
+both create a run at one address, each can tell its own duplicates from the other's, and deletes only
+its own. Markers without it (written before it existed, or by ``plan``) still parse.
 """
 
 from __future__ import annotations
@@ -14,16 +18,23 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-MARKER = re.compile(r"(?:\n\n|^)\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) spec=(?P<spec>[0-9a-f]{16})\]\s*\Z")
+MARKER = re.compile(r"(?:\n\n|^)\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) spec=(?P<spec>[0-9a-f]{16})"
+                    r"(?: apply=(?P<apply>[0-9a-f]{8,32}))?\]\s*\Z")
 
 
 @dataclass(frozen=True)
 class Marker:
     owner: str
     spec: str
+    apply: str | None = None  # the apply process that created the run
 
     def render(self) -> str:
-        return f"[chariot-apply owner={self.owner} spec={self.spec}]"
+        made_by = f" apply={self.apply}" if self.apply else ""
+        return f"[chariot-apply owner={self.owner} spec={self.spec}{made_by}]"
+
+    def same_run(self, other: Marker | None) -> bool:
+        """The same owner and spec: the same declared run, whichever apply created it."""
+        return other is not None and (other.owner, other.spec) == (self.owner, self.spec)
 
 
 def compose_notes(user_notes: str | None, marker: Marker) -> str:
@@ -38,7 +49,7 @@ def parse_notes(notes: str | None) -> tuple[str, Marker | None]:
     match = MARKER.search(notes)
     if match is None:
         return notes, None
-    return notes[: match.start()], Marker(match["owner"], match["spec"])
+    return notes[: match.start()], Marker(match["owner"], match["spec"], match["apply"])
 
 
 def is_owned(notes: str | None, run_id: str | None, owner: str, adopted: Collection[str]) -> bool:

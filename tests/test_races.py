@@ -1,0 +1,90 @@
+"""Writers that race: two applies at once, on the same new runs, end with exactly one run per address.
+
+Chariot has no lock and no unique key on (project, name, version): chariot-apply converges by itself. Each
+trial starts two real `chariot-apply apply` processes together against one served emulator (with a little
+latency, so that both plan before either creates, as two CI jobs merging at once would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.models import Run
+from chariot_apply.emulator.app import create_app
+from chariot_apply.emulator.faults import Faults
+from chariot_apply.emulator.server import BackgroundServer
+from chariot_apply.emulator.store import EmulatorStore
+from tests.factories import manifest, write_manifests
+
+RUNS_PER_TRIAL = 40
+TRIALS = 10
+
+
+@pytest.fixture(scope="module")
+def served() -> object:
+    store = EmulatorStore(":memory:")
+    with BackgroundServer(create_app(store, faults=Faults(latency_seconds=0.02))) as server:
+        yield server
+    store.close()
+
+
+def _live(url: str, prefix: str) -> list[Run]:
+    async def fetch() -> list[Run]:
+        async with AsyncChariotClient(url) as client:
+            return [r async for r in client.iter_runs(name_ilikes=[f"{prefix}%"])]
+    return asyncio.run(fetch())
+
+
+def _both(commands: list[list[str]], cwd: Path, url: str) -> list[subprocess.CompletedProcess[str]]:
+    env = {"PATH": os.environ["PATH"], "CHARIOT_URL": url, "CHARIOT_APPLY_OWNER": "racers", "NO_COLOR": "1"}
+    processes = [subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", *c], cwd=cwd, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+    results = []
+    for command, process in zip(commands, processes, strict=True):
+        out, err = process.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(command, process.returncode, out, err))
+    return results
+
+
+def _one_per_address(runs: list[Run]) -> Counter[str]:
+    return Counter(f"{r.project_id}/{r.name}@{r.version}" for r in runs)
+
+
+def test_two_applies_at_once_leave_one_run_per_address(served: BackgroundServer, tmp_path: Path) -> None:
+    raced = 0
+    for trial in range(TRIALS):
+        prefix = f"race{trial}-"
+        write_manifests(tmp_path / "runs.yaml", *[manifest(f"{prefix}{i}") for i in range(RUNS_PER_TRIAL)])
+        first, second = _both([["apply", "-f", "runs.yaml", "--auto-approve"]] * 2, tmp_path, served.url)
+        for done in (first, second):
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "Traceback" not in done.stderr
+        counts = _one_per_address(_live(served.url, prefix))
+        assert len(counts) == RUNS_PER_TRIAL and set(counts.values()) == {1}, (trial, counts)
+        text = first.stdout + second.stdout
+        raced += "another apply created" in text
+    assert raced, "no trial raced: the test proves nothing (raise the latency)"
+
+
+def test_one_saved_plan_applied_twice_at_once(served: BackgroundServer, tmp_path: Path) -> None:
+    raced = 0
+    for trial in range(TRIALS):
+        prefix = f"saved{trial}-"
+        write_manifests(tmp_path / "runs.yaml", *[manifest(f"{prefix}{i}") for i in range(RUNS_PER_TRIAL)])
+        (planned,) = _both([["plan", "-f", "runs.yaml", "--out", "plan.json"]], tmp_path, served.url)
+        assert planned.returncode == 0, planned.stderr
+        first, second = _both([["apply", "plan.json"]] * 2, tmp_path, served.url)
+        for done in (first, second):
+            assert done.returncode == 0, done.stdout + done.stderr
+        counts = _one_per_address(_live(served.url, prefix))
+        assert len(counts) == RUNS_PER_TRIAL and set(counts.values()) == {1}, (trial, counts)
+        raced += "another apply created" in first.stdout + second.stdout
+    assert raced, "no trial raced: the test proves nothing (raise the latency)"
