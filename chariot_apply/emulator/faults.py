@@ -1,8 +1,18 @@
-"""Deliberate misbehaviour for tests and benchmarks: latency, error answers, dropped connections.
+"""Deliberate misbehaviour for tests and benchmarks: latency, error answers, dropped connections, and the
+timeouts a real network has.
 
 A drop is real on a socket (headers and part of the body are sent, then the
 connection is cut) and, in process, ``EmulatorTransport`` turns it into the same
 ``httpx.RemoteProtocolError`` a client would see over the network.
+
+The timeout kinds hold a request for ``hang_seconds`` (set it above the client's timeout):
+
+- ``hang``: nothing happens, then the connection is cut;
+- ``commit-late``: a write is carried out only after the wait (a slow server: the client has given up);
+- ``commit-then-hang``: a write is carried out at once, its answer withheld, then the connection is cut;
+- ``commit-then-502``: a write is carried out, and a gateway answers 502 in its place.
+
+The ``commit-*`` kinds apply to writes; a read drawn for one is a ``hang``.
 """
 
 from __future__ import annotations
@@ -15,7 +25,10 @@ from typing import Any, Literal
 
 import httpx
 
-FaultKind = Literal["500", "502", "503", "504", "429", "drop", "commit-then-drop"]
+FaultKind = Literal["500", "502", "503", "504", "429", "drop", "commit-then-drop", "hang", "commit-late",
+                   "commit-then-hang", "commit-then-502"]
+#: Every kind, for a soak that wants them all.
+TIMEOUT_KINDS: tuple[FaultKind, ...] = ("hang", "commit-late", "commit-then-hang", "commit-then-502")
 WRITE_METHODS = frozenset({"POST", "DELETE", "PUT", "PATCH"})
 
 
@@ -41,6 +54,7 @@ class Faults:
     failure_rate: float = 0.0
     failure_kinds: tuple[FaultKind, ...] = ("500", "503", "429", "drop")
     commit_then_drop_rate: float = 0.0
+    hang_seconds: float = 1.0
     scripted: list[ScriptedFault] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
     injected: int = 0
@@ -54,7 +68,8 @@ class Faults:
                 del self.scripted[i]
                 return fault.kind
         if self.failure_rate and self.rng.random() < self.failure_rate:
-            return self.rng.choice(self.failure_kinds)
+            kind = self.rng.choice(self.failure_kinds)
+            return "hang" if kind.startswith("commit-") and method not in WRITE_METHODS else kind
         if method in WRITE_METHODS and self.commit_then_drop_rate and self.rng.random() < self.commit_then_drop_rate:
             return "commit-then-drop"
         return None
@@ -84,10 +99,52 @@ class FaultInjector:
         if kind == "commit-then-drop":
             await self.app(scope, receive, _CutAfterHeaders(send))
             raise ConnectionDropped("connection dropped after the write was committed")
+        if kind == "hang":
+            await asyncio.sleep(faults.hang_seconds)
+            await _cut(send, 200, b"")
+        if kind == "commit-late":
+            body = await _read_body(receive)  # before the client gives up and its body with it
+            await asyncio.sleep(faults.hang_seconds)
+            await self.app(scope, _replay(body), send)  # answered to a client that has long given up
+            return
+        if kind in ("commit-then-hang", "commit-then-502"):
+            await self.app(scope, receive, _withheld)
+            if kind == "commit-then-hang":
+                await asyncio.sleep(faults.hang_seconds)
+                await _cut(send, 200, b"")
+            kind = "502"
         body = json.dumps({"error": f"injected fault {kind}"}).encode()
         await send({"type": "http.response.start", "status": int(kind),
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Any:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.Event().wait()  # as a live connection would: nothing more, ever
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+    return receive
+
+
+async def _withheld(message: dict[str, Any]) -> None:
+    """A response that never reaches the client."""
 
 
 async def _cut(send: Any, status: int, partial: bytes) -> None:
