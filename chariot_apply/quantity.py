@@ -97,7 +97,16 @@ def _interpret(suffix: str) -> tuple[int, int, Format]:
 
 @lru_cache(maxsize=4096)
 def parse_quantity(text: str) -> Quantity:
-    """Parse a quantity string exactly (``ParseQuantity``); raise ``QuantityError`` when it is not one."""
+    """Parse a quantity string exactly (``ParseQuantity``); raise ``QuantityError`` when it is not one,
+    including numbers beyond what decimal arithmetic here can hold (``1e9999999``, hundreds of digits)."""
+    try:
+        return _parse(text)
+    except decimal.DecimalException:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise QuantityError(f"quantity {shown!r} is out of range") from None
+
+
+def _parse(text: str) -> Quantity:
     if not isinstance(text, str) or not text:
         raise QuantityError("quantities must not be empty")
     if text == "0":

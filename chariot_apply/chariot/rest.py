@@ -7,10 +7,11 @@ When a real server differs, correct it here, in this one place.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any, ClassVar, Self, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Self, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chariot_apply.chariot.models import (
     Blueprint,
@@ -67,8 +68,31 @@ DEFAULT_STOP_GRACE_SECONDS = 600.0
 MAX_PAGE_SIZE = 1000
 
 
+#: Counts and offsets are 64-bit integers on the wire, as in any SQL server; more is refused, not overflowed.
+MAX_INT64 = 2**63 - 1
+Count = Annotated[int, Field(ge=0, le=MAX_INT64)]
+#: A stop's grace period, at most a year (the SDK names no bound; a real server surely has one).
+MAX_GRACE_SECONDS = 365 * 24 * 3600
+
+
+def finite_json(value: Any, path: str = "$") -> Any:
+    """``value`` unchanged, if JSON can carry it: no NaN or Infinity anywhere inside."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path}: {value} is not a JSON number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            finite_json(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            finite_json(item, f"{path}[{index}]")
+    return value
+
+
+FiniteJson = Annotated[dict[str, Any], AfterValidator(finite_json)]
+
+
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Query(BaseModel):
@@ -115,8 +139,8 @@ class RunQuery(Query):
     created_before: datetime | None = None
     ids: list[str] | None = None
     id_after: str | None = None
-    limit: int | None = Field(default=None, ge=0)
-    offset: int | None = Field(default=None, ge=0)
+    limit: Count | None = None
+    offset: Count | None = None
     name_ilikes: list[str] | None = None
     project_ids: list[str] | None = None
     select: list[RunField] | None = None
@@ -132,15 +156,15 @@ class RunFieldsQuery(Query):
 
 
 class EventQuery(Query):
-    limit: int | None = Field(default=None, ge=0)
-    offset: int | None = Field(default=None, ge=0)
+    limit: Count | None = None
+    offset: Count | None = None
     sort: list[EventSort] | None = None
 
 
 class MetricQuery(Query):
-    global_steps: list[int] | None = None
+    global_steps: list[Count] | None = None
     tags: list[str] | None = None
-    limit: int | None = Field(default=None, ge=0)
+    limit: Count | None = None
     created_before: datetime | None = None
 
 
@@ -148,14 +172,14 @@ class CheckpointQuery(Query):
     ids: list[str] | None = None
     run_ids: list[str] | None = None
     project_ids: list[str] | None = None
-    global_steps: list[int] | None = None
+    global_steps: list[Count] | None = None
     statuses: list[CheckpointStatus] | None = None
     created_before: datetime | None = None
     created_after: datetime | None = None
     select: list[CheckpointField] | None = None
     sort: list[CheckpointSort] | None = None
-    limit: int | None = Field(default=None, ge=0)
-    offset: int | None = Field(default=None, ge=0)
+    limit: Count | None = None
+    offset: Count | None = None
 
 
 class CheckpointDeleteQuery(Query):
@@ -170,8 +194,8 @@ class BlueprintLookupQuery(Query):
 
 class BlueprintListQuery(Query):
     names: list[str] | None = None
-    limit: int | None = Field(default=None, ge=0)
-    offset: int | None = Field(default=None, ge=0)
+    limit: Count | None = None
+    offset: Count | None = None
 
 
 class ProjectQuery(Query):
@@ -182,7 +206,7 @@ class CreateRunBody(Body):
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     resources: Resources
-    config: dict[str, Any]
+    config: FiniteJson
     task_type: str = Field(min_length=1)
     blueprint_id: str = Field(min_length=1)
     project_id: str = Field(min_length=1)
@@ -191,11 +215,12 @@ class CreateRunBody(Body):
 
 class ValidateConfigBody(Body):
     blueprint_id: str
-    config: dict[str, Any]
+    config: FiniteJson
 
 
 class StopRunBody(Body):
-    grace_period_seconds: float = Field(default=DEFAULT_STOP_GRACE_SECONDS, ge=1)
+    grace_period_seconds: float = Field(default=DEFAULT_STOP_GRACE_SECONDS, ge=1, le=MAX_GRACE_SECONDS,
+                                        allow_inf_nan=False)
 
 
 class CreateModelBody(Body):

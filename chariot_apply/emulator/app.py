@@ -75,7 +75,11 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
 
     @app.post(rest.LOGIN)
     async def login(request: Request) -> JSONResponse:
-        form = {k: v[-1] for k, v in parse_qs((await request.body()).decode(), keep_blank_values=True).items()}
+        try:
+            text = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise EmulatorError(400, "the login form is not UTF-8") from None
+        form = {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         if form.get("grant_type") != "client_credentials":
             raise EmulatorError(400, "grant_type must be client_credentials")

@@ -98,7 +98,11 @@ class IdFactory:
 
 
 def _ts(dt: datetime) -> float:
-    return dt.timestamp()
+    """Seconds since the epoch, for any datetime (a naive one is UTC): year 1 as well as 9999."""
+    return ((dt if dt.tzinfo else dt.replace(tzinfo=UTC)) - _EPOCH).total_seconds()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _dt(ts: float | None) -> str | None:
