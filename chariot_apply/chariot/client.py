@@ -151,6 +151,8 @@ class AsyncChariotClient:
                 response = await self._http.request(method, path, params=cast(httpx.QueryParams, params),
                                                     json=json_body,
                                                     data=form, headers=headers)
+            except httpx.InvalidURL as exc:  # nothing was sent: an argument no URL can carry
+                raise InvalidArgumentError(f"cannot make a request URL: {str(exc)[:200]}") from None
             except httpx.HTTPError as exc:
                 attempt += 1
                 if safe and attempt < attempts:

@@ -31,17 +31,17 @@ def _quantity_text(value: Any) -> Any:
 class Metadata(_Strict):
     name: str = Field(min_length=1, max_length=253)
     version: str = Field(min_length=1, max_length=128)
-    project: str | None = Field(default=None, min_length=1)
+    project: str | None = Field(default=None, min_length=1, max_length=253)
 
 
 class BlueprintRef(_Strict):
-    name: str = Field(min_length=1)
-    version: str | None = Field(default=None, min_length=1)
+    name: str = Field(min_length=1, max_length=253)
+    version: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class GpuSpec(_Strict):
-    count: int = Field(ge=1, strict=True)
-    type: str = Field(min_length=1)
+    count: int = Field(ge=1, le=1024, strict=True)
+    type: str = Field(min_length=1, max_length=128)
 
 
 class ResourcesSpec(_Strict):
@@ -56,10 +56,10 @@ class ResourcesSpec(_Strict):
 
 class RunSpec(_Strict):
     blueprint: BlueprintRef
-    task_type: str | None = Field(default=None, alias="taskType", min_length=1)
+    task_type: str | None = Field(default=None, alias="taskType", min_length=1, max_length=253)
     resources: ResourcesSpec
     config: dict[str, Any] = Field(default_factory=dict)
-    notes: str | None = None
+    notes: str | None = Field(default=None, max_length=16384)
     state: DesiredState = "running"
     allow_replace: bool = Field(default=False, alias="allowReplace", strict=True)
     sensitive: tuple[Annotated[str, Field(min_length=1)], ...] = ()

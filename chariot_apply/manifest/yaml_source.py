@@ -1,7 +1,14 @@
-"""YAML documents with the line and column of every value, and duplicate keys caught (PyYAML keeps the last)."""
+"""YAML documents with the line and column of every value, and duplicate keys caught (PyYAML keeps the last).
+
+Whatever the text, the answer is documents or located problems, never an exception and never a hang:
+control characters, nesting deeper than ``MAX_DEPTH``, aliases that expand past ``MAX_VALUES`` (a "billion
+laughs"), integers beyond Python's digit limit, and YAML types JSON cannot carry (dates, binary, .inf)
+are each refused where they are written.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,12 +46,26 @@ def _loc(file: str, node: Node) -> Location:
     return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+#: Deeper than this, a manifest is a mistake (a real one is about six levels deep).
+MAX_DEPTH = 64
+#: Values one document may expand to, aliases included.
+MAX_VALUES = 100_000
+JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+class _TooLarge(Exception):
+    def __init__(self, node: Node, message: str) -> None:
+        super().__init__(message)
+        self.node, self.message = node, message
+
+
 def parse_documents(text: str, file: str) -> tuple[list[Document], list[ManifestProblem]]:
     """All non-empty documents of a YAML stream, or the syntax error that stopped the reading."""
-    loader = yaml.SafeLoader(text)
     documents: list[Document] = []
     problems: list[ManifestProblem] = []
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # reading starts here: a control character is refused at once
         index = 0
         while loader.check_node():
             node = loader.get_node()
@@ -52,9 +73,27 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Manifest
                 index += 1
                 continue
             doc = Document(file, index, None, _loc(file, node))
-            doc.data = _build(loader, node, (), doc, problems)
+            budget = [MAX_VALUES]
+            try:
+                doc.data = _build(loader, node, (), doc, problems, budget)
+            except _TooLarge as exc:
+                problems.append(ManifestProblem(_loc(file, exc.node), "", exc.message,
+                                                "a manifest is a few dozen values; check the aliases (*name) "
+                                                "and the indentation"))
+                doc.data = None
             documents.append(doc)
             index += 1
+    except yaml.reader.ReaderError as exc:
+        line, column = _line_column(text, exc.position)
+        code = ord(exc.character) if isinstance(exc.character, str) else int(exc.character)
+        problems.append(ManifestProblem(Location(file, line, column), "",
+                                        f"invalid YAML: the control character U+{code:04X} is not allowed in YAML",
+                                        "remove the control character, or write it as an escape in a "
+                                        "double-quoted string"))
+    except RecursionError:  # PyYAML composes recursively: a thousand levels exhaust Python's stack first
+        where = Location(file, loader.line + 1, loader.column + 1) if loader is not None else Location(file)
+        problems.append(ManifestProblem(where, "", f"invalid YAML: nested deeper than {MAX_DEPTH} levels",
+                                        "a manifest is a few levels deep; check the brackets and indentation"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
@@ -64,19 +103,34 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Manifest
     except yaml.YAMLError as exc:
         problems.append(ManifestProblem(Location(file), "", f"invalid YAML: {exc}"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents, problems
 
 
+def _line_column(text: str, position: int) -> tuple[int, int]:
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+
+
 def _build(loader: yaml.SafeLoader, node: Node, path: Path_, doc: Document,
-           problems: list[ManifestProblem]) -> Any:
+           problems: list[ManifestProblem], budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge(node, f"the document expands to more than {MAX_VALUES:,} values")
+    if len(path) > MAX_DEPTH:
+        raise _TooLarge(node, f"values are nested deeper than {MAX_DEPTH} levels")
     if isinstance(node, MappingNode):
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                key = str(key)
+            if isinstance(key_node, ScalarNode):
+                scalar = _scalar(loader, key_node, path, doc, problems)
+                key = scalar if isinstance(scalar, str) else str(scalar)
+            else:
+                problems.append(ManifestProblem(_loc(doc.file, key_node), format_path(path),
+                                                "a key must be text, not a list or a mapping"))
+                continue
             child = (*path, key)
             if key in out:
                 first = doc.locations[child]
@@ -85,12 +139,42 @@ def _build(loader: yaml.SafeLoader, node: Node, path: Path_, doc: Document,
                                                 "YAML keeps only the last one; remove one of them"))
                 continue
             doc.locations[child] = _loc(doc.file, key_node)
-            out[key] = _build(loader, value_node, child, doc, problems)
+            out[key] = _build(loader, value_node, child, doc, problems, budget)
         return out
     if isinstance(node, SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             doc.locations[(*path, i)] = _loc(doc.file, item)
-            items.append(_build(loader, item, (*path, i), doc, problems))
+            items.append(_build(loader, item, (*path, i), doc, problems, budget))
         return items
-    return loader.construct_object(node, deep=True)
+    return _scalar(loader, node, path, doc, problems)
+
+
+def _shown(node: Node) -> str:
+    text = str(node.value)
+    return repr(text if len(text) <= 40 else text[:20] + "..." + text[-10:])
+
+
+def _scalar(loader: yaml.SafeLoader, node: Node, path: Path_, doc: Document,
+            problems: list[ManifestProblem]) -> Any:
+    """A scalar JSON can carry; anything else is a located problem (and ``None`` in its place)."""
+    try:
+        value = loader.construct_object(node, deep=True)
+    except ValueError:  # an integer past Python's digit limit (4,300), or a malformed timestamp
+        problems.append(ManifestProblem(_loc(doc.file, node), format_path(path),
+                                        f"{_shown(node)} is not a value chariot-apply can read (too long a number?)",
+                                        "quote it to make it text"))
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        problems.append(ManifestProblem(_loc(doc.file, node), format_path(path),
+                                        f"{_shown(node)} is not a number JSON can carry",
+                                        "use a finite number, or quote it to make it text"))
+        return None
+    if not isinstance(value, JSON_SCALARS):
+        kind = {"tag:yaml.org,2002:timestamp": "a YAML date", "tag:yaml.org,2002:binary": "YAML binary data",
+                "tag:yaml.org,2002:set": "a YAML set"}.get(node.tag, f"a YAML {type(value).__name__}")
+        problems.append(ManifestProblem(_loc(doc.file, node), format_path(path),
+                                        f"{kind} ({_shown(node)}) cannot be sent to Chariot as JSON",
+                                        "quote it to make it text"))
+        return None
+    return value
