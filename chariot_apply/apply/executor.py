@@ -29,6 +29,7 @@ from chariot_apply.plan.fetch import Bounded, runs_named
 from chariot_apply.plan.live import RunKey, oldest_first, runs_by_address
 from chariot_apply.plan.model import Change, Create, Delete, Plan, Replace, RunRequest, Stop
 from chariot_apply.plan.ownership import compose_notes, parse_notes
+from chariot_apply.plan.sensitive import scrub
 
 #: Errors after which a create may or may not have happened (or may succeed if tried again).
 UNCERTAIN = (TransportError, ServerError, RateLimitedError)
@@ -117,7 +118,10 @@ class Executor:
         try:
             outcome = await step(change)
         except ChariotError as exc:
-            outcome = Outcome(change.address, change.kind, False, str(exc), hint=exc.hint)
+            detail = str(exc)
+            if isinstance(change, Create | Replace):  # a refused create may quote the config: never its secrets
+                detail = scrub(detail, change.run.config, change.sensitive)
+            outcome = Outcome(change.address, change.kind, False, detail, hint=exc.hint)
         if report:
             self.reporter.finished(outcome)
         return outcome

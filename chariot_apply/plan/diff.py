@@ -36,6 +36,7 @@ from chariot_apply.plan.model import (
     traits,
 )
 from chariot_apply.plan.ownership import Marker, compose_notes, is_owned, parse_notes, spec_fingerprint
+from chariot_apply.plan.sensitive import scrub
 from chariot_apply.quantity import parse_quantity, same_quantity
 
 REPLACE_HINT = ("runs are immutable: bump metadata.version to train a new run beside it, or allow the replace "
@@ -239,7 +240,9 @@ def _validation_problems(ctx: _Context, run: DeclaredRun, addr: str, request: Ru
     problems = []
     for error in errors:
         path = "spec.config" + error.path[1:] if error.path.startswith("$") else f"spec.config.{error.path}"
-        problems.append(Problem(location=str(run.where(path)), path=path, message=error.message))
+        # The server's words may quote the value: never a secret one.
+        message = scrub(error.message, run.spec.config, run.spec.sensitive)
+        problems.append(Problem(location=str(run.where(path)), path=path, message=message))
     return [Invalid(address=addr, sensitive=run.spec.sensitive, problems=tuple(problems),
                     reason="the blueprint's config schema refuses this config; fix spec.config")]
 

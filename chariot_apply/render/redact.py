@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from chariot_apply.plan.model import BlockedReplace, Create, Difference, Item, Plan, Replace
-
-REDACTED = "(sensitive)"
-SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|credential|private|auth|signature|(^|[_\-.])(api)?key(s)?$|apikey",
-    re.IGNORECASE)
-
-
-def is_secret(path: str, sensitive: tuple[str, ...]) -> bool:
-    """``path`` is dotted from the config root (``optimizer.api_key``)."""
-    parts = path.split(".")
-    for i in range(1, len(parts) + 1):
-        if ".".join(parts[:i]) in sensitive:
-            return True
-    return any(SECRET_KEY.search(part) for part in parts)
+from chariot_apply.plan.sensitive import REDACTED, is_secret
 
 
 def redact_config(config: Any, sensitive: tuple[str, ...], prefix: str = "") -> Any:

@@ -1,0 +1,60 @@
+"""Which config values are secret, and how to say a thing about one without saying it.
+
+A key is secret when it looks so (``password``, ``api_key``, ``token`` ...) or the manifest lists it in
+``spec.sensitive``. The planner uses this to word validation problems; the renderers, to redact values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+REDACTED = "(sensitive)"
+SECRET_KEY = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|credential|private|auth|signature|(^|[_\-.])(api)?key(s)?$|apikey",
+    re.IGNORECASE)
+
+
+def is_secret(path: str, sensitive: Sequence[str]) -> bool:
+    """``path`` is dotted from the config root (``optimizer.api_key``)."""
+    parts = path.split(".")
+    for i in range(1, len(parts) + 1):
+        if ".".join(parts[:i]) in sensitive:
+            return True
+    return any(SECRET_KEY.search(part) for part in parts)
+
+
+def secret_values(config: Any, sensitive: Sequence[str], prefix: str = "") -> Iterator[Any]:
+    """Every value in ``config`` that sits under a secret key (whole subtrees, and their leaves)."""
+    if not isinstance(config, Mapping):
+        return
+    for key, value in config.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if is_secret(path, sensitive):
+            yield value
+            yield from _leaves(value)
+        else:
+            yield from secret_values(value, sensitive, path)
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+    for item in items:
+        yield item
+        yield from _leaves(item)
+
+
+def scrub(message: str, config: Mapping[str, Any], sensitive: Sequence[str]) -> str:
+    """``message`` (a server's validation text, an error) with every secret value of ``config`` replaced by
+    ``(sensitive)``, in each spelling a message may use: Python's repr, JSON, and plain text."""
+    for value in sorted(secret_values(config, sensitive), key=lambda v: -len(repr(v))):
+        if value is None or isinstance(value, bool):
+            continue
+        spellings = {repr(value), json.dumps(value, ensure_ascii=False), json.dumps(value)}
+        if isinstance(value, str | int | float) and len(str(value)) >= 3:
+            spellings.add(str(value))
+        for spelling in sorted(spellings, key=len, reverse=True):
+            message = message.replace(spelling, REDACTED)
+    return message
