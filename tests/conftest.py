@@ -83,3 +83,12 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: BackgroundS
     (tmp_path / "chariot-apply.yaml").write_text("owner: team-test\nproject: vision\nmanifests: [runs/]\n")
     (tmp_path / "runs").mkdir()
     return tmp_path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A checkout as the GitHub Action sees it: the project in `training/`, manifests in `training/runs/`."""
+    checkout = tmp_path / "checkout"
+    (checkout / "training" / "runs").mkdir(parents=True)
+    (checkout / "training" / "chariot-apply.yaml").write_text("owner: gh-team\nproject: vision\nmanifests: [runs/]\n")
+    return checkout

@@ -140,14 +140,6 @@ def github_server(github: FakeGitHub) -> Iterator[BackgroundServer]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    checkout = tmp_path / "checkout"
-    (checkout / "training" / "runs").mkdir(parents=True)
-    (checkout / "training" / "chariot-apply.yaml").write_text("owner: gh-team\nproject: vision\nmanifests: [runs/]\n")
-    return checkout
-
-
-@pytest.fixture
 def runner(tmp_path: Path, github_server: BackgroundServer) -> Runner:
     temp = tmp_path / "runner-temp"
     temp.mkdir()

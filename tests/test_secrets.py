@@ -12,7 +12,7 @@ from chariot_apply.plan.sensitive import scrub
 from tests.cli_helpers import run_cli
 from tests.factories import manifest, write_manifests
 from tests.github_fake import FakeGitHub
-from tests.test_github_action import OPENED, Runner, chariot_inputs, repo, sticky  # noqa: F401 (a fixture)
+from tests.test_github_action import OPENED, Runner, chariot_inputs, sticky
 
 PLANTED = ("98765432101", "planted-arch-value", "424242424242")
 
