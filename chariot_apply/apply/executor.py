@@ -22,6 +22,7 @@ from chariot_apply.chariot.errors import (
     RunDoesNotExistError,
     ServerError,
     TransportError,
+    WriteOutcomeUnknownError,
 )
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Run
@@ -31,8 +32,10 @@ from chariot_apply.plan.model import Change, Create, Delete, Plan, Replace, RunR
 from chariot_apply.plan.ownership import compose_notes, parse_notes
 from chariot_apply.plan.sensitive import scrub
 
-#: Errors after which a create may or may not have happened (or may succeed if tried again).
-UNCERTAIN = (TransportError, ServerError, RateLimitedError)
+#: Errors after which a create may or may not have happened: look before sending it again.
+UNCERTAIN = (WriteOutcomeUnknownError, ServerError, RateLimitedError)
+#: After this many creates in a row failed to reach Chariot at all, the rest are not attempted.
+UNREACHABLE_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Executor:
     settle_delay: float = 2.0
     grace_period: timedelta | None = None  # None: the service's default (10 minutes)
     apply_id: str = field(default_factory=lambda: secrets.token_hex(6))
+    _unreached: int = field(default=0, init=False)  # creates in a row that could not reach Chariot
 
     async def apply(self, plan: Plan) -> ApplyResult:
         bound = Bounded(self.concurrency)
@@ -116,8 +120,13 @@ class Executor:
     async def _attempt(self, change: Change, step: Callable[[Change], Awaitable[Outcome]],
                        report: bool = False) -> Outcome:
         try:
+            if self._unreached >= UNREACHABLE_AFTER:
+                raise TransportError("not attempted: Chariot could not be reached for the changes before it")
             outcome = await step(change)
+            self._unreached = 0
         except ChariotError as exc:
+            if type(exc) is TransportError:
+                self._unreached += 1
             detail = str(exc)
             if isinstance(change, Create | Replace):  # a refused create may quote the config: never its secrets
                 detail = scrub(detail, change.run.config, change.sensitive)
@@ -176,6 +185,10 @@ class Executor:
                     found = await find_created(self.client, request)
                     if found is not None:
                         return found, " (its answer was lost; found it by its marker)"
+                if attempt + 1 == self.create_attempts:
+                    raise
+                await asyncio.sleep(self.retry_delay * 2**attempt)
+            except TransportError:  # refused before anything was sent: it did not happen
                 if attempt + 1 == self.create_attempts:
                     raise
                 await asyncio.sleep(self.retry_delay * 2**attempt)

@@ -1,0 +1,113 @@
+"""Crash safety: an apply killed with SIGKILL mid-way, and the served emulator killed and restarted mid-apply.
+In both, the rerun converges with exactly one run per address, and no acknowledged create is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.models import Run
+from tests.factories import manifest, write_manifests
+from tests.test_emulator_cli import _free_port
+
+RUNS = 40
+CREATED = re.compile(r": create: ok: created \[([0-9a-f-]+)\]")
+
+
+@contextmanager
+def emulator(db: Path, port: int, latency: float = 0.05) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "emulator", "serve", "--port",
+                                str(port), "--db", str(db), "--latency", str(latency)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/identity/v2/projects", timeout=5)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _apply(cwd: Path, url: str) -> subprocess.Popen[str]:
+    env = {"PATH": os.environ["PATH"], "CHARIOT_URL": url, "CHARIOT_APPLY_OWNER": "crash", "NO_COLOR": "1"}
+    return subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "apply", "-f", "runs.yaml",
+                             "--auto-approve", "--concurrency", "2"], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_creates(process: subprocess.Popen[str], count: int) -> list[str]:
+    """Read the apply's progress until ``count`` creates were acknowledged; their run ids."""
+    assert process.stdout is not None
+    ids: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(ids) < count:
+        assert time.monotonic() < deadline and process.poll() is None
+        ids += CREATED.findall(process.stdout.readline())
+    return ids
+
+
+def _runs(url: str) -> list[Run]:
+    async def fetch() -> list[Run]:
+        async with AsyncChariotClient(url) as client:
+            return [r async for r in client.iter_runs()]
+    return asyncio.run(fetch())
+
+
+def _converged(cwd: Path, url: str) -> list[Run]:
+    rerun = _apply(cwd, url)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, out + err
+    runs = _runs(url)
+    assert Counter((r.name, r.version) for r in runs) == Counter({(f"c{i}", "1.0.0"): 1 for i in range(RUNS)})
+    return runs
+
+
+@pytest.mark.parametrize("kill_after", [3, 20, 37])
+def test_an_apply_killed_mid_way_is_converged_by_the_next(tmp_path: Path, kill_after: int) -> None:
+    write_manifests(tmp_path / "runs.yaml", *[manifest(f"c{i}") for i in range(RUNS)])
+    port = _free_port()
+    with emulator(tmp_path / "e.db", port):
+        url = f"http://127.0.0.1:{port}"
+        apply = _apply(tmp_path, url)
+        acknowledged = _wait_for_creates(apply, kill_after)
+        apply.send_signal(signal.SIGKILL)
+        apply.wait(timeout=10)
+        runs = _converged(tmp_path, url)
+    assert set(acknowledged) <= {r.id for r in runs}
+
+
+def test_the_server_restarted_mid_apply_loses_no_acknowledged_create(tmp_path: Path) -> None:
+    write_manifests(tmp_path / "runs.yaml", *[manifest(f"c{i}") for i in range(RUNS)])
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with emulator(tmp_path / "e.db", port) as server:
+        apply = _apply(tmp_path, url)
+        acknowledged = _wait_for_creates(apply, 10)
+        server.send_signal(signal.SIGKILL)  # no clean shutdown: what was acknowledged must be on disk
+        server.wait(timeout=10)
+        out, err = apply.communicate(timeout=120)  # the rest fails: the server is gone
+        assert apply.returncode == 1 and "Traceback" not in err
+        acknowledged += CREATED.findall(out)
+    with emulator(tmp_path / "e.db", port):
+        runs = _converged(tmp_path, url)
+    assert set(acknowledged) <= {r.id for r in runs}
