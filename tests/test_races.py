@@ -88,3 +88,13 @@ def test_one_saved_plan_applied_twice_at_once(served: BackgroundServer, tmp_path
         assert len(counts) == RUNS_PER_TRIAL and set(counts.values()) == {1}, (trial, counts)
         raced += "another apply created" in first.stdout + second.stdout
     assert raced, "no trial raced: the test proves nothing (raise the latency)"
+
+
+def test_a_saved_plan_applied_again_is_done_not_stale(served: BackgroundServer, tmp_path: Path) -> None:
+    write_manifests(tmp_path / "runs.yaml", *[manifest(f"again-{i}") for i in range(3)])
+    (planned,) = _both([["plan", "-f", "runs.yaml", "--out", "plan.json"]], tmp_path, served.url)
+    (first,) = _both([["apply", "plan.json"]], tmp_path, served.url)
+    (second,) = _both([["apply", "plan.json"]], tmp_path, served.url)
+    assert first.returncode == 0 and second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.count("already exists: another apply created it") == 3
+    assert set(_one_per_address(_live(served.url, "again-")).values()) == {1}

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from chariot_apply.errors import UserError, plain_message
 
@@ -21,7 +21,7 @@ class ChariotSettings(BaseModel):
     ca_bundle: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _credentials_pair(self) -> ChariotSettings:
@@ -45,6 +45,7 @@ class ChariotSettings(BaseModel):
             "ca_bundle": env.get("CHARIOT_CA_BUNDLE"),
             "client_cert": env.get("CHARIOT_CLIENT_CERT"),
             "client_key": env.get("CHARIOT_CLIENT_KEY"),
+            "timeout_seconds": env.get("CHARIOT_TIMEOUT"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values = {k: v for k, v in values.items() if v not in (None, "")}

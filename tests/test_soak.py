@@ -1,0 +1,25 @@
+"""The soak, short: 20 apply cycles at 10 % faults of every kind (the late commit included) against the served
+emulator, then clean applies. Nothing is duplicated, lost or touched that is not ours, and it converges."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_short_soak_converges_with_nothing_lost_or_duplicated(seed: int) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--cycles", "20", "--seed", str(seed),
+                           "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.splitlines()[-1])
+    assert figures["faults_injected"] > 0, "no fault was injected: the soak proved nothing"
+    assert (figures["duplicates"], figures["lost"], figures["unowned_touched"], figures["undeclared_left"]) == (
+        0, 0, 0, 0), done.stdout
+    assert figures["converged"] and figures["applies_to_converge"] <= 3, done.stdout
