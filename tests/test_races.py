@@ -93,6 +93,7 @@ def test_one_saved_plan_applied_twice_at_once(served: BackgroundServer, tmp_path
 def test_a_saved_plan_applied_again_is_done_not_stale(served: BackgroundServer, tmp_path: Path) -> None:
     write_manifests(tmp_path / "runs.yaml", *[manifest(f"again-{i}") for i in range(3)])
     (planned,) = _both([["plan", "-f", "runs.yaml", "--out", "plan.json"]], tmp_path, served.url)
+    assert planned.returncode == 0, planned.stderr
     (first,) = _both([["apply", "plan.json"]], tmp_path, served.url)
     (second,) = _both([["apply", "plan.json"]], tmp_path, served.url)
     assert first.returncode == 0 and second.returncode == 0, second.stdout + second.stderr
