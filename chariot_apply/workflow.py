@@ -90,7 +90,12 @@ def save_plan(plan_: Plan, out: Path) -> None:
 async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[DeclaredRun] | None = None) -> Plan:
     declared = workspace.manifests() if declared is None else declared
     async with workspace.connection.client() as client:
-        return await make_plan(client, declared, options, adopted=workspace.project.adopted)
+        made = await make_plan(client, declared, options, adopted=workspace.project.adopted)
+    if made.unmatched:
+        raise UserError(f"--target/--exclude {', '.join(repr(s) for s in made.unmatched)} matches no run",
+                        hint="give an address as project/name@version (globs allowed; without @version: every "
+                             "version), as the plan shows it")
+    return made
 
 
 async def validate_online(workspace: Workspace, declared: Sequence[DeclaredRun]) -> Plan:
@@ -98,7 +103,7 @@ async def validate_online(workspace: Workspace, declared: Sequence[DeclaredRun])
     options = PlanOptions(owner=workspace.project.owner)
     async with workspace.connection.client() as client:
         bound = Bounded(32)
-        live = await fetch_live_state(client, declared, prune=False, bound=bound)
+        live = await fetch_live_state(client, declared, bound=bound)
         # As if nothing existed: every declared run would be created, so every config is validated.
         return await plan_validated(client, declared, replace(live, runs=()), options, bound)
 

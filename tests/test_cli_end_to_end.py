@@ -129,7 +129,7 @@ def test_replace_refused_then_allowed(workdir: Path, server: BackgroundServer) -
     write_manifests(path, manifest("a", config=classifier_config(learning_rate=0.02),
                                    resources_={"cpu": "2", "memory": "2Gi"}))
     plan = run_cli("plan", "--detailed-exitcode")
-    assert plan.exit_code == 0  # a blocked replace is not a change
+    assert plan.exit_code == 1  # a blocked replace is not a change, but the apply would fail on it
     assert "replacing is not allowed" in plan.stdout
     assert "~ config.learning_rate: 0.01 -> 0.02" in plan.stdout and '~ resources.cpu: "1" -> "2"' in plan.stdout
     assert "bump metadata.version" in plan.stdout

@@ -167,7 +167,9 @@ def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace:
         workflow.save_plan(result, out)
         click.echo(f"Saved the plan to {out} (it holds config values: keep it private). "
                    f"Apply it with: chariot-apply apply {out}", err=True)
-    if result.invalid:
+    if result.needs_attention:  # the apply that follows would fail on them: so does the plan
+        click.echo(f"{result.needs_attention} declared run(s) need attention: applying would fail on them "
+                   "(see 'Needs attention').", err=True)
         ctx.exit(EXIT_ERROR)
     ctx.exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 

@@ -128,10 +128,13 @@ def _run(env: Mapping[str, str], runner: Runner, outputs: dict[str, str],
     if inputs.command == "plan":
         if inputs.comment:
             _comment(env, runner, plan, inputs, github_transport)
-        code = 1 if plan.invalid else (2 if plan.has_changes else 0)
+        code = 1 if plan.needs_attention else (2 if plan.has_changes else 0)
         runner.set_outputs(outputs | {"exitcode": str(code)})
         _annotate_invalid(runner, plan)
-        return 1 if plan.invalid else 0
+        if plan.unreached:
+            runner.error(f"{plan.unreached} declared run(s) are in conflict or need a replace that is not "
+                         "allowed: the apply on merge would fail on them (see the plan)")
+        return 1 if plan.needs_attention else 0
     return _apply(ws, plan, runner, outputs, log)
 
 

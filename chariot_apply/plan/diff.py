@@ -55,10 +55,21 @@ def validation_key(blueprint_id: str, config: Mapping[str, Any]) -> ValidationKe
     return blueprint_id, canonical_json(config)
 
 
+def matches(addr: str, selector: str) -> bool:
+    """``selector`` is an address glob; without ``@version`` it means every version of that name."""
+    return fnmatchcase(addr, selector if "@" in selector else f"{selector}@*")
+
+
 def selected(addr: str, options: PlanOptions) -> bool:
-    if options.targets and not any(fnmatchcase(addr, t) for t in options.targets):
+    if options.targets and not any(matches(addr, t) for t in options.targets):
         return False
-    return not any(fnmatchcase(addr, e) for e in options.excludes)
+    return not any(matches(addr, e) for e in options.excludes)
+
+
+def unmatched_selectors(addresses: Iterable[str], options: PlanOptions) -> tuple[str, ...]:
+    """The --target and --exclude selectors that match none of ``addresses``: a typo, never "no changes"."""
+    known = list(addresses)
+    return tuple(s for s in (*options.targets, *options.excludes) if not any(matches(a, s) for a in known))
 
 
 def desired_spec(run: DeclaredRun) -> dict[str, Any]:
@@ -100,9 +111,11 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     observed: list[Observed] = []
     declared_keys: set[tuple[str, str, str]] = set()
     warnings: list[str] = []
+    seen: list[str] = []  # every address the plan could cover, for the selectors that match none
     for run in declared:
         project_id = live.project_ids.get(run.project)
         addr = address(live.project_names.get(project_id or "", run.project), run.name, run.version)
+        seen.append(addr)
         if not selected(addr, options):
             continue
         if project_id is None:
@@ -119,10 +132,10 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     if options.prune and not declared:
         warnings.append("no manifests were given: refusing to prune (that would delete every run we own)")
     elif declared:
-        items += _prune(ctx, declared_keys, by_address, observed)
+        items += _prune(ctx, declared_keys, by_address, observed, seen)
     items.sort(key=lambda i: (i.address, traits(i.kind).order))
     return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
-                warnings=tuple(warnings))
+                warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options))
 
 
 def _owned(ctx: _Context, run: Run) -> bool:
@@ -386,15 +399,18 @@ RunKey = tuple[str, str, str]  # (project id, name, version)
 
 
 def _prune(ctx: _Context, declared_keys: set[RunKey], by_address: Mapping[RunKey, list[Run]],
-           observed: list[Observed]) -> list[Item]:
+           observed: list[Observed], seen: list[str]) -> list[Item]:
+    """Runs we own that no manifest declares: deleted with --prune, and shown (and counted) without it."""
     items: list[Item] = []
     for (project_id, name, version), runs in sorted(by_address.items()):
         if project_id not in ctx.live.complete_projects or (project_id, name, version) in declared_keys:
             continue
         addr = address(ctx.live.project_names.get(project_id, project_id), name, version)
+        ours = [r for r in runs if _owned(ctx, r)]
+        if ours:
+            seen.append(addr)
         if not selected(addr, ctx.options):
             continue
-        ours = [r for r in runs if _owned(ctx, r)]
         if ours:
             observed.append(Observed(address=addr, project_id=project_id, name=name, version=version,
                                      runs=tuple(live_ref(r) for r in runs)))

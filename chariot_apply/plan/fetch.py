@@ -1,8 +1,8 @@
 """The fetch phase: gather live state with few requests, concurrently, then let the pure diff decide.
 
 Wave 1 (concurrent): projects, one lookup per distinct (blueprint name, pattern), every version of
-the blueprints named, and the live runs. Live runs come by batched exact-name filters (one request
-per ``NAME_BATCH`` names) or, with ``--prune``, by listing the involved projects page by page.
+the blueprints named; then every run of the projects the manifests name, page by page (the owned runs no
+manifest declares any more are shown in every plan, not only with ``--prune``).
 Wave 2: ``validate_run_config`` for the runs that will be created or replaced, each distinct
 (blueprint, config) once.
 """
@@ -85,7 +85,7 @@ async def settled(*awaitables: Awaitable[Any]) -> list[Any]:
 async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun], options: PlanOptions, *,
                     adopted: Iterable[str] = (), concurrency: int = 32) -> Plan:
     bound = Bounded(concurrency)
-    live = await fetch_live_state(client, declared, prune=options.prune, adopted=adopted, bound=bound)
+    live = await fetch_live_state(client, declared, adopted=adopted, bound=bound)
     return await plan_validated(client, declared, live, options, bound)
 
 
@@ -111,28 +111,26 @@ async def validate_configs(client: AsyncChariotClient, keys: Iterable[Validation
     return dict(await bound.all(one(k) for k in sorted(keys)))
 
 
-async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], *, prune: bool,
+async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], *,
                            adopted: Iterable[str] = (), bound: Bounded | None = None) -> LiveState:
     bound = bound or Bounded(32)
     keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
                   key=lambda k: (k[0], k[1] or ""))
     names = sorted({r.spec.blueprint.name for r in declared})
-    projects_task = bound(client.get_projects())
+    async def runs_of_involved_projects() -> tuple[ProjectIndex, list[Run]]:
+        # Every run of the projects the manifests name: the owned runs no manifest declares any more are
+        # shown (and deleted with --prune) only if they are seen.
+        index = ProjectIndex.of(await bound(client.get_projects()))
+        involved = sorted({index.ids[r.project] for r in declared if r.project in index.ids})
+        pages = await bound.all(_collect(client.iter_runs(project_ids=[p], page_size=PAGE_SIZE)) for p in involved)
+        return index, [r for page in pages for r in page]
+
     lookups_task = bound.all(_resolve(client, key) for key in keys)
     versions_task = bound(client.get_blueprints(names=names, limit=PAGE_SIZE)) if names else _nothing()
-    runs_task = runs_named(client, {r.name for r in declared}, bound) if not prune else _nothing()
-    projects, lookups, versions, runs_by_name = await settled(projects_task, lookups_task, versions_task, runs_task)
-    index = ProjectIndex.of(projects)
+    (index, runs), lookups, versions = await settled(runs_of_involved_projects(), lookups_task, versions_task)
     project_ids, project_names = index.ids, index.names
-    involved = sorted({project_ids[r.project] for r in declared if r.project in project_ids})
-    runs: list[Run]
-    complete: frozenset[str] = frozenset()
-    if prune:
-        pages = await bound.all(_collect(client.iter_runs(project_ids=[p], page_size=PAGE_SIZE)) for p in involved)
-        runs = [r for page in pages for r in page]
-        complete = frozenset(involved)
-    else:
-        runs = [r for r in runs_by_name or [] if r.project_id in involved]
+    complete = frozenset(r.project_id for r in runs if r.project_id) | frozenset(
+        project_ids[r.project] for r in declared if r.project in project_ids)
     by_id = {b.id: ResolvedBlueprint.of(b) for b in versions or []}
     by_id |= {r.id: r for _, r in lookups if isinstance(r, ResolvedBlueprint)}
     missing = sorted({r.blueprint_id for r in runs if r.blueprint_id and r.blueprint_id not in by_id})

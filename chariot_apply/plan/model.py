@@ -213,6 +213,7 @@ class Plan(Frozen):
     items: tuple[Item, ...]
     observed: tuple[Observed, ...] = ()
     warnings: tuple[str, ...] = ()
+    unmatched: tuple[str, ...] = ()  # --target/--exclude selectors that matched no run
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -231,6 +232,12 @@ class Plan(Frozen):
         """Declared runs that applying cannot bring to their declared state (conflicts, blocked replaces)."""
         return sum(1 for i in self.items if isinstance(i, Conflict | BlockedReplace))
 
+    @property
+    def needs_attention(self) -> int:
+        """Declared runs the apply that follows would fail on: conflicts, blocked replaces, invalid configs.
+        ``plan`` exits 1 on them, as that apply would."""
+        return self.unreached + len(self.invalid)
+
     def counts(self) -> dict[str, int]:
         counted: Counter[str] = Counter(i.kind for i in self.items)
         return {kind: counted.get(kind, 0) for kind in ITEM_KINDS}
@@ -240,5 +247,10 @@ class Plan(Frozen):
         c = self.counts()
         line = (f"Plan: {c['create']} to create, {c['replace']} to replace, {c['stop']} to stop, "
                 f"{c['delete']} to delete; {c['no-op']} unchanged.")
-        attention = [f"{c[k]} {k.replace('-', ' ')}{'s' if c[k] != 1 else ''}" for k in ATTENTION_KINDS if c[k]]
-        return line + (" Attention: " + ", ".join(attention) + "." if attention else "")
+        attention = [f"{c[k]} {k.replace('-', ' ')}{'s' if c[k] != 1 else ''}" for k in ATTENTION_KINDS
+                     if c[k] and k != "prune-candidate"]
+        if attention:
+            line += f" {self.needs_attention} need attention: {', '.join(attention)}."
+        if c["prune-candidate"]:
+            line += f" {c['prune-candidate']} not declared (deleted with --prune)."
+        return line

@@ -41,7 +41,7 @@ def headline(item: Item) -> str:
         case Invalid():
             return f"{item.address}: invalid: {item.reason}"
         case PruneCandidate():
-            return f"{item.address}: prune candidate: {item.reason}"
+            return f"{item.address}: not declared: deleted with --prune ({item.reason})"
         case _:
             assert_never(item)
 

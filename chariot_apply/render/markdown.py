@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
-from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, Plan
+from typing import assert_never
+
+from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, ItemKind, Plan
 from chariot_apply.render.describe import diff_lines, headline, remarks
 from chariot_apply.render.redact import redact_plan
 
-ICONS = {"create": "🟢 create", "delete": "🔴 delete", "replace": "🟣 replace", "stop": "🟡 stop",
-         "conflict": "⛔ conflict", "invalid": "❌ invalid", "blocked-replace": "⚠️ blocked replace",
-         "prune-candidate": "🔍 prune candidate", "no-op": "no change"}
+
+def icon(kind: ItemKind) -> str:
+    """The label of each kind (exhaustive: a new kind must choose one)."""
+    match kind:
+        case "create":
+            return "🟢 create"
+        case "delete":
+            return "🔴 delete"
+        case "replace":
+            return "🟣 replace"
+        case "stop":
+            return "🟡 stop"
+        case "conflict":
+            return "⛔ conflict"
+        case "invalid":
+            return "❌ invalid"
+        case "blocked-replace":
+            return "⚠️ blocked replace"
+        case "prune-candidate":
+            return "🔍 not declared"
+        case "no-op":
+            return "no change"
+        case _:
+            assert_never(kind)
 
 
 def summary_markdown(plan: Plan, title: str = "chariot-apply plan") -> str:
@@ -19,9 +42,10 @@ def summary_markdown(plan: Plan, title: str = "chariot-apply plan") -> str:
     if destructive:
         lines += ["> [!WARNING]", f"> This plan is destructive: {', '.join(destructive)}. "
                   "Deleted and replaced runs lose their checkpoints and metrics.", ""]
-    if counts["invalid"] or counts["conflict"]:
-        lines += ["> [!CAUTION]", f"> {counts['invalid']} invalid, {counts['conflict']} in conflict: "
-                  "these runs will not be applied as declared.", ""]
+    if plan.needs_attention:
+        lines += ["> [!CAUTION]", f"> {plan.needs_attention} declared run(s) need attention ({counts['invalid']} "
+                  f"invalid, {counts['conflict']} in conflict, {counts['blocked-replace']} blocked replace): "
+                  "applying will fail on them until they are fixed.", ""]
     lines += [f"> [!NOTE]\n> {w}\n" for w in plan.warnings]
     if not plan.has_changes and not any(counts[k] for k in ATTENTION_KINDS):
         lines.append("No changes: Chariot matches the manifests.")
@@ -38,7 +62,7 @@ def detail_blocks(plan: Plan) -> list[str]:
         body = "\n".join(diff_lines(item)).replace("```", "'''")
         code = f"```diff\n{body}\n```\n" if body else ""
         notes = "".join(f"- {_escape(r)}\n" for r in remarks(item))
-        blocks.append(f"<details><summary>{ICONS[item.kind]} <code>{item.address}</code></summary>\n\n"
+        blocks.append(f"<details><summary>{icon(item.kind)} <code>{item.address}</code></summary>\n\n"
                       f"{_escape(headline(item))}\n\n{code}{notes}</details>\n")
     return blocks
 

@@ -46,6 +46,8 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
             out.append("  " + _paint(f"{traits(item.kind).symbol} run \"{item.address}\"", item.kind, color))
             out += [f"      {line}" for line in details(item)]
             out.append("")
+    elif plan.needs_attention:
+        out.append(f"No changes to make, but {plan.needs_attention} declared run(s) need attention.\n")
     else:
         out.append("No changes. Chariot matches the manifests.\n")
     if attention:
