@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 
 from chariot_apply.chariot.client import AsyncChariotClient
-from chariot_apply.chariot.settings import ChariotSettings
+from chariot_apply.chariot.settings import ChariotSettings, without_credentials
+from chariot_apply.plan.model import EMBEDDED_EMULATOR
 
 EMBEDDED_DB = Path(".chariot-apply") / "emulator.db"
 EMBEDDED_URL = "http://embedded-emulator"
@@ -19,6 +20,11 @@ EMBEDDED_URL = "http://embedded-emulator"
 class Connection:
     settings: ChariotSettings | None  # None: the embedded emulator
     embedded_db: Path = EMBEDDED_DB
+
+    @property
+    def server_name(self) -> str:
+        """The Chariot this connection reaches, as plans name it (never with credentials)."""
+        return EMBEDDED_EMULATOR if self.settings is None else without_credentials(self.settings.url)
 
     @property
     def notice(self) -> str | None:

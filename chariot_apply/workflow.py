@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError as PydanticValidationError
@@ -21,7 +22,7 @@ from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import PROJECT_FILE, ProjectFile, find_project_file, load_project_file
 from chariot_apply.plan.fetch import Bounded, fetch_live_state, make_plan, plan_validated
 from chariot_apply.plan.live import ProjectIndex
-from chariot_apply.plan.model import Plan, PlanOptions
+from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.document import PlanDocument, render_json
 
@@ -48,7 +49,8 @@ class Workspace:
 
 def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, owner: str | None = None,
                    project: str | None = None, chariot_url: str | None = None,
-                   env: Mapping[str, str] | None = None, need_manifests: bool = True) -> Workspace:
+                   env: Mapping[str, str] | None = None, need_manifests: bool = True,
+                   server_from_project_file: bool = True) -> Workspace:
     """The project file (``config``, else the nearest upwards), overridden by ``env`` and then the arguments.
 
     Manifest paths from the project file are relative to it; ``files`` are relative to the working directory.
@@ -71,7 +73,8 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
         raise UserError("no manifests given", hint="pass -f PATH (a file, directory or glob), or list `manifests` "
                         f"in {PROJECT_FILE}")
     root = path.parent if path is not None else Path.cwd()
-    link = connection(chariot_url, settings.server.url, embedded_db=root / EMBEDDED_DB, env=env)
+    from_file = settings.server.url if server_from_project_file else None
+    link = connection(chariot_url, from_file, embedded_db=root / EMBEDDED_DB, env=env)
     if link.notice:
         notices.append(link.notice)
     return Workspace(settings, link, paths, tuple(notices))
@@ -87,10 +90,14 @@ def save_plan(plan_: Plan, out: Path) -> None:
         file.write(text)
 
 
-async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[DeclaredRun] | None = None) -> Plan:
+async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[DeclaredRun] | None = None, *,
+               commit: str | None = None) -> Plan:
+    """The plan for ``workspace``, naming the Chariot it was made against (and ``commit``, when known)."""
     declared = workspace.manifests() if declared is None else declared
     async with workspace.connection.client() as client:
         made = await make_plan(client, declared, options, adopted=workspace.project.adopted)
+    made = made.model_copy(update={"target": PlanTarget(server=workspace.connection.server_name, commit=commit,
+                                                        planned_at=datetime.now(UTC))})
     if made.unmatched:
         raise UserError(f"--target/--exclude {', '.join(repr(s) for s in made.unmatched)} matches no run",
                         hint="give an address as project/name@version (globs allowed; without @version: every "
@@ -127,6 +134,16 @@ def read_plan(path: Path) -> PlanDocument:
         where = ".".join(map(str, first["loc"]))
         raise UserError(f"{path} is not a chariot-apply plan ({where + ': ' if where else ''}{plain_message(first)})",
                         hint="make one with `chariot-apply plan --out FILE` or `--format json`") from None
+
+
+def check_plan_target(plan_: Plan, workspace: Workspace) -> None:
+    """A saved plan is applied to the Chariot, and as the owner, it was made for; nowhere else."""
+    if plan_.target is not None and plan_.target.server != workspace.connection.server_name:
+        raise UserError(f"this plan was made for {plan_.target.server}, not {workspace.connection.server_name}",
+                        hint="apply it with the same CHARIOT_URL it was planned with, or plan again here")
+    if plan_.options.owner != workspace.project.owner:
+        raise UserError(f"this plan was made for owner {plan_.options.owner!r}, not {workspace.project.owner!r}",
+                        hint="apply it with the same owner (--owner, CHARIOT_APPLY_OWNER, the project file)")
 
 
 def load_saved_plan(path: Path) -> Plan:

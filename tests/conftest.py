@@ -14,6 +14,8 @@ from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport, Faults
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
+from tests.action_harness import ActionRunner
+from tests.github_fake import FakeGitHub
 
 # Outside test data, copied into the repository (tests/data/README.md says from where): a clone needs nothing beside it.
 DATA = Path(__file__).resolve().parent / "data"
@@ -92,3 +94,23 @@ def repo(tmp_path: Path) -> Path:
     (checkout / "training" / "runs").mkdir(parents=True)
     (checkout / "training" / "chariot-apply.yaml").write_text("owner: gh-team\nproject: vision\nmanifests: [runs/]\n")
     return checkout
+
+
+
+
+@pytest.fixture
+def github() -> FakeGitHub:
+    return FakeGitHub()
+
+
+@pytest.fixture
+def github_server(github: FakeGitHub) -> Iterator[BackgroundServer]:
+    with BackgroundServer(github.app()) as running:
+        yield running
+
+
+@pytest.fixture
+def runner(tmp_path: Path, github_server: BackgroundServer) -> ActionRunner:
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    return ActionRunner(temp, github_server.url)

@@ -1,26 +1,34 @@
-"""A local stand-in for the parts of GitHub's REST API that chariot-apply uses: issue comments.
+"""A local stand-in for the parts of GitHub's REST API that chariot-apply uses: comments, pull requests of a
+commit, labels, issues and who a token is.
 
-Pages with ``per_page``/``page`` and ``Link`` headers, answers 403 to read-only tokens (as a fork's
-pull request gets) and 422 to bodies over 65,536 characters, as GitHub does.
+Pages with ``per_page``/``page`` and ``Link`` headers, answers 403 to read-only tokens (as a fork's pull
+request gets) and 422 to bodies over 65,536 characters, as GitHub does. ``GET /user`` answers 403 to a
+workflow's token (``ghs_...``), as GitHub does: that token writes as ``github-actions[bot]``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 LIMIT = 65_536
+BOT = "github-actions[bot]"
 
 
 @dataclass
 class FakeGitHub:
     readonly_tokens: set[str] = field(default_factory=set)
+    users: dict[str, str] = field(default_factory=dict)  # token -> login, for tokens that are not a workflow's
     limit: int = LIMIT
-    comments: dict[int, dict] = field(default_factory=dict)
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     threads: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     writes: list[tuple[str, int]] = field(default_factory=list)
+    pulls: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (repo, sha) -> pulls
+    labels: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     next_id: int = 1000
 
     def add(self, repo: str, number: int, body: str, user: str = "someone") -> int:
@@ -29,11 +37,27 @@ class FakeGitHub:
         self.threads.setdefault((repo, number), []).append(self.next_id)
         return self.next_id
 
-    def thread(self, repo: str, number: int) -> list[dict]:
-        return [self.comments[i] for i in self.threads.get((repo, number), [])]
+    def thread(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return [self.comments[i] for i in self.threads.get((repo, number), []) if i in self.comments]
+
+    def merge(self, repo: str, number: int, head_sha: str, merge_sha: str) -> None:
+        """Pull request ``number`` (head ``head_sha``) merged as ``merge_sha``."""
+        self.pulls.setdefault((repo, merge_sha), []).append(
+            {"number": number, "head": {"sha": head_sha}, "merge_commit_sha": merge_sha,
+             "merged_at": "2026-11-28T00:00:00Z", "state": "closed"})
+
+    def open_issues(self) -> list[dict[str, Any]]:
+        return [i for i in self.issues.values() if i["state"] == "open"]
+
+    def _user(self, request: Request) -> str | None:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return self.users.get(token)
 
     def app(self) -> FastAPI:
         app = FastAPI()
+
+        def login(request: Request) -> str:
+            return self._user(request) or BOT
 
         def refuse(request: Request, body: str) -> JSONResponse | None:
             token = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -46,10 +70,7 @@ class FakeGitHub:
                                     status_code=422)
             return None
 
-        @app.get("/repos/{owner}/{repo}/issues/{number}/comments")
-        async def list_comments(owner: str, repo: str, number: int, request: Request, per_page: int = 30,
-                                page: int = 1) -> JSONResponse:
-            everything = self.thread(f"{owner}/{repo}", number)
+        def paged(request: Request, everything: list[Any], per_page: int, page: int) -> JSONResponse:
             chunk = everything[(page - 1) * per_page: page * per_page]
             headers = {}
             if page * per_page < len(everything):
@@ -57,13 +78,25 @@ class FakeGitHub:
                 headers["Link"] = f'<{url}>; rel="next"'
             return JSONResponse(chunk, headers=headers)
 
+        @app.get("/user")
+        async def user(request: Request) -> JSONResponse:
+            name = self._user(request)
+            if name is None:
+                return JSONResponse({"message": "Resource not accessible by integration"}, status_code=403)
+            return JSONResponse({"login": name})
+
+        @app.get("/repos/{owner}/{repo}/issues/{number}/comments")
+        async def list_comments(owner: str, repo: str, number: int, request: Request, per_page: int = 30,
+                                page: int = 1) -> JSONResponse:
+            return paged(request, self.thread(f"{owner}/{repo}", number), per_page, page)
+
         @app.post("/repos/{owner}/{repo}/issues/{number}/comments")
         async def create(owner: str, repo: str, number: int, request: Request) -> JSONResponse:
             body = (await request.json())["body"]
             refused = refuse(request, body)
             if refused:
                 return refused
-            comment_id = self.add(f"{owner}/{repo}", number, body, "github-actions[bot]")
+            comment_id = self.add(f"{owner}/{repo}", number, body, login(request))
             self.writes.append(("create", comment_id))
             return JSONResponse(self.comments[comment_id], status_code=201)
 
@@ -73,8 +106,55 @@ class FakeGitHub:
             refused = refuse(request, body)
             if refused:
                 return refused
+            if self.comments[comment_id]["user"]["login"] != login(request):
+                return JSONResponse({"message": "Must have admin rights to Repository."}, status_code=403)
             self.comments[comment_id]["body"] = body
             self.writes.append(("update", comment_id))
             return JSONResponse(self.comments[comment_id])
+
+        @app.delete("/repos/{owner}/{repo}/issues/comments/{comment_id}")
+        async def delete(owner: str, repo: str, comment_id: int) -> Response:
+            self.comments.pop(comment_id, None)
+            self.writes.append(("delete", comment_id))
+            return Response(status_code=204)
+
+        @app.get("/repos/{owner}/{repo}/commits/{sha}/pulls")
+        async def pulls(owner: str, repo: str, sha: str, request: Request, per_page: int = 30,
+                        page: int = 1) -> JSONResponse:
+            return paged(request, self.pulls.get((f"{owner}/{repo}", sha), []), per_page, page)
+
+        @app.post("/repos/{owner}/{repo}/issues/{number}/labels")
+        async def add_labels(owner: str, repo: str, number: int, request: Request) -> JSONResponse:
+            labels = self.labels.setdefault((f"{owner}/{repo}", number), set())
+            labels |= set((await request.json())["labels"])
+            return JSONResponse([{"name": n} for n in sorted(labels)])
+
+        @app.delete("/repos/{owner}/{repo}/issues/{number}/labels/{name}")
+        async def remove_label(owner: str, repo: str, number: int, name: str) -> Response:
+            labels = self.labels.get((f"{owner}/{repo}", number), set())
+            if name not in labels:
+                return JSONResponse({"message": "Label does not exist"}, status_code=404)
+            labels.discard(name)
+            return JSONResponse([{"name": n} for n in sorted(labels)])
+
+        @app.get("/repos/{owner}/{repo}/issues")
+        async def list_issues(owner: str, repo: str, request: Request, state: str = "open", per_page: int = 30,
+                              page: int = 1) -> JSONResponse:
+            return paged(request, [i for i in self.issues.values() if state == "all" or i["state"] == state],
+                         per_page, page)
+
+        @app.post("/repos/{owner}/{repo}/issues")
+        async def create_issue(owner: str, repo: str, request: Request) -> JSONResponse:
+            data = await request.json()
+            self.next_id += 1
+            number = len(self.issues) + 1
+            self.issues[number] = {"number": number, "title": data["title"], "body": data.get("body", ""),
+                                   "state": "open", "user": {"login": login(request)}}
+            return JSONResponse(self.issues[number], status_code=201)
+
+        @app.patch("/repos/{owner}/{repo}/issues/{number}")
+        async def update_issue(owner: str, repo: str, number: int, request: Request) -> JSONResponse:
+            self.issues[number] |= await request.json()
+            return JSONResponse(self.issues[number])
 
         return app

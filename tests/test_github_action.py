@@ -4,12 +4,7 @@ emulator, commenting on a local GitHub stand-in, with real webhook payloads as G
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
@@ -17,18 +12,24 @@ import pytest
 import yaml
 
 from chariot_apply.emulator.server import BackgroundServer
+from tests.action_harness import (
+    ACTION,
+    CHARIOT_TOKEN_VALUE,
+    OPENED,
+    PAYLOADS,
+    ROOT,
+    SYNCHRONIZE,
+    TOKEN,
+    _pr_number,
+    _repository,
+    chariot_inputs,
+)
+from tests.action_harness import ActionRunner as Runner
 from tests.conftest import DATA
 from tests.factories import classifier_config, manifest, write_manifests
 from tests.github_fake import LIMIT, FakeGitHub
 
-ROOT = Path(__file__).resolve().parents[1]
-ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 SCHEMA = json.loads((DATA / "github" / "github-action.schema.json").read_text())
-PAYLOADS = DATA / "github"
-OPENED = PAYLOADS / "github_pull_request_opened.json"
-SYNCHRONIZE = PAYLOADS / "pull_request_payloads" / "synchronize.payload.json"
-TOKEN = "ghs_writeToken123"
-CHARIOT_TOKEN_VALUE = "chariot-secret-token-value"
 
 
 def test_action_metadata_validates_against_the_action_schema() -> None:
@@ -47,107 +48,15 @@ def test_inputs_reach_scripts_only_through_the_environment() -> None:
     assert ACTION["runs"]["using"] == "composite"
 
 
-def _pr_number(payload: Path) -> int:
-    return json.loads(payload.read_text())["pull_request"]["number"]
-
-
-def _repository(payload: Path) -> str:
-    return json.loads(payload.read_text())["repository"]["full_name"]
-
-
-@dataclass
-class StepRun:
-    returncode: int
-    log: str
-    outputs: dict[str, str]
-    summary: str
-
-
-def parse_outputs(text: str) -> dict[str, str]:
-    outputs, lines = {}, iter(text.splitlines())
-    for line in lines:
-        if "<<" in line and "=" not in line.split("<<")[0]:
-            key, delimiter = line.split("<<", 1)
-            value = []
-            for inner in lines:
-                if inner == delimiter:
-                    break
-                value.append(inner)
-            outputs[key] = "\n".join(value)
-        elif "=" in line:
-            key, value = line.split("=", 1)
-            outputs[key] = value
-    return outputs
-
-
-class Runner:
-    """Runs the composite action's `run` steps as a GitHub runner would: bash, step env with `${{ }}`
-    expressions resolved, GITHUB_* variables, files for outputs and the step summary. `uses` steps
-    (setup-python) and the install step are skipped: the test environment has chariot-apply installed."""
-
-    def __init__(self, tmp: Path, github_url: str) -> None:
-        self.tmp = tmp
-        self.github_url = github_url
-        self.summary = tmp / "step_summary.md"
-
-    def run(self, workspace: Path, inputs: dict[str, str], event: Path, event_name: str = "pull_request") -> StepRun:
-        output = self.tmp / f"output-{len(list(self.tmp.glob('output-*')))}.txt"
-        output.write_text("")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CHARIOT", "GITHUB_"))}
-        env |= {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace), "GITHUB_EVENT_PATH": str(event),
-                "GITHUB_EVENT_NAME": event_name, "GITHUB_REPOSITORY": _repository(event),
-                "GITHUB_API_URL": self.github_url, "GITHUB_OUTPUT": str(output),
-                "GITHUB_STEP_SUMMARY": str(self.summary), "RUNNER_TEMP": str(self.tmp),
-                "GITHUB_ACTION_PATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
-        defaults = {name: self._expand(str(spec.get("default", "")), {}) for name, spec in ACTION["inputs"].items()}
-        values = defaults | inputs
-        log = []
-        returncode = 0
-        for step in ACTION["runs"]["steps"]:
-            if "run" not in step or step.get("id") == "install":
-                continue
-            step_env = env | {k: self._expand(str(v), values) for k, v in step.get("env", {}).items()}
-            cwd = workspace / self._expand(step.get("working-directory", "."), values)
-            done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=step_env, capture_output=True,
-                                  text=True, timeout=300)
-            log.append(done.stdout + done.stderr)
-            returncode = done.returncode
-            if returncode:
-                break
-        return StepRun(returncode, "".join(log), parse_outputs(output.read_text()),
-                       self.summary.read_text() if self.summary.exists() else "")
-
-    @staticmethod
-    def _expand(text: str, values: dict[str, str]) -> str:
-        def resolve(match: re.Match[str]) -> str:
-            expression = match.group(1).strip()
-            if expression == "github.token":
-                return TOKEN
-            return values[expression.removeprefix("inputs.")]
-
-        return re.sub(r"\$\{\{(.*?)\}\}", resolve, text)
-
-
-@pytest.fixture
-def github() -> FakeGitHub:
-    return FakeGitHub()
-
-
-@pytest.fixture
-def github_server(github: FakeGitHub) -> Iterator[BackgroundServer]:
-    with BackgroundServer(github.app()) as running:
-        yield running
-
-
-@pytest.fixture
-def runner(tmp_path: Path, github_server: BackgroundServer) -> Runner:
-    temp = tmp_path / "runner-temp"
-    temp.mkdir()
-    return Runner(temp, github_server.url)
-
-
-def chariot_inputs(server: BackgroundServer, **extra: str) -> dict[str, str]:
-    return {"chariot-url": server.url, "token": CHARIOT_TOKEN_VALUE, "working-directory": "training"} | extra
+def merged(tmp: Path, github: FakeGitHub, event: Path, merge_sha: str = "f" * 40) -> Path:
+    """The push event that merging the pull request of ``event`` makes on the default branch (GitHub's
+    "pull requests of a commit" then answers with that pull request)."""
+    payload = json.loads(event.read_text())
+    pull = payload["pull_request"]
+    github.merge(_repository(event), pull["number"], pull["head"]["sha"], merge_sha)
+    push = tmp / f"push-{merge_sha[:8]}.json"
+    push.write_text(json.dumps({"ref": "refs/heads/main", "after": merge_sha, "repository": payload["repository"]}))
+    return push
 
 
 def sticky(github: FakeGitHub, event: Path) -> list[dict]:
@@ -228,7 +137,8 @@ def test_no_changes_updates_the_comment_briefly(repo: Path, runner: Runner, serv
                                                 github: FakeGitHub) -> None:
     write_manifests(repo / "training" / "runs" / "a.yaml", manifest("a"))
     runner.run(repo, chariot_inputs(server), OPENED)
-    applied = runner.run(repo, chariot_inputs(server, command="apply"), OPENED, event_name="push")
+    applied = runner.run(repo, chariot_inputs(server, command="apply"), merged(runner.tmp, github, OPENED),
+                         event_name="push")
     assert applied.returncode == 0, applied.log
     again = runner.run(repo, chariot_inputs(server), SYNCHRONIZE)
     assert again.outputs["has-changes"] == "false" and again.outputs["exitcode"] == "0"
@@ -236,15 +146,22 @@ def test_no_changes_updates_the_comment_briefly(repo: Path, runner: Runner, serv
     assert "No changes" in comment["body"] and "<details>" not in comment["body"]
 
 
-def test_apply_mode_applies(repo: Path, runner: Runner, server: BackgroundServer, github: FakeGitHub) -> None:
+def test_apply_mode_applies_what_was_reviewed(repo: Path, runner: Runner, server: BackgroundServer,
+                                              github: FakeGitHub) -> None:
     from tests.test_cli_end_to_end import live_runs
 
     write_manifests(repo / "training" / "runs" / "a.yaml", manifest("a"), manifest("b", project="nlp"))
-    result = runner.run(repo, chariot_inputs(server, command="apply"), OPENED, event_name="push")
+    assert runner.run(repo, chariot_inputs(server), OPENED).returncode == 0
+    result = runner.run(repo, chariot_inputs(server, command="apply"), merged(runner.tmp, github, OPENED),
+                        event_name="push")
     assert result.returncode == 0, result.log
+    assert "reviewed: applying the plan shown in pull request #2" in result.log
     assert sorted(r.name for r in live_runs(server)) == ["a", "b"]
     assert "apply complete" in result.summary and result.outputs["exitcode"] == "0"
-    assert github.writes == []  # apply does not comment
+    outcome = [c for c in github.thread(_repository(OPENED), 2) if "chariot-apply:applied:" in c["body"]]
+    assert len(outcome) == 1 and "vision/a@1.0.0" in outcome[0]["body"] and "✅ created" in outcome[0]["body"]
+    ids = {r.id for r in live_runs(server)}
+    assert all(run_id in outcome[0]["body"] for run_id in ids)
 
 
 def test_errors_fail_the_step_with_annotations(repo: Path, runner: Runner, server: BackgroundServer) -> None:
@@ -256,7 +173,7 @@ def test_errors_fail_the_step_with_annotations(repo: Path, runner: Runner, serve
     assert result.outputs["exitcode"] == "1"
     assert re.search(r"::error file=[^,]*bad\.yaml,line=6,col=\d+,title=spec\.resources\.cpu::", result.log)
     bad_input = runner.run(repo, chariot_inputs(server, command="destroy"), OPENED)
-    assert bad_input.returncode == 1 and "command must be 'plan' or 'apply'" in bad_input.log
+    assert bad_input.returncode == 1 and "must be one of plan, apply, drift, not 'destroy'" in bad_input.log
 
 
 def test_refused_chariot_credentials_fail_the_step(repo: Path, runner: Runner, clock) -> None:
@@ -299,14 +216,36 @@ def test_comment_command(repo: Path, server: BackgroundServer, github: FakeGitHu
         assert result.exit_code == 0 and f"pull request comment: {expected}" in result.stdout
 
 
-def test_example_workflow_is_a_valid_workflow_shape() -> None:
-    workflow = yaml.safe_load((ROOT / "examples" / "github" / "chariot-apply.yml").read_text())
-    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as true
-    assert {"pull_request", "push"} <= set(triggers)
-    jobs = workflow["jobs"]
-    steps = [s for job in jobs.values() for s in job["steps"]]
-    uses = [s for s in steps if "chariot-apply" in str(s.get("uses", ""))]
-    assert len(uses) == 2 and all("secrets." in str(s["with"]) for s in uses)
-    apply_job = next(job for job in jobs.values()
-                     if any(s.get("with", {}).get("command") == "apply" for s in job["steps"]))
-    assert apply_job["concurrency"]["cancel-in-progress"] is False  # a newer push waits; two applies never race
+def _workflow(name: str) -> dict:
+    workflow = yaml.safe_load((ROOT / "examples" / "github" / name).read_text())
+    workflow["on"] = workflow.pop(True) if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as true
+    return workflow
+
+
+@pytest.mark.parametrize("name", ["chariot-apply.yml", "chariot-apply-drift.yml"])
+def test_example_workflows_follow_the_rules(name: str) -> None:
+    workflow = _workflow(name)
+    assert workflow["permissions"] == {}  # least privilege: every job says what it needs
+    for job in workflow["jobs"].values():
+        assert job["permissions"]["contents"] == "read" and job.get("environment") == "chariot"
+        assert "concurrency" in job
+        for step in job["steps"]:
+            uses = step.get("uses", "")
+            if uses and not uses.startswith("chariot-apply/"):  # third-party: a full commit SHA, version beside
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), uses
+        for step in job["steps"]:
+            if "chariot-apply" in step.get("uses", ""):
+                assert step["with"]["chariot-url"] == "${{ vars.CHARIOT_URL }}" and "secrets." in str(step["with"])
+    text = (ROOT / "examples" / "github" / name).read_text()
+    assert all(re.search(rf"{sha} # v\d", text) for sha in re.findall(r"@([0-9a-f]{40})", text))
+
+
+def test_the_example_plans_per_pull_request_and_applies_one_at_a_time() -> None:
+    jobs = _workflow("chariot-apply.yml")["jobs"]
+    assert {"pull_request", "push"} <= set(_workflow("chariot-apply.yml")["on"])
+    assert jobs["plan"]["concurrency"]["cancel-in-progress"] is True
+    assert "pull_request.number" in jobs["plan"]["concurrency"]["group"]
+    assert jobs["apply"]["concurrency"]["cancel-in-progress"] is False  # a newer push waits; applies never race
+    assert jobs["plan"]["permissions"]["pull-requests"] == "write"
+    drift = _workflow("chariot-apply-drift.yml")
+    assert "schedule" in drift["on"] and drift["jobs"]["drift"]["permissions"]["issues"] == "write"

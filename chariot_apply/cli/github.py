@@ -1,4 +1,4 @@
-"""``chariot-apply github action|comment``: what the composite action runs."""
+"""``chariot-apply github action|comment|drift``: what the composite action and the drift workflow run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from chariot_apply.errors import UserError
 
 @click.group()
 def github() -> None:
-    """GitHub Actions integration: the action's step, and the pull-request comment."""
+    """GitHub Actions integration: the action's step, the pull-request comment, the drift check."""
 
 
 @github.command()
@@ -26,14 +26,29 @@ def action(ctx: click.Context) -> None:
 
 
 @github.command()
+@click.pass_context
+def drift(ctx: click.Context) -> None:
+    """Plan, and keep one GitHub issue open while Chariot differs from the manifests (closed once in sync).
+
+    Reads the same environment as the action (CHARIOT_URL is required: a URL or `embedded`)."""
+    from chariot_apply.github.action import run_action
+
+    ctx.exit(run_action(os.environ, sys.stdout, command="drift"))
+
+
+@github.command()
 @click.option("--plan", "plan_path", required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A plan from `chariot-apply plan --out FILE` or `--format json`.")
 @click.option("--manifest-set", default="default", show_default=True,
               help="Names the sticky comment: one comment per manifest set.")
-def comment(plan_path: Path, manifest_set: str) -> None:
+@click.option("--environment", default="default", show_default=True,
+              help="Names the sticky comment too: one comment per environment.")
+def comment(plan_path: Path, manifest_set: str, environment: str) -> None:
     """Post (or update) the sticky plan comment on the pull request of GITHUB_EVENT_PATH."""
     from chariot_apply.github.action import comment_plan
-    from chariot_apply.github.comments import GitHubComments, ReadOnlyToken, marker_for, pull_request_from_event
+    from chariot_apply.github.api import GitHubApi, ReadOnlyToken
+    from chariot_apply.github.comments import marker_for
+    from chariot_apply.github.event import pull_request_from_event
     from chariot_apply.workflow import read_plan
 
     pr = pull_request_from_event(os.environ.get("GITHUB_EVENT_PATH"), os.environ.get("GITHUB_REPOSITORY"))
@@ -43,13 +58,10 @@ def comment(plan_path: Path, manifest_set: str) -> None:
     if not token:
         raise UserError("GITHUB_TOKEN is not set", hint="pass the workflow's token: GITHUB_TOKEN: ${{ github.token }}")
     plan = read_plan(plan_path).plan
-    marker = marker_for(manifest_set)
-    client = GitHubComments(os.environ.get("GITHUB_API_URL", "https://api.github.com"), token)
-    try:
-        done = comment_plan(client, pr, marker, plan)
-    except ReadOnlyToken as exc:
-        click.echo(f"::warning::{exc} (a pull request from a fork gets a read-only token)")
-        return
-    finally:
-        client.close()
+    with GitHubApi(os.environ.get("GITHUB_API_URL", "https://api.github.com"), token) as api:
+        try:
+            done = comment_plan(api, pr, marker_for(environment, manifest_set), plan)
+        except ReadOnlyToken as exc:
+            click.echo(f"::warning::{exc} (a pull request from a fork gets a read-only token)")
+            return
     click.echo(f"pull request comment: {done}")

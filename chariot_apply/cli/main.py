@@ -205,6 +205,7 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
             raise UserError("a saved plan is applied as it is",
                             hint="drop -f/--prune/--allow-replace/--target/--exclude")
         ws = _workspace(ctx, (), need_manifests=False)
+        workflow.check_plan_target(result_plan, ws)
     else:
         ws = _workspace(ctx, files)
         result_plan = asyncio.run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude)))

@@ -1,5 +1,10 @@
-"""The composite action's work, as one function of the runner's environment: plan or apply, then report
-through the runner (outputs, step summary, annotations) and the pull request (a sticky comment)."""
+"""The composite action's work, as one function of the runner's environment: plan, apply or check drift,
+then report through the runner (outputs, step summary, annotations) and GitHub (comments, labels, issues).
+
+The pull request is the contract: the Chariot is the one the ``chariot-url`` input names (never the checked-out
+project file's ``server.url``, never a silent emulator), every plan says which, and on merge the Action applies
+only what the pull request's plan comment showed (or less of it).
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,30 @@ import asyncio
 import hashlib
 import os
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TextIO
+from urllib.parse import urlsplit
 
 import httpx
 
 from chariot_apply import workflow
 from chariot_apply.apply.executor import ApplyResult, Outcome, Reporter
 from chariot_apply.errors import UserError
+from chariot_apply.github.api import BodyTooLarge, GitHubApi, GitHubError, PullRequest, ReadOnlyToken
 from chariot_apply.github.comments import (
     COMMENT_LIMIT,
-    BodyTooLarge,
-    GitHubComments,
-    GitHubError,
-    PullRequest,
-    ReadOnlyToken,
+    ReviewRecord,
     Upserted,
+    label_of,
     marker_for,
-    pull_request_from_event,
+    read_sticky,
     upsert_sticky,
 )
+from chariot_apply.github.drift import sync_drift_issue
+from chariot_apply.github.event import GitHubEvent
+from chariot_apply.github.review import diverges
 from chariot_apply.github.runner import Runner
 from chariot_apply.manifest.errors import ManifestError
 from chariot_apply.plan.model import Plan, PlanOptions
@@ -37,6 +44,10 @@ from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown, summary_markdown
 
 FULL_PLAN_AT = "the workflow run's step summary (and the plan-json output, if uploaded as an artifact)"
+EMBEDDED = "embedded"
+LABELS = ("chariot-apply: no-changes", "chariot-apply: changes", "chariot-apply: destroys")
+Command = Literal["plan", "apply", "drift"]
+Policy = Literal["fail", "apply"]
 
 
 class ActionInputError(UserError):
@@ -52,29 +63,59 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ActionInputError(f"{name} must be 'true' or 'false', not {value!r}")
 
 
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if value not in allowed:
+        raise ActionInputError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
 def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())
 
 
 @dataclass(frozen=True)
 class ActionInputs:
-    command: Literal["plan", "apply"]
+    command: Command
     manifests: tuple[str, ...]
+    chariot_url: str  # a URL, or "embedded"
     prune: bool
     allow_replace: bool
     targets: tuple[str, ...]
+    excludes: tuple[str, ...]
     comment: bool
+    labels: bool
+    environment: str  # names the PR comment: one per environment
+    on_diverged: Policy
+    on_unreviewed: Policy
+
+    @property
+    def embedded(self) -> bool:
+        return self.chariot_url == EMBEDDED
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
-        command = env.get("CHARIOT_APPLY_COMMAND", "plan").strip() or "plan"
-        if command not in ("plan", "apply"):
-            raise ActionInputError(f"command must be 'plan' or 'apply', not {command!r}")
-        return cls(command=command, manifests=_words(env.get("CHARIOT_APPLY_MANIFESTS", "")),  # type: ignore[arg-type]
+        command = _choice(env, "CHARIOT_APPLY_COMMAND", ("plan", "apply", "drift"), "plan")
+        url = env.get("CHARIOT_URL", "").strip()
+        if not url:
+            raise ActionInputError(
+                "the chariot-url input is empty: chariot-apply will not guess which Chariot to use",
+                hint="set chariot-url to your Chariot's URL (e.g. ${{ vars.CHARIOT_URL }}, defined where every job "
+                     "can read it, such as the environment both jobs use), or to `embedded` to try the action "
+                     "on the embedded emulator")
+        if url != EMBEDDED and not url.startswith(("http://", "https://")):
+            raise ActionInputError(f"chariot-url must be an http(s) URL or `embedded`, not {url!r}")
+        host = EMBEDDED if url == EMBEDDED else (urlsplit(url).hostname or url)
+        return cls(command=command,  # type: ignore[arg-type]
+                   manifests=_words(env.get("CHARIOT_APPLY_MANIFESTS", "")), chariot_url=url,
                    prune=_flag(env, "CHARIOT_APPLY_PRUNE", False),
                    allow_replace=_flag(env, "CHARIOT_APPLY_ALLOW_REPLACE", False),
                    targets=_words(env.get("CHARIOT_APPLY_TARGET", "")),
-                   comment=_flag(env, "CHARIOT_APPLY_COMMENT", True))
+                   excludes=_words(env.get("CHARIOT_APPLY_EXCLUDE", "")),
+                   comment=_flag(env, "CHARIOT_APPLY_COMMENT", True), labels=_flag(env, "CHARIOT_APPLY_LABELS", False),
+                   environment=env.get("CHARIOT_APPLY_ENVIRONMENT", "").strip() or host,
+                   on_diverged=_choice(env, "CHARIOT_APPLY_ON_DIVERGED", ("fail", "apply"), "fail"),  # type: ignore[arg-type]
+                   on_unreviewed=_choice(env, "CHARIOT_APPLY_ON_UNREVIEWED", ("fail", "apply"), "fail"))  # type: ignore[arg-type]
 
 
 class LogReporter(Reporter):
@@ -85,24 +126,61 @@ class LogReporter(Reporter):
         print(outcome_line(outcome.address, outcome.kind, outcome.ok, outcome.detail, outcome.run_id), file=self.log)
 
 
-def run_action(env: Mapping[str, str], log: TextIO, *,
-               github_transport: httpx.BaseTransport | None = None) -> int:
+@dataclass
+class Step:
+    """One run of the action: what it was given, and where it reports."""
+
+    env: Mapping[str, str]
+    runner: Runner
+    inputs: ActionInputs
+    event: GitHubEvent
+    transport: httpx.BaseTransport | None
+    outputs: dict[str, str]
+
+    @property
+    def log(self) -> TextIO:
+        return self.runner.log
+
+    def github(self) -> GitHubApi | None:
+        token = self.env.get("GITHUB_TOKEN")
+        if not token or not self.event.repository:
+            return None
+        return GitHubApi(self.env.get("GITHUB_API_URL", "https://api.github.com"), token, self.transport)
+
+    @property
+    def marker(self) -> str:
+        return marker_for(self.inputs.environment, manifest_set_id(self.env, self.inputs.manifests))
+
+
+def run_action(env: Mapping[str, str], log: TextIO, *, github_transport: httpx.BaseTransport | None = None,
+               command: Command | None = None) -> int:
     """The exit code of the step: 0 success (changes or not), 1 error."""
     runner = Runner(env, log)
     for secret in ("CHARIOT_TOKEN", "CHARIOT_CLIENT_SECRET", "GITHUB_TOKEN"):
         runner.mask(env.get(secret))
     outputs = {"has-changes": "false", "exitcode": "1", "summary": "", "plan-json": ""}
+    step: Step | None = None
     try:
-        return _run(env, runner, outputs, github_transport)
+        inputs = ActionInputs.from_env({**env, **({"CHARIOT_APPLY_COMMAND": command} if command else {})})
+        if inputs.embedded:  # said first, in the log as in the summary and the comment
+            print("chariot-apply: chariot-url is `embedded`: this runs against the EMBEDDED EMULATOR; nothing "
+                  "reaches a real Chariot.", file=log)
+            if env.get("CHARIOT_TOKEN") or env.get("CHARIOT_CLIENT_ID"):
+                runner.warning("Chariot credentials were given, but chariot-url is `embedded`: they are not used")
+        step = Step(env, runner, inputs, GitHubEvent.from_env(env), github_transport, outputs)
+        return _run(step)
     except ManifestError as exc:
         for problem in exc.problems:
             runner.error(f"{problem.message}" + (f" ({problem.hint})" if problem.hint else ""), problem)
-        runner.add_summary("### chariot-apply: the manifests have problems\n\n"
-                           + "\n".join(f"- `{p}`" for p in exc.problems))
+        failure = "\n".join(f"- `{p}`" for p in exc.problems)
+        runner.add_summary("### chariot-apply: the manifests have problems\n\n" + failure)
+        _comment_failure(step, "the manifests have problems", failure)
     except UserError as exc:
         text = "\n".join((str(exc), *exc.details))
         runner.error(f"{text}" + (f" (hint: {exc.hint})" if exc.hint else ""))
-        runner.add_summary(f"### chariot-apply failed\n\n```\n{text}\n```\n" + (f"\n{exc.hint}\n" if exc.hint else ""))
+        block = f"```\n{text}\n```\n" + (f"\n{exc.hint}\n" if exc.hint else "")
+        runner.add_summary(f"### chariot-apply failed\n\n{block}")
+        _comment_failure(step, "the plan failed", block)
     except Exception as exc:  # a bug: say so, with the traceback in the log for the report
         traceback.print_exception(exc, file=log)
         runner.error(f"chariot-apply failed unexpectedly ({type(exc).__name__}: {exc}). This is a bug in "
@@ -111,49 +189,160 @@ def run_action(env: Mapping[str, str], log: TextIO, *,
     return 1
 
 
-def _run(env: Mapping[str, str], runner: Runner, outputs: dict[str, str],
-         github_transport: httpx.BaseTransport | None) -> int:
-    log = runner.log
-    inputs = ActionInputs.from_env(env)
-    ws = workflow.open_workspace(inputs.manifests, env=env)
+def _run(step: Step) -> int:
+    inputs, runner = step.inputs, step.runner
+    # The Chariot is the one the input names: never CHARIOT_URL from elsewhere, never the project file's.
+    env = {k: v for k, v in step.env.items() if k != "CHARIOT_URL"}
+    ws = workflow.open_workspace(inputs.manifests, env=env, chariot_url=None if inputs.embedded else inputs.chariot_url,
+                                 server_from_project_file=False)
     options = PlanOptions(owner=ws.project.owner, prune=inputs.prune, allow_replace=inputs.allow_replace,
-                          targets=inputs.targets)
-    plan = asyncio.run(workflow.plan(ws, options))
+                          targets=inputs.targets, excludes=inputs.excludes)
+    plan = asyncio.run(workflow.plan(ws, options, commit=step.event.sha))
     plan_path = runner.temp_dir() / "chariot-apply-plan.json"
     plan_path.write_text(render_json(plan), "utf-8")
     runner.add_summary(render_markdown(plan))
-    outputs |= {"has-changes": str(plan.has_changes).lower(), "summary": plan.summary(),
-                "plan-json": str(plan_path)}
-    print(plan.summary(), file=log)
-    if inputs.command == "plan":
-        if inputs.comment:
-            _comment(env, runner, plan, inputs, github_transport)
-        code = 1 if plan.needs_attention else (2 if plan.has_changes else 0)
-        runner.set_outputs(outputs | {"exitcode": str(code)})
-        _annotate_invalid(runner, plan)
-        if plan.unreached:
-            runner.error(f"{plan.unreached} declared run(s) are in conflict or need a replace that is not "
-                         "allowed: the apply on merge would fail on them (see the plan)")
-        return 1 if plan.needs_attention else 0
-    return _apply(ws, plan, runner, outputs, log)
+    step.outputs |= {"has-changes": str(plan.has_changes).lower(), "summary": plan.summary(),
+                     "plan-json": str(plan_path)}
+    print(f"Plan for {plan.header()}: {plan.summary()}", file=step.log)
+    match inputs.command:
+        case "plan":
+            return _plan(step, plan)
+        case "apply":
+            return _apply(step, ws, plan)
+        case "drift":
+            return _drift(step, plan)
 
 
-def _apply(ws: workflow.Workspace, plan: Plan, runner: Runner, outputs: dict[str, str], log: TextIO) -> int:
+def _plan(step: Step, plan: Plan) -> int:
+    runner = step.runner
+    code = 1 if plan.needs_attention else (2 if plan.has_changes else 0)
+    if step.inputs.comment and step.event.pull_request is not None:
+        _with_github(step, lambda api, pr: print(f"pull request comment: {comment_plan(api, pr, step.marker, plan)}",
+                                                 file=step.log))
+    if step.inputs.labels and step.event.pull_request is not None:
+        _with_github(step, lambda api, pr: set_plan_label(api, pr, plan))
+    runner.set_outputs(step.outputs | {"exitcode": str(code)})
+    _annotate_invalid(runner, plan)
+    if plan.unreached:
+        runner.error(f"{plan.unreached} declared run(s) are in conflict or need a replace that is not "
+                     "allowed: the apply on merge would fail on them (see the plan)")
+    return 1 if plan.needs_attention else 0
+
+
+def _apply(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
+    runner = step.runner
     if plan.invalid:
         _annotate_invalid(runner, plan)
-        runner.set_outputs(outputs)
+        runner.set_outputs(step.outputs)
         return 1
-    result = asyncio.run(workflow.apply(ws, plan, LogReporter(log), check_stale=False))
-    runner.add_summary(_outcomes_markdown(result))
-    attention = plan.unreached
+    pr = None
+    if plan.has_changes:
+        allowed, pr, why = review_gate(step, plan)
+        if not allowed:
+            runner.error(why[0])
+            runner.add_summary("### chariot-apply: nothing was applied\n\n" + "\n".join(f"    {w}" for w in why))
+            print("\n".join(why), file=step.log)
+            runner.set_outputs(step.outputs)
+            return 1
+        for line in why:
+            print(line, file=step.log)
+    result = asyncio.run(workflow.apply(ws, plan, LogReporter(step.log), check_stale=False))
+    report = _outcomes_markdown(result, plan)
+    runner.add_summary(report)
+    if pr is not None and step.inputs.comment:
+        marker = f"<!-- chariot-apply:applied:{label_of(step.inputs.environment)} -->"
+        _with_github(step, lambda api, target: api.create_comment(target, f"{marker}\n{report}"), pr)
     for outcome in result.failed:
         runner.error(f"{outcome.address}: {outcome.kind} failed: {outcome.detail}")
+    attention = plan.unreached
     if attention:
         runner.error(f"{attention} declared run(s) were not brought to their declared state (conflicts or "
                      "blocked replacements): see the step summary")
     code = 1 if result.failed or attention else 0
-    runner.set_outputs(outputs | {"exitcode": str(code)})
+    runner.set_outputs(step.outputs | {"exitcode": str(code)})
     return code
+
+
+def review_gate(step: Step, plan: Plan) -> tuple[bool, PullRequest | None, list[str]]:
+    """(apply?, the pull request the commit came from, what to say). A push applies what its pull request's
+    plan comment showed, or less; anything more or different follows ``on-diverged``; a commit that came
+    from no reviewed pull request follows ``on-unreviewed``."""
+    inputs, event = step.inputs, step.event
+    if event.name == "pull_request":
+        return True, None, []  # applying from the pull request itself: the plan is this one
+    unreviewed = inputs.on_unreviewed == "apply"
+    api = step.github()
+    if api is None or not event.sha or not event.repository:
+        why = "no pull request can be looked up (no github-token, repository or commit)"
+        return unreviewed, None, [f"unreviewed: {why}", *_policy("on-unreviewed", unreviewed)]
+    with api:
+        pulls = api.pulls_for_commit(event.repository, event.sha)
+        merged = [p for p in pulls if p.merge_commit_sha == event.sha] or [p for p in pulls if p.merged] or pulls
+        if not merged:
+            return unreviewed, None, [f"unreviewed: commit {event.sha[:12]} came from no pull request",
+                                      *_policy("on-unreviewed", unreviewed)]
+        pull = merged[0]
+        pr = PullRequest(event.repository, pull.number)
+        body = read_sticky(api, pr, step.marker)
+    record = ReviewRecord.read(body) if body else None
+    if record is None:
+        return unreviewed, pr, [f"unreviewed: pull request #{pr.number} shows no plan of chariot-apply for "
+                                f"{inputs.environment}", *_policy("on-unreviewed", unreviewed)]
+    divergence = diverges(record, plan, pull.head_sha or None)
+    if divergence is None:
+        return True, pr, [f"reviewed: applying the plan shown in pull request #{pr.number} "
+                          f"(fingerprint {record.fingerprint}, commit {record.sha[:12]})"]
+    go = inputs.on_diverged == "apply"
+    return go, pr, [f"diverged from the plan reviewed in pull request #{pr.number}: {divergence.lines()[0]}",
+                    *divergence.lines()[1:], *_policy("on-diverged", go)]
+
+
+def _policy(name: str, go: bool) -> list[str]:
+    return [f"{name}: apply, so it is applied anyway" if go else
+            f"nothing was applied ({name}: fail). Plan it in a pull request, or set {name}: apply"]
+
+
+def _drift(step: Step, plan: Plan) -> int:
+    drifted = plan.has_changes or bool(plan.needs_attention)
+    step.runner.set_outputs(step.outputs | {"exitcode": "2" if drifted else "0"})
+    api = step.github()
+    if api is None or not step.event.repository:
+        step.runner.warning("no github-token or repository: the drift issue cannot be kept")
+        return 0
+    with api:
+        done = sync_drift_issue(api, step.event.repository, label_of(step.inputs.environment), plan)
+    print(f"drift issue: {done}", file=step.log)
+    return 0
+
+
+def _with_github(step: Step, act: Callable[[GitHubApi, PullRequest], object],
+                 pr: PullRequest | None = None) -> None:
+    """Do ``act(api, pr)`` (``pr``: the event's pull request unless given); a read-only token or an unreachable
+    GitHub is a warning, never the job's failure."""
+    pr = pr or step.event.pull_request
+    api = step.github()
+    if pr is None:
+        return
+    if api is None:
+        step.runner.warning("no github-token: the plan is in the step summary only")
+        return
+    try:
+        with api:
+            act(api, pr)
+    except ReadOnlyToken as exc:
+        step.runner.warning(f"{exc}. A pull request from a fork gets a read-only token: the plan is in the step "
+                            "summary instead")
+    except GitHubError as exc:
+        step.runner.warning(f"could not write to the pull request: {exc}; the plan is in the step summary")
+
+
+def _comment_failure(step: Step | None, what: str, details: str) -> None:
+    """A plan that failed replaces the comment's content: a reviewer never sees an old plan as current."""
+    if step is None or step.inputs.command != "plan" or not step.inputs.comment:
+        return
+    commit = f" for commit `{step.event.sha[:12]}`" if step.event.sha else ""
+    body = f"### chariot-apply plan failed{commit}\n\n**{what}**; no plan is shown until it succeeds.\n\n{details}"
+    _with_github(step, lambda api, pr: upsert_sticky(api, pr, step.marker, body[:COMMENT_LIMIT - 200]))
 
 
 def _annotate_invalid(runner: Runner, plan: Plan) -> None:
@@ -162,51 +351,44 @@ def _annotate_invalid(runner: Runner, plan: Plan) -> None:
             runner.error(f"{item.address}: {problem.path}: {problem.message}")
 
 
-def _outcomes_markdown(result: ApplyResult) -> str:
-    rows = "\n".join(f"| `{o.address}` | {o.kind} | {'✅' if o.ok else '❌'} {o.detail} |" for o in result.outcomes)
-    head = f"### chariot-apply: apply {'complete' if result.ok else 'incomplete'}\n\n"
-    return head + ("| run | action | outcome |\n|---|---|---|\n" + rows if rows else "Nothing to do.") + "\n"
+def _outcomes_markdown(result: ApplyResult, plan: Plan) -> str:
+    rows = "\n".join(f"| `{o.address}` | {o.kind} | {'✅' if o.ok else '❌'} {o.detail} | "
+                     f"{f'`{o.run_id}`' if o.run_id else ''} |" for o in result.outcomes)
+    head = (f"### chariot-apply: apply {'complete' if result.ok else 'incomplete'}\n\n"
+            f"Applied to {plan.header()}\n\n")
+    table = "| run | action | outcome | run id |\n|---|---|---|---|\n" + rows if rows else "Nothing to do."
+    return head + table + "\n"
 
 
-def comment_plan(github: GitHubComments, pr: PullRequest, marker: str, plan: Plan) -> Upserted:
-    """The sticky comment for ``plan``: brief when nothing changes (and then only updating an existing one),
-    otherwise summary and details cut to GitHub's limit."""
+def comment_plan(api: GitHubApi, pr: PullRequest, marker: str, plan: Plan) -> Upserted:
+    """The sticky comment for ``plan`` with the record of what it shows: brief when nothing changes (and then
+    only updating an existing one), otherwise summary and details cut to GitHub's limit."""
+    record = ReviewRecord.of(plan).render()
     if not plan.has_changes and all(i.kind == "no-op" for i in plan.items):
-        return upsert_sticky(github, pr, marker, summary_markdown(plan), create_if_missing=False)
-    limit = COMMENT_LIMIT - len(marker) - 1
+        return upsert_sticky(api, pr, marker, f"{record}\n{summary_markdown(plan)}", create_if_missing=False)
+    limit = COMMENT_LIMIT - len(marker) - len(record) - 2
     try:
-        return upsert_sticky(github, pr, marker, render_markdown(plan, limit=limit, full_plan_at=FULL_PLAN_AT))
+        body = render_markdown(plan, limit=limit, full_plan_at=FULL_PLAN_AT)
+        return upsert_sticky(api, pr, marker, f"{record}\n{body}")
     except BodyTooLarge:  # GitHub counted differently than we did: leave a wide margin
-        return upsert_sticky(github, pr, marker, render_markdown(plan, limit=limit // 2, full_plan_at=FULL_PLAN_AT))
+        body = render_markdown(plan, limit=limit // 2, full_plan_at=FULL_PLAN_AT)
+        return upsert_sticky(api, pr, marker, f"{record}\n{body}")
 
 
-def manifest_set_id(env: Mapping[str, str], inputs: ActionInputs) -> str:
+def set_plan_label(api: GitHubApi, pr: PullRequest, plan: Plan) -> None:
+    """``chariot-apply: no-changes | changes | destroys`` on the pull request, the others removed."""
+    counts = plan.counts()
+    label = LABELS[2] if counts["delete"] or counts["replace"] else LABELS[1] if plan.has_changes else LABELS[0]
+    for other in LABELS:
+        if other != label:
+            api.remove_label(pr, other)
+    api.add_labels(pr, [label])
+
+
+def manifest_set_id(env: Mapping[str, str], manifests: tuple[str, ...]) -> str:
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd()).resolve()
     try:
         where = str(Path.cwd().resolve().relative_to(workspace))
     except ValueError:
         where = str(Path.cwd().resolve())
-    return hashlib.sha256(f"{where}|{' '.join(inputs.manifests)}".encode()).hexdigest()[:12]
-
-
-def _comment(env: Mapping[str, str], runner: Runner, plan: Plan, inputs: ActionInputs,
-             transport: httpx.BaseTransport | None) -> None:
-    pr = pull_request_from_event(env.get("GITHUB_EVENT_PATH"), env.get("GITHUB_REPOSITORY"))
-    if pr is None:
-        return
-    token = env.get("GITHUB_TOKEN")
-    if not token:
-        runner.warning("no github-token: the plan is in the step summary only")
-        return
-    marker = marker_for(manifest_set_id(env, inputs))
-    github = GitHubComments(env.get("GITHUB_API_URL", "https://api.github.com"), token, transport)
-    try:
-        action = comment_plan(github, pr, marker, plan)
-        print(f"pull request comment: {action}", file=runner.log)
-    except ReadOnlyToken as exc:
-        runner.warning(f"{exc}. A pull request from a fork gets a read-only token: the plan is in the step "
-                       "summary instead")
-    except GitHubError as exc:
-        runner.warning(f"could not comment on the pull request: {exc}; the plan is in the step summary")
-    finally:
-        github.close()
+    return hashlib.sha256(f"{where}|{' '.join(manifests)}".encode()).hexdigest()[:12]

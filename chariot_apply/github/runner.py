@@ -10,8 +10,9 @@ from typing import TextIO
 
 from chariot_apply.manifest.errors import ManifestProblem
 
-#: GitHub refuses step summaries over 1 MiB.
-STEP_SUMMARY_LIMIT = 1024 * 1024 - 1024
+#: GitHub drops a step summary over 1 MiB, counted in bytes (UTF-8), for the whole step.
+STEP_SUMMARY_LIMIT = 1024 * 1024
+CUT_NOTE = "\n\n_Cut: the step summary is limited to 1 MiB._\n"
 
 
 def _escape_data(text: str) -> str:
@@ -59,13 +60,22 @@ class Runner:
                     out.write(f"{key}={value}\n")
 
     def add_summary(self, markdown: str) -> None:
+        """Append to the step summary, cut so that the whole of it stays within GitHub's 1 MiB in bytes
+        (a multi-byte character is never split)."""
         path = self.env.get("GITHUB_STEP_SUMMARY")
         if not path:
             return
-        if len(markdown) > STEP_SUMMARY_LIMIT:
-            markdown = markdown[:STEP_SUMMARY_LIMIT] + "\n\n_Cut: the step summary is limited to 1 MiB._\n"
-        with Path(path).open("a", encoding="utf-8") as out:
-            out.write(markdown + "\n")
+        summary = Path(path)
+        used = summary.stat().st_size if summary.exists() else 0
+        data = (markdown + "\n").encode()
+        room = STEP_SUMMARY_LIMIT - used
+        if len(data) > room:
+            note = CUT_NOTE.encode()
+            if room <= len(note):
+                return
+            data = data[:room - len(note)].decode("utf-8", errors="ignore").encode() + note
+        with summary.open("ab") as out:
+            out.write(data)
 
     def temp_dir(self) -> Path:
         return Path(self.env.get("RUNNER_TEMP") or os.getcwd())

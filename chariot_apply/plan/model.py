@@ -6,8 +6,10 @@ are not actions (conflict, prune candidate, blocked replace, invalid).
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal, assert_never, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -207,6 +209,21 @@ class Observed(Frozen):
         return frozenset((r.id, r.phase, r.owner) for r in self.runs)
 
 
+EMBEDDED_EMULATOR = "embedded emulator"
+
+
+class PlanTarget(Frozen):
+    """Which Chariot a plan was made against, and of what: a plan is applied there and nowhere else."""
+
+    server: str  # the Chariot URL (credentials never included), or EMBEDDED_EMULATOR
+    commit: str | None = None  # the commit planned (the GitHub Action knows it)
+    planned_at: datetime | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.server == EMBEDDED_EMULATOR
+
+
 class Plan(Frozen):
     format_version: Literal[1] = PLAN_FORMAT_VERSION
     options: PlanOptions
@@ -214,6 +231,33 @@ class Plan(Frozen):
     observed: tuple[Observed, ...] = ()
     warnings: tuple[str, ...] = ()
     unmatched: tuple[str, ...] = ()  # --target/--exclude selectors that matched no run
+    target: PlanTarget | None = None  # set where the plan is made (the pure diff knows no server)
+
+    def header(self) -> str:
+        """``Chariot https://... · owner team · commit 1a2b3c4``: what the plan is about, said first."""
+        if self.target is None:
+            return f"owner {self.options.owner}"
+        where = ("the EMBEDDED EMULATOR (nothing reaches a real Chariot)" if self.target.embedded
+                 else f"Chariot {self.target.server}")
+        parts = [where, f"owner {self.options.owner}"]
+        if self.target.commit:
+            parts.append(f"commit {self.target.commit[:12]}")
+        return " · ".join(parts)
+
+    def fingerprint(self) -> str:
+        """A hash of what applying would do (each change's address, kind, spec and the run it touches):
+        equal fingerprints, equal applies. What a reviewer saw is checked against it on merge."""
+        digest = hashlib.sha256("\n".join(self.action_keys()).encode()).hexdigest()
+        return digest[:16]
+
+    def action_keys(self) -> tuple[str, ...]:
+        """One sorted line per change: ``address kind spec-hash live-run-id``."""
+        keys = []
+        for change in self.changes:
+            spec = change.run.spec_hash if isinstance(change, Create | Replace) else "-"
+            live = change.live.id if isinstance(change, Stop | Delete | Replace) else "-"
+            keys.append(f"{change.address} {change.kind} {spec} {live}")
+        return tuple(sorted(keys))
 
     @property
     def changes(self) -> tuple[Change, ...]:

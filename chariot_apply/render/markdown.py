@@ -37,7 +37,9 @@ def icon(kind: ItemKind) -> str:
 def summary_markdown(plan: Plan, title: str = "chariot-apply plan") -> str:
     """Title, counts and warnings: the part that is never cut."""
     counts = plan.counts()
-    lines = [f"### {title}", "", f"**{plan.summary()}**", ""]
+    embedded = plan.target is not None and plan.target.embedded
+    lines = [f"### {title}{EMBEDDED_TITLE if embedded else ''}", "", _target_line(plan), "", f"**{plan.summary()}**",
+             ""]
     destructive = [f"{counts[k]} to {k}" for k in ("delete", "replace") if counts[k]]
     if destructive:
         lines += ["> [!WARNING]", f"> This plan is destructive: {', '.join(destructive)}. "
@@ -50,6 +52,21 @@ def summary_markdown(plan: Plan, title: str = "chariot-apply plan") -> str:
     if not plan.has_changes and not any(counts[k] for k in ATTENTION_KINDS):
         lines.append("No changes: Chariot matches the manifests.")
     return "\n".join(lines).rstrip() + "\n"
+
+
+EMBEDDED_TITLE = " on the EMBEDDED EMULATOR (nothing reaches a real Chariot)"
+
+
+def _target_line(plan: Plan) -> str:
+    target = plan.target
+    if target is None:
+        return f"Owner `{plan.options.owner}`"
+    parts = ["Embedded emulator" if target.embedded else f"Chariot `{target.server}`", f"owner `{plan.options.owner}`"]
+    if target.commit:
+        parts.append(f"commit `{target.commit[:12]}`")
+    if target.planned_at:
+        parts.append(f"planned {target.planned_at.strftime('%Y-%m-%d %H:%M UTC')}")
+    return " · ".join(parts)
 
 
 def detail_blocks(plan: Plan) -> list[str]:

@@ -35,7 +35,7 @@ def _paint(text: str, kind: ItemKind, color: bool) -> str:
 
 def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
     plan = redact_plan(plan)
-    out: list[str] = []
+    out: list[str] = [f"Plan for {plan.header()}\n"]
     changes = [i for i in plan.items if i.kind in CHANGE_KINDS]
     attention = [i for i in plan.items if i.kind in ATTENTION_KINDS]
     quiet = [i for i in plan.items if i.kind == "no-op"]

@@ -1,0 +1,216 @@
+"""GitHub's REST API, the parts chariot-apply uses, behind one error boundary.
+
+GitHub is a foreign system like Chariot: every way a call can fail (unreachable, timed out, refused, an
+answer that is not JSON) becomes a ``GitHubError`` in ``GitHubApi._call``; nothing above sees httpx.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from chariot_apply.errors import UserError
+
+LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+#: Who writes with a workflow's GITHUB_TOKEN (it may not ask GET /user who it is).
+ACTIONS_BOT = "github-actions[bot]"
+
+
+class GitHubError(UserError):
+    """GitHub could not be reached, refused, or answered something we cannot read."""
+
+    hint = "check GITHUB_API_URL, the github-token's permissions, and GitHub's status"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ReadOnlyToken(GitHubError):
+    """403: the token may not write (a pull request from a fork gets a read-only token)."""
+
+
+class BodyTooLarge(GitHubError):
+    pass
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    repository: str  # owner/name
+    number: int
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+    user: str | None
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    body: str
+    user: str | None
+    state: str
+
+
+@dataclass(frozen=True)
+class MergedPull:
+    """A pull request a commit belongs to (``GET /repos/{repo}/commits/{sha}/pulls``)."""
+
+    number: int
+    head_sha: str
+    merge_commit_sha: str | None
+    merged: bool
+
+
+class GitHubApi:
+    def __init__(self, api_url: str, token: str, transport: httpx.BaseTransport | None = None) -> None:
+        self._http = httpx.Client(base_url=api_url.rstrip("/"), transport=transport, timeout=30,
+                                  headers={"Authorization": f"Bearer {token}",
+                                           "Accept": "application/vnd.github+json",
+                                           "X-GitHub-Api-Version": "2022-11-28",
+                                           "User-Agent": "chariot-apply"})
+        self._login: str | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GitHubApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the boundary
+
+    def _call(self, method: str, url: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        """One request; every way it can fail becomes a ``GitHubError`` here."""
+        try:
+            response = self._http.request(method, url, json=body)
+        except httpx.TimeoutException:
+            raise GitHubError(f"GitHub did not answer {method} {url} in time") from None
+        except httpx.HTTPError as exc:
+            raise GitHubError(f"cannot reach GitHub ({self._http.base_url}): {exc}") from None
+        if response.is_success:
+            return response
+        try:
+            answer = response.json()
+            message = answer.get("message", response.text) if isinstance(answer, dict) else response.text
+        except ValueError:
+            message = response.text[:200]
+        if response.status_code == 403:
+            raise ReadOnlyToken(f"GitHub refused to write: {message}", 403)
+        if response.status_code == 422:
+            raise BodyTooLarge(f"GitHub refused the request: {message}", 422)
+        raise GitHubError(f"GitHub answered {response.status_code} to {method} {url}: {message}",
+                          response.status_code)
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise GitHubError(f"GitHub answered {response.request.url} with something that is not JSON",
+                              response.status_code) from None
+
+    def _pages(self, url: str) -> list[Any]:
+        """Every item of a listing, following ``Link: rel="next"`` pages."""
+        items: list[Any] = []
+        next_url: str | None = url
+        while next_url:
+            response = self._call("GET", next_url)
+            page = self._json(response)
+            if not isinstance(page, list):
+                raise GitHubError(f"GitHub answered {next_url} with {type(page).__name__}, not a list")
+            items += page
+            found = LINK_NEXT.search(response.headers.get("link", ""))
+            next_url = found.group(1) if found else None
+        return items
+
+    # ------------------------------------------------------------------ who we are
+
+    def login(self) -> str:
+        """The login comments written with this token carry. A workflow's GITHUB_TOKEN may not ask
+        (GitHub answers 403): then it is the Actions bot."""
+        if self._login is None:
+            try:
+                data = self._json(self._call("GET", "/user"))
+                self._login = str(data.get("login")) if isinstance(data, dict) and data.get("login") else ACTIONS_BOT
+            except GitHubError as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                self._login = ACTIONS_BOT
+        return self._login
+
+    # ------------------------------------------------------------------ comments
+
+    def list_comments(self, pr: PullRequest) -> list[Comment]:
+        return [_comment(c) for c in self._pages(f"/repos/{pr.repository}/issues/{pr.number}/comments?per_page=100")]
+
+    def create_comment(self, pr: PullRequest, body: str) -> Comment:
+        url = f"/repos/{pr.repository}/issues/{pr.number}/comments"
+        return _comment(self._json(self._call("POST", url, {"body": body})))
+
+    def update_comment(self, pr: PullRequest, comment_id: int, body: str) -> Comment:
+        url = f"/repos/{pr.repository}/issues/comments/{comment_id}"
+        return _comment(self._json(self._call("PATCH", url, {"body": body})))
+
+    def delete_comment(self, pr: PullRequest, comment_id: int) -> None:
+        self._call("DELETE", f"/repos/{pr.repository}/issues/comments/{comment_id}")
+
+    # ------------------------------------------------------------------ pull requests and labels
+
+    def pulls_for_commit(self, repository: str, sha: str) -> list[MergedPull]:
+        pulls = []
+        for data in self._pages(f"/repos/{repository}/commits/{sha}/pulls?per_page=100"):
+            if isinstance(data, dict) and isinstance(data.get("number"), int):
+                head = data.get("head")
+                head_sha = str(head.get("sha", "")) if isinstance(head, dict) else ""
+                pulls.append(MergedPull(data["number"], head_sha, data.get("merge_commit_sha"),
+                                        bool(data.get("merged_at"))))
+        return pulls
+
+    def add_labels(self, pr: PullRequest, labels: list[str]) -> None:
+        self._call("POST", f"/repos/{pr.repository}/issues/{pr.number}/labels", {"labels": labels})
+
+    def remove_label(self, pr: PullRequest, label: str) -> None:
+        try:
+            self._call("DELETE", f"/repos/{pr.repository}/issues/{pr.number}/labels/{quote(label, safe='')}")
+        except GitHubError as exc:
+            if exc.status != 404:  # not there: as good
+                raise
+
+    # ------------------------------------------------------------------ issues (the drift check)
+
+    def open_issues(self, repository: str) -> list[Issue]:
+        return [_issue(i) for i in self._pages(f"/repos/{repository}/issues?state=open&per_page=100")
+                if isinstance(i, dict) and "pull_request" not in i]
+
+    def create_issue(self, repository: str, title: str, body: str) -> Issue:
+        return _issue(self._json(self._call("POST", f"/repos/{repository}/issues", {"title": title, "body": body})))
+
+    def update_issue(self, repository: str, number: int, **fields: str) -> Issue:
+        return _issue(self._json(self._call("PATCH", f"/repos/{repository}/issues/{number}", dict(fields))))
+
+    def comment_issue(self, repository: str, number: int, body: str) -> None:
+        self._call("POST", f"/repos/{repository}/issues/{number}/comments", {"body": body})
+
+
+def _comment(data: Any) -> Comment:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+        raise GitHubError("GitHub answered with a comment we cannot read (no numeric id)")
+    user = data.get("user")
+    return Comment(data["id"], data.get("body") or "", user.get("login") if isinstance(user, dict) else None)
+
+
+def _issue(data: Any) -> Issue:
+    if not isinstance(data, dict) or not isinstance(data.get("number"), int):
+        raise GitHubError("GitHub answered with an issue we cannot read (no number)")
+    user = data.get("user")
+    return Issue(data["number"], data.get("body") or "", user.get("login") if isinstance(user, dict) else None,
+                 str(data.get("state", "open")))

@@ -1,0 +1,110 @@
+"""A runner-like harness for the composite action: its own `run:` steps, run as a GitHub runner would."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from chariot_apply.emulator.server import BackgroundServer
+
+ROOT = Path(__file__).resolve().parents[1]
+ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
+PAYLOADS = Path(__file__).resolve().parent / "data" / "github"
+OPENED = PAYLOADS / "github_pull_request_opened.json"
+SYNCHRONIZE = PAYLOADS / "pull_request_payloads" / "synchronize.payload.json"
+TOKEN = "ghs_writeToken123"
+CHARIOT_TOKEN_VALUE = "chariot-secret-token-value"
+
+
+def _pr_number(payload: Path) -> int:
+    return json.loads(payload.read_text())["pull_request"]["number"]
+
+
+def _repository(payload: Path) -> str:
+    return json.loads(payload.read_text())["repository"]["full_name"]
+
+
+@dataclass
+class StepRun:
+    returncode: int
+    log: str
+    outputs: dict[str, str]
+    summary: str
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    outputs, lines = {}, iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and "=" not in line.split("<<")[0]:
+            key, delimiter = line.split("<<", 1)
+            value = []
+            for inner in lines:
+                if inner == delimiter:
+                    break
+                value.append(inner)
+            outputs[key] = "\n".join(value)
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            outputs[key] = value
+    return outputs
+
+
+class ActionRunner:
+    """Runs the composite action's `run` steps as a GitHub runner would: bash, step env with `${{ }}`
+    expressions resolved, GITHUB_* variables, files for outputs and the step summary. `uses` steps
+    (setup-python) and the install step are skipped: the test environment has chariot-apply installed."""
+
+    def __init__(self, tmp: Path, github_url: str) -> None:
+        self.tmp = tmp
+        self.github_url = github_url
+        self.summary = tmp / "step_summary.md"
+
+    def run(self, workspace: Path, inputs: dict[str, str], event: Path, event_name: str = "pull_request") -> StepRun:
+        output = self.tmp / f"output-{len(list(self.tmp.glob('output-*')))}.txt"
+        output.write_text("")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CHARIOT", "GITHUB_"))}
+        env |= {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace), "GITHUB_EVENT_PATH": str(event),
+                "GITHUB_EVENT_NAME": event_name, "GITHUB_REPOSITORY": _repository(event),
+                "GITHUB_API_URL": self.github_url, "GITHUB_OUTPUT": str(output),
+                "GITHUB_STEP_SUMMARY": str(self.summary), "RUNNER_TEMP": str(self.tmp),
+                "GITHUB_ACTION_PATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
+        defaults = {name: self._expand(str(spec.get("default", "")), {}) for name, spec in ACTION["inputs"].items()}
+        values = defaults | inputs
+        log = []
+        returncode = 0
+        for step in ACTION["runs"]["steps"]:
+            if "run" not in step or step.get("id") == "install":
+                continue
+            step_env = env | {k: self._expand(str(v), values) for k, v in step.get("env", {}).items()}
+            cwd = workspace / self._expand(step.get("working-directory", "."), values)
+            done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=step_env, capture_output=True,
+                                  text=True, timeout=300)
+            log.append(done.stdout + done.stderr)
+            returncode = done.returncode
+            if returncode:
+                break
+        return StepRun(returncode, "".join(log), parse_outputs(output.read_text()),
+                       self.summary.read_text() if self.summary.exists() else "")
+
+    @staticmethod
+    def _expand(text: str, values: dict[str, str]) -> str:
+        def resolve(match: re.Match[str]) -> str:
+            expression = match.group(1).strip()
+            if expression == "github.token":
+                return TOKEN
+            return values[expression.removeprefix("inputs.")]
+
+        return re.sub(r"\$\{\{(.*?)\}\}", resolve, text)
+
+
+def chariot_inputs(server: BackgroundServer, **extra: str) -> dict[str, str]:
+    return {"chariot-url": server.url, "token": CHARIOT_TOKEN_VALUE, "working-directory": "training"} | extra
+
+
