@@ -55,3 +55,18 @@ def test_a_target_that_matches_nothing_is_an_error(workdir: Path) -> None:
     every_version = run_cli("plan", "--target", "vision/yolo-traffic")  # no @version: every version
     assert every_version.exit_code == 0, every_version.output
     assert "Plan: 2 to create" in every_version.stdout and "vision/other" not in every_version.stdout
+
+
+def test_a_saved_plan_is_applied_only_where_and_as_whom_it_was_made(workdir: Path, server: BackgroundServer,
+                                                                   monkeypatch) -> None:
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a"))
+    saved = run_cli("plan", "--out", "plan.json")
+    assert saved.stdout.startswith(f"Plan for Chariot {server.url} · owner team-test")
+    assert json.loads((workdir / "plan.json").read_text())["plan"]["target"]["server"] == server.url
+    elsewhere = run_cli("apply", "plan.json", "--chariot-url", "http://127.0.0.1:9")
+    assert elsewhere.exit_code == 1 and f"this plan was made for {server.url}" in elsewhere.stderr
+    other_owner = run_cli("apply", "plan.json", "--owner", "someone-else")
+    assert other_owner.exit_code == 1 and "made for owner 'team-test'" in other_owner.stderr
+    monkeypatch.delenv("CHARIOT_URL")
+    embedded = run_cli("apply", "plan.json")
+    assert embedded.exit_code == 1 and "not embedded emulator" in embedded.stderr
