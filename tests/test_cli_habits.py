@@ -171,3 +171,10 @@ def test_with_no_owner_anywhere_the_default_is_said(tmp_path: Path, monkeypatch:
     assert "no owner set" in result.stderr and "owned by 'default'" in result.stderr
     quiet = run_cli("plan", "-f", "a.yaml", "--owner", "me")
     assert "no owner set" not in quiet.stderr
+
+
+def test_the_examples_are_valid_manifests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's first command applies them: they must stay valid (and alone in examples/runs/)."""
+    monkeypatch.chdir(ROOT)
+    result = run_cli("validate", "-f", "examples/runs/", "--owner", "examples")
+    assert result.exit_code == 0, result.output
