@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,11 +17,19 @@ from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Run
 from chariot_apply.connect import EMBEDDED_DB, Connection, connection
 from chariot_apply.errors import UserError, plain_message
+from chariot_apply.manifest.expand import DefaultsRule
 from chariot_apply.manifest.loader import load_manifests
+from chariot_apply.manifest.lock import LOCK_FILE, LockedBlueprint, LockFile, read_lock, uncovered, write_lock
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.manifest.project_file import PROJECT_FILE, ProjectFile, find_project_file, load_project_file
-from chariot_apply.plan.fetch import Bounded, fetch_live_state, make_plan, plan_validated
-from chariot_apply.plan.live import ProjectIndex
+from chariot_apply.manifest.project_file import (
+    PROJECT_FILE,
+    ProjectFile,
+    find_project_file,
+    load_project_file,
+    project_defaults,
+)
+from chariot_apply.plan.fetch import Bounded, fetch_live_state, plan_validated
+from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint
 from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.document import PlanDocument, render_json
@@ -42,15 +50,19 @@ class Workspace:
     connection: Connection
     paths: tuple[str, ...]
     notices: tuple[str, ...] = ()  # what the user should know about how the settings were chosen
+    variables: Mapping[str, str] = field(default_factory=dict)
+    defaults: tuple[DefaultsRule, ...] = ()
+    lock_path: Path = Path(LOCK_FILE)
 
     def manifests(self, *, skip_foreign: bool = False) -> list[DeclaredRun]:
-        return load_manifests(self.paths, self.project.project, skip_foreign=skip_foreign)
+        return load_manifests(self.paths, self.project.project, skip_foreign=skip_foreign, variables=self.variables,
+                              defaults=self.defaults)
 
 
 def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, owner: str | None = None,
                    project: str | None = None, chariot_url: str | None = None,
                    env: Mapping[str, str] | None = None, need_manifests: bool = True,
-                   server_from_project_file: bool = True) -> Workspace:
+                   server_from_project_file: bool = True, variables: Mapping[str, str] | None = None) -> Workspace:
     """The project file (``config``, else the nearest upwards), overridden by ``env`` and then the arguments.
 
     Manifest paths from the project file are relative to it; ``files`` are relative to the working directory.
@@ -77,7 +89,15 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
     link = connection(chariot_url, from_file, embedded_db=root / EMBEDDED_DB, env=env)
     if link.notice:
         notices.append(link.notice)
-    return Workspace(settings, link, paths, tuple(notices))
+    # ${VAR}: --var first, then the environment, then `vars:` in the project file.
+    values = {k: _text(v) for k, v in settings.vars.items()} | dict(os.environ if env is None else env) | dict(
+        variables or {})
+    return Workspace(settings, link, paths, tuple(notices), values, tuple(project_defaults(path, settings)),
+                     root / LOCK_FILE)
+
+
+def _text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def save_plan(plan_: Plan, out: Path) -> None:
@@ -90,12 +110,32 @@ def save_plan(plan_: Plan, out: Path) -> None:
         file.write(text)
 
 
+def blueprint_keys(declared: Sequence[DeclaredRun]) -> set[BlueprintKey]:
+    """The (blueprint name, version pattern) pairs the running declared runs resolve."""
+    return {(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"}
+
+
 async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[DeclaredRun] | None = None, *,
-               commit: str | None = None) -> Plan:
-    """The plan for ``workspace``, naming the Chariot it was made against (and ``commit``, when known)."""
+               commit: str | None = None, locked: bool = False) -> Plan:
+    """The plan for ``workspace``, naming the Chariot it was made against (and ``commit``, when known).
+
+    Blueprints resolve through the lock file; pairs it does not cover yet are added to it (with ``locked``,
+    meant for CI, a missing or incomplete lock is an error instead)."""
     declared = workspace.manifests() if declared is None else declared
+    lock = read_lock(workspace.lock_path)
+    missing = uncovered(lock, blueprint_keys(declared))
+    if locked and (lock is None or missing):
+        what = "there is no lock file" if lock is None else "the lock file does not cover " + ", ".join(
+            f"{name} {pattern or '(latest)'}" for name, pattern in missing)
+        raise UserError(f"--locked: {what} ({workspace.lock_path})",
+                        hint="run `chariot-apply lock` (or a plan without --locked) and commit chariot-apply.lock")
     async with workspace.connection.client() as client:
-        made = await make_plan(client, declared, options, adopted=workspace.project.adopted)
+        bound = Bounded(32)
+        live = await fetch_live_state(client, declared, adopted=workspace.project.adopted, bound=bound,
+                                      locked=lock.ids() if lock else None)
+        made = await plan_validated(client, declared, live, options, bound)
+    if missing:
+        _write_lock(workspace, lock, live, missing)
     made = made.model_copy(update={"target": PlanTarget(server=workspace.connection.server_name, commit=commit,
                                                         planned_at=datetime.now(UTC))})
     if made.unmatched:
@@ -134,6 +174,35 @@ def read_plan(path: Path) -> PlanDocument:
         where = ".".join(map(str, first["loc"]))
         raise UserError(f"{path} is not a chariot-apply plan ({where + ': ' if where else ''}{plain_message(first)})",
                         hint="make one with `chariot-apply plan --out FILE` or `--format json`") from None
+
+
+def _write_lock(workspace: Workspace, lock: LockFile | None, live: LiveState, keys: Iterable[BlueprintKey]) -> None:
+    entries = [LockedBlueprint(name=k[0], pattern=k[1], id=b.id, version=b.version) for k in keys
+               if isinstance(b := live.blueprints.get(k), ResolvedBlueprint)]
+    if entries:
+        write_lock(workspace.lock_path, (lock or LockFile()).with_entries(entries))
+
+
+async def lock(workspace: Workspace, upgrade: Sequence[str] | None = None) -> list[str]:
+    """Resolve the manifests' blueprints into the lock file: pairs it lacks are added; with ``upgrade`` (blueprint
+    names; empty: all), locked pairs move to what they resolve to now. Returns what changed."""
+    declared = workspace.manifests()
+    current = read_lock(workspace.lock_path) or LockFile()
+    keys = blueprint_keys(declared)
+    redo = {k for k in keys if upgrade is not None and (not upgrade or k[0] in upgrade)}
+    wanted = set(uncovered(current, keys)) | redo
+    async with workspace.connection.client() as client:
+        live = await fetch_live_state(client, [r for r in declared if (r.spec.blueprint.name,
+                                                                       r.spec.blueprint.version) in wanted])
+    failed = {k: v for k, v in live.blueprints.items() if isinstance(v, str)}
+    if failed:
+        raise UserError("cannot lock: " + "; ".join(f"{k[0]} {k[1] or '(latest)'}: {v}" for k, v in failed.items()),
+                        hint="check spec.blueprint in the manifests")
+    before = current.ids()
+    entries = [LockedBlueprint(name=k[0], pattern=k[1], id=b.id, version=b.version) for k, b in live.blueprints.items()
+               if isinstance(b, ResolvedBlueprint) and before.get(k) != b.id]
+    write_lock(workspace.lock_path, current.with_entries(entries))
+    return [f"{e.name} {e.pattern or '(latest)'} -> {e.version} ({e.id})" for e in entries]
 
 
 def check_plan_target(plan_: Plan, workspace: Workspace) -> None:

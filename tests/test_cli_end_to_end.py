@@ -159,8 +159,12 @@ def test_floating_blueprint_is_reported_not_replaced(workdir: Path, store: Emula
     store.seed(Catalog(blueprints=[BlueprintSeed(name="image-classifier", version="2.2.0", config_schema=schema,
                                                  task_types=["Image Classification"])]))
     plan = run_cli("plan", "--detailed-exitcode")
-    assert plan.exit_code == 0, plan.output
-    assert "now resolves to 2.2.0; this run uses 2.1.0" in plan.stdout
+    assert plan.exit_code == 0, plan.output  # the lock holds the run (and new runs) at 2.1.0
+    assert "newer blueprint available: image-classifier 2.% now resolves to 2.2.0 (locked: 2.1.0)" in plan.stdout
+    assert run_cli("lock", "--upgrade", "image-classifier").exit_code == 0
+    moved = run_cli("plan", "--detailed-exitcode")
+    assert moved.exit_code == 0, moved.output  # the live run is never replaced by itself
+    assert "now resolves to 2.2.0; this run uses 2.1.0" in moved.stdout
 
 
 def test_saved_plan_applies_exactly_and_stale_plans_are_refused(workdir: Path, server: BackgroundServer) -> None:

@@ -164,11 +164,16 @@ def _fields(schema: dict, model: type) -> tuple[set[str], set[str]]:
 def test_schema_and_model_have_the_same_fields() -> None:
     from chariot_apply.manifest import model as m
 
-    schema = manifest_schema()
-    spec = schema["properties"]["spec"]
-    pairs = [(schema, m.TrainingRun), (schema["properties"]["metadata"], m.Metadata), (spec, m.RunSpec),
+    defs = manifest_schema()["$defs"]
+    run, spec, sweep, defaults = defs["TrainingRun"], defs["RunSpec"], defs["TrainingRunSweep"], defs["RunDefaults"]
+    pairs = [(run, m.TrainingRun), (run["properties"]["metadata"], m.Metadata), (spec, m.RunSpec),
+             (run["properties"]["metadata"]["properties"]["sweep"], m.SweepOrigin),
              (spec["properties"]["blueprint"], m.BlueprintRef), (spec["properties"]["resources"], m.ResourcesSpec),
-             (spec["properties"]["resources"]["properties"]["gpu"], m.GpuSpec)]
+             (spec["properties"]["resources"]["properties"]["gpu"], m.GpuSpec),
+             (sweep, m.TrainingRunSweep), (sweep["properties"]["metadata"], m.SweepMetadata),
+             (sweep["properties"]["spec"], m.SweepSpec), (sweep["properties"]["spec"]["properties"]["matrix"], m.Matrix),
+             (defaults, m.RunDefaults), (defaults["properties"]["metadata"], m.DefaultsMetadata),
+             (defs["DefaultsSpec"], m.DefaultsSpec), (defs["DefaultsSpec"]["properties"]["selector"], m.Selector)]
     for sub, model in pairs:
         in_schema, in_model = _fields(sub, model)
         assert in_schema == in_model, model.__name__

@@ -50,6 +50,7 @@ from chariot_apply.chariot.models import (
     ReloadField,
     Resources,
     Run,
+    SystemGpu,
 )
 from chariot_apply.chariot.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.chariot.semver import is_semver
@@ -188,6 +189,10 @@ class AsyncChariotClient:
     async def get_projects(self, name: str | None = None) -> list[Project]:
         query = rest.ProjectQuery(name=name)
         return (await self._get(rest.PROJECTS, rest.ProjectList, query.to_params())).projects
+
+    async def get_available_system_gpus(self) -> list[SystemGpu]:
+        """``chariot.system_resources.get_available_system_gpus``: the GPU types runs may ask for."""
+        return (await self._get(rest.SYSTEM_GPUS, rest.SystemGpuList)).gpus
 
     async def get_project_id(self, name: str) -> str:
         """The id of the project called ``name`` (``chariot.projects.get_project_id``)."""

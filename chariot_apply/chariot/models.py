@@ -65,6 +65,13 @@ class Gpu(ChariotModel):
     type: str
 
 
+class SystemGpu(ChariotModel):
+    """A GPU type the cluster offers (``chariot.system_resources.get_available_system_gpus``)."""
+
+    type: str
+    count: int | None = None
+
+
 class Resources(ChariotModel):
     """Kubernetes quantities, kept as the strings the user wrote (``"500m"``, ``"5Gi"``)."""
 

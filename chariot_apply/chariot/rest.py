@@ -29,11 +29,14 @@ from chariot_apply.chariot.models import (
     RunField,
     RunSort,
     RunStatus,
+    SystemGpu,
 )
 
 TRAINING = "/api/training/v2"
 LOGIN = "/auth/client/v2/chariot/login"
 PROJECTS = "/api/identity/v2/projects"
+#: chariot.system_resources.get_available_system_gpus: our model of its path (not published).
+SYSTEM_GPUS = "/api/system-resources/v1/gpus"
 BLUEPRINTS = f"{TRAINING}/blueprints"
 BLUEPRINT_LOOKUP = f"{TRAINING}/blueprints/lookup"
 RUNS = f"{TRAINING}/runs"
@@ -232,6 +235,10 @@ class CreateModelBody(Body):
 
 class Created(BaseModel):
     id: str
+
+
+class SystemGpuList(BaseModel):
+    gpus: list[SystemGpu]
 
 
 class RunList(BaseModel):

@@ -20,6 +20,7 @@ from chariot_apply.manifest.project_file import PROJECT_FILE, add_adopted, find_
 from chariot_apply.plan.model import Plan, PlanOptions
 from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
+from chariot_apply.render.manifests import render_manifests
 from chariot_apply.render.markdown import render_markdown
 from chariot_apply.render.status import render_status_json, render_status_text, status_document
 from chariot_apply.render.text import render_text
@@ -36,6 +37,7 @@ class Globals:
     project: str | None = None
     chariot_url: str | None = None
     no_color: bool = False
+    var: tuple[str, ...] = ()
 
     @property
     def color(self) -> bool:
@@ -43,7 +45,7 @@ class Globals:
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    if value is not None and value is not False and param.name:
+    if value is not None and value is not False and value != () and param.name:
         setattr(ctx.ensure_object(Globals), param.name, value)
 
 
@@ -70,7 +72,19 @@ global_options: list[Callable[[F], F]] = [
                  help="Chariot root URL [env CHARIOT_URL]; unset: the embedded emulator."),
     click.option("--no-color", is_flag=True, callback=_remember, expose_value=False,
                  help="No colour (also: NO_COLOR set, or not a terminal)."),
+    click.option("--var", multiple=True, callback=_remember, expose_value=False, metavar="NAME=VALUE",
+                 help="A value for ${NAME} in manifests (before the environment and `vars:`); repeatable."),
 ]
+
+
+def _variables(given: Sequence[str]) -> dict[str, str]:
+    values = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise UserError(f"--var {item!r} is not NAME=VALUE", hint="for example --var EPOCHS=30")
+        values[name] = value
+    return values
 
 
 @click.group(cls=ChariotApplyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,7 +106,8 @@ def _workspace(ctx: click.Context, files: Sequence[str], quiet: bool = False,
                need_manifests: bool = True) -> workflow.Workspace:
     g = _globals(ctx)
     ws = workflow.open_workspace(files, config=g.config, owner=g.owner, project=g.project,
-                                 chariot_url=g.chariot_url, need_manifests=need_manifests)
+                                 chariot_url=g.chariot_url, need_manifests=need_manifests,
+                                 variables=_variables(g.var))
     if not quiet:
         for notice in ws.notices:
             click.echo(notice, err=True)
@@ -124,6 +139,8 @@ selection_options: list[Callable[[F], F]] = [
 ]
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
                              show_default=True)
+locked_option = click.option("--locked", is_flag=True,
+                             help="Fail if chariot-apply.lock is missing or does not cover a manifest (for CI).")
 
 
 @command()
@@ -156,12 +173,13 @@ def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...],
 @format_option
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan to apply later.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
+@locked_option
 @click.pass_context
 def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace: bool, target: tuple[str, ...],
-         exclude: tuple[str, ...], fmt: str, out: Path | None, detailed_exitcode: bool) -> None:
+         exclude: tuple[str, ...], fmt: str, out: Path | None, detailed_exitcode: bool, locked: bool) -> None:
     """Show what apply would do."""
     ws = _workspace(ctx, files)
-    result = asyncio.run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude)))
+    result = asyncio.run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude), locked=locked))
     click.echo(_render(result, fmt, _globals(ctx).color), nl=False)
     if out is not None:
         workflow.save_plan(result, out)
@@ -194,9 +212,11 @@ class TerminalReporter(Reporter):
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (a saved plan never asks: "
                                                     "it was approved when it was saved).")
 @click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 256))
+@locked_option
 @click.pass_context
 def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], prune: bool, allow_replace: bool,
-          target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool, concurrency: int) -> None:
+          target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool, concurrency: int,
+          locked: bool) -> None:
     """Make Chariot match the manifests (or carry out a saved PLAN_FILE exactly)."""
     color = _globals(ctx).color
     if plan_file is not None:
@@ -208,7 +228,8 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
         workflow.check_plan_target(result_plan, ws)
     else:
         ws = _workspace(ctx, files)
-        result_plan = asyncio.run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude)))
+        result_plan = asyncio.run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude),
+                                                locked=locked))
     click.echo(render_text(result_plan, color=color), nl=False)
     if result_plan.invalid:
         raise UserError("the plan has invalid runs; nothing was applied", hint="fix the problems listed above")
@@ -286,6 +307,35 @@ def adopt(ctx: click.Context, address: str) -> None:
     run = asyncio.run(workflow.find_unowned(ws, address))
     add_adopted(path, run.id or "")
     click.echo(f"Adopted run {run.id} at {address}; recorded in {path}. Commit that file.")
+
+
+@command()
+@files_option
+@click.option("--origins", is_flag=True, help="Say where each value came from when another file set it (defaults).")
+@click.pass_context
+def render(ctx: click.Context, files: tuple[str, ...], origins: bool) -> None:
+    """Print the fully expanded TrainingRun documents (variables, defaults and sweeps applied) as YAML:
+    what `plan` diffs, readable, and planned again to the same plan."""
+    ws = _workspace(ctx, files, quiet=True)
+    click.echo(render_manifests(ws.manifests(), origins=origins), nl=False)
+
+
+@command("lock")
+@files_option
+@click.option("--upgrade", "upgrade", is_flag=True, help="Move locked blueprints to what their patterns resolve to "
+                                                         "now (only the NAMEs given, if any).")
+@click.argument("names", nargs=-1)
+@click.pass_context
+def lock_command(ctx: click.Context, files: tuple[str, ...], upgrade: bool, names: tuple[str, ...]) -> None:
+    """Resolve the manifests' blueprints into chariot-apply.lock (commit it); --upgrade [NAME ...] moves them."""
+    if names and not upgrade:
+        raise UserError("blueprint names go with --upgrade", hint="chariot-apply lock --upgrade NAME")
+    ws = _workspace(ctx, files)
+    changed = asyncio.run(workflow.lock(ws, list(names) if upgrade else None))
+    for line in changed:
+        click.echo(f"  {line}")
+    click.echo(f"{ws.lock_path}: {len(changed)} blueprint(s) locked or moved." if changed else
+               f"{ws.lock_path}: up to date.")
 
 
 SHELLS = ("bash", "zsh", "fish")

@@ -97,6 +97,10 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
         query = _query(request, rest.ProjectQuery)
         return JSONResponse({"projects": store.projects(query.name)})
 
+    @api.get(rest.SYSTEM_GPUS)
+    async def system_gpus() -> JSONResponse:
+        return JSONResponse({"gpus": store.gpus()})
+
     @api.get(rest.BLUEPRINT_LOOKUP)
     async def lookup_blueprint(request: Request) -> JSONResponse:
         query = _query(request, rest.BlueprintLookupQuery)

@@ -27,9 +27,18 @@ class BlueprintSeed(BaseModel):
     deleted: bool = False
 
 
+class GpuSeed(BaseModel):
+    """A GPU type the cluster offers, and how many there are (``get_available_system_gpus``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(min_length=1)
+    count: int = Field(ge=0)
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
     projects: list[ProjectSeed] = Field(default_factory=list)
+    gpus: list[GpuSeed] = Field(default_factory=list)
     schemas: dict[str, Any] = Field(default_factory=dict)  # anchors for the YAML file; not stored
     blueprints: list[BlueprintSeed] = Field(default_factory=list)
 

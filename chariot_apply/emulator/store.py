@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   id TEXT PRIMARY KEY, run_id TEXT NOT NULL, project_id TEXT NOT NULL, global_step INTEGER NOT NULL,
   created_at REAL NOT NULL, status TEXT NOT NULL, status_updated_at REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS checkpoints_run ON checkpoints(run_id);
+CREATE TABLE IF NOT EXISTS gpus (type TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS models (
   id TEXT PRIMARY KEY, checkpoint_id TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
   summary TEXT NOT NULL, project_id TEXT NOT NULL, created_at REAL NOT NULL);
@@ -141,6 +142,8 @@ class EmulatorStore:
         self._db.executescript(SCHEMA)
         if seed and self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0:
             self.seed(catalog or load_catalog(), backdate=True)
+        elif seed and self._db.execute("SELECT COUNT(*) FROM gpus").fetchone()[0] == 0:
+            self.seed(Catalog(gpus=(catalog or load_catalog()).gpus))  # a database from before GPUs were listed
 
     def close(self) -> None:
         with self._lock:
@@ -163,7 +166,11 @@ class EmulatorStore:
         """Add the catalog's projects and blueprints (existing names and versions are kept)."""
         with self._lock, self._tx():
             now = self._now()
-            added = {"projects": 0, "blueprints": 0}
+            added = {"projects": 0, "blueprints": 0, "gpus": 0}
+            for gpu in catalog.gpus:
+                if not self._query("SELECT 1 FROM gpus WHERE type=?", [gpu.type]):
+                    self._db.execute("INSERT INTO gpus VALUES (?, ?)", (gpu.type, gpu.count))
+                    added["gpus"] += 1
             for project in catalog.projects:
                 if self._query("SELECT 1 FROM projects WHERE name=?", [project.name]):
                     continue
@@ -186,6 +193,10 @@ class EmulatorStore:
                      json.dumps(bp.task_types), int(bp.deleted)))
                 added["blueprints"] += 1
             return added
+
+    def gpus(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._query("SELECT type, count FROM gpus ORDER BY type")]
 
     def projects(self, name: str | None) -> list[dict[str, Any]]:
         with self._lock:

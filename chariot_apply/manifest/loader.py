@@ -7,6 +7,7 @@ import glob
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,15 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply.errors import plain_message
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
-from chariot_apply.manifest.model import DeclaredRun, TrainingRun
+from chariot_apply.manifest.expand import (
+    DefaultsRule,
+    defaults_rule,
+    expand_sweep,
+    merge_defaults,
+    sensitive_from_secrets,
+    substitute,
+)
+from chariot_apply.manifest.model import DeclaredRun, RunDefaults, TrainingRun, TrainingRunSweep
 from chariot_apply.manifest.yaml_source import Document, format_path, parse_documents
 from chariot_apply.quantity import QuantityError, parse_quantity
 
@@ -78,12 +87,15 @@ def _display(path: Path) -> Path:
         return path
 
 
-def load_manifests(paths: Sequence[str | Path], default_project: str, *,
-                   skip_foreign: bool = False) -> list[DeclaredRun]:
+def load_manifests(paths: Sequence[str | Path], default_project: str, *, skip_foreign: bool = False,
+                   variables: Mapping[str, str] | None = None,
+                   defaults: Sequence[DefaultsRule] = ()) -> list[DeclaredRun]:
     """Read, validate and check every manifest; raise ``ManifestError`` with all problems found.
 
     ``-`` reads standard input. With ``skip_foreign``, documents that are not ours (no ``apiVersion:
-    chariot-apply/...``) are passed over, as a pre-commit hook handed every YAML file must."""
+    chariot-apply/...``) are passed over, as a pre-commit hook handed every YAML file must. ``variables``
+    fill ``${VAR}``; ``defaults`` are the project file's shared defaults."""
+    variables = {} if variables is None else variables
     files, problems = find_manifest_files(paths)
     documents: list[Document] = []
     for file in files:
@@ -98,16 +110,82 @@ def load_manifests(paths: Sequence[str | Path], default_project: str, *,
         problems += found
     if skip_foreign:
         documents = [d for d in documents if _is_ours(d)]
-    runs = []
-    for doc in documents:
-        run, found = check_document(doc, default_project)
-        problems += found
-        if run is not None:
-            runs.append(run)
+    runs, found = expand_documents(documents, default_project, variables=variables, defaults=defaults)
+    problems += found
     problems += _duplicates(runs)
     if problems:
         raise ManifestError(problems)
     return runs
+
+
+def expand_documents(documents: Sequence[Document], default_project: str, *, variables: Mapping[str, str],
+                     defaults: Sequence[DefaultsRule] = ()) -> tuple[list[DeclaredRun], list[ManifestProblem]]:
+    """Variables first, then shared defaults under every run and sweep they select, then each sweep's points:
+    every document as a checked TrainingRun, or its problems."""
+    problems: list[ManifestProblem] = []
+    for doc in documents:
+        substituted = substitute(doc, variables)
+        problems += substituted.problems
+        sensitive_from_secrets(doc, substituted.secret_paths)
+    rules = list(defaults)
+    others: list[Document] = []
+    for doc in documents:
+        if _kind(doc) == "RunDefaults":
+            rule, found = check_defaults(doc)
+            problems += found
+            rules += [rule] if rule is not None else []
+        else:
+            others.append(doc)
+    runs: list[DeclaredRun] = []
+    for doc in others:
+        merge_defaults(doc, rules, default_project)
+        if _kind(doc) == "TrainingRunSweep":
+            points, found = check_sweep(doc)
+            problems += found
+        else:
+            points = [doc]
+        for point in points:
+            run, found = check_document(point, default_project)
+            origin = point.data["metadata"].get("sweep") if point is not doc else None
+            problems += [_in_point(p, origin["point"]) for p in found] if origin else found
+            runs += [run] if run is not None else []
+    return runs, problems
+
+
+def _kind(doc: Document) -> Any:
+    return doc.data.get("kind") if isinstance(doc.data, dict) else None
+
+
+def _in_point(problem: ManifestProblem, point: str) -> ManifestProblem:
+    return replace(problem, message=f"sweep point {point}: {problem.message}")
+
+
+def check_defaults(doc: Document) -> tuple[DefaultsRule | None, list[ManifestProblem]]:
+    problems = list(_schema_problems(doc))
+    if problems:
+        return None, problems
+    try:
+        rule = RunDefaults.model_validate(doc.data)
+    except PydanticValidationError as exc:
+        return None, _pydantic_problems(doc, exc)
+    return defaults_rule(doc, rule.spec.selector, rule.spec.template, ("spec", "template")), []
+
+
+def check_sweep(doc: Document) -> tuple[list[Document], list[ManifestProblem]]:
+    """The sweep's point documents (each still to be checked as a TrainingRun), or the sweep's problems."""
+    problems = list(_schema_problems(doc))
+    if problems:
+        return [], problems
+    try:
+        sweep = TrainingRunSweep.model_validate(doc.data)
+    except PydanticValidationError as exc:
+        return [], _pydantic_problems(doc, exc)
+    return expand_sweep(doc, sweep)
+
+
+def _pydantic_problems(doc: Document, exc: PydanticValidationError) -> list[ManifestProblem]:
+    return [ManifestProblem(doc.where(tuple(e["loc"])), format_path(tuple(e["loc"])), plain_message(e))
+            for e in exc.errors()]
 
 
 def _is_ours(doc: Document) -> bool:
@@ -124,8 +202,7 @@ def check_document(doc: Document, default_project: str) -> tuple[DeclaredRun | N
     try:
         manifest = TrainingRun.model_validate(doc.data)
     except PydanticValidationError as exc:  # the schema should have caught it: keep the two in agreement
-        return None, [ManifestProblem(doc.where(tuple(e["loc"])), format_path(tuple(e["loc"])), plain_message(e))
-                      for e in exc.errors()]
+        return None, _pydantic_problems(doc, exc)
     fields = tuple((format_path(path), loc) for path, loc in doc.locations.items())
     project = manifest.metadata.project or default_project
     return DeclaredRun(manifest, project, doc.start, fields), []

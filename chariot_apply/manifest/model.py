@@ -28,10 +28,18 @@ def _quantity_text(value: Any) -> Any:
     return value
 
 
+class SweepOrigin(_Strict):
+    """The sweep a run came from, and its point's slug (recorded in the run's marker)."""
+
+    name: str = Field(min_length=1, max_length=253)
+    point: str = Field(min_length=1, max_length=253)
+
+
 class Metadata(_Strict):
     name: str = Field(min_length=1, max_length=253)
     version: str = Field(min_length=1, max_length=128)
     project: str | None = Field(default=None, min_length=1, max_length=253)
+    sweep: SweepOrigin | None = None
 
 
 class BlueprintRef(_Strict):
@@ -70,6 +78,55 @@ class TrainingRun(_Strict):
     kind: Literal["TrainingRun"]
     metadata: Metadata
     spec: RunSpec
+
+
+DEFAULT_MAX_RUNS = 256
+
+
+class SweepMetadata(_Strict):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    version: str = Field(min_length=1, max_length=128)
+    project: str | None = Field(default=None, min_length=1, max_length=253)
+
+
+class Matrix(_Strict):
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    include: tuple[dict[str, Any], ...] = ()
+    exclude: tuple[dict[str, Any], ...] = ()
+
+
+class SweepSpec(_Strict):
+    template: RunSpec
+    matrix: Matrix
+    max_runs: int = Field(default=DEFAULT_MAX_RUNS, alias="maxRuns", ge=1, le=10_000, strict=True)
+
+
+class TrainingRunSweep(_Strict):
+    api_version: Literal["chariot-apply/v1"] = Field(alias="apiVersion")
+    kind: Literal["TrainingRunSweep"]
+    metadata: SweepMetadata
+    spec: SweepSpec
+
+
+class Selector(_Strict):
+    project: str | None = Field(default=None, min_length=1)
+    name: str | None = Field(default=None, min_length=1)
+
+
+class DefaultsSpec(_Strict):
+    selector: Selector = Selector()
+    template: dict[str, Any]
+
+
+class DefaultsMetadata(_Strict):
+    name: str = Field(min_length=1, max_length=253)
+
+
+class RunDefaults(_Strict):
+    api_version: Literal["chariot-apply/v1"] = Field(alias="apiVersion")
+    kind: Literal["RunDefaults"]
+    metadata: DefaultsMetadata
+    spec: DefaultsSpec
 
 
 @dataclass(frozen=True)

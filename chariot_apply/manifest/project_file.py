@@ -17,6 +17,8 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from chariot_apply.errors import UserError, plain_message
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
+from chariot_apply.manifest.expand import DefaultsRule, defaults_rule
+from chariot_apply.manifest.model import DefaultsSpec
 from chariot_apply.manifest.yaml_source import format_path, parse_documents
 
 PROJECT_FILE = "chariot-apply.yaml"
@@ -37,6 +39,9 @@ class ProjectFile(BaseModel):
     server: ServerSection = ServerSection()
     manifests: tuple[str, ...] = ()
     adopted: tuple[str, ...] = Field(default=(), description="ids of runs adopted with `chariot-apply adopt`")
+    vars: dict[str, str | int | float | bool] = Field(default_factory=dict,
+                                                      description="values of ${VAR} (after --var and the environment)")
+    defaults: tuple[DefaultsSpec, ...] = Field(default=(), description="shared defaults, as in RunDefaults")
 
     @field_validator("owner")
     @classmethod
@@ -72,6 +77,24 @@ def load_project_file(path: Path | None, env: Mapping[str, str] | None = None) -
         location = Location(str(path or "environment"))
         raise ManifestError([ManifestProblem(location, format_path(tuple(e["loc"])), plain_message(e))
                              for e in exc.errors()]) from None
+
+
+def project_defaults(path: Path | None, settings: ProjectFile) -> list[DefaultsRule]:
+    """The project file's ``defaults:``, with where each value is written (read again for its locations)."""
+    if path is None or not settings.defaults:
+        return []
+    docs, _ = parse_documents(path.read_text("utf-8"), _shown(path))
+    if not docs:
+        return []
+    return [defaults_rule(docs[0], entry.selector, entry.template, ("defaults", i, "template"))
+            for i, entry in enumerate(settings.defaults)]
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def add_adopted(path: Path, run_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -133,6 +134,11 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         warnings.append("no manifests were given: refusing to prune (that would delete every run we own)")
     elif declared:
         items += _prune(ctx, declared_keys, by_address, observed, seen)
+    for (name, pattern), newer in sorted(live.newer.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        locked = live.blueprints.get((name, pattern))
+        was = locked.version if isinstance(locked, ResolvedBlueprint) else "?"
+        warnings.append(f"newer blueprint available: {name} {pattern or '(latest)'} now resolves to {newer.version} "
+                        f"(locked: {was}); nothing changes until `chariot-apply lock --upgrade {name}`")
     items.sort(key=lambda i: (i.address, traits(i.kind).order))
     return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
                 warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options))
@@ -207,6 +213,16 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
         return [_invalid(addr, run, "spec.taskType",
                          f"taskType is required: blueprint {resolved.name} {resolved.version} offers "
                          f"{list(resolved.task_types) or 'no task types'}", "set spec.taskType")]
+    if resolved.task_types and task_type not in resolved.task_types:
+        return [_invalid(addr, run, "spec.taskType",
+                         f"taskType {task_type!r} is not one of blueprint {resolved.name} {resolved.version}'s: "
+                         f"{list(resolved.task_types)}", _did_you_mean(task_type, resolved.task_types))]
+    gpu = spec.resources.gpu
+    offered = ctx.live.gpu_types
+    if gpu is not None and offered is not None and gpu.type not in offered:
+        return [_invalid(addr, run, "spec.resources.gpu.type",
+                         f"GPU type {gpu.type!r} is not one Chariot offers: {sorted(offered) or 'none'}",
+                         _did_you_mean(gpu.type, offered))]
     request = _request(run, project_id, resolved, task_type, ctx.options.owner)
     choice = BlueprintChoice(name=resolved.name, pattern=spec.blueprint.version, id=resolved.id,
                              version=resolved.version)
@@ -235,8 +251,20 @@ def _request(run: DeclaredRun, project_id: str, blueprint: ResolvedBlueprint, ta
         name=run.name, version=run.version, project_id=project_id, blueprint_id=blueprint.id, task_type=task_type,
         resources=Resources(cpu=res.cpu, memory=res.memory, ephemeral_storage=res.ephemeral_storage,
                             gpu=Gpu(count=res.gpu.count, type=res.gpu.type) if res.gpu else None),
-        config=dict(run.spec.config), notes=compose_notes(run.spec.notes, Marker(owner, spec_hash)),
+        config=dict(run.spec.config), notes=compose_notes(run.spec.notes, _marker(run, owner, spec_hash)),
         spec_hash=spec_hash)
+
+
+def _did_you_mean(given: str, choices: Iterable[str]) -> str:
+    by_fold = {c.casefold(): c for c in choices}
+    close = difflib.get_close_matches(given.casefold(), list(by_fold), n=1, cutoff=0.5)
+    return f"did you mean {by_fold[close[0]]!r}?" if close else f"choose one of {sorted(by_fold.values())}"
+
+
+def _marker(run: DeclaredRun, owner: str, spec_hash: str) -> Marker:
+    """Our marker; a sweep's run records its sweep and point too."""
+    origin = run.manifest.metadata.sweep
+    return Marker(owner, spec_hash, sweep=origin.name if origin else None, point=origin.point if origin else None)
 
 
 def _invalid(addr: str, run: DeclaredRun, path: str, message: str, hint: str) -> Item:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from chariot_apply.chariot.client import AsyncChariotClient
@@ -83,9 +83,10 @@ async def settled(*awaitables: Awaitable[Any]) -> list[Any]:
 
 
 async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun], options: PlanOptions, *,
-                    adopted: Iterable[str] = (), concurrency: int = 32) -> Plan:
+                    adopted: Iterable[str] = (), concurrency: int = 32,
+                    locked: Mapping[BlueprintKey, str] | None = None) -> Plan:
     bound = Bounded(concurrency)
-    live = await fetch_live_state(client, declared, adopted=adopted, bound=bound)
+    live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, locked=locked)
     return await plan_validated(client, declared, live, options, bound)
 
 
@@ -112,7 +113,8 @@ async def validate_configs(client: AsyncChariotClient, keys: Iterable[Validation
 
 
 async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], *,
-                           adopted: Iterable[str] = (), bound: Bounded | None = None) -> LiveState:
+                           adopted: Iterable[str] = (), bound: Bounded | None = None,
+                           locked: Mapping[BlueprintKey, str] | None = None) -> LiveState:
     bound = bound or Bounded(32)
     keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
                   key=lambda k: (k[0], k[1] or ""))
@@ -127,7 +129,11 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
 
     lookups_task = bound.all(_resolve(client, key) for key in keys)
     versions_task = bound(client.get_blueprints(names=names, limit=PAGE_SIZE)) if names else _nothing()
-    (index, runs), lookups, versions = await settled(runs_of_involved_projects(), lookups_task, versions_task)
+    wants_gpus = any(r.spec.resources.gpu is not None for r in declared if r.spec.state == "running")
+    gpus_task = bound(client.get_available_system_gpus()) if wants_gpus else _nothing()
+    locked_task = bound.all(_blueprint_by_id(client, i) for i in sorted(set((locked or {}).values())))
+    (index, runs), lookups, versions, gpus, pinned = await settled(runs_of_involved_projects(), lookups_task,
+                                                                   versions_task, gpus_task, locked_task)
     project_ids, project_names = index.ids, index.names
     complete = frozenset(r.project_id for r in runs if r.project_id) | frozenset(
         project_ids[r.project] for r in declared if r.project in project_ids)
@@ -137,9 +143,31 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
     for found in await bound.all(_blueprint_by_id(client, i) for i in missing):
         if found is not None:
             by_id[found.id] = found
-    return LiveState(project_ids=project_ids, project_names=project_names, blueprints=dict(lookups),
+    resolved, newer = _apply_lock(dict(lookups), locked or {}, {b.id: b for b in pinned if b is not None})
+    by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
+    return LiveState(project_ids=project_ids, project_names=project_names, blueprints=resolved,
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=complete,
-                     adopted=frozenset(adopted))
+                     adopted=frozenset(adopted), newer=newer,
+                     gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None)
+
+
+def _apply_lock(resolved: dict[BlueprintKey, ResolvedBlueprint | str], locked: Mapping[BlueprintKey, str],
+                pinned: Mapping[str, ResolvedBlueprint]) -> tuple[dict[BlueprintKey, ResolvedBlueprint | str],
+                                                                  dict[BlueprintKey, ResolvedBlueprint]]:
+    """Locked keys use their locked blueprint; where the pattern now resolves to another, that one is newer."""
+    newer: dict[BlueprintKey, ResolvedBlueprint] = {}
+    for key, blueprint_id in locked.items():
+        if key not in resolved:
+            continue
+        now = resolved[key]
+        if blueprint_id in pinned:
+            resolved[key] = pinned[blueprint_id]
+            if isinstance(now, ResolvedBlueprint) and now.id != blueprint_id:
+                newer[key] = now
+        else:
+            resolved[key] = (f"the locked blueprint {key[0]} (id {blueprint_id}) no longer exists; run `chariot-apply "
+                             f"lock --upgrade {key[0]}`")
+    return resolved, newer
 
 
 async def _nothing() -> None:

@@ -38,6 +38,8 @@ class LiveState:
     runs: tuple[Run, ...]
     complete_projects: frozenset[str] = frozenset()  # project ids whose runs were all listed
     adopted: frozenset[str] = frozenset()
+    gpu_types: frozenset[str] | None = None  # what get_available_system_gpus offers; None: not asked
+    newer: Mapping[BlueprintKey, ResolvedBlueprint] = field(default_factory=dict)  # past the lock
 
 
 Validation = Mapping[ValidationKey, tuple[ConfigError, ...]]

@@ -291,8 +291,8 @@ class Plan(Frozen):
         c = self.counts()
         line = (f"Plan: {c['create']} to create, {c['replace']} to replace, {c['stop']} to stop, "
                 f"{c['delete']} to delete; {c['no-op']} unchanged.")
-        attention = [f"{c[k]} {k.replace('-', ' ')}{'s' if c[k] != 1 else ''}" for k in ATTENTION_KINDS
-                     if c[k] and k != "prune-candidate"]
+        attention = [f"{c[k]} {k.replace('-', ' ')}{'s' if c[k] != 1 and k != 'invalid' else ''}"
+                     for k in ATTENTION_KINDS if c[k] and k != "prune-candidate"]
         if attention:
             line += f" {self.needs_attention} need attention: {', '.join(attention)}."
         if c["prune-candidate"]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MARKER = re.compile(r"(?:\n\n|^)\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) spec=(?P<spec>[0-9a-f]{16})"
+                    r"(?: sweep=(?P<sweep>[A-Za-z0-9._-]+) point=(?P<point>[A-Za-z0-9._-]+))?"
                     r"(?: apply=(?P<apply>[0-9a-f]{8,32}))?\]\s*\Z")
 
 
@@ -27,10 +28,13 @@ class Marker:
     owner: str
     spec: str
     apply: str | None = None  # the apply process that created the run
+    sweep: str | None = None  # the sweep and point the run was declared by
+    point: str | None = None
 
     def render(self) -> str:
+        origin = f" sweep={self.sweep} point={self.point}" if self.sweep and self.point else ""
         made_by = f" apply={self.apply}" if self.apply else ""
-        return f"[chariot-apply owner={self.owner} spec={self.spec}{made_by}]"
+        return f"[chariot-apply owner={self.owner} spec={self.spec}{origin}{made_by}]"
 
     def same_run(self, other: Marker | None) -> bool:
         """The same owner and spec: the same declared run, whichever apply created it."""
@@ -49,7 +53,8 @@ def parse_notes(notes: str | None) -> tuple[str, Marker | None]:
     match = MARKER.search(notes)
     if match is None:
         return notes, None
-    return notes[: match.start()], Marker(match["owner"], match["spec"], match["apply"])
+    return notes[: match.start()], Marker(match["owner"], match["spec"], match["apply"], match["sweep"],
+                                          match["point"])
 
 
 def is_owned(notes: str | None, run_id: str | None, owner: str, adopted: Collection[str]) -> bool:

@@ -1,0 +1,319 @@
+"""From documents as written to TrainingRun documents: variables, shared defaults, sweeps. Pure.
+
+Every value keeps where it was written: a default's value points at the defaults file, a sweep point's value
+at the grid entry it came from, so that every problem is reported at the line that caused it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+import yaml
+
+from chariot_apply.manifest.errors import Location, ManifestProblem
+from chariot_apply.manifest.model import Matrix, Selector, TrainingRunSweep
+from chariot_apply.manifest.yaml_source import JSON_SCALARS, Document, Path_, format_path
+
+VARIABLE = re.compile(r"\$\$\{|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|\$\{")
+SECRET_VARIABLE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL", re.IGNORECASE)
+#: A run's name stays readable: past this, a sweep point's slug is shortened with a hash.
+MAX_SWEEP_RUN_NAME = 100
+
+
+# ---------------------------------------------------------------------------------------------- variables
+
+@dataclass
+class Substituted:
+    problems: list[ManifestProblem] = field(default_factory=list)
+    secret_paths: list[Path_] = field(default_factory=list)  # where a secret-looking variable's value went
+
+
+def substitute(doc: Document, variables: Mapping[str, str]) -> Substituted:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``doc`` (``$${`` is a literal ``${``).
+    A string that is exactly one variable takes the YAML type of its value (``epochs: ${EPOCHS}`` is 30)."""
+    result = Substituted()
+    doc.data = _substitute(doc.data, (), doc, variables, result)
+    return result
+
+
+def _substitute(value: Any, path: Path_, doc: Document, variables: Mapping[str, str], result: Substituted) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, (*path, k), doc, variables, result) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, (*path, i), doc, variables, result) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    names: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        name = match.group("name")
+        if name is None:
+            raise _Unclosed
+        names.append(name)
+        if name in variables:
+            return variables[name]
+        if match.group("default") is not None:
+            return str(match.group("default"))
+        raise _Unset(name)
+
+    try:
+        text = VARIABLE.sub(replace, value)
+    except _Unset as unset:
+        result.problems.append(ManifestProblem(doc.where(path), format_path(path), f"variable {unset.name} is not set",
+                                               f"pass --var {unset.name}=VALUE, set it in the environment, list it "
+                                               "under `vars:` in chariot-apply.yaml, or write ${" + unset.name
+                                               + ":-default}"))
+        return value
+    except _Unclosed:
+        result.problems.append(ManifestProblem(doc.where(path), format_path(path), "a ${ is not closed with }",
+                                               "write ${NAME}, or $${ for a literal ${"))
+        return value
+    if any(SECRET_VARIABLE.search(n) for n in names):
+        result.secret_paths.append(path)
+    whole = VARIABLE.fullmatch(value)
+    if whole and whole.group("name"):
+        try:
+            typed = yaml.safe_load(text) if text.strip() else text
+        except yaml.YAMLError:
+            return text
+        return typed if isinstance(typed, JSON_SCALARS) and typed is not None else text
+    return text
+
+
+class _Unset(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Unclosed(Exception):
+    pass
+
+
+def sensitive_from_secrets(doc: Document, secret_paths: Iterable[Path_]) -> None:
+    """Config values that came from a secret-looking variable are redacted like a ``sensitive`` key."""
+    if not isinstance(doc.data, dict) or not isinstance(doc.data.get("spec"), dict):
+        return
+    for path in secret_paths:
+        spec_path = path[1:]
+        if spec_path[:1] == ("template",):  # a sweep's template
+            spec_path = spec_path[1:]
+            spec = doc.data["spec"].get("template")
+        else:
+            spec = doc.data["spec"]
+        if isinstance(spec, dict) and spec_path[:1] == ("config",) and len(spec_path) > 1:
+            key = ".".join(str(p) for p in spec_path[1:] if not isinstance(p, int))
+            listed = spec.get("sensitive")
+            if isinstance(listed, list) and key not in listed:
+                listed.append(key)
+            elif listed is None:
+                spec["sensitive"] = [key]
+
+
+# ---------------------------------------------------------------------------------------------- defaults
+
+@dataclass(frozen=True)
+class DefaultsRule:
+    """A partial spec for the runs (and sweeps) its selector matches, with where each value is written."""
+
+    selector: Selector
+    template: Mapping[str, Any]
+    locations: Mapping[Path_, Location]  # paths relative to the template
+    origin: Location
+
+    def matches(self, name: Any, project: Any) -> bool:
+        if self.selector.name is not None and not (isinstance(name, str) and fnmatchcase(name, self.selector.name)):
+            return False
+        return self.selector.project is None or self.selector.project == project
+
+
+def defaults_rule(doc: Document, selector: Selector, template: Mapping[str, Any], prefix: Path_) -> DefaultsRule:
+    """The rule of a RunDefaults document (``prefix`` = ``("spec", "template")``) or a project file entry."""
+    n = len(prefix)
+    locations = {path[n:]: where for path, where in doc.locations.items() if path[:n] == prefix and len(path) > n}
+    return DefaultsRule(selector, template, locations, doc.where(prefix))
+
+
+def merge_defaults(doc: Document, rules: Sequence[DefaultsRule], default_project: str) -> list[str]:
+    """Deep-merge every matching rule under ``doc``'s spec (a sweep's: under its template), in order; the
+    document's own values win. Returns where the merged values came from, for ``render``."""
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("spec"), dict) or not isinstance(data.get("metadata"),
+                                                                                              dict):
+        return []
+    metadata = data["metadata"]
+    sweep = data.get("kind") == "TrainingRunSweep"
+    base: Path_ = ("spec", "template") if sweep else ("spec",)
+    target = data["spec"].get("template") if sweep else data["spec"]
+    if not isinstance(target, dict):
+        return []
+    project = metadata.get("project") or default_project
+    merged: dict[str, Any] = {}
+    origins: list[str] = []
+    for rule in rules:
+        if rule.matches(metadata.get("name"), project):
+            merged = _deep_merge(merged, copy.deepcopy(dict(rule.template)))
+            for path, where in rule.locations.items():
+                doc.locations.setdefault((*base, *path), where)
+            origins.append(str(rule.origin))
+    if not origins:
+        return []
+    result = _deep_merge(merged, target)
+    if sweep:
+        data["spec"]["template"] = result
+    else:
+        data["spec"] = result
+    return origins
+
+
+def _deep_merge(under: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Maps merge; lists and scalars are replaced; ``over`` wins."""
+    out = dict(under)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- sweeps
+
+@dataclass(frozen=True)
+class Point:
+    values: tuple[tuple[str, Any], ...]  # (field path, value), sorted by path
+    locations: tuple[tuple[str, Location], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def expand_sweep(doc: Document, sweep: TrainingRunSweep) -> tuple[list[Document], list[ManifestProblem]]:
+    """One TrainingRun document per point of the sweep's matrix."""
+    points = _points(doc, sweep.spec.matrix)
+    matrix_at = doc.where(("spec", "matrix"))
+    if len(points) > sweep.spec.max_runs:
+        return [], [ManifestProblem(matrix_at, "spec.matrix",
+                                    f"the sweep has {len(points)} points, more than maxRuns ({sweep.spec.max_runs})",
+                                    "remove values from the grid, or raise spec.maxRuns if you mean it")]
+    raw = doc.data["spec"]
+    template = raw.get("template") if isinstance(raw, dict) else None
+    abbreviations = _abbreviations({path for point in points for path, _ in point.values})
+    documents: list[Document] = []
+    problems: list[ManifestProblem] = []
+    seen: dict[str, Point] = {}
+    for point in points:
+        slug = _slug(point, abbreviations, sweep.metadata.name)
+        if slug in seen:
+            problems.append(ManifestProblem(matrix_at, "spec.matrix", f"two points are both named {slug!r}: "
+                                            f"{seen[slug].as_dict()} and {point.as_dict()}",
+                                            "make the values differ by more than punctuation"))
+            continue
+        seen[slug] = point
+        documents.append(_point_document(doc, sweep, copy.deepcopy(template), point, slug))
+    return documents, problems
+
+
+def _points(doc: Document, matrix: Matrix) -> list[Point]:
+    grid_at: Path_ = ("spec", "matrix", "grid")
+    axes = [[(path, value, doc.where((*grid_at, path, i))) for i, value in enumerate(values)]
+            for path, values in sorted(matrix.grid.items())]
+    points: list[Point] = []
+    for combination in itertools.product(*axes) if axes else []:
+        points.append(_point([(path, value) for path, value, _ in combination],
+                             [(path, where) for path, _, where in combination]))
+    for i, extra in enumerate(matrix.include):
+        at = ("spec", "matrix", "include", i)
+        point = _point(list(extra.items()), [(k, doc.where((*at, k))) for k in extra])
+        if not any(_same(point, p) for p in points):
+            points.append(point)
+    return [p for p in points if not any(_covers(rule, p) for rule in matrix.exclude)]
+
+
+def _point(values: list[tuple[str, Any]], locations: list[tuple[str, Location]]) -> Point:
+    return Point(tuple(sorted(values, key=lambda kv: kv[0])), tuple(sorted(locations, key=lambda kv: kv[0])))
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _same(a: Point, b: Point) -> bool:
+    return _canonical(a.as_dict()) == _canonical(b.as_dict())
+
+
+def _covers(rule: Mapping[str, Any], point: Point) -> bool:
+    values = point.as_dict()
+    return all(path in values and _canonical(values[path]) == _canonical(v) for path, v in rule.items())
+
+
+def _abbreviations(paths: Iterable[str]) -> dict[str, str]:
+    """``config.learning_rate`` -> ``lr``, ``config.batch_size`` -> ``bs``, ``config.epochs`` -> ``epochs``;
+    where two paths of one sweep would read alike, their paths (less ``config.``) are spelled out."""
+    short = {path: _abbreviate(path) for path in paths}
+    clashing = {a for a in short.values() if list(short.values()).count(a) > 1}
+    return {path: (re.sub(r"[^A-Za-z0-9]+", "_", path.removeprefix("config.")) if a in clashing else a)
+            for path, a in short.items()}
+
+
+def _abbreviate(path: str) -> str:
+    last = path.rsplit(".", 1)[-1]
+    words = [w for w in re.split(r"[_\-]+|(?<=[a-z])(?=[A-Z])", last) if w]
+    return "".join(w[0] for w in words).lower() if len(words) > 1 else last.lower()[:10]
+
+
+def _slug(point: Point, abbreviations: Mapping[str, str], sweep: str) -> str:
+    """Readable and stable: built from this point's own values only, in path order."""
+    slug = "-".join(f"{abbreviations[path]}{_text(value)}" for path, value in point.values)
+    room = MAX_SWEEP_RUN_NAME - len(sweep) - 1
+    if len(slug) > room:
+        digest = hashlib.sha256(_canonical(point.as_dict()).encode()).hexdigest()[:8]
+        slug = slug[:max(1, room - 9)].rstrip("-_.") + "-" + digest
+    return slug
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        text = str(value)
+    else:
+        text = hashlib.sha256(_canonical(value).encode()).hexdigest()[:6]
+    return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_") or "_"
+
+
+def _point_document(doc: Document, sweep: TrainingRunSweep, template: Any, point: Point, slug: str) -> Document:
+    spec = template if isinstance(template, dict) else {}
+    for path, value in point.values:
+        _set(spec, path.split("."), copy.deepcopy(value))
+    metadata: dict[str, Any] = {"name": f"{sweep.metadata.name}-{slug}", "version": sweep.metadata.version,
+                                "sweep": {"name": sweep.metadata.name, "point": slug}}
+    if sweep.metadata.project:
+        metadata["project"] = sweep.metadata.project
+    data = {"apiVersion": "chariot-apply/v1", "kind": "TrainingRun", "metadata": metadata, "spec": spec}
+    generated = Document(doc.file, doc.index, data, doc.start)
+    for written, where in doc.locations.items():
+        if written[:2] == ("spec", "template"):
+            generated.locations[("spec", *written[2:])] = where
+        elif written[:1] == ("metadata",):
+            generated.locations[written] = where
+    for dotted, where in point.locations:
+        generated.locations[("spec", *dotted.split("."))] = where
+    return generated
+
+
+def _set(target: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        if not isinstance(target.get(key), dict):
+            target[key] = {}
+        target = target[key]
+    target[keys[-1]] = value

@@ -1,0 +1,67 @@
+"""``chariot-apply.lock``: which blueprint each (name, version pattern) resolved to, committed beside the
+project file, so that a floating pattern (``2.%``) never moves a run to a newer blueprint by itself.
+Like ``uv.lock`` or ``.terraform.lock.hcl``: plans use the locked id; ``chariot-apply lock --upgrade`` moves it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chariot_apply.errors import UserError, plain_message
+
+LOCK_FILE = "chariot-apply.lock"
+Key = tuple[str, str | None]  # (blueprint name, version pattern)
+HEADER = ("# chariot-apply.lock: the blueprint each (name, version pattern) of the manifests resolved to.\n"
+          "# Written by chariot-apply; commit it. Move it with `chariot-apply lock --upgrade [NAME]`.\n")
+
+
+class LockedBlueprint(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    pattern: str | None = None
+    id: str
+    version: str
+
+    @property
+    def key(self) -> Key:
+        return self.name, self.pattern
+
+
+class LockFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: Literal[1] = 1
+    blueprints: tuple[LockedBlueprint, ...] = ()
+
+    def ids(self) -> dict[Key, str]:
+        return {b.key: b.id for b in self.blueprints}
+
+    def with_entries(self, entries: Iterable[LockedBlueprint]) -> LockFile:
+        """This lock with ``entries`` added or replacing the ones of the same key, in a stable order."""
+        merged = {b.key: b for b in self.blueprints} | {b.key: b for b in entries}
+        ordered = sorted(merged.values(), key=lambda b: (b.name, b.pattern or ""))
+        return LockFile(blueprints=tuple(ordered))
+
+
+def read_lock(path: Path) -> LockFile | None:
+    if not path.is_file():
+        return None
+    try:
+        return LockFile.model_validate(yaml.safe_load(path.read_text("utf-8")) or {})
+    except (yaml.YAMLError, ValidationError) as exc:
+        detail = plain_message(exc.errors()[0]) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+        raise UserError(f"{path} is not a chariot-apply lock file: {detail}",
+                        hint="restore it from git, or delete it and run `chariot-apply lock`") from None
+
+
+def write_lock(path: Path, lock: LockFile) -> None:
+    data = lock.model_dump(mode="json")
+    path.write_text(HEADER + yaml.safe_dump(data, sort_keys=False), "utf-8")
+
+
+def uncovered(lock: LockFile | None, keys: Iterable[Key]) -> list[Key]:
+    have: Mapping[Key, str] = lock.ids() if lock else {}
+    return sorted({k for k in keys if k not in have}, key=lambda k: (k[0], k[1] or ""))

@@ -1,0 +1,32 @@
+"""``chariot-apply render``: the fully expanded TrainingRun documents (after variables, defaults and sweeps),
+as YAML that ``plan`` reads back to the same plan. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from chariot_apply.manifest.model import DeclaredRun
+
+
+def manifest_document(run: DeclaredRun) -> dict[str, Any]:
+    """The run as a TrainingRun document: defaults left out, the project always named."""
+    document: dict[str, Any] = run.manifest.model_dump(by_alias=True, exclude_defaults=True, mode="json")
+    document["apiVersion"], document["kind"] = "chariot-apply/v1", "TrainingRun"
+    document["metadata"]["project"] = run.project
+    return {key: document[key] for key in ("apiVersion", "kind", "metadata", "spec")}
+
+
+def render_manifests(runs: Sequence[DeclaredRun], *, origins: bool = False) -> str:
+    """One YAML document per run, each headed by where it was declared (and, with ``origins``, where each of its
+    values was written: the run's document, a sweep's template or grid, shared defaults, the project file)."""
+    parts = []
+    for run in sorted(runs, key=lambda r: (r.project, r.name, r.version)):
+        head = [f"# {run.project}/{run.name}@{run.version}: declared at {run.location}"]
+        if origins:
+            head += [f"#   {path} <- {where}" for path, where in run.field_locations if path.startswith("spec.")]
+        body = yaml.safe_dump(manifest_document(run), sort_keys=False, allow_unicode=True)
+        parts.append("\n".join(head) + "\n" + body)
+    return "---\n".join(parts)
