@@ -171,7 +171,8 @@ def test_schema_and_model_have_the_same_fields() -> None:
              (spec["properties"]["blueprint"], m.BlueprintRef), (spec["properties"]["resources"], m.ResourcesSpec),
              (spec["properties"]["resources"]["properties"]["gpu"], m.GpuSpec),
              (sweep, m.TrainingRunSweep), (sweep["properties"]["metadata"], m.SweepMetadata),
-             (sweep["properties"]["spec"], m.SweepSpec), (sweep["properties"]["spec"]["properties"]["matrix"], m.Matrix),
+             (sweep["properties"]["spec"], m.SweepSpec),
+             (sweep["properties"]["spec"]["properties"]["matrix"], m.Matrix),
              (defaults, m.RunDefaults), (defaults["properties"]["metadata"], m.DefaultsMetadata),
              (defs["DefaultsSpec"], m.DefaultsSpec), (defs["DefaultsSpec"]["properties"]["selector"], m.Selector)]
     for sub, model in pairs:
