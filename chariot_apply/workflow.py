@@ -7,7 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import yaml
 from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
@@ -18,6 +20,7 @@ from chariot_apply.chariot.models import Run
 from chariot_apply.connect import EMBEDDED_DB, Connection, connection
 from chariot_apply.errors import UserError, plain_message
 from chariot_apply.manifest.expand import DefaultsRule
+from chariot_apply.manifest.export import export_manifests
 from chariot_apply.manifest.loader import load_manifests
 from chariot_apply.manifest.lock import LOCK_FILE, LockedBlueprint, LockFile, read_lock, uncovered, write_lock
 from chariot_apply.manifest.model import DeclaredRun
@@ -29,7 +32,7 @@ from chariot_apply.manifest.project_file import (
     project_defaults,
 )
 from chariot_apply.plan.fetch import Bounded, fetch_live_state, plan_validated
-from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint
+from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint, oldest_first
 from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.document import PlanDocument, render_json
@@ -203,6 +206,53 @@ async def lock(workspace: Workspace, upgrade: Sequence[str] | None = None) -> li
                if isinstance(b, ResolvedBlueprint) and before.get(k) != b.id]
     write_lock(workspace.lock_path, current.with_entries(entries))
     return [f"{e.name} {e.pattern or '(latest)'} -> {e.version} ({e.id})" for e in entries]
+
+
+@dataclass(frozen=True)
+class Exported:
+    documents: list[dict[str, Any]]
+    runs: list[Run]  # the runs the documents declare
+    skipped: list[str]
+
+
+async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[str] = (),
+                 statuses: Sequence[str] = (), ids: Sequence[str] = ()) -> Exported:
+    """Manifests for the live runs of ``project`` that the filters select (``get_runs`` semantics)."""
+    async with workspace.connection.client() as client:
+        index = ProjectIndex.of(await client.get_projects())
+        project_id = index.ids.get(project)
+        if project_id is None:
+            raise UserError(f"project {project!r} does not exist", hint="give a project name or id")
+        filters: dict[str, Any] = {"project_ids": [project_id]}
+        filters |= {"name_ilikes": list(name_ilikes)} if name_ilikes else {}
+        filters |= {"statuses": list(statuses)} if statuses else {}
+        filters |= {"ids": list(ids)} if ids else {}
+        runs = [r async for r in client.iter_runs(page_size=1000, **filters)]
+        bound = Bounded(32)
+        used = sorted({r.blueprint_id for r in runs if r.blueprint_id})
+        found = await bound.all(client.get_blueprint(i) for i in used)
+    blueprints = {b.id: ResolvedBlueprint.of(b) for b in found}
+    documents, skipped = export_manifests(runs, dict(index.names), blueprints)
+    exported = {(d["metadata"]["name"], d["metadata"]["version"]) for d in documents}
+    keepers = [r for r in oldest_first(runs) if (r.name, r.version) in exported]
+    firsts: dict[tuple[str | None, str | None], Run] = {}
+    for run in keepers:
+        firsts.setdefault((run.name, run.version), run)
+    return Exported(documents, list(firsts.values()), skipped)
+
+
+def write_exported(documents: Sequence[Mapping[str, Any]], directory: Path) -> list[Path]:
+    """One file per project (``<project>.yaml``), documents in address order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    by_project: dict[str, list[Mapping[str, Any]]] = {}
+    for document in documents:
+        by_project.setdefault(document["metadata"]["project"], []).append(document)
+    written = []
+    for project, docs in sorted(by_project.items()):
+        path = directory / f"{project}.yaml"
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True), "utf-8")
+        written.append(path)
+    return written
 
 
 def check_plan_target(plan_: Plan, workspace: Workspace) -> None:

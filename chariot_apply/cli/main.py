@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import yaml
 
 from chariot_apply import __version__, workflow
 from chariot_apply.apply.executor import ApplyResult, Outcome, Reporter
@@ -18,6 +19,7 @@ from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED,
 from chariot_apply.errors import UserError
 from chariot_apply.manifest.project_file import PROJECT_FILE, add_adopted, find_project_file
 from chariot_apply.plan.model import Plan, PlanOptions
+from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
 from chariot_apply.render.manifests import render_manifests
@@ -66,8 +68,8 @@ global_options: list[Callable[[F], F]] = [
                  expose_value=False, help=f"Project file (default: the nearest {PROJECT_FILE} upwards)."),
     click.option("--owner", callback=_remember, expose_value=False,
                  help="Owner id written into the runs we create [env CHARIOT_APPLY_OWNER]."),
-    click.option("--project", callback=_remember, expose_value=False,
-                 help="Default project for manifests that name none [env CHARIOT_APPLY_PROJECT]."),
+    _project_option := click.option("--project", callback=_remember, expose_value=False,
+                                    help="Default project for manifests that name none [env CHARIOT_APPLY_PROJECT]."),
     click.option("--chariot-url", callback=_remember, expose_value=False,
                  help="Chariot root URL [env CHARIOT_URL]; unset: the embedded emulator."),
     click.option("--no-color", is_flag=True, callback=_remember, expose_value=False,
@@ -94,10 +96,13 @@ def cli() -> None:
     """Declare Chariot training runs in YAML; plan the difference; apply it idempotently."""
 
 
-def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
-    """``cli.command`` with the global options, so that they work after the command's name too."""
+def command(*args: Any, own_project: bool = False, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """``cli.command`` with the global options, so that they work after the command's name too (but for
+    ``--project`` where the command has its own)."""
+    options = [o for o in global_options if not own_project or o is not _project_option]
+
     def decorate(f: Callable[..., Any]) -> click.Command:
-        made: click.Command = cli.command(*args, **kwargs)(_with(global_options)(f))
+        made: click.Command = cli.command(*args, **kwargs)(_with(options)(f))
         return made
     return decorate
 
@@ -334,8 +339,60 @@ def lock_command(ctx: click.Context, files: tuple[str, ...], upgrade: bool, name
     changed = asyncio.run(workflow.lock(ws, list(names) if upgrade else None))
     for line in changed:
         click.echo(f"  {line}")
-    click.echo(f"{ws.lock_path}: {len(changed)} blueprint(s) locked or moved." if changed else
-               f"{ws.lock_path}: up to date.")
+    where = os.path.relpath(ws.lock_path)
+    click.echo(f"{where}: {len(changed)} blueprint(s) locked or moved." if changed else f"{where}: up to date.")
+
+
+selection = [
+    click.option("--project", "from_project", required=True, help="The project (name or id) whose runs to take."),
+    click.option("--name-ilike", multiple=True, help="Only runs whose name matches (SQL ILIKE); repeatable."),
+    click.option("--status", multiple=True, help="Only runs in this status (job_running, ...); repeatable."),
+    click.option("--id", "ids", multiple=True, help="Only this run id; repeatable."),
+]
+
+
+@command(own_project=True)
+@_with(selection)
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False),
+              help="Write <project>.yaml into this directory (default: print).")
+@click.pass_context
+def export(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], status: tuple[str, ...],
+           ids: tuple[str, ...], output: Path | None) -> None:
+    """Write manifests for live runs: blueprint and exact version, task type, resources, config without schema
+    defaults, notes, and a state from the status. Planning them against the same runs changes nothing."""
+    ws = _workspace(ctx, (), quiet=True, need_manifests=False)
+    exported = asyncio.run(workflow.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids))
+    for line in exported.skipped:
+        click.echo(f"Skipped {line}", err=True)
+    if output is None:
+        click.echo(yaml.safe_dump_all(exported.documents, sort_keys=False, allow_unicode=True), nl=False)
+        return
+    for path in workflow.write_exported(exported.documents, output):
+        click.echo(f"Wrote {path}", err=True)
+
+
+@command("import", own_project=True)
+@_with(selection)
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Write <project>.yaml into this directory (list it under `manifests` in the project file).")
+@click.pass_context
+def import_command(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], status: tuple[str, ...],
+                   ids: tuple[str, ...], output: Path) -> None:
+    """Export, and adopt the runs chariot-apply does not own yet (recorded in the project file): bring the runs a
+    team already has under management in one step."""
+    g = _globals(ctx)
+    project_file = g.config or find_project_file(Path.cwd()) or Path(PROJECT_FILE)
+    ws = _workspace(ctx, (), quiet=True, need_manifests=False)
+    exported = asyncio.run(workflow.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids))
+    for line in exported.skipped:
+        click.echo(f"Skipped {line}", err=True)
+    paths = workflow.write_exported(exported.documents, output)
+    adopted = [r.id for r in exported.runs if r.id and not is_owned(r.notes, r.id, ws.project.owner,
+                                                                    ws.project.adopted)]
+    for run_id in adopted:
+        add_adopted(project_file, run_id)
+    click.echo(f"Imported {len(exported.documents)} run(s) into {', '.join(map(str, paths)) or 'nothing'}; adopted "
+               f"{len(adopted)} (recorded in {project_file}). Commit both; `chariot-apply plan` shows no changes.")
 
 
 SHELLS = ("bash", "zsh", "fish")
