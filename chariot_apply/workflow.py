@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
 from chariot_apply.apply.stale import stale_addresses
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.ilike import escape_ilike
-from chariot_apply.chariot.models import Run
+from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
 from chariot_apply.connect import EMBEDDED_DB, Connection, connection
 from chariot_apply.errors import UserError, plain_message
 from chariot_apply.manifest.expand import DefaultsRule
@@ -36,6 +37,8 @@ from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, Resol
 from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.document import PlanDocument, render_json
+from chariot_apply.render.status import StatusDocument, status_document
+from chariot_apply.watch import Until, Waited, events_of, find_run, follow_events, run_views, wait_for
 
 
 class StalePlanError(UserError):
@@ -279,6 +282,51 @@ def load_saved_plan(path: Path) -> Plan:
         raise UserError(f"{path} is a redacted plan (from --format json): it cannot be applied",
                         hint="save plans to apply with `chariot-apply plan --out FILE`")
     return document.plan
+
+
+async def status(workspace: Workspace, projects: Iterable[str]) -> StatusDocument:
+    """Every run we own in ``projects``, with progress, last event and latest metrics."""
+    async with workspace.connection.client() as client:
+        runs, names = await _managed(client, workspace.project.owner, projects, workspace.project.adopted)
+        views = await run_views(client, runs, names)
+    return status_document(views, workspace.project.owner, projects, datetime.now(UTC))
+
+
+async def watch(workspace: Workspace, projects: Iterable[str], interval: float,
+                show: Callable[[StatusDocument], None]) -> None:
+    """``status`` again and again, each shown, until every run has finished (or the caller is interrupted)."""
+    projects = list(projects)
+    while True:
+        document = await status(workspace, projects)
+        show(document)
+        if all(line.status in FINISHED_STATUSES for line in document.runs):
+            return
+        await asyncio.sleep(interval)
+
+
+async def events(workspace: Workspace, address: str, *, follow: bool, interval: float,
+                 show: Callable[[Event], None]) -> None:
+    async with workspace.connection.client() as client:
+        run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
+        if follow:
+            async for event in follow_events(client, run.id or "", interval):
+                show(event)
+        else:
+            for event in await events_of(client, run.id or ""):
+                show(event)
+
+
+async def metrics(workspace: Workspace, address: str) -> list[Metric]:
+    """Every metric of the run at ``address`` (``get_all_metrics``)."""
+    async with workspace.connection.client() as client:
+        run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
+        return await client.get_all_metrics(run.id or "")
+
+
+async def wait(workspace: Workspace, run_ids: Sequence[str], until: Until, timeout: float, interval: float,
+               on_poll: Callable[[Sequence[Run]], None]) -> Waited:
+    async with workspace.connection.client() as client:
+        return await wait_for(client, run_ids, until, timeout, interval, on_poll)
 
 
 async def managed_runs(workspace: Workspace, owner: str, projects: Iterable[str]) -> tuple[list[Run], dict[str, str]]:

@@ -83,7 +83,7 @@ class Resources(ChariotModel):
 
 class Progress(ChariotModel):
     operation: str
-    value: float | int
+    value: float | int | None
     final_value: float | int
     units: str
 
@@ -129,7 +129,7 @@ class Metric(ChariotModel):
     run_id: str
     global_step: int
     tag: str
-    value: float | int
+    value: float | int | None
     job_id: str | None = None
 
 

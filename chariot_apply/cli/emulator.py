@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -26,12 +27,19 @@ def emulator() -> None:
 @click.option("--client-secret", envvar="CHARIOT_EMULATOR_CLIENT_SECRET")
 @click.option("--latency", default=0.0, type=click.FloatRange(0, 60), help="Seconds added to every request.")
 @click.option("--frozen-clock", is_flag=True, help="Stop simulated time: runs keep their status (benchmarks).")
+@click.option("--time-scale", default=1.0, type=click.FloatRange(min=0.001, max=100_000), show_default=True,
+              help="Run the simulated training this many times faster (a demo of watching runs: 20).")
+@click.option("--fail-at-step", type=click.IntRange(min=1), help="Every run fails (job_failed) at this step.")
+@click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1), help="This share of runs fails, each at a "
+                                                                             "step of its own.")
 def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: str | None,
-          client_secret: str | None, latency: float, frozen_clock: bool) -> None:
+          client_secret: str | None, latency: float, frozen_clock: bool, time_scale: float,
+          fail_at_step: int | None, fail_rate: float) -> None:
     """Serve the emulator over HTTP."""
     from chariot_apply.emulator.app import AuthConfig, create_app
     from chariot_apply.emulator.clock import ManualClock, SystemClock
     from chariot_apply.emulator.faults import Faults
+    from chariot_apply.emulator.lifecycle import LifecycleTiming
     from chariot_apply.emulator.server import serve_forever
     from chariot_apply.emulator.store import EmulatorStore
 
@@ -39,7 +47,8 @@ def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: st
         raise click.UsageError("--client-id and --client-secret go together")
     auth = AuthConfig(tokens=set(tokens), clients={client_id: client_secret} if client_id and client_secret else {})
     clock = ManualClock(SystemClock().now()) if frozen_clock else SystemClock()
-    app = create_app(EmulatorStore(db, clock=clock), auth=auth, faults=Faults(latency_seconds=latency))
+    timing = replace(LifecycleTiming(), fail_at_step=fail_at_step, fail_probability=fail_rate).scaled(time_scale)
+    app = create_app(EmulatorStore(db, clock=clock, timing=timing), auth=auth, faults=Faults(latency_seconds=latency))
     click.echo(f"Chariot emulator on http://{host}:{port} (state in {db}); "
                f"use it with CHARIOT_URL=http://{host}:{port}", err=True)
     serve_forever(app, host, port)

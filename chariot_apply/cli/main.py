@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import yaml
 
 from chariot_apply import __version__, workflow
 from chariot_apply.apply.executor import ApplyResult, Outcome, Reporter
+from chariot_apply.chariot.models import Event, Run
 from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, ChariotApplyGroup
 from chariot_apply.errors import UserError
 from chariot_apply.manifest.project_file import PROJECT_FILE, add_adopted, find_project_file
@@ -24,7 +26,10 @@ from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
 from chariot_apply.render.manifests import render_manifests
 from chariot_apply.render.markdown import render_markdown
-from chariot_apply.render.status import render_status_json, render_status_text, status_document
+from chariot_apply.render.metrics import ordered, render_metrics_csv, render_metrics_json, render_metrics_text
+from chariot_apply.render.metrics import plot as plot_metrics
+from chariot_apply.render.png import write_png
+from chariot_apply.render.status import StatusDocument, number, progress_bar, render_status_json, render_status_text
 from chariot_apply.render.text import render_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -144,6 +149,8 @@ selection_options: list[Callable[[F], F]] = [
 ]
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
                              show_default=True)
+interval_option = click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0.05, 3600),
+                               help="Seconds between looks.")
 locked_option = click.option("--locked", is_flag=True,
                              help="Fail if chariot-apply.lock is missing or does not cover a manifest (for CI).")
 
@@ -198,16 +205,43 @@ def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace:
 
 
 class TerminalReporter(Reporter):
-    """Prints each outcome as it comes, and remembers them for a report if the apply is interrupted."""
+    """Prints each outcome as it comes with an N/M count and the time so far (on a terminal, a counter line kept
+    at the bottom), and remembers the outcomes for a report if the apply is interrupted."""
 
-    def __init__(self, color: bool) -> None:
+    def __init__(self, color: bool, total: int, live: bool) -> None:
         self.color = color
+        self.total = total
+        self.live = live  # a terminal: the counter line is redrawn in place
+        self.started_at = time.monotonic()
         self.outcomes: list[Outcome] = []
 
     def finished(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
         line = outcome_line(outcome.address, outcome.kind, outcome.ok, outcome.detail, outcome.run_id)
-        click.secho(f"  {line}", fg=None if outcome.ok or not self.color else "red", color=self.color)
+        counter = f"[{len(self.outcomes)}/{self.total}] {time.monotonic() - self.started_at:.1f}s"
+        if self.live:
+            click.echo("\r\x1b[K", nl=False)
+        click.secho(f"  {line}" if self.live else f"  {counter} {line}",
+                    fg=None if outcome.ok or not self.color else "red", color=self.color)
+        if self.live:
+            click.echo(f"  {counter}", nl=False)
+
+    def done(self) -> None:
+        if self.live:
+            click.echo("\r\x1b[K", nl=False)
+
+
+def _seconds(text: str) -> float:
+    """``90``, ``90s``, ``15m``, ``2h``: a duration in seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number_, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        value = float(number_) * units[unit]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration such as 90s, 15m or 2h") from None
+    if value <= 0:
+        raise click.BadParameter("a duration must be more than zero")
+    return value
 
 
 @command()
@@ -218,10 +252,15 @@ class TerminalReporter(Reporter):
                                                     "it was approved when it was saved).")
 @click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 256))
 @locked_option
+@click.option("--wait", is_flag=True, help="Then wait for the runs it created to reach --until; exit 1 if one "
+                                           "failed or --timeout passed (for CI).")
+@click.option("--until", type=click.Choice(["running", "finished"]), default="running", show_default=True)
+@click.option("--timeout", default="30m", show_default=True, help="How long --wait waits (90s, 15m, 2h).")
+@interval_option
 @click.pass_context
 def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], prune: bool, allow_replace: bool,
           target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool, concurrency: int,
-          locked: bool) -> None:
+          locked: bool, wait: bool, until: str, timeout: str, interval: float) -> None:
     """Make Chariot match the manifests (or carry out a saved PLAN_FILE exactly)."""
     color = _globals(ctx).color
     if plan_file is not None:
@@ -235,7 +274,10 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
         ws = _workspace(ctx, files)
         result_plan = asyncio.run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude),
                                                 locked=locked))
-    click.echo(render_text(result_plan, color=color), nl=False)
+    wait_seconds = _seconds(timeout) if wait else 0.0
+    on_terminal = sys.stdout.isatty()
+    # A long plan on a terminal: one line a run, not every detail (`plan` shows them all).
+    click.echo(render_text(result_plan, color=color, compact=on_terminal and len(result_plan.changes) > 50), nl=False)
     if result_plan.invalid:
         raise UserError("the plan has invalid runs; nothing was applied", hint="fix the problems listed above")
     if not result_plan.has_changes:
@@ -247,7 +289,7 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
         if not click.confirm("Apply these changes?", default=False):
             click.echo("Nothing applied.")
             ctx.exit(EXIT_ERROR)
-    reporter = TerminalReporter(color)
+    reporter = TerminalReporter(color, len(result_plan.changes), on_terminal)
     try:
         result = asyncio.run(workflow.apply(ws, result_plan, reporter, check_stale=plan_file is not None,
                                             concurrency=concurrency))
@@ -258,8 +300,41 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
                     err=True, fg="red")
         click.echo("Hint: run `chariot-apply apply` again: it looks before it creates, and converges.", err=True)
         ctx.exit(EXIT_INTERRUPTED)
+    reporter.done()
     _report(result)
-    ctx.exit(EXIT_ERROR if result.failed else _attention_exit(result_plan))
+    if result.failed:
+        ctx.exit(EXIT_ERROR)
+    if wait:
+        ctx.exit(_wait(ws, result, until, wait_seconds, interval) or _attention_exit(result_plan))
+    ctx.exit(_attention_exit(result_plan))
+
+
+def _wait(ws: workflow.Workspace, result: ApplyResult, until: str, timeout: float, interval: float) -> int:
+    created = [o.run_id for o in result.outcomes if o.ok and o.kind in ("create", "replace") and o.run_id]
+    if not created:
+        click.echo("Nothing was created: nothing to wait for.")
+        return EXIT_OK
+    click.echo(f"Waiting for {len(created)} run(s) to be {until} (at most {timeout:g}s)...")
+    last: dict[str, str | None] = {}
+
+    def on_poll(runs: Sequence[Run]) -> None:
+        for run in runs:
+            if last.get(run.id or "") != run.status:
+                last[run.id or ""] = run.status
+                progress = f" {run.progress[0].value}/{run.progress[0].final_value}" if run.progress else ""
+                click.echo(f"  {run.name}@{run.version} [{run.id}]: {run.status}{progress}")
+
+    waited = asyncio.run(workflow.wait(ws, created, until, timeout, interval, on_poll))  # type: ignore[arg-type]
+    for run in waited.failed:
+        click.secho(f"Error: {run.name}@{run.version} [{run.id}] {run.status}", err=True, fg="red")
+    if waited.failed:
+        click.echo("Hint: `chariot-apply events ADDRESS` shows what happened", err=True)
+        return EXIT_ERROR
+    if waited.timed_out:
+        click.secho(f"Error: not every run was {until} after {timeout:g}s", err=True, fg="red")
+        return EXIT_ERROR
+    click.echo(f"Every run is {until}.")
+    return EXIT_OK
 
 
 def _attention_exit(plan_: Plan) -> int:
@@ -291,14 +366,76 @@ def _report(result: ApplyResult, interrupted: bool = False) -> None:
 @files_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json follows schemas/status.schema.json.")
+@click.option("--watch", is_flag=True, help="Refresh until every run has finished (Ctrl-C to stop); off a "
+                                            "terminal, one line per change.")
+@interval_option
 @click.pass_context
-def status(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
-    """Runs we own in the projects of the manifests, with status and progress."""
+def status(ctx: click.Context, files: tuple[str, ...], fmt: str, watch: bool, interval: float) -> None:
+    """Runs we own in the projects of the manifests: status, progress, age, last event, latest metrics."""
     ws = _workspace(ctx, files, quiet=fmt == "json")
     projects = {r.project for r in ws.manifests()} | {ws.project.project}
-    runs, names = asyncio.run(workflow.managed_runs(ws, ws.project.owner, projects))
-    document = status_document(runs, names, ws.project.owner, projects)
-    click.echo(render_status_json(document) if fmt == "json" else render_status_text(document), nl=False)
+    if not watch:
+        document = asyncio.run(workflow.status(ws, projects))
+        click.echo(render_status_json(document) if fmt == "json" else render_status_text(document), nl=False)
+        return
+    if fmt == "json":
+        raise UserError("--watch draws a table", hint="drop --format json, or poll `status --format json` yourself")
+    on_terminal = sys.stdout.isatty()
+    seen: dict[str, tuple[str | None, str]] = {}
+
+    def show(document: StatusDocument) -> None:
+        if on_terminal:  # the table, redrawn in place
+            click.clear()
+            click.echo(f"chariot-apply status --watch (every {interval:g}s; Ctrl-C to stop)\n")
+            click.echo(render_status_text(document), nl=False)
+            return
+        for line in document.runs:  # CI logs: one line per change
+            now = (line.status, progress_bar(line.progress))
+            if seen.get(line.address) != now:
+                seen[line.address] = now
+                metrics = " ".join(f"{tag}={number(v)}" for tag, v in line.metrics.items())
+                click.echo(f"{line.address}: {line.status} {now[1]} {metrics}".rstrip())
+
+    asyncio.run(workflow.watch(ws, projects, interval, show))
+    click.echo("Every run has finished.")
+
+
+@command()
+@click.argument("address")
+@click.option("--follow", is_flag=True, help="Keep printing new events until the run finishes.")
+@interval_option
+@click.pass_context
+def events(ctx: click.Context, address: str, follow: bool, interval: float) -> None:
+    """The events of the run at ADDRESS (project/name@version), in sequence order."""
+    ws = _workspace(ctx, (), quiet=True, need_manifests=False)
+
+    def show(event: Event) -> None:
+        details = " ".join(f"{k}={v}" for k, v in sorted(event.details.items()))
+        click.echo(f"{event.sequence:>4}  {event.created_at.isoformat(timespec='seconds')}  {event.status}"
+                   + (f"  {details}" if details else ""))
+
+    asyncio.run(workflow.events(ws, address, follow=follow, interval=interval, show=show))
+
+
+@command()
+@click.argument("address")
+@click.option("--tag", "tags", multiple=True, help="Only this metric tag; repeatable.")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True)
+@click.option("--plot", is_flag=True, help="Draw each tag's curve in the terminal.")
+@click.option("--png", type=click.Path(path_type=Path, dir_okay=False), help="Write a chart (needs the `plot` extra).")
+@click.pass_context
+def metrics(ctx: click.Context, address: str, tags: tuple[str, ...], fmt: str, plot: bool, png: Path | None) -> None:
+    """The metrics of the run at ADDRESS (project/name@version)."""
+    ws = _workspace(ctx, (), quiet=True, need_manifests=False)
+    chosen = ordered(asyncio.run(workflow.metrics(ws, address)), tags)
+    if png is not None:
+        write_png(chosen, png, address)
+        click.echo(f"Wrote {png}", err=True)
+    if plot:
+        click.echo(plot_metrics(chosen), nl=False)
+    elif png is None or fmt != "text":
+        render = {"csv": render_metrics_csv, "json": render_metrics_json, "text": render_metrics_text}[fmt]
+        click.echo(render(chosen), nl=False)
 
 
 @command()

@@ -5,10 +5,14 @@ trains one global step per ``step_seconds`` (writing ``loss`` and ``accuracy``, 
 checkpoint every ``checkpoint_every`` steps), and ends ``job_completed``. A stop
 goes ``run_stop_requested → job_terminate_requested → job_terminating →
 job_terminated``, finishing within the grace period (never later than it).
+
+A run may be made to fail (``job_failed``) at a chosen step, or with a probability (decided once per run,
+from its id), so that failure can be tested. ``time_scale`` speeds the whole life up (10: ten times faster).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,6 +31,14 @@ class LifecycleTiming:
     default_steps: int = 50
     max_steps: int = 10_000
     stop_phase_seconds: tuple[float, ...] = (1.0, 2.0, 3.0)  # after the stop; capped by the grace period
+    fail_at_step: int | None = None  # every run fails at this step
+    fail_probability: float = 0.0  # or: this share of runs fails, each at a step of its own
+
+    def scaled(self, time_scale: float) -> LifecycleTiming:
+        """The same life, ``time_scale`` times faster."""
+        return replace(self, phase_seconds=tuple(s / time_scale for s in self.phase_seconds),
+                       step_seconds=self.step_seconds / time_scale,
+                       stop_phase_seconds=tuple(s / time_scale for s in self.stop_phase_seconds))
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,7 @@ class RunClock:
     next_at: float | None  # when the next transition is due; None when nothing more will happen
     stop_at: float | None = None  # when the stop was requested
     grace: float | None = None
+    fail_step: int | None = None  # the step at which the run fails (a fault knob), if it does
 
     @property
     def finished(self) -> bool:
@@ -68,9 +81,20 @@ def total_steps(config: dict[str, Any], timing: LifecycleTiming) -> int:
     return timing.default_steps
 
 
-def started(created_at: float, config: dict[str, Any], timing: LifecycleTiming) -> RunClock:
-    return RunClock(status="run_created", phase=0, global_step=0, total_steps=total_steps(config, timing),
-                    next_at=created_at + timing.phase_seconds[0])
+def started(created_at: float, config: dict[str, Any], timing: LifecycleTiming, seed: str = "") -> RunClock:
+    total = total_steps(config, timing)
+    return RunClock(status="run_created", phase=0, global_step=0, total_steps=total,
+                    next_at=created_at + timing.phase_seconds[0], fail_step=_fail_step(total, timing, seed))
+
+
+def _fail_step(total: int, timing: LifecycleTiming, seed: str) -> int | None:
+    if timing.fail_at_step is not None:
+        return min(timing.fail_at_step, total)
+    if timing.fail_probability <= 0:
+        return None
+    digest = hashlib.sha256(seed.encode()).digest()
+    chance, where = digest[0] / 256, int.from_bytes(digest[1:5], "big") / 2**32
+    return 1 + int(where * total) if chance < timing.fail_probability else None
 
 
 def metric_values(step: int, total: int) -> dict[str, float]:
@@ -110,6 +134,10 @@ def _step(run: RunClock, timing: LifecycleTiming) -> tuple[RunClock, Effect]:
         nxt = at + (timing.phase_seconds[phase] if phase < len(START_PHASES) else timing.step_seconds)
         return replace(run, status=status, phase=phase, next_at=nxt), Effect(at=at, status=status)
     step = run.global_step + 1
+    if step == run.fail_step:
+        failed = Effect(at=at, global_step=step, metrics=metric_values(step, run.total_steps), status="job_failed",
+                        details={"reason": f"the training process exited at step {step} (injected failure)"})
+        return replace(run, global_step=step, status="job_failed", next_at=None), failed
     done = step >= run.total_steps
     effect = Effect(at=at, global_step=step, metrics=metric_values(step, run.total_steps),
                     checkpoint=step % timing.checkpoint_every == 0 or done, complete_checkpoints=True,

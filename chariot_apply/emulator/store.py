@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS runs (
   resources TEXT NOT NULL, config TEXT NOT NULL, notes TEXT,
   status TEXT NOT NULL, status_updated_at REAL NOT NULL, progress_updated_at REAL,
   phase INTEGER NOT NULL, global_step INTEGER NOT NULL, total_steps INTEGER NOT NULL,
-  next_at REAL, stop_at REAL, grace REAL, events INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0);
+  next_at REAL, stop_at REAL, grace REAL, events INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,
+  fail_step INTEGER);
 CREATE INDEX IF NOT EXISTS runs_project ON runs(project_id, id);
 CREATE INDEX IF NOT EXISTS runs_name ON runs(name_folded);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
@@ -140,6 +141,8 @@ class EmulatorStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.create_function("matches_any", 2, _sql_matches_any, deterministic=True)
         self._db.executescript(SCHEMA)
+        if "fail_step" not in {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}:  # an older database
+            self._db.execute("ALTER TABLE runs ADD COLUMN fail_step INTEGER")
         if seed and self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0:
             self.seed(catalog or load_catalog(), backdate=True)
         elif seed and self._db.execute("SELECT COUNT(*) FROM gpus").fetchone()[0] == 0:
@@ -276,18 +279,18 @@ class EmulatorStore:
                 raise EmulatorError(422, "invalid run", problems)
             now = self._now()
             config = apply_defaults(schema, body.config)
-            clock = lifecycle.started(now, config, self.timing)
             run_id = self._ids.new(now)
+            clock = lifecycle.started(now, config, self.timing, seed=run_id)
             with self._tx():
                 self._db.execute(
                     "INSERT INTO runs (id, name, name_folded, version, created_at, blueprint_id, project_id, user_id, "
                     "task_type, "
                     "resources, config, notes, status, status_updated_at, progress_updated_at, phase, global_step, "
-                    "total_steps, next_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "total_steps, next_at, fail_step) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (run_id, body.name, fold(body.name), body.version, now, body.blueprint_id, body.project_id, user_id,
                      body.task_type, body.resources.model_dump_json(exclude_none=True), json.dumps(config),
                      body.notes, clock.status, now, None, clock.phase, clock.global_step, clock.total_steps,
-                     clock.next_at))
+                     clock.next_at, clock.fail_step))
                 self._record_events(run_id, [lifecycle.Effect(at=now, status="run_created")])
             return run_id
 
@@ -596,7 +599,7 @@ def _order(sort: Sequence[str]) -> str:
 def _clock_of(row: sqlite3.Row) -> lifecycle.RunClock:
     return lifecycle.RunClock(status=row["status"], phase=row["phase"], global_step=row["global_step"],
                               total_steps=row["total_steps"], next_at=row["next_at"], stop_at=row["stop_at"],
-                              grace=row["grace"])
+                              grace=row["grace"], fail_step=row["fail_step"])
 
 
 def _run_out(row: sqlite3.Row, selected: Set[str] | None) -> dict[str, Any]:

@@ -71,6 +71,7 @@ class RunSpec(_Strict):
     state: DesiredState = "running"
     allow_replace: bool = Field(default=False, alias="allowReplace", strict=True)
     sensitive: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    on_failure: Literal["leave", "recreate"] = Field(default="leave", alias="onFailure")
 
 
 class TrainingRun(_Strict):

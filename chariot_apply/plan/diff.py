@@ -22,6 +22,7 @@ from chariot_apply.plan.model import (
     Create,
     Delete,
     Difference,
+    Failed,
     Invalid,
     Item,
     LiveRun,
@@ -230,6 +231,14 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
         return _validation_problems(ctx, run, addr, request) or [
             Create(address=addr, blueprint=choice, run=request, sensitive=sensitive, reason="declared, not present")]
     ref = live_ref(current)
+    if current.status == "job_failed":
+        if spec.on_failure == "leave":
+            return [Failed(address=addr, live=ref, sensitive=sensitive,
+                           reason=f"run {current.id} failed and is left as it is; set spec.onFailure: recreate to "
+                                  "replace it with a new run")]
+        return _validation_problems(ctx, run, addr, request) or [
+            Replace(address=addr, live=ref, blueprint=choice, run=request, differences=(), sensitive=sensitive,
+                    reason=f"run {current.id} failed (job_failed), and spec.onFailure is recreate")]
     differences, notices = _compare(ctx, run, current, resolved, task_type, request.spec_hash)
     if not differences:
         reason = {"active": "up to date", "stopping": f"being stopped ({current.status}); left alone",
@@ -394,7 +403,8 @@ def _untag(value: Any) -> Any:
 
 def structural_differences(live: Any, declared: Any, root: str) -> Iterable[Difference]:
     """What deepdiff finds between two JSON values (1 == 1.0, true != 1), one Difference per place."""
-    diff = DeepDiff(_tag(live), _tag(declared), ignore_type_in_groups=[(int, float)], view="tree")
+    diff = DeepDiff(_tag(live), _tag(declared), ignore_type_in_groups=[(int, float)], view="tree",
+                    ignore_private_variables=False)  # a config key may start with "__"
     for report in diff.values():
         for level in report:
             path = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"

@@ -129,6 +129,13 @@ class PruneCandidate(_Item):
     live: LiveRun
 
 
+class Failed(_Item):
+    """The declared run's live run failed; it is left as it is (``spec.onFailure: leave``)."""
+
+    kind: Literal["failed"] = "failed"
+    live: LiveRun
+
+
 class BlockedReplace(_Item):
     kind: Literal["blocked-replace"] = "blocked-replace"
     live: LiveRun
@@ -141,12 +148,12 @@ class Invalid(_Item):
 
 
 Item = Annotated[
-    Create | Stop | Delete | Replace | NoOp | Conflict | PruneCandidate | BlockedReplace | Invalid,
+    Create | Stop | Delete | Replace | NoOp | Conflict | PruneCandidate | BlockedReplace | Invalid | Failed,
     Field(discriminator="kind"),
 ]
 Change = Create | Stop | Delete | Replace
 ItemKind = Literal["create", "stop", "delete", "replace", "no-op", "conflict", "blocked-replace", "invalid",
-                   "prune-candidate"]
+                   "prune-candidate", "failed"]
 ITEM_KINDS: tuple[ItemKind, ...] = get_args(ItemKind)
 
 
@@ -178,6 +185,8 @@ def traits(kind: ItemKind) -> KindTraits:
             return KindTraits("change", 6, "+")
         case "prune-candidate":
             return KindTraits("attention", 7, "?")
+        case "failed":
+            return KindTraits("attention", 7, "x")
         case "no-op":
             return KindTraits("quiet", 8, " ")
         case _:
@@ -292,9 +301,11 @@ class Plan(Frozen):
         line = (f"Plan: {c['create']} to create, {c['replace']} to replace, {c['stop']} to stop, "
                 f"{c['delete']} to delete; {c['no-op']} unchanged.")
         attention = [f"{c[k]} {k.replace('-', ' ')}{'s' if c[k] != 1 and k != 'invalid' else ''}"
-                     for k in ATTENTION_KINDS if c[k] and k != "prune-candidate"]
+                     for k in ATTENTION_KINDS if c[k] and k not in ("prune-candidate", "failed")]
         if attention:
             line += f" {self.needs_attention} need attention: {', '.join(attention)}."
         if c["prune-candidate"]:
             line += f" {c['prune-candidate']} not declared (deleted with --prune)."
+        if c["failed"]:
+            line += f" {c['failed']} failed (left alone; spec.onFailure: recreate replaces them)."
         return line

@@ -11,6 +11,7 @@ from chariot_apply.plan.model import (
     Create,
     Delete,
     Difference,
+    Failed,
     Invalid,
     Item,
     NoOp,
@@ -42,6 +43,8 @@ def headline(item: Item) -> str:
             return f"{item.address}: invalid: {item.reason}"
         case PruneCandidate():
             return f"{item.address}: not declared: deleted with --prune ({item.reason})"
+        case Failed():
+            return f"{item.address}: failed: {item.reason}"
         case _:
             assert_never(item)
 
@@ -85,7 +88,7 @@ def details(item: Item) -> list[str]:
         lines.append(f"hint: {item.reason}")
     if isinstance(item, Invalid):
         lines += [f"{p.location}: {p.path}: {p.message}" for p in item.problems]
-    if isinstance(item, Stop | Delete | Conflict | PruneCandidate):
+    if isinstance(item, Stop | Delete | Conflict | PruneCandidate | Failed):
         lines.append(f"run {item.live.id} ({item.live.status})")
     lines += [f"note: {n}" for n in item.notices]
     return lines
@@ -105,7 +108,7 @@ def diff_lines(item: Item) -> list[str]:
         return lines
     if isinstance(item, Delete):
         return [f"- run {item.live.id} ({item.live.status})"]
-    if isinstance(item, Stop | Conflict | PruneCandidate):
+    if isinstance(item, Stop | Conflict | PruneCandidate | Failed):
         return [f"  run {item.live.id} ({item.live.status})"]
     if isinstance(item, Invalid):
         return [f"! {p.location}: {p.path}: {p.message}" for p in item.problems]

@@ -28,6 +28,8 @@ def icon(kind: ItemKind) -> str:
             return "⚠️ blocked replace"
         case "prune-candidate":
             return "🔍 not declared"
+        case "failed":
+            return "💥 failed"
         case "no-op":
             return "no change"
         case _:

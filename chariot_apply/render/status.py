@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from chariot_apply.chariot.models import Run
+from chariot_apply.watch import RunView
 
 STATUS_FORMAT_VERSION: Literal[1] = 1
+BAR = 20
 
 
 class ProgressLine(BaseModel):
@@ -21,6 +22,14 @@ class ProgressLine(BaseModel):
     units: str | None
 
 
+class EventLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sequence: int
+    status: str
+    created_at: datetime
+    details: dict[str, Any]
+
+
 class RunStatusLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     address: str
@@ -28,7 +37,10 @@ class RunStatusLine(BaseModel):
     status: str | None
     status_updated_at: datetime | None
     created_at: datetime | None
+    age_seconds: float | None
     progress: tuple[ProgressLine, ...]
+    last_event: EventLine | None
+    metrics: dict[str, float | None]  # the latest value of each tag
 
 
 class StatusDocument(BaseModel):
@@ -41,16 +53,19 @@ class StatusDocument(BaseModel):
     runs: tuple[RunStatusLine, ...]
 
 
-def status_document(runs: Iterable[Run], project_names: Mapping[str, str], owner: str,
-                    projects: Iterable[str]) -> StatusDocument:
+def status_document(views: Iterable[RunView], owner: str, projects: Iterable[str], now: datetime) -> StatusDocument:
     lines = []
-    for run in runs:
-        project = project_names.get(run.project_id or "", run.project_id or "?")
+    for view in views:
+        run, event = view.run, view.last_event
         lines.append(RunStatusLine(
-            address=f"{project}/{run.name}@{run.version}", id=run.id or "", status=run.status,
-            status_updated_at=run.status_updated_at, created_at=run.created_at,
+            address=view.address, id=run.id or "", status=run.status, status_updated_at=run.status_updated_at,
+            created_at=run.created_at,
+            age_seconds=round((now - run.created_at).total_seconds(), 3) if run.created_at else None,
             progress=tuple(ProgressLine(operation=p.operation, value=p.value, final_value=p.final_value,
-                                        units=p.units) for p in run.progress or ())))
+                                        units=p.units) for p in run.progress or ()),
+            last_event=EventLine(sequence=event.sequence, status=event.status, created_at=event.created_at,
+                                 details=event.details) if event else None,
+            metrics={tag: None if value is None else float(value) for tag, value in view.metrics.items()}))
     return StatusDocument(owner=owner, projects=tuple(sorted(projects)),
                           runs=tuple(sorted(lines, key=lambda line: (line.address, line.id))))
 
@@ -62,22 +77,44 @@ def render_status_json(document: StatusDocument) -> str:
 def render_status_text(document: StatusDocument) -> str:
     if not document.runs:
         return f"No runs owned by {document.owner!r} in {', '.join(document.projects)}.\n"
-    rows = [("RUN", "STATUS", "PROGRESS", "ID")]
+    rows = [("RUN", "STATUS", "PROGRESS", "AGE", "LAST EVENT", "METRICS")]
     for line in document.runs:
-        progress = "-"
-        if line.progress:
-            p = line.progress[0]
-            progress = f"{_number(p.value)}/{_number(p.final_value)} {p.units or ''}".rstrip()
-        rows.append((line.address, line.status or "?", progress, line.id))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rows.append((line.address, line.status or "?", progress_bar(line.progress), age(line.age_seconds),
+                     line.last_event.status if line.last_event else "-",
+                     " ".join(f"{tag}={number(v)}" for tag, v in line.metrics.items()) or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
                    for row in rows)
 
 
-def _number(value: float | None) -> str:
+def progress_bar(progress: tuple[ProgressLine, ...]) -> str:
+    """``[#######.............] 35/100 steps`` from the first operation of the run's progress."""
+    if not progress:
+        return "-"
+    p = progress[0]
+    if p.value is None or not p.final_value:
+        return f"{number(p.value)} {p.units or ''}".strip()
+    filled = max(0, min(BAR, round(BAR * p.value / p.final_value)))
+    return f"[{'#' * filled}{'.' * (BAR - filled)}] {number(p.value)}/{number(p.final_value)} {p.units or ''}".rstrip()
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = max(0, int(seconds))
+    if s >= 86400:
+        return f"{s // 86400}d{s % 86400 // 3600}h"
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60}s"
+    return f"{s}s"
+
+
+def number(value: float | None) -> str:
     if value is None:
-        return "?"
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+        return "null"
+    return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
 
 
 def status_json_schema() -> dict[str, Any]:

@@ -14,7 +14,7 @@ def _colour(kind: ItemKind) -> str | None:
     match kind:
         case "create":
             return "32"
-        case "delete" | "conflict" | "invalid":
+        case "delete" | "conflict" | "invalid" | "failed":
             return "31"
         case "replace":
             return "35"
@@ -33,7 +33,8 @@ def _paint(text: str, kind: ItemKind, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
 
 
-def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
+def render_text(plan: Plan, *, color: bool = False, verbose: bool = False, compact: bool = False) -> str:
+    """The plan; ``compact``: one line per change, no details (a long apply on a terminal)."""
     plan = redact_plan(plan)
     out: list[str] = [f"Plan for {plan.header()}\n"]
     changes = [i for i in plan.items if i.kind in CHANGE_KINDS]
@@ -42,9 +43,13 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
     if changes:
         out.append("chariot-apply will perform these actions:\n")
         for item in changes:
-            out.append(f"  # {headline(item)}")
+            if not compact:
+                out.append(f"  # {headline(item)}")
             out.append("  " + _paint(f"{traits(item.kind).symbol} run \"{item.address}\"", item.kind, color))
-            out += [f"      {line}" for line in details(item)]
+            if not compact:
+                out += [f"      {line}" for line in details(item)]
+                out.append("")
+        if compact:
             out.append("")
     elif plan.needs_attention:
         out.append(f"No changes to make, but {plan.needs_attention} declared run(s) need attention.\n")

@@ -1,0 +1,140 @@
+"""Watching what was declared: each managed run with its progress, last event and latest metrics; a run's
+events and metrics; waiting for runs to reach a state. The client's reads, put together; no printing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.ilike import escape_ilike
+from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
+from chariot_apply.errors import UserError
+from chariot_apply.plan.fetch import Bounded
+from chariot_apply.plan.live import ProjectIndex, oldest_first
+from chariot_apply.plan.ownership import is_owned
+
+FAILED_STATUSES = frozenset({"job_failed", "job_create_failed"})
+Until = Literal["running", "finished"]
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run as ``status`` shows it."""
+
+    run: Run
+    project: str
+    last_event: Event | None
+    metrics: dict[str, float | int | None]  # the latest value of each tag
+
+    @property
+    def address(self) -> str:
+        return f"{self.project}/{self.run.name}@{self.run.version}"
+
+
+async def run_views(client: AsyncChariotClient, runs: Sequence[Run], names: dict[str, str],
+                    bound: Bounded | None = None) -> list[RunView]:
+    """Each run with its last event and the latest value of each metric tag (two reads a run, in parallel)."""
+    bound = bound or Bounded(16)
+
+    async def view(run: Run) -> RunView:
+        run_id = run.id or ""
+        events = await client.get_events(run_id, limit=1, sort=["sequence:desc"])
+        step = run.progress[0].value if run.progress else None
+        metrics = await client.get_metrics(run_id, global_steps=[int(step)]) if step else []
+        return RunView(run, names.get(run.project_id or "", run.project_id or "?"), events[0] if events else None,
+                       latest_by_tag(metrics))
+
+    return await bound.all(view(r) for r in runs)
+
+
+def latest_by_tag(metrics: Iterable[Metric]) -> dict[str, float | int | None]:
+    latest: dict[str, Metric] = {}
+    for metric in metrics:
+        seen = latest.get(metric.tag)
+        if seen is None or (metric.global_step, metric.created_at) > (seen.global_step, seen.created_at):
+            latest[metric.tag] = metric
+    return {tag: m.value for tag, m in sorted(latest.items())}
+
+
+async def find_run(client: AsyncChariotClient, address: str, owner: str, adopted: Iterable[str] = ()) -> Run:
+    """The run at ``project/name@version``: ours (the oldest, the one every plan keeps), else the only one."""
+    project, _, rest = address.partition("/")
+    name, _, version = rest.rpartition("@")
+    if not (project and name and version):
+        raise UserError(f"{address!r} is not an address of the form project/name@version",
+                        hint="give the address as `chariot-apply status` shows it")
+    project_id = ProjectIndex.of(await client.get_projects()).ids.get(project)
+    if project_id is None:
+        raise UserError(f"project {project!r} does not exist", hint="check the address")
+    runs = [r for r in await client.get_runs(project_ids=[project_id], name_ilikes=[escape_ilike(name)],
+                                             versions=[version], limit=100) if r.name == name]
+    adopted_ids = frozenset(adopted)
+    ours = oldest_first(r for r in runs if is_owned(r.notes, r.id, owner, adopted_ids))
+    if ours:
+        return ours[0]
+    if len(runs) == 1:
+        return runs[0]
+    raise UserError(f"no run at {address}" if not runs else f"{len(runs)} runs at {address}, none of them ours",
+                    hint="check the address with `chariot-apply status`")
+
+
+async def events_of(client: AsyncChariotClient, run_id: str, after: int = 0) -> list[Event]:
+    """The run's events with a sequence above ``after``, in sequence order (page by page)."""
+    found: list[Event] = []
+    offset = after
+    while True:
+        page = await client.get_events(run_id, sort=["sequence:asc"], offset=offset, limit=100)
+        found += [e for e in page if e.sequence > after]
+        if len(page) < 100:
+            return found
+        offset += len(page)
+
+
+async def follow_events(client: AsyncChariotClient, run_id: str, interval: float) -> AsyncIterator[Event]:
+    """Every event of the run, then each new one as it comes, until the run has finished."""
+    last = 0
+    while True:
+        for event in await events_of(client, run_id, last):
+            last = event.sequence
+            yield event
+        run = await client.get_run(run_id, fields=["status"])
+        if run.status in FINISHED_STATUSES:
+            for event in await events_of(client, run_id, last):  # what came with the last status
+                last = event.sequence
+                yield event
+            return
+        await asyncio.sleep(interval)
+
+
+def reached(status: str | None, until: Until) -> bool:
+    if until == "running":
+        return status == "job_running" or status in FINISHED_STATUSES
+    return status in FINISHED_STATUSES
+
+
+@dataclass(frozen=True)
+class Waited:
+    runs: tuple[Run, ...]
+    timed_out: bool
+
+    @property
+    def failed(self) -> tuple[Run, ...]:
+        return tuple(r for r in self.runs if r.status in FAILED_STATUSES)
+
+
+async def wait_for(client: AsyncChariotClient, run_ids: Sequence[str], until: Until, timeout: float,
+                   interval: float, on_poll: Callable[[Sequence[Run]], None] = lambda runs: None) -> Waited:
+    """Poll the runs until each has reached ``until`` (or failed), or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [r async for r in client.iter_runs(ids=list(run_ids), page_size=1000)] if run_ids else []
+        on_poll(runs)
+        if all(reached(r.status, until) or r.status in FAILED_STATUSES for r in runs):
+            return Waited(tuple(runs), False)
+        if time.monotonic() >= deadline:
+            return Waited(tuple(runs), True)
+        await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
