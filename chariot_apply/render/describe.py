@@ -83,7 +83,7 @@ def details(item: Item) -> list[str]:
     if isinstance(item, Replace | BlockedReplace):
         lines += [difference_line(d) for d in item.differences]
     if isinstance(item, Replace):
-        lines.append(f"  (run {item.live.id}, {item.live.status})")
+        lines.append(f"  (run {item.live.id}, {item.live.status}: {item.reason})")
     if isinstance(item, BlockedReplace):
         lines.append(f"hint: {item.reason}")
     if isinstance(item, Invalid):
