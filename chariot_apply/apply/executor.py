@@ -28,7 +28,17 @@ from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Run
 from chariot_apply.plan.fetch import Bounded, runs_named
 from chariot_apply.plan.live import RunKey, oldest_first, runs_by_address
-from chariot_apply.plan.model import Change, Create, Delete, Plan, Replace, RunRequest, Stop
+from chariot_apply.plan.model import (
+    Change,
+    Create,
+    Delete,
+    DeleteCheckpoints,
+    Plan,
+    Promote,
+    Replace,
+    RunRequest,
+    Stop,
+)
 from chariot_apply.plan.ownership import compose_notes, parse_notes
 from chariot_apply.plan.sensitive import scrub
 
@@ -91,7 +101,7 @@ class Executor:
 
     async def apply(self, plan: Plan) -> ApplyResult:
         bound = Bounded(self.concurrency)
-        removals = [c for c in plan.changes if isinstance(c, Stop | Delete | Replace)]
+        removals = [c for c in plan.changes if isinstance(c, Stop | Delete | Replace | DeleteCheckpoints)]
         for change in plan.changes:
             self.reporter.started(change)
         removed = await bound.all(self._attempt(c, self._remove) for c in removals)
@@ -115,6 +125,8 @@ class Executor:
                 self.reporter.finished(skipped)
         outcomes += await bound.all(self._attempt(c, self._create, report=True) for c in to_create)
         outcomes += await self._remove_own_duplicates(to_create, bound)
+        promotions = [c for c in plan.changes if isinstance(c, Promote)]
+        outcomes += await bound.all(self._attempt(c, self._promote, report=True) for c in promotions)
         return ApplyResult(tuple(outcomes))
 
     async def _attempt(self, change: Change, step: Callable[[Change], Awaitable[Outcome]],
@@ -151,10 +163,38 @@ class Executor:
                 except RunDoesNotExistError:
                     return Outcome(change.address, change.kind, True, "was already gone", change.live.id)
                 return Outcome(change.address, change.kind, True, "deleted", change.live.id)
-            case Create():
-                raise AssertionError("creates are not removals")
+            case DeleteCheckpoints():
+                await self.client.delete_checkpoints(ids=list(change.checkpoint_ids))
+                return Outcome(change.address, change.kind, True,
+                               f"deleted {len(change.checkpoint_ids)} checkpoint(s)", change.live.id)
+            case Create() | Promote():
+                raise AssertionError("creates and promotions are not removals")
             case _:
                 assert_never(change)
+
+    async def _promote(self, change: Change) -> Outcome:
+        """Make the model, once: an uncertain answer is looked up (by name, version and our marker) before the
+        create is sent again."""
+        assert isinstance(change, Promote)
+        done = f"model {change.model_name}@{change.model_version} made from checkpoint step {change.global_step}"
+        for attempt in range(self.create_attempts):
+            try:
+                model_id = await self.client.create_model_from_checkpoint(
+                    checkpoint_id=change.checkpoint_id, name=change.model_name, version=change.model_version,
+                    summary=change.summary, project_id=change.model_project_id)
+                return Outcome(change.address, change.kind, True, f"{done} [{model_id}]", change.live.id)
+            except UNCERTAIN:
+                for wait in (0.0, self.settle_delay):
+                    await asyncio.sleep(wait)
+                    models = await self.client.get_models(project_ids=[change.model_project_id],
+                                                          names=[change.model_name], versions=[change.model_version])
+                    if any(m.summary == change.summary for m in models):
+                        return Outcome(change.address, change.kind, True, f"{done} (its answer was lost; found it)",
+                                       change.live.id)
+                if attempt + 1 == self.create_attempts:
+                    raise
+                await asyncio.sleep(self.retry_delay * 2**attempt)
+        raise AssertionError("unreachable")
 
     async def _create(self, change: Change) -> Outcome:
         assert isinstance(change, Create | Replace)

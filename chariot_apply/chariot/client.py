@@ -46,6 +46,7 @@ from chariot_apply.chariot.models import (
     Checkpoint,
     Event,
     Metric,
+    Model,
     Project,
     ReloadField,
     Resources,
@@ -189,6 +190,14 @@ class AsyncChariotClient:
     async def get_projects(self, name: str | None = None) -> list[Project]:
         query = rest.ProjectQuery(name=name)
         return (await self._get(rest.PROJECTS, rest.ProjectList, query.to_params())).projects
+
+    async def get_models(self, *, project_ids: Sequence[str] | None = None, names: Sequence[str] | None = None,
+                         versions: Sequence[str] | None = None) -> list[Model]:
+        """Models by project, name and version (our model of the models service's listing)."""
+        query = _query(rest.ModelQuery, {"project_ids": project_ids, "names": names, "versions": versions})
+        if _matches_nothing(query):
+            return []
+        return (await self._get(rest.MODELS, rest.ModelList, query.to_params())).models
 
     async def get_available_system_gpus(self) -> list[SystemGpu]:
         """``chariot.system_resources.get_available_system_gpus``: the GPU types runs may ask for."""

@@ -65,6 +65,18 @@ class Gpu(ChariotModel):
     type: str
 
 
+class Model(ChariotModel):
+    """A model made from a checkpoint (``create_model_from_checkpoint``)."""
+
+    id: str
+    name: str
+    version: str
+    summary: str | None = None
+    project_id: str | None = None
+    checkpoint_id: str | None = None
+    created_at: datetime | None = None
+
+
 class SystemGpu(ChariotModel):
     """A GPU type the cluster offers (``chariot.system_resources.get_available_system_gpus``)."""
 

@@ -22,6 +22,7 @@ from chariot_apply.chariot.models import (
     Event,
     EventSort,
     Metric,
+    Model,
     Project,
     ReloadField,
     Resources,
@@ -35,6 +36,8 @@ from chariot_apply.chariot.models import (
 TRAINING = "/api/training/v2"
 LOGIN = "/auth/client/v2/chariot/login"
 PROJECTS = "/api/identity/v2/projects"
+#: Models by project, name and version: our model of the models service's listing (not published).
+MODELS = "/api/models/v1/models"
 #: chariot.system_resources.get_available_system_gpus: our model of its path (not published).
 SYSTEM_GPUS = "/api/system-resources/v1/gpus"
 BLUEPRINTS = f"{TRAINING}/blueprints"
@@ -235,6 +238,16 @@ class CreateModelBody(Body):
 
 class Created(BaseModel):
     id: str
+
+
+class ModelQuery(Query):
+    project_ids: list[str] | None = None
+    names: list[str] | None = None
+    versions: list[str] | None = None
+
+
+class ModelList(BaseModel):
+    models: list[Model]
 
 
 class SystemGpuList(BaseModel):

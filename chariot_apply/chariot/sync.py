@@ -41,6 +41,7 @@ class ChariotClient:
     get_projects = _blocking(AsyncChariotClient.get_projects)
     get_project_id = _blocking(AsyncChariotClient.get_project_id)
     get_available_system_gpus = _blocking(AsyncChariotClient.get_available_system_gpus)
+    get_models = _blocking(AsyncChariotClient.get_models)
     lookup_blueprint = _blocking(AsyncChariotClient.lookup_blueprint)
     lookup_blueprint_id = _blocking(AsyncChariotClient.lookup_blueprint_id)
     get_blueprint = _blocking(AsyncChariotClient.get_blueprint)

@@ -97,6 +97,10 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
         query = _query(request, rest.ProjectQuery)
         return JSONResponse({"projects": store.projects(query.name)})
 
+    @api.get(rest.MODELS)
+    async def models(request: Request) -> JSONResponse:
+        return JSONResponse({"models": store.models(_query(request, rest.ModelQuery))})
+
     @api.get(rest.SYSTEM_GPUS)
     async def system_gpus() -> JSONResponse:
         return JSONResponse({"gpus": store.gpus()})

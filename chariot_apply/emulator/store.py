@@ -480,6 +480,15 @@ class EmulatorStore:
                                "sha256": hashlib.sha256(weights).hexdigest()}, indent=2).encode()
             return {"model.pt": weights, "metadata.json": meta}
 
+    def models(self, query: rest.ModelQuery) -> list[dict[str, Any]]:
+        with self._lock:
+            where = (_Where("1").any_of("project_id", query.project_ids).any_of("name", query.names)
+                     .any_of("version", query.versions))
+            rows = self._query(f"SELECT * FROM models WHERE {where} ORDER BY created_at, id", where.params)
+            return [{"id": r["id"], "name": r["name"], "version": r["version"], "summary": r["summary"],
+                     "project_id": r["project_id"], "checkpoint_id": r["checkpoint_id"],
+                     "created_at": _dt(r["created_at"])} for r in rows]
+
     def create_model(self, checkpoint_id: str, body: rest.CreateModelBody) -> str:
         if not is_semver(body.version):
             raise EmulatorError(422, "invalid model", [rest.ErrorDetail(

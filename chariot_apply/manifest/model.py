@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chariot_apply.chariot.semver import is_semver
 from chariot_apply.manifest.errors import Location
 from chariot_apply.quantity import parse_quantity
 
@@ -62,6 +63,57 @@ class ResourcesSpec(_Strict):
         lambda cls, v: _quantity_text(v))
 
 
+class ModelTarget(_Strict):
+    name: str = Field(min_length=1, max_length=253)
+    version: str = Field(min_length=1, max_length=128)
+    summary: str = Field(default="", max_length=4096)
+    project: str | None = Field(default=None, min_length=1)
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        if not is_semver(value):
+            raise ValueError(f"{value!r} is not a SemVer version (e.g. 1.2.3)")
+        return value
+
+
+class CheckpointChoice(_Strict):
+    """Which checkpoint: the last complete one, the best by a metric, or the one at a step."""
+
+    select: Literal["last", "best", "step"] = "last"
+    metric: str | None = Field(default=None, min_length=1)
+    mode: Literal["min", "max"] = "min"
+    step: int | None = Field(default=None, ge=0, strict=True)
+
+    @model_validator(mode="after")
+    def _complete(self) -> CheckpointChoice:
+        if self.select == "best" and self.metric is None:
+            raise ValueError("select: best needs a metric (a metric tag, such as loss)")
+        if self.select == "step" and self.step is None:
+            raise ValueError("select: step needs a step")
+        return self
+
+
+class Promotion(_Strict):
+    model: ModelTarget
+    checkpoint: CheckpointChoice = CheckpointChoice()
+
+
+class BestKeep(_Strict):
+    metric: str = Field(min_length=1)
+    mode: Literal["min", "max"] = "min"
+    count: int = Field(ge=1, strict=True)
+
+
+class Keep(_Strict):
+    last: int | None = Field(default=None, ge=0, strict=True)
+    best: BestKeep | None = None
+
+
+class CheckpointPolicy(_Strict):
+    keep: Keep
+
+
 class RunSpec(_Strict):
     blueprint: BlueprintRef
     task_type: str | None = Field(default=None, alias="taskType", min_length=1, max_length=253)
@@ -72,6 +124,8 @@ class RunSpec(_Strict):
     allow_replace: bool = Field(default=False, alias="allowReplace", strict=True)
     sensitive: tuple[Annotated[str, Field(min_length=1)], ...] = ()
     on_failure: Literal["leave", "recreate"] = Field(default="leave", alias="onFailure")
+    promote: tuple[Promotion, ...] = ()
+    checkpoints: CheckpointPolicy | None = None
 
 
 class TrainingRun(_Strict):

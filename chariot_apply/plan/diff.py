@@ -14,6 +14,7 @@ from deepdiff import DeepDiff
 from chariot_apply.chariot.ilike import ilike
 from chariot_apply.chariot.models import Gpu, Resources, Run
 from chariot_apply.manifest.model import DeclaredRun, ResourcesSpec
+from chariot_apply.plan.harvest import Harvest, harvest_items
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint, Validation, ValidationKey, runs_by_address
 from chariot_apply.plan.model import (
     BlockedReplace,
@@ -243,7 +244,13 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
     if not differences:
         reason = {"active": "up to date", "stopping": f"being stopped ({current.status}); left alone",
                   "finished": f"finished ({current.status}); left alone"}.get(ref.phase, "up to date")
-        return [NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive)]
+        harvested: list[Item] = []
+        if spec.promote or spec.checkpoints:
+            harvested, waiting = harvest_items(run, addr, current, ref, ctx.live.project_ids, project_id,
+                                               ctx.live.harvest.get(current.id or "", Harvest()), ctx.live.models,
+                                               ctx.options.owner)
+            notices += tuple(waiting)
+        return [NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive), *harvested]
     if not (ctx.options.allow_replace or spec.allow_replace):
         return [BlockedReplace(address=addr, live=ref, differences=differences, notices=notices,
                                sensitive=sensitive, reason=REPLACE_HINT)]

@@ -18,9 +18,10 @@ from typing import Any, TypeVar, cast
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.errors import BlueprintDoesNotExistError, ConfigError, NotFoundError, ValidationError
 from chariot_apply.chariot.ilike import escape_ilike
-from chariot_apply.chariot.models import Run
+from chariot_apply.chariot.models import Model, Run
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.diff import build_plan, validation_key
+from chariot_apply.plan.harvest import Harvest
 from chariot_apply.plan.live import (
     BlueprintKey,
     LiveState,
@@ -143,12 +144,43 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
     for found in await bound.all(_blueprint_by_id(client, i) for i in missing):
         if found is not None:
             by_id[found.id] = found
+    harvest, models = await _harvest(client, declared, runs, project_ids, bound)
     resolved, newer = _apply_lock(dict(lookups), locked or {}, {b.id: b for b in pinned if b is not None})
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
     return LiveState(project_ids=project_ids, project_names=project_names, blueprints=resolved,
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=complete,
-                     adopted=frozenset(adopted), newer=newer,
+                     adopted=frozenset(adopted), newer=newer, harvest=harvest, models=models,
                      gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None)
+
+
+async def _harvest(client: AsyncChariotClient, declared: Sequence[DeclaredRun], runs: Sequence[Run],
+                   project_ids: Mapping[str, str], bound: Bounded) -> tuple[dict[str, Harvest], tuple[Model, ...]]:
+    """Checkpoints (and, for a choice by metric, metrics) of the live runs whose manifests promote models or keep
+    checkpoints, and the models of their projects; nothing is asked when no manifest declares either."""
+    wanted = [r for r in declared if r.spec.state == "running" and (r.spec.promote or r.spec.checkpoints)]
+    if not wanted:
+        return {}, ()
+    keys = {(project_ids.get(r.project, ""), r.name, r.version): r for r in wanted}
+    targets = [r for r in runs if (r.project_id, r.name, r.version) in keys and r.id]
+    by_metric = {r.id for r in targets if _needs_metrics(keys[(r.project_id or "", r.name or "", r.version or "")])}
+    projects = {project_ids[r.project] for r in wanted if r.project in project_ids} | {
+        project_ids[p.model.project] for r in wanted for p in r.spec.promote
+        if p.model.project and p.model.project in project_ids}
+    checkpoints_task = bound(client.get_checkpoints(run_ids=[r.id for r in targets], limit=PAGE_SIZE)) \
+        if targets else _nothing()
+    metrics_task = bound.all(client.get_all_metrics(i) for i in sorted(i for i in by_metric if i))
+    models_task = bound(client.get_models(project_ids=sorted(projects)))
+    checkpoints, metrics, models = await settled(checkpoints_task, metrics_task, models_task)
+    values = {run_id: {(m.global_step, m.tag): m.value for m in found}
+              for run_id, found in zip(sorted(i for i in by_metric if i), metrics, strict=True)}
+    harvest = {r.id or "": Harvest(tuple(c for c in checkpoints or [] if c.run_id == r.id), values.get(r.id or "", {}))
+               for r in targets}
+    return harvest, tuple(models)
+
+
+def _needs_metrics(run: DeclaredRun) -> bool:
+    keep = run.spec.checkpoints.keep if run.spec.checkpoints else None
+    return any(p.checkpoint.select == "best" for p in run.spec.promote) or (keep is not None and keep.best is not None)
 
 
 def _apply_lock(resolved: dict[BlueprintKey, ResolvedBlueprint | str], locked: Mapping[BlueprintKey, str],

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chariot_apply.chariot.errors import ConfigError
-from chariot_apply.chariot.models import Blueprint, Project, Run
+from chariot_apply.chariot.models import Blueprint, Model, Project, Run
+from chariot_apply.plan.harvest import Harvest
 
 BlueprintKey = tuple[str, str | None]  # (name, version pattern)
 ValidationKey = tuple[str, str]  # (blueprint id, canonical config JSON)
@@ -39,6 +40,8 @@ class LiveState:
     complete_projects: frozenset[str] = frozenset()  # project ids whose runs were all listed
     adopted: frozenset[str] = frozenset()
     gpu_types: frozenset[str] | None = None  # what get_available_system_gpus offers; None: not asked
+    harvest: Mapping[str, Harvest] = field(default_factory=dict)  # by run id: checkpoints and their metrics
+    models: tuple[Model, ...] = ()  # in the projects where runs declare promotions or retention
     newer: Mapping[BlueprintKey, ResolvedBlueprint] = field(default_factory=dict)  # past the lock
 
 

@@ -129,6 +129,28 @@ class PruneCandidate(_Item):
     live: LiveRun
 
 
+class Promote(_Item):
+    """A model made from a complete checkpoint of the run (``create_model_from_checkpoint``)."""
+
+    kind: Literal["promote"] = "promote"
+    live: LiveRun
+    checkpoint_id: str
+    global_step: int
+    model_name: str
+    model_version: str
+    model_project_id: str
+    summary: str  # ends with our marker: the model is found again by it
+
+
+class DeleteCheckpoints(_Item):
+    """Checkpoints the run's retention policy does not keep (never one a model was made from)."""
+
+    kind: Literal["delete-checkpoints"] = "delete-checkpoints"
+    live: LiveRun
+    checkpoint_ids: tuple[str, ...]
+    steps: tuple[int, ...]
+
+
 class Failed(_Item):
     """The declared run's live run failed; it is left as it is (``spec.onFailure: leave``)."""
 
@@ -148,12 +170,13 @@ class Invalid(_Item):
 
 
 Item = Annotated[
-    Create | Stop | Delete | Replace | NoOp | Conflict | PruneCandidate | BlockedReplace | Invalid | Failed,
+    Create | Stop | Delete | Replace | NoOp | Conflict | PruneCandidate | BlockedReplace | Invalid | Failed | Promote
+    | DeleteCheckpoints,
     Field(discriminator="kind"),
 ]
-Change = Create | Stop | Delete | Replace
+Change = Create | Stop | Delete | Replace | Promote | DeleteCheckpoints
 ItemKind = Literal["create", "stop", "delete", "replace", "no-op", "conflict", "blocked-replace", "invalid",
-                   "prune-candidate", "failed"]
+                   "prune-candidate", "failed", "promote", "delete-checkpoints"]
 ITEM_KINDS: tuple[ItemKind, ...] = get_args(ItemKind)
 
 
@@ -187,6 +210,10 @@ def traits(kind: ItemKind) -> KindTraits:
             return KindTraits("attention", 7, "?")
         case "failed":
             return KindTraits("attention", 7, "x")
+        case "promote":
+            return KindTraits("change", 6, "+")
+        case "delete-checkpoints":
+            return KindTraits("change", 4, "-")
         case "no-op":
             return KindTraits("quiet", 8, " ")
         case _:
@@ -263,14 +290,25 @@ class Plan(Frozen):
         """One sorted line per change: ``address kind spec-hash live-run-id``."""
         keys = []
         for change in self.changes:
-            spec = change.run.spec_hash if isinstance(change, Create | Replace) else "-"
-            live = change.live.id if isinstance(change, Stop | Delete | Replace) else "-"
-            keys.append(f"{change.address} {change.kind} {spec} {live}")
+            match change:
+                case Create() | Replace():
+                    what = change.run.spec_hash
+                case Promote():
+                    what = f"{change.model_name}@{change.model_version}<-{change.checkpoint_id}"
+                case DeleteCheckpoints():
+                    what = ",".join(change.checkpoint_ids)
+                case Stop() | Delete():
+                    what = "-"
+                case _:
+                    assert_never(change)
+            live = "-" if isinstance(change, Create) else change.live.id
+            keys.append(f"{change.address} {change.kind} {what} {live}")
         return tuple(sorted(keys))
 
     @property
     def changes(self) -> tuple[Change, ...]:
-        return tuple(i for i in self.items if isinstance(i, Create | Stop | Delete | Replace))
+        return tuple(i for i in self.items if isinstance(i, Create | Stop | Delete | Replace | Promote
+                                                         | DeleteCheckpoints))
 
     @property
     def has_changes(self) -> bool:
@@ -306,6 +344,10 @@ class Plan(Frozen):
             line += f" {self.needs_attention} need attention: {', '.join(attention)}."
         if c["prune-candidate"]:
             line += f" {c['prune-candidate']} not declared (deleted with --prune)."
+        if c["promote"]:
+            line += f" {c['promote']} model(s) to promote."
+        if c["delete-checkpoints"]:
+            line += f" Checkpoints to delete on {c['delete-checkpoints']} run(s)."
         if c["failed"]:
             line += f" {c['failed']} failed (left alone; spec.onFailure: recreate replaces them)."
         return line

@@ -10,11 +10,13 @@ from chariot_apply.plan.model import (
     Conflict,
     Create,
     Delete,
+    DeleteCheckpoints,
     Difference,
     Failed,
     Invalid,
     Item,
     NoOp,
+    Promote,
     PruneCandidate,
     Replace,
     RunRequest,
@@ -45,6 +47,11 @@ def headline(item: Item) -> str:
             return f"{item.address}: not declared: deleted with --prune ({item.reason})"
         case Failed():
             return f"{item.address}: failed: {item.reason}"
+        case Promote():
+            return (f"{item.address}: checkpoint at step {item.global_step} will be promoted to model "
+                    f"{item.model_name}@{item.model_version}")
+        case DeleteCheckpoints():
+            return f"{item.address}: {len(item.checkpoint_ids)} checkpoint(s) will be deleted ({item.reason})"
         case _:
             assert_never(item)
 
@@ -88,6 +95,7 @@ def details(item: Item) -> list[str]:
         lines.append(f"hint: {item.reason}")
     if isinstance(item, Invalid):
         lines += [f"{p.location}: {p.path}: {p.message}" for p in item.problems]
+    lines += promotion_lines(item)
     if isinstance(item, Stop | Delete | Conflict | PruneCandidate | Failed):
         lines.append(f"run {item.live.id} ({item.live.status})")
     lines += [f"note: {n}" for n in item.notices]
@@ -112,6 +120,17 @@ def diff_lines(item: Item) -> list[str]:
         return [f"  run {item.live.id} ({item.live.status})"]
     if isinstance(item, Invalid):
         return [f"! {p.location}: {p.path}: {p.message}" for p in item.problems]
+    return promotion_lines(item)
+
+
+def promotion_lines(item: Item) -> list[str]:
+    """What a promote makes, and which checkpoints a retention policy deletes."""
+    if isinstance(item, Promote):
+        return [f"+ model {item.model_name}@{item.model_version} (project {item.model_project_id}) <- checkpoint "
+                f"{item.checkpoint_id} (step {item.global_step}) of run {item.live.id}"]
+    if isinstance(item, DeleteCheckpoints):
+        return [f"- checkpoint {cid} (step {step})" for cid, step in zip(item.checkpoint_ids, item.steps,
+                                                                          strict=True)]
     return []
 
 

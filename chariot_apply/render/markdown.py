@@ -30,6 +30,10 @@ def icon(kind: ItemKind) -> str:
             return "🔍 not declared"
         case "failed":
             return "💥 failed"
+        case "promote":
+            return "🟢 promote"
+        case "delete-checkpoints":
+            return "🔴 delete checkpoints"
         case "no-op":
             return "no change"
         case _:

@@ -12,9 +12,9 @@ from chariot_apply.render.redact import redact_plan
 def _colour(kind: ItemKind) -> str | None:
     """ANSI colour of each kind (exhaustive: a new kind must choose one)."""
     match kind:
-        case "create":
+        case "create" | "promote":
             return "32"
-        case "delete" | "conflict" | "invalid" | "failed":
+        case "delete" | "conflict" | "invalid" | "failed" | "delete-checkpoints":
             return "31"
         case "replace":
             return "35"

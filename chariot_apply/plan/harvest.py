@@ -1,0 +1,126 @@
+"""What a run's checkpoints are for: models declared in ``spec.promote``, and ``spec.checkpoints.keep``. Pure.
+
+A model carries our marker at the end of its summary (``[chariot-apply owner=X run=ID]``): a second plan finds
+it and does nothing; a model of that name and version without it, or from another run, is a conflict, never a
+second model. A checkpoint a model was made from is never deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from chariot_apply.chariot.models import Checkpoint, Model, Run
+from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, Keep
+from chariot_apply.plan.model import Conflict, DeleteCheckpoints, Invalid, Item, LiveRun, Problem, Promote
+
+MODEL_MARKER = re.compile(r"\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) run=(?P<run>[A-Za-z0-9-]+)\]\s*\Z")
+
+
+@dataclass(frozen=True)
+class Harvest:
+    """A live run's checkpoints (every status) and the metric values at their steps."""
+
+    checkpoints: tuple[Checkpoint, ...] = ()
+    metrics: Mapping[tuple[int, str], float | int | None] = field(default_factory=dict)
+
+    def complete(self) -> list[Checkpoint]:
+        return sorted((c for c in self.checkpoints if c.status == "complete" and c.id and c.global_step is not None),
+                      key=lambda c: (c.global_step or 0, c.id or ""))
+
+    def value(self, checkpoint: Checkpoint, tag: str) -> float | int | None:
+        return self.metrics.get((checkpoint.global_step or 0, tag))
+
+
+def model_summary(summary: str, owner: str, run_id: str) -> str:
+    marker = f"[chariot-apply owner={owner} run={run_id}]"
+    return f"{summary.rstrip()}\n\n{marker}" if summary.strip() else marker
+
+
+def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_ids: Mapping[str, str],
+                  project_id: str, harvest: Harvest, models: Sequence[Model],
+                  owner: str) -> tuple[list[Item], list[str]]:
+    """(items, notices) for the promotions and the retention policy of one declared run's live run."""
+    items: list[Item] = []
+    notices: list[str] = []
+    chosen_now: set[str] = set()
+    for i, promotion in enumerate(run.spec.promote):
+        target = promotion.model
+        where = f"spec.promote[{i}]"
+        target_project = project_ids.get(target.project) if target.project else project_id
+        if target_project is None:
+            problem = Problem(location=str(run.where(where)), path=f"{where}.model.project",
+                              message=f"project {target.project!r} does not exist")
+            items.append(Invalid(address=addr, reason="check spec.promote[].model.project",
+                                 sensitive=run.spec.sensitive, problems=(problem,)))
+            continue
+        existing = [m for m in models if m.project_id == target_project and m.name == target.name
+                    and m.version == target.version]
+        if existing:
+            ours = [m for m in existing if _marked(m.summary, owner, live.id)]
+            if not ours:
+                m = existing[0]
+                items.append(Conflict(address=addr, live=ref, sensitive=run.spec.sensitive,
+                                      reason=f"model {target.name}@{target.version} already exists ({m.id}, from "
+                                             f"checkpoint {m.checkpoint_id}) and was not made by chariot-apply from "
+                                             "this run: no second model is made",
+                                      notices=("bump spec.promote[].model.version, or remove the promotion",)))
+            continue
+        checkpoint, waiting = choose(harvest, promotion.checkpoint)
+        if checkpoint is None:
+            notices.append(f"promote {target.name}@{target.version}: waiting for {waiting}")
+            continue
+        chosen_now.add(checkpoint.id or "")
+        items.append(Promote(address=addr, live=ref, checkpoint_id=checkpoint.id or "",
+                             global_step=checkpoint.global_step or 0, model_name=target.name,
+                             model_version=target.version, model_project_id=target_project,
+                             summary=model_summary(target.summary, owner, live.id or ""),
+                             sensitive=run.spec.sensitive,
+                             reason=f"{promotion.checkpoint.select} checkpoint of the run"))
+    policy = run.spec.checkpoints
+    if policy is not None:
+        protected = {m.checkpoint_id for m in models if m.checkpoint_id} | chosen_now
+        doomed = [c for c in harvest.complete() if c.id not in keep(harvest, policy.keep) and c.id not in protected]
+        if doomed:
+            items.append(DeleteCheckpoints(address=addr, live=ref, checkpoint_ids=tuple(c.id or "" for c in doomed),
+                                           steps=tuple(c.global_step or 0 for c in doomed),
+                                           sensitive=run.spec.sensitive,
+                                           reason="spec.checkpoints.keep does not keep them"))
+    return items, notices
+
+
+def _marked(summary: str | None, owner: str, run_id: str | None) -> bool:
+    found = MODEL_MARKER.search(summary or "")
+    return found is not None and found["owner"] == owner and found["run"] == run_id
+
+
+def choose(harvest: Harvest, choice: CheckpointChoice) -> tuple[Checkpoint | None, str]:
+    """The checkpoint ``choice`` selects among the complete ones, or what it is waiting for."""
+    complete = harvest.complete()
+    match choice.select:
+        case "last":
+            return (complete[-1], "") if complete else (None, "a complete checkpoint")
+        case "step":
+            found = [c for c in complete if c.global_step == choice.step]
+            return (found[0], "") if found else (None, f"a complete checkpoint at step {choice.step}")
+        case "best":
+            tag = choice.metric or ""
+            scored = [(v, c) for c in complete if (v := harvest.value(c, tag)) is not None]
+            if not scored:
+                return None, f"a complete checkpoint with a value of {tag}"
+            best = (min if choice.mode == "min" else max)(scored, key=lambda vc: (vc[0], vc[1].global_step or 0))
+            return best[1], ""
+
+
+def keep(harvest: Harvest, policy: Keep) -> set[str | None]:
+    complete = harvest.complete()
+    kept: set[str | None] = set()
+    if policy.last:
+        kept |= {c.id for c in complete[-policy.last:]}
+    if policy.best is not None:
+        tag, reverse = policy.best.metric, policy.best.mode == "max"
+        scored = sorted(((v, c) for c in complete if (v := harvest.value(c, tag)) is not None),
+                        key=lambda vc: vc[0], reverse=reverse)
+        kept |= {c.id for _, c in scored[:policy.best.count]}
+    return kept
