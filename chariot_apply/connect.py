@@ -6,15 +6,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-
-from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.settings import ChariotSettings, without_credentials
 from chariot_apply.errors import UserError
+from chariot_apply.names import EMBEDDED_DB
 from chariot_apply.plan.model import EMBEDDED_EMULATOR
 
-EMBEDDED_DB = Path(".chariot-apply") / "emulator.db"
+if TYPE_CHECKING:  # the HTTP client loads when a command first talks to Chariot
+    import httpx
+
+    from chariot_apply.chariot.client import AsyncChariotClient
+
 EMBEDDED_URL = "http://embedded-emulator"
 
 
@@ -37,6 +40,8 @@ class Connection:
                 "Set CHARIOT_URL and CHARIOT_TOKEN (or CHARIOT_CLIENT_ID/CHARIOT_CLIENT_SECRET) for a real Chariot.")
 
     def client(self) -> AsyncChariotClient:
+        from chariot_apply.chariot.client import AsyncChariotClient
+
         if self.settings is not None:
             return AsyncChariotClient.from_settings(self.settings)
         return AsyncChariotClient(EMBEDDED_URL, transport=embedded_transport(self.embedded_db))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,20 +18,10 @@ from chariot_apply.apply.stale import stale_addresses
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
-from chariot_apply.connect import EMBEDDED_DB, Connection, connection
 from chariot_apply.errors import UserError, plain_message
-from chariot_apply.manifest.expand import DefaultsRule
 from chariot_apply.manifest.export import export_manifests
-from chariot_apply.manifest.loader import load_manifests
-from chariot_apply.manifest.lock import LOCK_FILE, LockedBlueprint, LockFile, read_lock, uncovered, write_lock
+from chariot_apply.manifest.lock import LockedBlueprint, LockFile, read_lock, uncovered, write_lock
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.manifest.project_file import (
-    PROJECT_FILE,
-    ProjectFile,
-    find_project_file,
-    load_project_file,
-    project_defaults,
-)
 from chariot_apply.plan.fetch import Bounded, fetch_live_state, plan_validated
 from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint, oldest_first
 from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
@@ -39,6 +29,8 @@ from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.document import PlanDocument, render_json
 from chariot_apply.render.status import StatusDocument, status_document
 from chariot_apply.watch import Until, Waited, events_of, find_run, follow_events, run_views, wait_for
+from chariot_apply.workspace import Workspace as Workspace
+from chariot_apply.workspace import open_workspace as open_workspace
 
 
 class StalePlanError(UserError):
@@ -46,64 +38,6 @@ class StalePlanError(UserError):
 
     def __init__(self, stale: list[str]) -> None:
         super().__init__("the plan is stale: runs it changes have changed since it was made:", details=tuple(stale))
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """Where manifests are, who we are, and which Chariot to use."""
-
-    project: ProjectFile
-    connection: Connection
-    paths: tuple[str, ...]
-    notices: tuple[str, ...] = ()  # what the user should know about how the settings were chosen
-    variables: Mapping[str, str] = field(default_factory=dict)
-    defaults: tuple[DefaultsRule, ...] = ()
-    lock_path: Path = Path(LOCK_FILE)
-
-    def manifests(self, *, skip_foreign: bool = False) -> list[DeclaredRun]:
-        return load_manifests(self.paths, self.project.project, skip_foreign=skip_foreign, variables=self.variables,
-                              defaults=self.defaults)
-
-
-def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, owner: str | None = None,
-                   project: str | None = None, chariot_url: str | None = None,
-                   env: Mapping[str, str] | None = None, need_manifests: bool = True,
-                   server_from_project_file: bool = True, variables: Mapping[str, str] | None = None) -> Workspace:
-    """The project file (``config``, else the nearest upwards), overridden by ``env`` and then the arguments.
-
-    Manifest paths from the project file are relative to it; ``files`` are relative to the working directory.
-    The embedded emulator keeps its state beside the project file (else in the working directory), so that
-    every directory of one project sees the same runs.
-    """
-    if config is not None and not config.is_file():
-        raise UserError(f"no project file at {config}")
-    path = config if config is not None else find_project_file(Path.cwd())
-    settings, _ = load_project_file(path, env)
-    notices: list[str] = []
-    if not owner and "owner" not in settings.model_fields_set:
-        notices.append(f"chariot-apply: no owner set (no `owner` in {path or PROJECT_FILE}, no CHARIOT_APPLY_OWNER, "
-                       f"no --owner): runs are owned by {settings.owner!r}.")
-    overrides = {k: v for k, v in {"owner": owner, "project": project}.items() if v}
-    if overrides:
-        settings = settings.model_validate(settings.model_dump() | overrides)
-    paths = tuple(files) or tuple(str(path.parent / p) if path else p for p in settings.manifests)
-    if need_manifests and not paths:
-        raise UserError("no manifests given", hint="pass -f PATH (a file, directory or glob), or list `manifests` "
-                        f"in {PROJECT_FILE}")
-    root = path.parent if path is not None else Path.cwd()
-    from_file = settings.server.url if server_from_project_file else None
-    link = connection(chariot_url, from_file, embedded_db=root / EMBEDDED_DB, env=env)
-    if link.notice:
-        notices.append(link.notice)
-    # ${VAR}: --var first, then the environment, then `vars:` in the project file.
-    values = {k: _text(v) for k, v in settings.vars.items()} | dict(os.environ if env is None else env) | dict(
-        variables or {})
-    return Workspace(settings, link, paths, tuple(notices), values, tuple(project_defaults(path, settings)),
-                     root / LOCK_FILE)
-
-
-def _text(value: object) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def save_plan(plan_: Plan, out: Path) -> None:

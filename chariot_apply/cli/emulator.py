@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from chariot_apply.connect import EMBEDDED_DB
 from chariot_apply.errors import UserError
+from chariot_apply.names import EMBEDDED_DB
 
 
 @click.group()

@@ -2,37 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import yaml
 
-from chariot_apply import __version__, workflow
-from chariot_apply.apply.executor import ApplyResult, Outcome, Reporter
-from chariot_apply.chariot.models import Event, Run
+from chariot_apply import __version__
 from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, ChariotApplyGroup
 from chariot_apply.errors import UserError
-from chariot_apply.manifest.project_file import PROJECT_FILE, add_adopted, find_project_file
-from chariot_apply.plan.model import Plan, PlanOptions
-from chariot_apply.plan.ownership import is_owned
-from chariot_apply.render.describe import outcome_line
-from chariot_apply.render.document import render_json
-from chariot_apply.render.manifests import render_manifests
-from chariot_apply.render.markdown import render_markdown
-from chariot_apply.render.metrics import ordered, render_metrics_csv, render_metrics_json, render_metrics_text
-from chariot_apply.render.metrics import plot as plot_metrics
-from chariot_apply.render.png import write_png
-from chariot_apply.render.status import StatusDocument, number, progress_bar, render_status_json, render_status_text
-from chariot_apply.render.text import render_text
+from chariot_apply.names import PROJECT_FILE
+
+# The library loads in the commands that use it: `--help`, completion and `validate` start without the HTTP
+# client, the planner or the emulator (issue: a CLI that starts at once).
+if TYPE_CHECKING:
+    from chariot_apply.apply.executor import ApplyResult
+    from chariot_apply.chariot.models import Event, Run
+    from chariot_apply.plan.model import Plan, PlanOptions
+    from chariot_apply.render.status import StatusDocument
+    from chariot_apply.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def _run(awaitable: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, imported when a command first needs it (start-up stays quick)."""
+    import asyncio
+
+    return asyncio.run(awaitable)
 
 
 @dataclass
@@ -113,24 +114,29 @@ def command(*args: Any, own_project: bool = False, **kwargs: Any) -> Callable[[C
 
 
 def _workspace(ctx: click.Context, files: Sequence[str], quiet: bool = False,
-               need_manifests: bool = True) -> workflow.Workspace:
+               need_manifests: bool = True) -> Workspace:
+    from chariot_apply.workspace import open_workspace
+
     g = _globals(ctx)
-    ws = workflow.open_workspace(files, config=g.config, owner=g.owner, project=g.project,
-                                 chariot_url=g.chariot_url, need_manifests=need_manifests,
-                                 variables=_variables(g.var))
+    ws = open_workspace(files, config=g.config, owner=g.owner, project=g.project, chariot_url=g.chariot_url,
+                        need_manifests=need_manifests, variables=_variables(g.var))
     if not quiet:
         for notice in ws.notices:
             click.echo(notice, err=True)
     return ws
 
 
-def _options(ws: workflow.Workspace, prune: bool, allow_replace: bool, target: tuple[str, ...],
+def _options(ws: Workspace, prune: bool, allow_replace: bool, target: tuple[str, ...],
              exclude: tuple[str, ...]) -> PlanOptions:
+    from chariot_apply.plan.model import PlanOptions
     return PlanOptions(owner=ws.project.owner, prune=prune, allow_replace=allow_replace, targets=target,
                        excludes=exclude)
 
 
 def _render(plan: Plan, fmt: str, color: bool) -> str:
+    from chariot_apply.render.document import render_json
+    from chariot_apply.render.markdown import render_markdown
+    from chariot_apply.render.text import render_text
     if fmt == "json":
         return render_json(plan)
     if fmt == "markdown":
@@ -171,8 +177,12 @@ def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...],
     """
     ws = _workspace(ctx, paths + files, quiet=not online)
     declared = ws.manifests(skip_foreign=skip_foreign)
-    if online:
-        result = asyncio.run(workflow.validate_online(ws, declared))
+    if online:  # the planner and the client load only here
+        from chariot_apply import workflow
+        from chariot_apply.plan.model import Plan
+        from chariot_apply.render.text import render_text
+
+        result = _run(workflow.validate_online(ws, declared))
         if result.invalid:
             click.echo(render_text(Plan(options=result.options, items=result.invalid), color=_globals(ctx).color))
             ctx.exit(EXIT_ERROR)
@@ -190,8 +200,9 @@ def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...],
 def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace: bool, target: tuple[str, ...],
          exclude: tuple[str, ...], fmt: str, out: Path | None, detailed_exitcode: bool, locked: bool) -> None:
     """Show what apply would do."""
+    from chariot_apply import workflow
     ws = _workspace(ctx, files)
-    result = asyncio.run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude), locked=locked))
+    result = _run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude), locked=locked))
     click.echo(_render(result, fmt, _globals(ctx).color), nl=False)
     if out is not None:
         workflow.save_plan(result, out)
@@ -202,33 +213,6 @@ def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace:
                    "(see 'Needs attention').", err=True)
         ctx.exit(EXIT_ERROR)
     ctx.exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
-
-
-class TerminalReporter(Reporter):
-    """Prints each outcome as it comes with an N/M count and the time so far (on a terminal, a counter line kept
-    at the bottom), and remembers the outcomes for a report if the apply is interrupted."""
-
-    def __init__(self, color: bool, total: int, live: bool) -> None:
-        self.color = color
-        self.total = total
-        self.live = live  # a terminal: the counter line is redrawn in place
-        self.started_at = time.monotonic()
-        self.outcomes: list[Outcome] = []
-
-    def finished(self, outcome: Outcome) -> None:
-        self.outcomes.append(outcome)
-        line = outcome_line(outcome.address, outcome.kind, outcome.ok, outcome.detail, outcome.run_id)
-        counter = f"[{len(self.outcomes)}/{self.total}] {time.monotonic() - self.started_at:.1f}s"
-        if self.live:
-            click.echo("\r\x1b[K", nl=False)
-        click.secho(f"  {line}" if self.live else f"  {counter} {line}",
-                    fg=None if outcome.ok or not self.color else "red", color=self.color)
-        if self.live:
-            click.echo(f"  {counter}", nl=False)
-
-    def done(self) -> None:
-        if self.live:
-            click.echo("\r\x1b[K", nl=False)
 
 
 def _seconds(text: str) -> float:
@@ -262,6 +246,10 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
           target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool, concurrency: int,
           locked: bool, wait: bool, until: str, timeout: str, interval: float) -> None:
     """Make Chariot match the manifests (or carry out a saved PLAN_FILE exactly)."""
+    from chariot_apply import workflow
+    from chariot_apply.apply.executor import ApplyResult
+    from chariot_apply.cli.reporter import TerminalReporter
+    from chariot_apply.render.text import render_text
     color = _globals(ctx).color
     if plan_file is not None:
         result_plan = workflow.load_saved_plan(plan_file)
@@ -272,7 +260,7 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
         workflow.check_plan_target(result_plan, ws)
     else:
         ws = _workspace(ctx, files)
-        result_plan = asyncio.run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude),
+        result_plan = _run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude),
                                                 locked=locked))
     wait_seconds = _seconds(timeout) if wait else 0.0
     on_terminal = sys.stdout.isatty()
@@ -291,7 +279,7 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
             ctx.exit(EXIT_ERROR)
     reporter = TerminalReporter(color, len(result_plan.changes), on_terminal)
     try:
-        result = asyncio.run(workflow.apply(ws, result_plan, reporter, check_stale=plan_file is not None,
+        result = _run(workflow.apply(ws, result_plan, reporter, check_stale=plan_file is not None,
                                             concurrency=concurrency))
     except KeyboardInterrupt:
         _report(ApplyResult(tuple(reporter.outcomes)), interrupted=True)
@@ -309,7 +297,8 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
     ctx.exit(_attention_exit(result_plan))
 
 
-def _wait(ws: workflow.Workspace, result: ApplyResult, until: str, timeout: float, interval: float) -> int:
+def _wait(ws: Workspace, result: ApplyResult, until: str, timeout: float, interval: float) -> int:
+    from chariot_apply import workflow
     created = [o.run_id for o in result.outcomes if o.ok and o.kind in ("create", "replace") and o.run_id]
     if not created:
         click.echo("Nothing was created: nothing to wait for.")
@@ -324,7 +313,7 @@ def _wait(ws: workflow.Workspace, result: ApplyResult, until: str, timeout: floa
                 progress = f" {run.progress[0].value}/{run.progress[0].final_value}" if run.progress else ""
                 click.echo(f"  {run.name}@{run.version} [{run.id}]: {run.status}{progress}")
 
-    waited = asyncio.run(workflow.wait(ws, created, until, timeout, interval, on_poll))  # type: ignore[arg-type]
+    waited = _run(workflow.wait(ws, created, until, timeout, interval, on_poll))  # type: ignore[arg-type]
     for run in waited.failed:
         click.secho(f"Error: {run.name}@{run.version} [{run.id}] {run.status}", err=True, fg="red")
     if waited.failed:
@@ -372,10 +361,12 @@ def _report(result: ApplyResult, interrupted: bool = False) -> None:
 @click.pass_context
 def status(ctx: click.Context, files: tuple[str, ...], fmt: str, watch: bool, interval: float) -> None:
     """Runs we own in the projects of the manifests: status, progress, age, last event, latest metrics."""
+    from chariot_apply import workflow
+    from chariot_apply.render.status import number, progress_bar, render_status_json, render_status_text
     ws = _workspace(ctx, files, quiet=fmt == "json")
     projects = {r.project for r in ws.manifests()} | {ws.project.project}
     if not watch:
-        document = asyncio.run(workflow.status(ws, projects))
+        document = _run(workflow.status(ws, projects))
         click.echo(render_status_json(document) if fmt == "json" else render_status_text(document), nl=False)
         return
     if fmt == "json":
@@ -396,7 +387,7 @@ def status(ctx: click.Context, files: tuple[str, ...], fmt: str, watch: bool, in
                 metrics = " ".join(f"{tag}={number(v)}" for tag, v in line.metrics.items())
                 click.echo(f"{line.address}: {line.status} {now[1]} {metrics}".rstrip())
 
-    asyncio.run(workflow.watch(ws, projects, interval, show))
+    _run(workflow.watch(ws, projects, interval, show))
     click.echo("Every run has finished.")
 
 
@@ -407,6 +398,7 @@ def status(ctx: click.Context, files: tuple[str, ...], fmt: str, watch: bool, in
 @click.pass_context
 def events(ctx: click.Context, address: str, follow: bool, interval: float) -> None:
     """The events of the run at ADDRESS (project/name@version), in sequence order."""
+    from chariot_apply import workflow
     ws = _workspace(ctx, (), quiet=True, need_manifests=False)
 
     def show(event: Event) -> None:
@@ -414,7 +406,7 @@ def events(ctx: click.Context, address: str, follow: bool, interval: float) -> N
         click.echo(f"{event.sequence:>4}  {event.created_at.isoformat(timespec='seconds')}  {event.status}"
                    + (f"  {details}" if details else ""))
 
-    asyncio.run(workflow.events(ws, address, follow=follow, interval=interval, show=show))
+    _run(workflow.events(ws, address, follow=follow, interval=interval, show=show))
 
 
 @command()
@@ -426,8 +418,12 @@ def events(ctx: click.Context, address: str, follow: bool, interval: float) -> N
 @click.pass_context
 def metrics(ctx: click.Context, address: str, tags: tuple[str, ...], fmt: str, plot: bool, png: Path | None) -> None:
     """The metrics of the run at ADDRESS (project/name@version)."""
+    from chariot_apply import workflow
+    from chariot_apply.render.metrics import ordered, render_metrics_csv, render_metrics_json, render_metrics_text
+    from chariot_apply.render.metrics import plot as plot_metrics
+    from chariot_apply.render.png import write_png
     ws = _workspace(ctx, (), quiet=True, need_manifests=False)
-    chosen = ordered(asyncio.run(workflow.metrics(ws, address)), tags)
+    chosen = ordered(_run(workflow.metrics(ws, address)), tags)
     if png is not None:
         write_png(chosen, png, address)
         click.echo(f"Wrote {png}", err=True)
@@ -443,10 +439,12 @@ def metrics(ctx: click.Context, address: str, tags: tuple[str, ...], fmt: str, p
 @click.pass_context
 def adopt(ctx: click.Context, address: str) -> None:
     """Take ownership of the existing run at ADDRESS (project/name@version), recorded in the project file."""
+    from chariot_apply import workflow
+    from chariot_apply.manifest.project_file import add_adopted, find_project_file
     g = _globals(ctx)
     path = g.config or find_project_file(Path.cwd()) or Path(PROJECT_FILE)
     ws = _workspace(ctx, (), need_manifests=False)
-    run = asyncio.run(workflow.find_unowned(ws, address))
+    run = _run(workflow.find_unowned(ws, address))
     add_adopted(path, run.id or "")
     click.echo(f"Adopted run {run.id} at {address}; recorded in {path}. Commit that file.")
 
@@ -458,6 +456,7 @@ def adopt(ctx: click.Context, address: str) -> None:
 def render(ctx: click.Context, files: tuple[str, ...], origins: bool) -> None:
     """Print the fully expanded TrainingRun documents (variables, defaults and sweeps applied) as YAML:
     what `plan` diffs, readable, and planned again to the same plan."""
+    from chariot_apply.render.manifests import render_manifests
     ws = _workspace(ctx, files, quiet=True)
     click.echo(render_manifests(ws.manifests(), origins=origins), nl=False)
 
@@ -470,10 +469,11 @@ def render(ctx: click.Context, files: tuple[str, ...], origins: bool) -> None:
 @click.pass_context
 def lock_command(ctx: click.Context, files: tuple[str, ...], upgrade: bool, names: tuple[str, ...]) -> None:
     """Resolve the manifests' blueprints into chariot-apply.lock (commit it); --upgrade [NAME ...] moves them."""
+    from chariot_apply import workflow
     if names and not upgrade:
         raise UserError("blueprint names go with --upgrade", hint="chariot-apply lock --upgrade NAME")
     ws = _workspace(ctx, files)
-    changed = asyncio.run(workflow.lock(ws, list(names) if upgrade else None))
+    changed = _run(workflow.lock(ws, list(names) if upgrade else None))
     for line in changed:
         click.echo(f"  {line}")
     where = os.path.relpath(ws.lock_path)
@@ -497,8 +497,11 @@ def export(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], s
            ids: tuple[str, ...], output: Path | None) -> None:
     """Write manifests for live runs: blueprint and exact version, task type, resources, config without schema
     defaults, notes, and a state from the status. Planning them against the same runs changes nothing."""
+    import yaml
+
+    from chariot_apply import workflow
     ws = _workspace(ctx, (), quiet=True, need_manifests=False)
-    exported = asyncio.run(workflow.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids))
+    exported = _run(workflow.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids))
     for line in exported.skipped:
         click.echo(f"Skipped {line}", err=True)
     if output is None:
@@ -517,10 +520,13 @@ def import_command(ctx: click.Context, from_project: str, name_ilike: tuple[str,
                    ids: tuple[str, ...], output: Path) -> None:
     """Export, and adopt the runs chariot-apply does not own yet (recorded in the project file): bring the runs a
     team already has under management in one step."""
+    from chariot_apply import workflow
+    from chariot_apply.manifest.project_file import add_adopted, find_project_file
+    from chariot_apply.plan.ownership import is_owned
     g = _globals(ctx)
     project_file = g.config or find_project_file(Path.cwd()) or Path(PROJECT_FILE)
     ws = _workspace(ctx, (), quiet=True, need_manifests=False)
-    exported = asyncio.run(workflow.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids))
+    exported = _run(workflow.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids))
     for line in exported.skipped:
         click.echo(f"Skipped {line}", err=True)
     paths = workflow.write_exported(exported.documents, output)

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chariot_apply.errors import UserError, plain_message
 
-LOCK_FILE = "chariot-apply.lock"
 Key = tuple[str, str | None]  # (blueprint name, version pattern)
 HEADER = ("# chariot-apply.lock: the blueprint each (name, version pattern) of the manifests resolved to.\n"
           "# Written by chariot-apply; commit it. Move it with `chariot-apply lock --upgrade [NAME]`.\n")

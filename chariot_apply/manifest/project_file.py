@@ -20,8 +20,8 @@ from chariot_apply.manifest.errors import Location, ManifestError, ManifestProbl
 from chariot_apply.manifest.expand import DefaultsRule, defaults_rule
 from chariot_apply.manifest.model import DefaultsSpec
 from chariot_apply.manifest.yaml_source import format_path, parse_documents
+from chariot_apply.names import PROJECT_FILE
 
-PROJECT_FILE = "chariot-apply.yaml"
 OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 DEFAULT_OWNER = "default"
 

@@ -1,0 +1,74 @@
+"""Where a command works: the project file, the manifests, who we are, and which Chariot to use."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chariot_apply.connect import Connection, connection
+from chariot_apply.errors import UserError
+from chariot_apply.manifest.expand import DefaultsRule
+from chariot_apply.manifest.loader import load_manifests
+from chariot_apply.manifest.model import DeclaredRun
+from chariot_apply.manifest.project_file import ProjectFile, find_project_file, load_project_file, project_defaults
+from chariot_apply.names import EMBEDDED_DB, LOCK_FILE, PROJECT_FILE
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where manifests are, who we are, and which Chariot to use."""
+
+    project: ProjectFile
+    connection: Connection
+    paths: tuple[str, ...]
+    notices: tuple[str, ...] = ()  # what the user should know about how the settings were chosen
+    variables: Mapping[str, str] = field(default_factory=dict)
+    defaults: tuple[DefaultsRule, ...] = ()
+    lock_path: Path = Path(LOCK_FILE)
+
+    def manifests(self, *, skip_foreign: bool = False) -> list[DeclaredRun]:
+        return load_manifests(self.paths, self.project.project, skip_foreign=skip_foreign, variables=self.variables,
+                              defaults=self.defaults)
+
+
+def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, owner: str | None = None,
+                   project: str | None = None, chariot_url: str | None = None,
+                   env: Mapping[str, str] | None = None, need_manifests: bool = True,
+                   server_from_project_file: bool = True, variables: Mapping[str, str] | None = None) -> Workspace:
+    """The project file (``config``, else the nearest upwards), overridden by ``env`` and then the arguments.
+
+    Manifest paths from the project file are relative to it; ``files`` are relative to the working directory.
+    The embedded emulator keeps its state beside the project file (else in the working directory), so that
+    every directory of one project sees the same runs.
+    """
+    if config is not None and not config.is_file():
+        raise UserError(f"no project file at {config}")
+    path = config if config is not None else find_project_file(Path.cwd())
+    settings, _ = load_project_file(path, env)
+    notices: list[str] = []
+    if not owner and "owner" not in settings.model_fields_set:
+        notices.append(f"chariot-apply: no owner set (no `owner` in {path or PROJECT_FILE}, no CHARIOT_APPLY_OWNER, "
+                       f"no --owner): runs are owned by {settings.owner!r}.")
+    overrides = {k: v for k, v in {"owner": owner, "project": project}.items() if v}
+    if overrides:
+        settings = settings.model_validate(settings.model_dump() | overrides)
+    paths = tuple(files) or tuple(str(path.parent / p) if path else p for p in settings.manifests)
+    if need_manifests and not paths:
+        raise UserError("no manifests given", hint="pass -f PATH (a file, directory or glob), or list `manifests` "
+                        f"in {PROJECT_FILE}")
+    root = path.parent if path is not None else Path.cwd()
+    from_file = settings.server.url if server_from_project_file else None
+    link = connection(chariot_url, from_file, embedded_db=root / EMBEDDED_DB, env=env)
+    if link.notice:
+        notices.append(link.notice)
+    # ${VAR}: --var first, then the environment, then `vars:` in the project file.
+    values = {k: _text(v) for k, v in settings.vars.items()} | dict(os.environ if env is None else env) | dict(
+        variables or {})
+    return Workspace(settings, link, paths, tuple(notices), values, tuple(project_defaults(path, settings)),
+                     root / LOCK_FILE)
+
+
+def _text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
