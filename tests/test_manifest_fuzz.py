@@ -26,7 +26,7 @@ BOMB = "".join(f"{a}: &{a} [{', '.join([f'*{p}'] * 9) if p else 'x, x, x, x, x, 
 
 MINIMAL = {
     "a control byte in a string": (VALID.replace("name: a", 'name: "a\x01b"'), "control character U+0001"),
-    "1,000 levels of nested lists": (VALID + "extra: " + "[" * 1000 + "]" * 1000 + "\n", "nested deeper"),
+    "1,000 levels of nested lists": (VALID + "extra: " + "[" * 1000 + "]" * 1000 + "\n", "nest"),
     "an integer of 5,000 digits": (VALID.replace("epochs: 1", "epochs: " + "9" * 5000), "too long a number"),
     "memory of 250 nines": (VALID.replace("memory: 2Gi", f"memory: '{'9' * 250}'"), "out of range"),
     "cpu 1e9999999": (VALID.replace("cpu: '1'", "cpu: '1e9999999'"), "out of range"),
