@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
+import json
 import math
+import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -42,7 +46,7 @@ from chariot_apply.manifest.yaml_source import Document
 from chariot_apply.plan.diff import build_plan
 from chariot_apply.plan.fetch import make_plan
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint
-from chariot_apply.plan.model import Create, PlanOptions
+from chariot_apply.plan.model import Create, Delete, Plan, PlanOptions, Replace, Stop
 from chariot_apply.plan.ownership import Marker, compose_notes
 
 OWNER = "bench"
@@ -59,18 +63,38 @@ def catalog(blueprints: int) -> Catalog:
     return Catalog(projects=[ProjectSeed(name=PROJECT)], blueprints=seeds)
 
 
-def manifests(n: int, blueprints: int) -> list[DeclaredRun]:
+def manifest_documents(n: int, blueprints: int) -> list[dict[str, object]]:
     names = max(1, blueprints // 4)
+    return [{"apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
+             "metadata": {"name": f"declared-{i:05d}", "version": "1", "project": PROJECT},
+             "spec": {"blueprint": {"name": f"bp-{i % names}", "version": "1.%"},
+                      "resources": {"cpu": "1", "memory": "1Gi"}, "config": CONFIG | {"epochs": 1 + i % 7}}}
+            for i in range(n)]
+
+
+def manifests(n: int, blueprints: int, documents: list[dict[str, object]] | None = None) -> list[DeclaredRun]:
     runs = []
-    for i in range(n):
-        doc = {"apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
-               "metadata": {"name": f"declared-{i:05d}", "version": "1", "project": PROJECT},
-               "spec": {"blueprint": {"name": f"bp-{i % names}", "version": "1.%"},
-                        "resources": {"cpu": "1", "memory": "1Gi"}, "config": CONFIG | {"epochs": 1 + i % 7}}}
+    for i, doc in enumerate(documents or manifest_documents(n, blueprints)):
         run, problems = check_document(Document("bench.yaml", i, doc, Location("bench.yaml", i + 1, 1)), PROJECT)
         assert run is not None, problems
         runs.append(run)
     return runs
+
+
+def with_differences(documents: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The declared runs as the plan meets them: of the half that exists, one in ten changed its config (a
+    replace, deepdiff at work), one in ten is declared stopped (a stop), one in twenty absent (a delete)."""
+    changed = copy.deepcopy(documents)
+    for i, doc in enumerate(changed[: len(changed) // 2]):
+        spec = doc["spec"]
+        assert isinstance(spec, dict)
+        if i % 10 == 1:
+            spec["config"] = dict(spec["config"]) | {"learning_rate": 0.01}
+        elif i % 10 == 2:
+            spec["state"] = "stopped"
+        elif i % 20 == 3:
+            spec["state"] = "absent"
+    return changed
 
 
 def populate(store: EmulatorStore, declared: list[DeclaredRun], live: int) -> int:
@@ -105,23 +129,26 @@ class Figures:
     seconds: float
 
 
-async def smart(url: str, declared: list[DeclaredRun], concurrency: int) -> tuple[Figures, Figures, Figures, int, int]:
-    """Plan twice (the first pays the process's warm-up: imports, TLS context, first connections), apply."""
+async def smart(url: str, declared: list[DeclaredRun], concurrency: int,
+                options: PlanOptions) -> tuple[Figures, Figures, Figures, Plan, float, int]:
+    """Plan twice (the first pays the process's warm-up: imports, TLS context, first connections), apply.
+    Returns both plans' figures, the apply's, the plan, the client CPU seconds of the apply, and the changes
+    a plan made after the apply still finds."""
     async with AsyncChariotClient(url, max_connections=concurrency * 2) as client:
         figures = []
         for _ in range(2):
             client.requests_sent = 0
             start = time.perf_counter()
-            plan = await make_plan(client, declared, PlanOptions(owner=OWNER), concurrency=concurrency)
+            plan = await make_plan(client, declared, options, concurrency=concurrency)
             figures.append(Figures(client.requests_sent, time.perf_counter() - start))
-        creates = sum(1 for c in plan.changes if isinstance(c, Create))
         client.requests_sent = 0
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = await Executor(client, Reporter(), concurrency=concurrency).apply(plan)
         applied = Figures(client.requests_sent, time.perf_counter() - start)
+        cpu = time.process_time() - cpu
         assert result.ok, result.failed[:3]
-        again = await make_plan(client, declared, PlanOptions(owner=OWNER), concurrency=concurrency)
-        return figures[0], figures[1], applied, creates, len(again.changes)
+        again = await make_plan(client, declared, options, concurrency=concurrency)
+        return figures[0], figures[1], applied, plan, cpu, len(again.changes)
 
 
 async def naive(url: str, declared: list[DeclaredRun]) -> Figures:
@@ -186,52 +213,116 @@ def _ratio(value: float, floor: float) -> str:
     return f"{value / floor:.1f}x" if floor else "n/a"
 
 
+def plan_shape(plan: Plan, live: int, concurrency: int) -> tuple[int, int]:
+    """(the fewest requests this plan can take, the waves that must follow one another)."""
+    keys = {(c.run.blueprint_id, json.dumps(c.run.config, sort_keys=True)) for c in plan.changes
+            if isinstance(c, Create | Replace)}
+    blueprints = {(i.blueprint.name, i.blueprint.pattern) for i in plan.items if isinstance(i, Create | Replace)}
+    pages = max(1, math.ceil((live + 1) / 1000))  # the involved project, listed by keyset pages
+    minimum = 1 + len(blueprints) + 1 + pages + len(keys)  # projects, lookups, versions, pages, validations
+    waves = 1 + pages + math.ceil(len(keys) / concurrency)
+    return minimum, waves
+
+
+def apply_waves(plan: Plan, concurrency: int) -> int:
+    removals = sum(1 for c in plan.changes if isinstance(c, Stop | Delete | Replace))
+    creates = sum(1 for c in plan.changes if isinstance(c, Create | Replace))
+    # removals, the look-up before creating, the creates, the duplicate check after them
+    return math.ceil(removals / concurrency) + 1 + math.ceil(creates / concurrency) + 1
+
+
+def _median_process(command: list[str], cwd: Path, env: dict[str, str], runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+        times.append(time.perf_counter() - start)
+        assert done.returncode in (0, 2), done.stderr[-2000:]
+    return sorted(times)[len(times) // 2]
+
+
+def cli_figures(documents: list[dict[str, object]], workdir: Path) -> tuple[float, float]:
+    """The whole CLI as a process: `--help`, and `plan` of the N manifests on the embedded emulator."""
+    import yaml
+
+    project = workdir / "cli"
+    (project / "runs").mkdir(parents=True)
+    (project / "chariot-apply.yaml").write_text(f"owner: {OWNER}\nproject: {PROJECT}\nmanifests: [runs/]\n")
+    (project / "runs" / "runs.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARIOT")}
+    cli = str(Path(sys.executable).parent / "chariot-apply")
+    from chariot_apply.emulator.store import EmulatorStore as Store
+
+    seeded = Store(project / ".chariot-apply" / "emulator.db", catalog=catalog(20))  # the bench's blueprints
+    seeded.close()
+    help_s = _median_process([cli, "--help"], project, env)
+    plan_s = _median_process([cli, "plan"], project, env)
+    return help_s, plan_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--declared", type=int, default=1000)
     parser.add_argument("--live", type=int, default=10_000)
     parser.add_argument("--blueprints", type=int, default=20)
     parser.add_argument("--latency-ms", type=float, default=25.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=16, help="in flight (default: the CLI's, 16)")
     parser.add_argument("--naive-runs", type=int, default=None,
                         help="Run the naive loop on this many declared runs (default: all) and scale.")
+    parser.add_argument("--json", action="store_true", help="End with one JSON object of the figures.")
     args = parser.parse_args()
-    declared = manifests(args.declared, args.blueprints)
+    documents = manifest_documents(args.declared, args.blueprints)
+    existing = manifests(args.declared, args.blueprints, documents)
+    declared = manifests(args.declared, args.blueprints, with_differences(documents))
+    options = PlanOptions(owner=OWNER, allow_replace=True)
     latency = args.latency_ms / 1000
 
     print(f"N={args.declared} declared, M={args.live} live, B={args.blueprints} blueprints, "
-          f"latency {args.latency_ms:g} ms, concurrency {args.concurrency}")
+          f"latency {args.latency_ms:g} ms, concurrency {args.concurrency}; machine: {os.cpu_count()} cores")
     workdir = Path(tempfile.mkdtemp(prefix="chariot-bench-"))
     setup = time.perf_counter()
-    server = EmulatorProcess(args, declared, workdir)
+    server = EmulatorProcess(args, existing, workdir)
     print(f"setup: {time.perf_counter() - setup:.1f} s")
     try:
-        cold, planned, applied, creates, left = asyncio.run(smart(server.url, declared, args.concurrency))
+        cold, planned, applied, plan, cpu, left = asyncio.run(smart(server.url, declared, args.concurrency, options))
     finally:
         server.stop()
-    plan_floor = 2 * latency
-    apply_floor = latency
-    apply_bound = math.ceil(creates / args.concurrency) * latency
-    print(f"plan : {planned.requests:6d} requests {planned.seconds:8.3f} s   floor {plan_floor:.3f} s "
-          f"({_ratio(planned.seconds, plan_floor)} floor); the first plan of the process: {cold.seconds:.3f} s")
-    print(f"apply: {applied.requests:6d} requests {applied.seconds:8.3f} s   floor {apply_floor:.3f} s; "
-          f"with {args.concurrency} in flight {apply_bound:.3f} s ({_ratio(applied.seconds, apply_bound)}) "
-          f"for {creates} creates")
+    minimum, waves = plan_shape(plan, args.live, args.concurrency)
+    plan_floor = waves * latency
+    apply_floor = apply_waves(plan, args.concurrency) * latency
+    creates = sum(1 for c in plan.changes if isinstance(c, Create | Replace))
+    print(f"plan : first of the process {cold.seconds:.3f} s ({_ratio(cold.seconds, plan_floor)} the floor), "
+          f"warm {planned.seconds:.3f} s; floor {plan_floor:.3f} s ({waves} waves); "
+          f"requests {planned.requests} (fewest possible: {minimum}); {plan.summary()}")
+    print(f"apply: {applied.requests} requests {applied.seconds:.3f} s; floor {apply_floor:.3f} s "
+          f"({_ratio(applied.seconds, apply_floor)}); client CPU {1000 * cpu / max(creates, 1):.2f} ms per create")
     print(f"after apply, a new plan has {left} changes")
 
-    sample = declared[: args.naive_runs] if args.naive_runs else declared
-    server = EmulatorProcess(args, declared, workdir)
+    sample = existing[: args.naive_runs] if args.naive_runs else existing
+    server = EmulatorProcess(args, existing, workdir)
     try:
         slow = asyncio.run(naive(server.url, sample))
     finally:
         server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-    scale = len(declared) / len(sample)
+    scale = len(existing) / len(sample)
     total = slow.seconds * scale
     note = f" (measured on {len(sample)} runs, scaled x{scale:g})" if scale != 1 else ""
     print(f"naive: {int(slow.requests * scale):6d} requests {total:8.3f} s{note}")
     ours = cold.seconds + applied.seconds
     print(f"speed-up over the naive loop: {total / ours:.1f}x (first plan + apply {ours:.3f} s)")
+    help_s, cli_plan_s = cli_figures(documents, workdir)
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"CLI: --help {help_s:.3f} s; plan of {args.declared} manifests on the embedded emulator {cli_plan_s:.3f} s; "
+          f"peak RSS of a child process {rss:.0f} MB")
+    shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        print(json.dumps({
+            "plan_cold_s": round(cold.seconds, 4), "plan_warm_s": round(planned.seconds, 4),
+            "plan_floor_s": round(plan_floor, 4), "plan_requests": planned.requests, "plan_min_requests": minimum,
+            "apply_s": round(applied.seconds, 4), "apply_floor_s": round(apply_floor, 4),
+            "apply_cpu_ms_per_create": round(1000 * cpu / max(creates, 1), 3), "naive_s": round(total, 3),
+            "cli_plan_s": round(cli_plan_s, 4), "cli_help_s": round(help_s, 4), "prune_plan_s": None,
+            "peak_rss_mb": round(rss, 1)}))
 
 
 if __name__ == "__main__":
