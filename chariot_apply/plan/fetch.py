@@ -44,8 +44,11 @@ class Bounded:
         self._semaphore = asyncio.Semaphore(limit)
 
     async def __call__(self, awaitable: Awaitable[T]) -> T:
-        async with self._semaphore:
-            return await awaitable
+        try:
+            async with self._semaphore:
+                return await awaitable
+        finally:  # cancelled (Ctrl-C) while waiting for its turn: it never started
+            close_unstarted([awaitable])
 
     async def all(self, awaitables: Iterable[Awaitable[T]]) -> list[T]:
         """Every result, in order; or the first failure, raised once the requests in flight have ended.
@@ -56,27 +59,45 @@ class Bounded:
         failures: list[Exception] = []
 
         async def guarded(awaitable: Awaitable[T]) -> T | None:
-            async with self._semaphore:
-                if failures:
-                    if inspect.iscoroutine(awaitable):
-                        awaitable.close()  # never started: close it, or Python warns that it was never awaited
-                    return None
-                try:
-                    return await awaitable
-                except Exception as exc:
-                    failures.append(exc)
-                    return None
+            try:
+                async with self._semaphore:
+                    if failures:
+                        return None
+                    try:
+                        return await awaitable
+                    except Exception as exc:
+                        failures.append(exc)
+                        return None
+            finally:  # after a failure, or cancelled while waiting its turn: it never started
+                close_unstarted([awaitable])
 
-        results = await asyncio.gather(*(guarded(a) for a in awaitables))
+        pending = list(awaitables)
+        try:
+            results = await asyncio.gather(*(guarded(a) for a in pending))
+        except BaseException:  # cancelled (Ctrl-C): the ones whose turn never came
+            close_unstarted(pending)
+            raise
         if failures:
             raise failures[0]
         return cast(list[T], results)
 
 
+def close_unstarted(awaitables: Iterable[Awaitable[Any]]) -> None:
+    """Close the coroutines among ``awaitables`` that never started: Python would warn, at exit, that each
+    "was never awaited" (seen after Ctrl-C, and after a failure stopped the rest)."""
+    for awaitable in awaitables:
+        if inspect.iscoroutine(awaitable) and inspect.getcoroutinestate(awaitable) == inspect.CORO_CREATED:
+            awaitable.close()
+
+
 async def settled(*awaitables: Awaitable[Any]) -> list[Any]:
     """``asyncio.gather`` that lets every awaitable end before it raises the first failure: nothing is left
     running against a client that is about to close (and then cancelled half-connected)."""
-    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    try:
+        results = await asyncio.gather(*awaitables, return_exceptions=True)
+    except BaseException:
+        close_unstarted(awaitables)
+        raise
     for result in results:
         if isinstance(result, BaseException):
             raise result
