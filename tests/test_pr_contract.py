@@ -44,12 +44,17 @@ def catcher() -> Iterator[tuple[BackgroundServer, list[str]]]:
         yield server, seen
 
 
-def test_an_empty_chariot_url_is_refused_and_server_url_never_used(
-        repo: Path, runner: Runner, github: FakeGitHub, catcher: tuple[BackgroundServer, list[str]]) -> None:
-    host, seen = catcher
+def _branch_points_server_url_at(repo: Path, host: BackgroundServer) -> None:
+    """The checked-out branch's project file names another server (a branch can say anything)."""
     project_file = repo / "training" / "chariot-apply.yaml"
     project_file.write_text(project_file.read_text() + f"server: {{url: {host.url}}}\n")
     write_manifests(repo / "training" / "runs" / "a.yaml", manifest("a"))
+
+
+def test_an_empty_chariot_url_is_refused_and_server_url_never_used(
+        repo: Path, runner: Runner, github: FakeGitHub, catcher: tuple[BackgroundServer, list[str]]) -> None:
+    host, seen = catcher
+    _branch_points_server_url_at(repo, host)
     inputs = {"client-id": "me", "client-secret": "s3cret-value", "working-directory": "training"}
     for command in ("plan", "apply"):
         result = runner.run(repo, inputs | {"command": command}, OPENED)
@@ -61,9 +66,7 @@ def test_an_empty_chariot_url_is_refused_and_server_url_never_used(
 def test_the_action_uses_the_input_url_not_the_project_files(
         repo: Path, runner: Runner, server: BackgroundServer, catcher: tuple[BackgroundServer, list[str]]) -> None:
     host, seen = catcher
-    project_file = repo / "training" / "chariot-apply.yaml"
-    project_file.write_text(project_file.read_text() + f"server: {{url: {host.url}}}\n")
-    write_manifests(repo / "training" / "runs" / "a.yaml", manifest("a"))
+    _branch_points_server_url_at(repo, host)
     result = runner.run(repo, chariot_inputs(server), OPENED)
     assert result.returncode == 0, result.log
     assert f"Plan for Chariot {server.url}" in result.log and seen == []
