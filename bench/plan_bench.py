@@ -44,7 +44,7 @@ from chariot_apply.manifest.loader import check_document
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.yaml_source import Document
 from chariot_apply.plan.diff import build_plan
-from chariot_apply.plan.fetch import make_plan
+from chariot_apply.plan.fetch import PAGES_AT_ONCE, make_plan
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint
 from chariot_apply.plan.model import Create, Delete, Plan, PlanOptions, Replace, Stop
 from chariot_apply.plan.ownership import Marker, compose_notes
@@ -218,9 +218,10 @@ def plan_shape(plan: Plan, live: int, concurrency: int) -> tuple[int, int]:
     keys = {(c.run.blueprint_id, json.dumps(c.run.config, sort_keys=True)) for c in plan.changes
             if isinstance(c, Create | Replace)}
     blueprints = {(i.blueprint.name, i.blueprint.pattern) for i in plan.items if isinstance(i, Create | Replace)}
-    pages = max(1, math.ceil((live + 1) / 1000))  # the involved project, listed by keyset pages
+    pages = max(1, math.ceil((live + 1) / 1000))  # the involved project's pages, the last one short
+    more = math.ceil((pages - 1) / PAGES_AT_ONCE)  # after the first page, PAGES_AT_ONCE at a time
     minimum = 1 + len(blueprints) + 1 + pages + len(keys)  # projects, lookups, versions, pages, validations
-    waves = 1 + pages + math.ceil(len(keys) / concurrency)
+    waves = 1 + 1 + more + math.ceil(len(keys) / concurrency)
     return minimum, waves
 
 

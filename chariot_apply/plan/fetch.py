@@ -146,7 +146,7 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
         # shown (and deleted with --prune) only if they are seen.
         index = ProjectIndex.of(await bound(client.get_projects()))
         involved = sorted({index.ids[r.project] for r in declared if r.project in index.ids})
-        pages = await bound.all(_collect(client.iter_runs(project_ids=[p], page_size=PAGE_SIZE)) for p in involved)
+        pages = await settled(*(list_project(client, p, bound) for p in involved))
         return index, [r for page in pages for r in page]
 
     lookups_task = bound.all(_resolve(client, key) for key in keys)
@@ -221,6 +221,29 @@ def _apply_lock(resolved: dict[BlueprintKey, ResolvedBlueprint | str], locked: M
             resolved[key] = (f"the locked blueprint {key[0]} (id {blueprint_id}) no longer exists; run `chariot-apply "
                              f"lock --upgrade {key[0]}`")
     return resolved, newer
+
+
+#: Pages of a large project asked for at once, after the first came back full.
+PAGES_AT_ONCE = 4
+
+
+async def list_project(client: AsyncChariotClient, project_id: str, bound: Bounded) -> list[Run]:
+    """Every run of the project: the first page, then (when it came back full) the next pages several at a time,
+    by offset, until one comes back short. Runs are sorted by id, and a run seen twice (a page that shifted
+    under a create or a delete) counts once; a run missed that way is found by the look-up the apply makes
+    before it creates anything."""
+    runs: dict[str, Run] = {}
+    offset = 0
+    width = 1
+    while True:
+        pages = await bound.all(client.get_runs(project_ids=[project_id], sort=["id:asc"], limit=PAGE_SIZE,
+                                                offset=offset + i * PAGE_SIZE) for i in range(width))
+        for page in pages:
+            runs.update((r.id or "", r) for r in page)
+        if any(len(page) < PAGE_SIZE for page in pages):
+            return list(runs.values())
+        offset += width * PAGE_SIZE
+        width = PAGES_AT_ONCE
 
 
 async def _nothing() -> None:
