@@ -261,6 +261,42 @@ def cli_figures(documents: list[dict[str, object]], workdir: Path) -> tuple[floa
     return help_s, plan_s
 
 
+PROFILED_CLI = """
+import resource, sys, time
+from chariot_apply.cli.main import cli
+start = time.perf_counter()
+try:
+    cli(sys.argv[1:], prog_name="chariot-apply", standalone_mode=False)
+except SystemExit:
+    pass
+print(f"{time.perf_counter() - start} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}", file=sys.stderr)
+"""
+
+
+def prune_figures(args: argparse.Namespace, existing: list[DeclaredRun], documents: list[dict[str, object]],
+                  workdir: Path) -> tuple[float, float]:
+    """`plan --prune` as a whole process against ``--prune-live`` runs: (seconds, peak RSS in MB)."""
+    import yaml
+
+    wide = argparse.Namespace(**(vars(args) | {"live": args.prune_live}))
+    server = EmulatorProcess(wide, existing, workdir)
+    project = workdir / "prune"
+    (project / "runs").mkdir(parents=True)
+    (project / "chariot-apply.yaml").write_text(f"owner: {OWNER}\nproject: {PROJECT}\nmanifests: [runs/]\n")
+    (project / "runs" / "runs.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARIOT")} | {"CHARIOT_URL": server.url}
+    try:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", PROFILED_CLI, "plan", "--prune"], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=600)
+        wall = time.perf_counter() - start
+    finally:
+        server.stop()
+    _, rss = done.stderr.strip().splitlines()[-1].split()
+    print(f"plan --prune at M={args.prune_live}: {wall:.3f} s (whole process), peak RSS {float(rss):.0f} MB")
+    return round(wall, 3), round(float(rss), 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--declared", type=int, default=1000)
@@ -271,6 +307,8 @@ def main() -> None:
     parser.add_argument("--naive-runs", type=int, default=None,
                         help="Run the naive loop on this many declared runs (default: all) and scale.")
     parser.add_argument("--json", action="store_true", help="End with one JSON object of the figures.")
+    parser.add_argument("--prune-live", type=int, default=0,
+                        help="Also time `plan --prune` (the whole CLI process) against this many live runs.")
     args = parser.parse_args()
     documents = manifest_documents(args.declared, args.blueprints)
     existing = manifests(args.declared, args.blueprints, documents)
@@ -312,6 +350,7 @@ def main() -> None:
     ours = cold.seconds + applied.seconds
     print(f"speed-up over the naive loop: {total / ours:.1f}x (first plan + apply {ours:.3f} s)")
     help_s, cli_plan_s = cli_figures(documents, workdir)
+    prune_s, prune_rss = prune_figures(args, existing, documents, workdir) if args.prune_live else (None, None)
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"CLI: --help {help_s:.3f} s; plan of {args.declared} manifests on the embedded emulator {cli_plan_s:.3f} s; "
           f"peak RSS of a child process {rss:.0f} MB")
@@ -322,8 +361,8 @@ def main() -> None:
             "plan_floor_s": round(plan_floor, 4), "plan_requests": planned.requests, "plan_min_requests": minimum,
             "apply_s": round(applied.seconds, 4), "apply_floor_s": round(apply_floor, 4),
             "apply_cpu_ms_per_create": round(1000 * cpu / max(creates, 1), 3), "naive_s": round(total, 3),
-            "cli_plan_s": round(cli_plan_s, 4), "cli_help_s": round(help_s, 4), "prune_plan_s": None,
-            "peak_rss_mb": round(rss, 1)}))
+            "cli_plan_s": round(cli_plan_s, 4), "cli_help_s": round(help_s, 4), "prune_plan_s": prune_s,
+            "peak_rss_mb": round(max(rss, prune_rss or 0), 1)}))
 
 
 if __name__ == "__main__":
