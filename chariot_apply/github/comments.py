@@ -10,7 +10,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Literal
 
-from chariot_apply.github.api import GitHubApi, PullRequest
+from chariot_apply.github.api import Comment, GitHubApi, PullRequest
 from chariot_apply.plan.model import Plan
 
 #: GitHub refuses comment bodies longer than this.
@@ -66,15 +66,14 @@ class ReviewRecord:
             return None
 
 
-def own_sticky(api: GitHubApi, pr: PullRequest, marker: str) -> list[int]:
+def own_sticky(api: GitHubApi, pr: PullRequest, marker: str) -> list[Comment]:
     """Our comments that start with ``marker``, oldest first (a reviewer quoting the marker is not us)."""
     me = api.login()
-    return [c.id for c in api.list_comments(pr) if c.user == me and c.body.startswith(marker)]
+    return [c for c in api.list_comments(pr) if c.user == me and c.body.startswith(marker)]
 
 
 def read_sticky(api: GitHubApi, pr: PullRequest, marker: str) -> str | None:
-    me = api.login()
-    mine = [c for c in api.list_comments(pr) if c.user == me and c.body.startswith(marker)]
+    mine = own_sticky(api, pr, marker)
     return mine[-1].body if mine else None
 
 
@@ -83,8 +82,7 @@ def upsert_sticky(api: GitHubApi, pr: PullRequest, marker: str, body: str, *,
     """Update our newest comment carrying ``marker`` (removing older twins that concurrent jobs left), or
     create it."""
     text = f"{marker}\n{body}"
-    me = api.login()
-    mine = [c for c in api.list_comments(pr) if c.user == me and c.body.startswith(marker)]
+    mine = own_sticky(api, pr, marker)
     for twin in mine[:-1]:
         api.delete_comment(pr, twin.id)
     if mine:
