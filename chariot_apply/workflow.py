@@ -23,7 +23,7 @@ from chariot_apply.manifest.export import export_manifests
 from chariot_apply.manifest.lock import LockedBlueprint, LockFile, read_lock, uncovered, write_lock
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.fetch import Bounded, fetch_live_state, plan_validated
-from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint, oldest_first
+from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint
 from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.document import PlanDocument, render_json
@@ -169,13 +169,7 @@ async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[st
         used = sorted({r.blueprint_id for r in runs if r.blueprint_id})
         found = await bound.all(client.get_blueprint(i) for i in used)
     blueprints = {b.id: ResolvedBlueprint.of(b) for b in found}
-    documents, skipped = export_manifests(runs, dict(index.names), blueprints)
-    exported = {(d["metadata"]["name"], d["metadata"]["version"]) for d in documents}
-    keepers = [r for r in oldest_first(runs) if (r.name, r.version) in exported]
-    firsts: dict[tuple[str | None, str | None], Run] = {}
-    for run in keepers:
-        firsts.setdefault((run.name, run.version), run)
-    return Exported(documents, list(firsts.values()), skipped)
+    return Exported(*export_manifests(runs, dict(index.names), blueprints))
 
 
 def write_exported(documents: Sequence[Mapping[str, Any]], directory: Path) -> list[Path]:

@@ -54,10 +54,13 @@ def run_manifest(run: Run, project: str, blueprint: ResolvedBlueprint) -> dict[s
             "metadata": {"name": run.name, "version": run.version, "project": project}, "spec": spec}
 
 
-def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str],
-                     blueprints: Mapping[str, ResolvedBlueprint]) -> tuple[list[dict[str, Any]], list[str]]:
-    """A manifest per address (the oldest run there: the one every plan keeps), and what was left out."""
-    documents, skipped = [], []
+def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str], blueprints: Mapping[str, ResolvedBlueprint],
+                     ) -> tuple[list[dict[str, Any]], list[Run], list[str]]:
+    """A manifest per address (the oldest run there: the one every plan keeps), the runs they declare, and
+    what was left out."""
+    documents: list[dict[str, Any]] = []
+    declared: list[Run] = []
+    skipped: list[str] = []
     for (project_id, name, version), at_address in sorted(runs_by_address(runs).items()):
         run = at_address[0]
         project = project_names.get(project_id, project_id)
@@ -66,8 +69,9 @@ def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str],
             skipped.append(f"{project}/{name}@{version}: its blueprint {run.blueprint_id} no longer exists")
             continue
         documents.append(run_manifest(run, project, blueprint))
+        declared.append(run)
         skipped += [f"{project}/{name}@{version}: run {other.id} is a second run at this address (only the oldest, "
                     f"{run.id}, is exported)" for other in at_address[1:]]
-    return documents, skipped
+    return documents, declared, skipped
 
 
