@@ -16,23 +16,10 @@ from chariot_apply.errors import UserError
 from chariot_apply.plan.fetch import Bounded
 from chariot_apply.plan.live import ProjectIndex, oldest_first
 from chariot_apply.plan.ownership import is_owned
+from chariot_apply.views import RunView
 
 FAILED_STATUSES = frozenset({"job_failed", "job_create_failed"})
 Until = Literal["running", "finished"]
-
-
-@dataclass(frozen=True)
-class RunView:
-    """A run as ``status`` shows it."""
-
-    run: Run
-    project: str
-    last_event: Event | None
-    metrics: dict[str, float | int | None]  # the latest value of each tag
-
-    @property
-    def address(self) -> str:
-        return f"{self.project}/{self.run.name}@{self.run.version}"
 
 
 async def run_views(client: AsyncChariotClient, runs: Sequence[Run], names: dict[str, str],

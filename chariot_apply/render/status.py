@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from chariot_apply.watch import RunView
+from chariot_apply.views import RunView
 
 STATUS_FORMAT_VERSION: Literal[1] = 1
 BAR = 20
