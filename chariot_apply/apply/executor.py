@@ -177,24 +177,20 @@ class Executor:
         create is sent again."""
         assert isinstance(change, Promote)
         done = f"model {change.model_name}@{change.model_version} made from checkpoint step {change.global_step}"
-        for attempt in range(self.create_attempts):
-            try:
-                model_id = await self.client.create_model_from_checkpoint(
-                    checkpoint_id=change.checkpoint_id, name=change.model_name, version=change.model_version,
-                    summary=change.summary, project_id=change.model_project_id)
-                return Outcome(change.address, change.kind, True, f"{done} [{model_id}]", change.live.id)
-            except UNCERTAIN:
-                for wait in (0.0, self.settle_delay):
-                    await asyncio.sleep(wait)
-                    models = await self.client.get_models(project_ids=[change.model_project_id],
-                                                          names=[change.model_name], versions=[change.model_version])
-                    if any(m.summary == change.summary for m in models):
-                        return Outcome(change.address, change.kind, True, f"{done} (its answer was lost; found it)",
-                                       change.live.id)
-                if attempt + 1 == self.create_attempts:
-                    raise
-                await asyncio.sleep(self.retry_delay * 2**attempt)
-        raise AssertionError("unreachable")
+
+        async def send() -> str:
+            return await self.client.create_model_from_checkpoint(
+                checkpoint_id=change.checkpoint_id, name=change.model_name, version=change.model_version,
+                summary=change.summary, project_id=change.model_project_id)
+
+        async def find() -> str | None:
+            models = await self.client.get_models(project_ids=[change.model_project_id], names=[change.model_name],
+                                                  versions=[change.model_version])
+            return next((m.id for m in models if m.summary == change.summary), None)
+
+        model_id, found = await self._once(send, find)
+        how = " (its answer was lost; found it)" if found else ""
+        return Outcome(change.address, change.kind, True, f"{done} [{model_id}]{how}", change.live.id)
 
     async def _create(self, change: Change) -> Outcome:
         assert isinstance(change, Create | Replace)
@@ -210,28 +206,36 @@ class Executor:
         return request.model_copy(update={"notes": compose_notes(user_notes, replace(marker, apply=self.apply_id))})
 
     async def _create_once(self, request: RunRequest) -> tuple[str, str]:
+        async def send() -> str:
+            return await self.client.create_run(
+                name=request.name, version=request.version, resources=request.resources, config=request.config,
+                task_type=request.task_type, blueprint_id=request.blueprint_id, project_id=request.project_id,
+                notes=request.notes)
+
+        run_id, found = await self._once(send, lambda: find_created(self.client, request))
+        return run_id, " (its answer was lost; found it by its marker)" if found else ""
+
+    async def _once(self, send: Callable[[], Awaitable[str]],
+                    find: Callable[[], Awaitable[str | None]]) -> tuple[str, bool]:
+        """A write that must happen once (a run, a model): (its id, whether it was found rather than answered).
+
+        After an uncertain answer it may have happened: look (now, and again a little later for a server that
+        commits late) before it is ever sent again. Refused before anything was sent: it did not happen."""
         for attempt in range(self.create_attempts):
             try:
-                run_id = await self.client.create_run(
-                    name=request.name, version=request.version, resources=request.resources,
-                    config=request.config, task_type=request.task_type, blueprint_id=request.blueprint_id,
-                    project_id=request.project_id, notes=request.notes)
-                return run_id, ""
+                return await send(), False
             except UNCERTAIN:
-                # It may have happened: look (now, and again a little later for a server that commits late)
-                # before it is ever sent again.
                 for wait in (0.0, self.settle_delay):
                     await asyncio.sleep(wait)
-                    found = await find_created(self.client, request)
+                    found = await find()
                     if found is not None:
-                        return found, " (its answer was lost; found it by its marker)"
+                        return found, True
                 if attempt + 1 == self.create_attempts:
                     raise
-                await asyncio.sleep(self.retry_delay * 2**attempt)
-            except TransportError:  # refused before anything was sent: it did not happen
+            except TransportError:
                 if attempt + 1 == self.create_attempts:
                     raise
-                await asyncio.sleep(self.retry_delay * 2**attempt)
+            await asyncio.sleep(self.retry_delay * 2**attempt)
         raise AssertionError("unreachable")
 
     async def _remove_own_duplicates(self, created: Sequence[Create | Replace], bound: Bounded) -> list[Outcome]:
