@@ -47,18 +47,23 @@ def latest_by_tag(metrics: Iterable[Metric]) -> dict[str, float | int | None]:
     return {tag: m.value for tag, m in sorted(latest.items())}
 
 
-async def find_run(client: AsyncChariotClient, address: str, owner: str, adopted: Iterable[str] = ()) -> Run:
-    """The run at ``project/name@version``: ours (the oldest, the one every plan keeps), else the only one."""
+async def runs_at_address(client: AsyncChariotClient, address: str, hint: str) -> list[Run]:
+    """Every run at ``project/name@version`` (the project by name or id); a malformed address or an unknown
+    project is a ``UserError`` with ``hint``."""
     project, _, rest = address.partition("/")
     name, _, version = rest.rpartition("@")
     if not (project and name and version):
-        raise UserError(f"{address!r} is not an address of the form project/name@version",
-                        hint="give the address as `chariot-apply status` shows it")
+        raise UserError(f"{address!r} is not an address of the form project/name@version", hint=hint)
     project_id = ProjectIndex.of(await client.get_projects()).ids.get(project)
     if project_id is None:
-        raise UserError(f"project {project!r} does not exist", hint="check the address")
-    runs = [r for r in await client.get_runs(project_ids=[project_id], name_ilikes=[escape_ilike(name)],
+        raise UserError(f"project {project!r} does not exist", hint=hint)
+    return [r for r in await client.get_runs(project_ids=[project_id], name_ilikes=[escape_ilike(name)],
                                              versions=[version], limit=100) if r.name == name]
+
+
+async def find_run(client: AsyncChariotClient, address: str, owner: str, adopted: Iterable[str] = ()) -> Run:
+    """The run at ``project/name@version``: ours (the oldest, the one every plan keeps), else the only one."""
+    runs = await runs_at_address(client, address, "give the address as `chariot-apply status` shows it")
     adopted_ids = frozenset(adopted)
     ours = oldest_first(r for r in runs if is_owned(r.notes, r.id, owner, adopted_ids))
     if ours:

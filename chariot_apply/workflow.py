@@ -16,7 +16,6 @@ from pydantic import ValidationError as PydanticValidationError
 from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
 from chariot_apply.apply.stale import stale_addresses
 from chariot_apply.chariot.client import AsyncChariotClient
-from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
 from chariot_apply.errors import UserError, plain_message
 from chariot_apply.manifest.export import export_manifests
@@ -28,7 +27,16 @@ from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.document import PlanDocument, render_json
 from chariot_apply.render.status import StatusDocument, status_document
-from chariot_apply.watch import Until, Waited, events_of, find_run, follow_events, run_views, wait_for
+from chariot_apply.watch import (
+    Until,
+    Waited,
+    events_of,
+    find_run,
+    follow_events,
+    run_views,
+    runs_at_address,
+    wait_for,
+)
 from chariot_apply.workspace import Workspace as Workspace
 from chariot_apply.workspace import open_workspace as open_workspace
 
@@ -257,12 +265,6 @@ async def wait(workspace: Workspace, run_ids: Sequence[str], until: Until, timeo
         return await wait_for(client, run_ids, until, timeout, interval, on_poll)
 
 
-async def managed_runs(workspace: Workspace, owner: str, projects: Iterable[str]) -> tuple[list[Run], dict[str, str]]:
-    """Runs we own in ``projects`` (names or ids), with project names by id."""
-    async with workspace.connection.client() as client:
-        return await _managed(client, owner, projects, workspace.project.adopted)
-
-
 async def _managed(client: AsyncChariotClient, owner: str, projects: Iterable[str],
                    adopted: Iterable[str]) -> tuple[list[Run], dict[str, str]]:
     index = ProjectIndex.of(await client.get_projects())
@@ -277,16 +279,8 @@ ADOPT_HINT = "give the address shown in the plan's conflict"
 
 async def find_unowned(workspace: Workspace, address: str) -> Run:
     """The single run at ``project/name@version`` (for ``adopt``)."""
-    project, _, rest = address.partition("/")
-    name, _, version = rest.rpartition("@")
-    if not (project and name and version):
-        raise UserError(f"{address!r} is not an address of the form project/name@version", hint=ADOPT_HINT)
     async with workspace.connection.client() as client:
-        project_id = ProjectIndex.of(await client.get_projects()).ids.get(project)
-        if project_id is None:
-            raise UserError(f"project {project!r} does not exist", hint=ADOPT_HINT)
-        runs = [r for r in await client.get_runs(project_ids=[project_id], name_ilikes=[escape_ilike(name)],
-                                                 versions=[version], limit=100) if r.name == name]
+        runs = await runs_at_address(client, address, ADOPT_HINT)
     if len(runs) != 1:
         raise UserError(f"expected exactly one run at {address}, found {len(runs)}", hint=ADOPT_HINT)
     return runs[0]
