@@ -141,24 +141,23 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
     keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
                   key=lambda k: (k[0], k[1] or ""))
     names = sorted({r.spec.blueprint.name for r in declared})
-    async def runs_of_involved_projects() -> tuple[ProjectIndex, list[Run]]:
+    async def runs_of_involved_projects() -> tuple[ProjectIndex, list[str], list[Run]]:
         # Every run of the projects the manifests name: the owned runs no manifest declares any more are
         # shown (and deleted with --prune) only if they are seen.
         index = ProjectIndex.of(await bound(client.get_projects()))
         involved = sorted({index.ids[r.project] for r in declared if r.project in index.ids})
         pages = await settled(*(list_project(client, p, bound) for p in involved))
-        return index, [r for page in pages for r in page]
+        return index, involved, [r for page in pages for r in page]
 
     lookups_task = bound.all(_resolve(client, key) for key in keys)
     versions_task = bound(client.get_blueprints(names=names, limit=PAGE_SIZE)) if names else _nothing()
     wants_gpus = any(r.spec.resources.gpu is not None for r in declared if r.spec.state == "running")
     gpus_task = bound(client.get_available_system_gpus()) if wants_gpus else _nothing()
     locked_task = bound.all(_blueprint_by_id(client, i) for i in sorted(set((locked or {}).values())))
-    (index, runs), lookups, versions, gpus, pinned = await settled(runs_of_involved_projects(), lookups_task,
-                                                                   versions_task, gpus_task, locked_task)
+    (index, involved, runs), lookups, versions, gpus, pinned = await settled(
+        runs_of_involved_projects(), lookups_task, versions_task, gpus_task, locked_task)
     project_ids, project_names = index.ids, index.names
-    complete = frozenset(r.project_id for r in runs if r.project_id) | frozenset(
-        project_ids[r.project] for r in declared if r.project in project_ids)
+    complete = frozenset(involved)  # every run of these was listed
     by_id = {b.id: ResolvedBlueprint.of(b) for b in versions or []}
     by_id |= {r.id: r for _, r in lookups if isinstance(r, ResolvedBlueprint)}
     missing = sorted({r.blueprint_id for r in runs if r.blueprint_id and r.blueprint_id not in by_id})
