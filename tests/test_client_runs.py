@@ -237,3 +237,20 @@ async def test_an_empty_list_filter_matches_nothing(client: AsyncChariotClient) 
     assert await client.get_checkpoints(run_ids=[]) == []
     assert client.requests_sent == sent
     assert len(await client.get_runs(sort=[])) == 1  # sort and select lists are not filters
+
+
+@pytest.mark.parametrize("offset", [timedelta(0), timedelta(seconds=1.000001), timedelta(seconds=2.5)])
+async def test_a_run_reads_back_exactly_as_created(client: AsyncChariotClient, clock: ManualClock,
+                                                    offset: timedelta) -> None:
+    """The emulator composes run JSON in SQL: times to the microsecond (whole seconds too), awkward strings and
+    numbers come back as they went in, in listings and in single reads alike."""
+    clock.advance(offset.total_seconds())
+    config = classifier_config(dataset_id="ds-\x01\n\"\\é\u2028🚀", learning_rate=0.1 + 0.2)
+    notes = "line one\nline\ttwo \x7f «ünïcode» 🚀"
+    run_id = await new_run(client, config=config, notes=notes)
+    (listed,) = await client.get_runs(ids=[run_id])
+    single = await client.get_run(run_id)
+    for run in (listed, single):
+        assert run.created_at == run.status_updated_at == clock.now()
+        assert (run.notes, run.progress, run.progress_updated_at) == (notes, [], None)
+        assert run.config is not None and {k: run.config[k] for k in config} == config
