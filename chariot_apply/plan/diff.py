@@ -447,18 +447,16 @@ def _prune(ctx: _Context, declared_keys: set[RunKey], by_address: Mapping[RunKey
            observed: list[Observed], seen: list[str]) -> list[Item]:
     """Runs we own that no manifest declares: deleted with --prune, and shown (and counted) without it."""
     items: list[Item] = []
-    for (project_id, name, version), runs in sorted(by_address.items()):
-        if project_id not in ctx.live.complete_projects or (project_id, name, version) in declared_keys:
-            continue
+    undeclared = [(key, runs, ours) for key, runs in by_address.items()
+                  if key[0] in ctx.live.complete_projects and key not in declared_keys
+                  and (ours := [r for r in runs if _owned(ctx, r)])]
+    for (project_id, name, version), runs, ours in sorted(undeclared, key=lambda entry: entry[0]):
         addr = address(ctx.live.project_names.get(project_id, project_id), name, version)
-        ours = [r for r in runs if _owned(ctx, r)]
-        if ours:
-            seen.append(addr)
+        seen.append(addr)
         if not selected(addr, ctx.options):
             continue
-        if ours:
-            observed.append(Observed(address=addr, project_id=project_id, name=name, version=version,
-                                     runs=tuple(live_ref(r) for r in runs)))
+        observed.append(Observed(address=addr, project_id=project_id, name=name, version=version,
+                                 runs=tuple(live_ref(r) for r in runs)))
         for run in ours:
             if ctx.options.prune:
                 items.append(Delete(address=addr, live=live_ref(run), prune=True,

@@ -19,6 +19,7 @@ from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.errors import BlueprintDoesNotExistError, ConfigError, NotFoundError, ValidationError
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Model, Run
+from chariot_apply.gcpolicy import bulk_allocation
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.diff import build_plan, validation_key
 from chariot_apply.plan.harvest import Harvest
@@ -108,8 +109,9 @@ async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun],
                     adopted: Iterable[str] = (), concurrency: int = 32,
                     locked: Mapping[BlueprintKey, str] | None = None) -> Plan:
     bound = Bounded(concurrency)
-    live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, locked=locked)
-    return await plan_validated(client, declared, live, options, bound)
+    with bulk_allocation():
+        live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, locked=locked)
+        return await plan_validated(client, declared, live, options, bound)
 
 
 async def plan_validated(client: AsyncChariotClient, declared: Sequence[DeclaredRun], live: LiveState,

@@ -66,7 +66,7 @@ def runs_by_address(runs: Iterable[Run]) -> dict[RunKey, list[Run]]:
     grouped: dict[RunKey, list[Run]] = defaultdict(list)
     for run in runs:
         grouped[run_key(run)].append(run)
-    return {key: oldest_first(group) for key, group in grouped.items()}
+    return {key: oldest_first(group) if len(group) > 1 else group for key, group in grouped.items()}
 
 
 @dataclass(frozen=True)
