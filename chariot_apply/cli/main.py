@@ -31,9 +31,9 @@ T = TypeVar("T")
 
 def _run(awaitable: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run``, imported when a command first needs it (start-up stays quick)."""
-    import asyncio
+    from chariot_apply.asyncrun import run
 
-    return asyncio.run(awaitable)
+    return run(awaitable)
 
 
 @dataclass

@@ -8,7 +8,6 @@ only what the pull request's plan comment showed (or less of it).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import traceback
@@ -22,6 +21,7 @@ import httpx
 
 from chariot_apply import workflow
 from chariot_apply.apply.executor import ApplyResult, Outcome, Reporter
+from chariot_apply.asyncrun import run
 from chariot_apply.errors import UserError
 from chariot_apply.github.api import BodyTooLarge, GitHubApi, GitHubError, PullRequest, ReadOnlyToken
 from chariot_apply.github.comments import (
@@ -197,7 +197,7 @@ def _run(step: Step) -> int:
                                  server_from_project_file=False)
     options = PlanOptions(owner=ws.project.owner, prune=inputs.prune, allow_replace=inputs.allow_replace,
                           targets=inputs.targets, excludes=inputs.excludes)
-    plan = asyncio.run(workflow.plan(ws, options, commit=step.event.sha))
+    plan = run(workflow.plan(ws, options, commit=step.event.sha))
     plan_path = runner.temp_dir() / "chariot-apply-plan.json"
     plan_path.write_text(render_json(plan), "utf-8")
     runner.add_summary(render_markdown(plan))
@@ -246,7 +246,7 @@ def _apply(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
             return 1
         for line in why:
             print(line, file=step.log)
-    result = asyncio.run(workflow.apply(ws, plan, LogReporter(step.log), check_stale=False))
+    result = run(workflow.apply(ws, plan, LogReporter(step.log), check_stale=False))
     report = _outcomes_markdown(result, plan)
     runner.add_summary(report)
     if pr is not None and step.inputs.comment:

@@ -218,8 +218,8 @@ def check_document(doc: Document, default_project: str) -> tuple[DeclaredRun | N
 
 
 def _declared(doc: Document, manifest: TrainingRun, default_project: str) -> DeclaredRun:
-    fields = tuple((format_path(path), loc) for path, loc in doc.locations.items())
-    return DeclaredRun(manifest, manifest.metadata.project or default_project, doc.start, fields)
+    return DeclaredRun(manifest, manifest.metadata.project or default_project, doc.start,
+                       tuple(doc.locations.items()))
 
 
 def _schema_problems(doc: Document) -> Iterable[ManifestProblem]:

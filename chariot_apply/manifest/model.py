@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.manifest.errors import Location
+from chariot_apply.manifest.yaml_source import Path_, format_path
 from chariot_apply.quantity import parse_quantity
 
 DesiredState = Literal["running", "stopped", "absent"]
@@ -191,7 +192,7 @@ class DeclaredRun:
     manifest: TrainingRun
     project: str
     location: Location
-    field_locations: tuple[tuple[str, Location], ...] = ()
+    field_locations: tuple[tuple[Path_, Location], ...] = ()  # paths formatted only when one is asked for
 
     @property
     def name(self) -> str:
@@ -207,7 +208,7 @@ class DeclaredRun:
 
     def where(self, path: str) -> Location:
         """Where ``path`` (e.g. ``spec.blueprint.version``) or its nearest ancestor is written."""
-        locations = dict(self.field_locations)
+        locations = {format_path(p): loc for p, loc in self.field_locations}
         while path and path not in locations:
             path = path.rpartition(".")[0]
         return locations.get(path, self.location)

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, assert_never
 
-from deepdiff import DeepDiff
-
 from chariot_apply.chariot.ilike import ilike
 from chariot_apply.chariot.models import Gpu, Resources, Run
 from chariot_apply.manifest.model import DeclaredRun, ResourcesSpec
@@ -410,6 +408,8 @@ def _untag(value: Any) -> Any:
 
 def structural_differences(live: Any, declared: Any, root: str) -> Iterable[Difference]:
     """What deepdiff finds between two JSON values (1 == 1.0, true != 1), one Difference per place."""
+    from deepdiff import DeepDiff  # ~75 ms to import (numpy with it, where installed): only when a config differs
+
     diff = DeepDiff(_tag(live), _tag(declared), ignore_type_in_groups=[(int, float)], view="tree",
                     ignore_private_variables=False)  # a config key may start with "__"
     for report in diff.values():

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from chariot_apply.manifest.model import DeclaredRun
+from chariot_apply.manifest.yaml_source import format_path
 
 
 def manifest_document(run: DeclaredRun) -> dict[str, Any]:
@@ -26,7 +27,8 @@ def render_manifests(runs: Sequence[DeclaredRun], *, origins: bool = False) -> s
     for run in sorted(runs, key=lambda r: (r.project, r.name, r.version)):
         head = [f"# {run.project}/{run.name}@{run.version}: declared at {run.location}"]
         if origins:
-            head += [f"#   {path} <- {where}" for path, where in run.field_locations if path.startswith("spec.")]
+            head += [f"#   {format_path(path)} <- {where}" for path, where in run.field_locations
+                     if path[:1] == ("spec",) and len(path) > 1]
         body = yaml.safe_dump(manifest_document(run), sort_keys=False, allow_unicode=True)
         parts.append("\n".join(head) + "\n" + body)
     return "---\n".join(parts)
