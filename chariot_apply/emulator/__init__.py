@@ -1,1 +1,1 @@
-"""A local stand-in for the Chariot training service: FastAPI over SQLite, following the SDK reference."""
+"""A local stand-in for the Chariot training service: Starlette over SQLite, following the SDK reference."""

@@ -1,26 +1,34 @@
-"""The emulator's HTTP face: our REST model (``chariot.rest``) served by FastAPI over ``EmulatorStore``."""
+"""The emulator's HTTP face: our REST model (``chariot.rest``) served by Starlette over ``EmulatorStore``.
+
+Plain Starlette rather than FastAPI: the routes parse their own queries and bodies through ``chariot.rest`` (the
+same models the client sends), so FastAPI added only its import, ~110 ms of every embedded run's start-up.
+"""
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
-from chariot_apply import __version__
 from chariot_apply.chariot import rest
 from chariot_apply.emulator.faults import FaultInjector, Faults
 from chariot_apply.emulator.store import DEFAULT_USER_ID, EmulatorError, EmulatorStore
 from chariot_apply.errors import plain_message
 
 Q = TypeVar("Q", bound=BaseModel)
+Handler = Callable[..., Awaitable[Response]]
 
 
 @dataclass
@@ -41,26 +49,38 @@ def _user_for(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"chariot-apply-emulator-user:{name}"))
 
 
-def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: Faults | None = None) -> FastAPI:
+def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: Faults | None = None) -> Starlette:
     auth = auth or AuthConfig()
     faults = faults or Faults()
-    app = FastAPI(title="Chariot training service (chariot-apply emulator)", version=__version__,
-                  openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.store, app.state.auth, app.state.faults = store, auth, faults
+    routes: list[Route] = []
 
-    @app.exception_handler(EmulatorError)
-    async def _emulator_error(request: Request, exc: EmulatorError) -> JSONResponse:
+    def route(method: str, path: str, *, public: bool = False) -> Callable[[Handler], Handler]:
+        """Register ``handler(request, **path_params)``; unless ``public``, the caller is authenticated first and
+        known as ``request.state.user_id``."""
+        def register(handler: Handler) -> Handler:
+            async def endpoint(request: Request) -> Response:
+                if not public:
+                    request.state.user_id = authenticate(request)
+                return await handler(request, **request.path_params)
+
+            routes.append(Route(path, endpoint, methods=[method]))
+            return handler
+
+        return register
+
+    async def _emulator_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, EmulatorError)
         body = rest.ErrorBody(error=exc.message, errors=exc.errors)
         return JSONResponse(body.model_dump(exclude_none=True), status_code=exc.status)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _route_error(request: Request, exc: StarletteHTTPException) -> Response:
+    async def _route_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
         # The gateway answers unknown routes in plain text, not JSON.
         if exc.status_code == 404:
             return PlainTextResponse("404 page not found", status_code=404)
         return PlainTextResponse(f"{exc.status_code} {exc.detail}".lower(), status_code=exc.status_code)
 
-    async def authenticate(request: Request) -> str:
+    def authenticate(request: Request) -> str:
         if not auth.enabled:
             return DEFAULT_USER_ID
         header = request.headers.get("authorization", "")
@@ -73,8 +93,8 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
                 return issued[0]
         raise EmulatorError(401, "invalid bearer token")
 
-    @app.post(rest.LOGIN)
-    async def login(request: Request) -> JSONResponse:
+    @route("POST", rest.LOGIN, public=True)
+    async def login(request: Request) -> Response:
         try:
             text = (await request.body()).decode("utf-8")
         except UnicodeDecodeError:
@@ -90,111 +110,110 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
         auth.issued[token] = (_user_for(f"client:{client_id}"), store.clock.now().timestamp() + auth.token_ttl_seconds)
         return JSONResponse(rest.TokenResponse(access_token=token, expires_in=auth.token_ttl_seconds).model_dump())
 
-    api = APIRouter(dependencies=[Depends(authenticate)])
-
-    @api.get(rest.PROJECTS)
-    async def projects(request: Request) -> JSONResponse:
+    @route("GET", rest.PROJECTS)
+    async def projects(request: Request) -> Response:
         query = _query(request, rest.ProjectQuery)
         return JSONResponse({"projects": store.projects(query.name)})
 
-    @api.get(rest.MODELS)
-    async def models(request: Request) -> JSONResponse:
+    @route("GET", rest.MODELS)
+    async def models(request: Request) -> Response:
         return JSONResponse({"models": store.models(_query(request, rest.ModelQuery))})
 
-    @api.get(rest.SYSTEM_GPUS)
-    async def system_gpus() -> JSONResponse:
+    @route("GET", rest.SYSTEM_GPUS)
+    async def system_gpus(request: Request) -> Response:
         return JSONResponse({"gpus": store.gpus()})
 
-    @api.get(rest.BLUEPRINT_LOOKUP)
-    async def lookup_blueprint(request: Request) -> JSONResponse:
+    @route("GET", rest.BLUEPRINT_LOOKUP)
+    async def lookup_blueprint(request: Request) -> Response:
         query = _query(request, rest.BlueprintLookupQuery)
         return JSONResponse(store.lookup_blueprint(query.name, query.version_ilike))
 
-    @api.get(rest.BLUEPRINTS)
-    async def list_blueprints(request: Request) -> JSONResponse:
+    @route("GET", rest.BLUEPRINTS)
+    async def list_blueprints(request: Request) -> Response:
         return JSONResponse({"blueprints": store.list_blueprints(_query(request, rest.BlueprintListQuery))})
 
-    @api.get(rest.blueprint_path("{blueprint_id}"))
-    async def get_blueprint(blueprint_id: str) -> JSONResponse:
+    @route("GET", rest.blueprint_path("{blueprint_id}"))
+    async def get_blueprint(request: Request, blueprint_id: str) -> Response:
         return JSONResponse(store.get_blueprint(blueprint_id))
 
-    @api.post(rest.RUNS_VALIDATE)
-    async def validate(request: Request) -> JSONResponse:
+    @route("POST", rest.RUNS_VALIDATE)
+    async def validate(request: Request) -> Response:
         body = await _body(request, rest.ValidateConfigBody)
         errors = store.validate(body.blueprint_id, body.config)
         if errors:
             raise EmulatorError(422, "invalid run config", errors)
         return JSONResponse({"valid": True})
 
-    @api.post(rest.RUNS)
-    async def create_run(request: Request, user_id: str = Depends(authenticate)) -> JSONResponse:
+    @route("POST", rest.RUNS)
+    async def create_run(request: Request) -> Response:
         body = await _body(request, rest.CreateRunBody)
-        return JSONResponse({"id": store.create_run(body, user_id)}, status_code=201)
+        return JSONResponse({"id": store.create_run(body, request.state.user_id)}, status_code=201)
 
-    @api.get(rest.RUNS)
+    @route("GET", rest.RUNS)
     async def list_runs(request: Request) -> Response:
         return _json('{"runs":' + store.list_runs_json(_query(request, rest.RunQuery)) + "}")
 
-    @api.get(rest.run_path("{run_id}"))
-    async def get_run(run_id: str, request: Request) -> Response:
+    @route("GET", rest.run_path("{run_id}"))
+    async def get_run(request: Request, run_id: str) -> Response:
         return _json(store.get_run_json(run_id, _query(request, rest.RunFieldsQuery).fields))
 
-    @api.post(rest.run_path("{run_id}", "/stop"))
-    async def stop_run(run_id: str, request: Request) -> Response:
+    @route("POST", rest.run_path("{run_id}", "/stop"))
+    async def stop_run(request: Request, run_id: str) -> Response:
         body = await _body(request, rest.StopRunBody, allow_empty=True)
         store.stop_run(run_id, body.grace_period_seconds)
         return Response(status_code=202)
 
-    @api.delete(rest.run_path("{run_id}"))
-    async def delete_run(run_id: str) -> Response:
+    @route("DELETE", rest.run_path("{run_id}"))
+    async def delete_run(request: Request, run_id: str) -> Response:
         store.delete_run(run_id)
         return Response(status_code=204)
 
-    @api.get(rest.run_path("{run_id}", "/events"))
-    async def events(run_id: str, request: Request) -> JSONResponse:
+    @route("GET", rest.run_path("{run_id}", "/events"))
+    async def events(request: Request, run_id: str) -> Response:
         return JSONResponse({"events": store.events(run_id, _query(request, rest.EventQuery))})
 
-    @api.get(rest.run_path("{run_id}", "/metrics"))
-    async def metrics(run_id: str, request: Request) -> JSONResponse:
+    @route("GET", rest.run_path("{run_id}", "/metrics"))
+    async def metrics(request: Request, run_id: str) -> Response:
         return JSONResponse({"metrics": store.metrics(run_id, _query(request, rest.MetricQuery))})
 
-    @api.get(rest.run_path("{run_id}", "/metrics/all"))
-    async def all_metrics(run_id: str) -> JSONResponse:
+    @route("GET", rest.run_path("{run_id}", "/metrics/all"))
+    async def all_metrics(request: Request, run_id: str) -> Response:
         return JSONResponse({"metrics": store.metrics(run_id, None)})
 
-    @api.get(rest.run_path("{run_id}", "/checkpoints/global-steps"))
-    async def global_steps(run_id: str) -> JSONResponse:
+    @route("GET", rest.run_path("{run_id}", "/checkpoints/global-steps"))
+    async def global_steps(request: Request, run_id: str) -> Response:
         return JSONResponse({"global_steps": store.global_steps(run_id)})
 
-    @api.get(rest.CHECKPOINTS)
-    async def checkpoints(request: Request) -> JSONResponse:
+    @route("GET", rest.CHECKPOINTS)
+    async def checkpoints(request: Request) -> Response:
         return JSONResponse({"checkpoints": store.checkpoints(_query(request, rest.CheckpointQuery))})
 
-    @api.delete(rest.CHECKPOINTS)
+    @route("DELETE", rest.CHECKPOINTS)
     async def delete_checkpoints(request: Request) -> Response:
         store.delete_checkpoints(_query(request, rest.CheckpointDeleteQuery))
         return Response(status_code=204)
 
-    @api.get(rest.checkpoint_path("{checkpoint_id}", "/files"))
-    async def checkpoint_files(checkpoint_id: str) -> JSONResponse:
+    @route("GET", rest.checkpoint_path("{checkpoint_id}", "/files"))
+    async def checkpoint_files(request: Request, checkpoint_id: str) -> Response:
         files = store.checkpoint_files(checkpoint_id)
         return JSONResponse({"files": [{"name": n, "size": len(b)} for n, b in files.items()]})
 
-    @api.get(rest.checkpoint_path("{checkpoint_id}", "/files/{name}"))
-    async def checkpoint_file(checkpoint_id: str, name: str) -> Response:
+    @route("GET", rest.checkpoint_path("{checkpoint_id}", "/files/{name}"))
+    async def checkpoint_file(request: Request, checkpoint_id: str, name: str) -> Response:
         files = store.checkpoint_files(checkpoint_id)
         if name not in files:
             raise EmulatorError(404, f"checkpoint {checkpoint_id} has no file {name!r}")
         return Response(files[name], media_type="application/octet-stream")
 
-    @api.post(rest.checkpoint_path("{checkpoint_id}", "/models"))
-    async def create_model(checkpoint_id: str, request: Request) -> JSONResponse:
+    @route("POST", rest.checkpoint_path("{checkpoint_id}", "/models"))
+    async def create_model(request: Request, checkpoint_id: str) -> Response:
         body = await _body(request, rest.CreateModelBody)
         return JSONResponse({"id": store.create_model(checkpoint_id, body)}, status_code=201)
 
-    app.include_router(api)
-    app.add_middleware(FaultInjector, faults=faults)
-    app.add_middleware(RequestId)
+    app = Starlette(routes=routes, exception_handlers={EmulatorError: _emulator_error,
+                                                       StarletteHTTPException: _route_error},
+                    middleware=[Middleware(RequestId), Middleware(FaultInjector, faults=faults)])
+    app.state.store, app.state.auth, app.state.faults = store, auth, faults
     return app
 
 

@@ -1,0 +1,69 @@
+"""What each command loads: start-up time is mostly imports, so the heavy ones stay where they are used.
+
+Each case runs the real CLI in a fresh interpreter (imports are per process) and lists the modules it ended
+with; no time is measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chariot_apply.emulator.server import BackgroundServer
+from tests.factories import manifest, write_manifests
+
+LIST_MODULES = """
+import json, sys
+from chariot_apply.cli.main import cli
+try:
+    cli(sys.argv[1:], prog_name="chariot-apply", standalone_mode=False)
+except SystemExit:
+    pass
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} | set(sys.modules))), file=sys.stderr)
+"""
+
+WEB_STACK = {"starlette", "uvicorn", "fastapi", "chariot_apply.emulator"}
+CLIENT = {"httpx", "httpcore", "anyio"}
+
+
+def modules_after(*args: str, cwd: Path, env: dict[str, str] | None = None) -> set[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CHARIOT")}
+    done = subprocess.run([sys.executable, "-c", LIST_MODULES, *args], cwd=cwd, env=base | (env or {}),
+                          capture_output=True, text=True, timeout=120)
+    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "chariot-apply.yaml").write_text("owner: team-test\nproject: vision\nmanifests: [runs/]\n")
+    write_manifests(tmp_path / "runs" / "runs.yaml", manifest("alpha"), manifest("beta"))
+    return tmp_path
+
+
+def test_help_loads_neither_the_client_nor_yaml_nor_validation(project: Path) -> None:
+    loaded = modules_after("--help", cwd=project)
+    assert loaded.isdisjoint(CLIENT | WEB_STACK | {"pydantic", "jsonschema", "yaml", "deepdiff"}), loaded
+
+
+def test_validate_reads_manifests_without_any_http(project: Path) -> None:
+    loaded = modules_after("validate", cwd=project)
+    assert "yaml" in loaded and "chariot_apply.manifest.loader" in loaded  # it did the work
+    assert loaded.isdisjoint(WEB_STACK | {"deepdiff"}), loaded & (WEB_STACK | {"deepdiff"})
+
+
+def test_a_plan_against_a_server_never_loads_the_emulator(project: Path, server: BackgroundServer) -> None:
+    loaded = modules_after("plan", cwd=project, env={"CHARIOT_URL": server.url})
+    assert "httpx" in loaded and "chariot_apply.plan.diff" in loaded
+    assert loaded.isdisjoint(WEB_STACK), loaded & WEB_STACK
+    assert "deepdiff" not in loaded  # two creates: no config to compare
+
+
+def test_the_embedded_emulator_brings_starlette_not_fastapi(project: Path) -> None:
+    loaded = modules_after("plan", cwd=project)
+    assert {"starlette", "chariot_apply.emulator"} <= loaded
+    assert "fastapi" not in loaded and "uvicorn" not in loaded
