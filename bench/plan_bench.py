@@ -44,7 +44,7 @@ from chariot_apply.manifest.loader import check_document
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.yaml_source import Document
 from chariot_apply.plan.diff import build_plan
-from chariot_apply.plan.fetch import PAGES_AT_ONCE, make_plan
+from chariot_apply.plan.fetch import make_plan, page_widths
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint
 from chariot_apply.plan.model import Create, Delete, Plan, PlanOptions, Replace, Stop
 from chariot_apply.plan.ownership import Marker, compose_notes
@@ -219,10 +219,19 @@ def plan_shape(plan: Plan, live: int, concurrency: int) -> tuple[int, int]:
             if isinstance(c, Create | Replace)}
     blueprints = {(i.blueprint.name, i.blueprint.pattern) for i in plan.items if isinstance(i, Create | Replace)}
     pages = max(1, math.ceil((live + 1) / 1000))  # the involved project's pages, the last one short
-    more = math.ceil((pages - 1) / PAGES_AT_ONCE)  # after the first page, PAGES_AT_ONCE at a time
     minimum = 1 + len(blueprints) + 1 + pages + len(keys)  # projects, lookups, versions, pages, validations
-    waves = 1 + 1 + more + math.ceil(len(keys) / concurrency)
+    waves = 1 + listing_waves(pages) + math.ceil(len(keys) / concurrency)  # projects, pages, validations
     return minimum, waves
+
+
+def listing_waves(pages: int) -> int:
+    """The waves of requests a listing of ``pages`` pages takes, at the widths the planner asks for."""
+    asked = 0
+    for wave, width in enumerate(page_widths(), start=1):
+        asked += width
+        if asked >= pages:
+            return wave
+    raise AssertionError("page_widths never ends")
 
 
 def apply_waves(plan: Plan, concurrency: int) -> int:
