@@ -5,8 +5,10 @@ with injected latency, next to the naive loop a user would write. Prints figures
     .venv/bin/python bench/plan_bench.py --declared 200 --live 2000 --naive-runs 50
 
 The round-trip floor is the number of request waves that must follow one another (each needs an answer
-of the one before) times the latency: plan = 2 (everything it reads, then the config validations);
-apply = 1 (every create at once) -- with a bound of C requests in flight, ceil(creates / C).
+of the one before) times the latency. Plan: the projects, then the pages of the involved project (1, 2, then 4
+at a time); beside them the blueprint look-ups, then the config validations (as many at once as the pages
+leave room for) -- whichever chain is longer. Apply: removals, the look-up before creating, the creates, the
+look-up after them -- with a bound of C requests in flight, ceil(n / C) waves each.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from chariot_apply.manifest.loader import check_document
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.yaml_source import Document
 from chariot_apply.plan.diff import build_plan
-from chariot_apply.plan.fetch import make_plan, page_widths
+from chariot_apply.plan.fetch import MAX_PAGES_AT_ONCE, PLAN_CONCURRENCY, make_plan, page_widths
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint
 from chariot_apply.plan.model import Create, Delete, Plan, PlanOptions, Replace, Stop
 from chariot_apply.plan.ownership import Marker, compose_notes
@@ -134,12 +136,12 @@ async def smart(url: str, declared: list[DeclaredRun], concurrency: int,
     """Plan twice (the first pays the process's warm-up: imports, TLS context, first connections), apply.
     Returns both plans' figures, the apply's, the plan, the client CPU seconds of the apply, and the changes
     a plan made after the apply still finds."""
-    async with AsyncChariotClient(url, max_connections=concurrency * 2) as client:
+    async with AsyncChariotClient(url) as client:  # as the CLI makes it
         figures = []
         for _ in range(2):
             client.requests_sent = 0
             start = time.perf_counter()
-            plan = await make_plan(client, declared, options, concurrency=concurrency)
+            plan = await make_plan(client, declared, options)  # at the CLI's concurrency
             figures.append(Figures(client.requests_sent, time.perf_counter() - start))
         client.requests_sent = 0
         start, cpu = time.perf_counter(), time.process_time()
@@ -147,7 +149,7 @@ async def smart(url: str, declared: list[DeclaredRun], concurrency: int,
         applied = Figures(client.requests_sent, time.perf_counter() - start)
         cpu = time.process_time() - cpu
         assert result.ok, result.failed[:3]
-        again = await make_plan(client, declared, options, concurrency=concurrency)
+        again = await make_plan(client, declared, options)
         return figures[0], figures[1], applied, plan, cpu, len(again.changes)
 
 
@@ -220,7 +222,8 @@ def plan_shape(plan: Plan, live: int, concurrency: int) -> tuple[int, int]:
     blueprints = {(i.blueprint.name, i.blueprint.pattern) for i in plan.items if isinstance(i, Create | Replace)}
     pages = max(1, math.ceil((live + 1) / 1000))  # the involved project's pages, the last one short
     minimum = 1 + len(blueprints) + 1 + pages + len(keys)  # projects, lookups, versions, pages, validations
-    waves = 1 + listing_waves(pages) + math.ceil(len(keys) / concurrency)  # projects, pages, validations
+    validating = max(1, concurrency - MAX_PAGES_AT_ONCE)  # what the pages leave room for
+    waves = max(1 + listing_waves(pages), 1 + math.ceil(len(keys) / validating))
     return minimum, waves
 
 
@@ -312,7 +315,8 @@ def main() -> None:
     parser.add_argument("--live", type=int, default=10_000)
     parser.add_argument("--blueprints", type=int, default=20)
     parser.add_argument("--latency-ms", type=float, default=25.0)
-    parser.add_argument("--concurrency", type=int, default=16, help="in flight (default: the CLI's, 16)")
+    parser.add_argument("--concurrency", type=int, default=16, help="apply's requests in flight (default: the "
+                        "CLI's, 16); plans use the CLI's PLAN_CONCURRENCY")
     parser.add_argument("--naive-runs", type=int, default=None,
                         help="Run the naive loop on this many declared runs (default: all) and scale.")
     parser.add_argument("--json", action="store_true", help="End with one JSON object of the figures.")
@@ -326,7 +330,8 @@ def main() -> None:
     latency = args.latency_ms / 1000
 
     print(f"N={args.declared} declared, M={args.live} live, B={args.blueprints} blueprints, "
-          f"latency {args.latency_ms:g} ms, concurrency {args.concurrency}; machine: {os.cpu_count()} cores")
+          f"latency {args.latency_ms:g} ms, concurrency {PLAN_CONCURRENCY} (plan) / {args.concurrency} (apply); "
+          f"machine: {os.cpu_count()} cores")
     workdir = Path(tempfile.mkdtemp(prefix="chariot-bench-"))
     setup = time.perf_counter()
     server = EmulatorProcess(args, existing, workdir)
@@ -335,7 +340,7 @@ def main() -> None:
         cold, planned, applied, plan, cpu, left = asyncio.run(smart(server.url, declared, args.concurrency, options))
     finally:
         server.stop()
-    minimum, waves = plan_shape(plan, args.live, args.concurrency)
+    minimum, waves = plan_shape(plan, args.live, PLAN_CONCURRENCY)
     plan_floor = waves * latency
     apply_floor = apply_waves(plan, args.concurrency) * latency
     creates = sum(1 for c in plan.changes if isinstance(c, Create | Replace))

@@ -21,7 +21,7 @@ from chariot_apply.errors import UserError, plain_message
 from chariot_apply.manifest.export import export_manifests
 from chariot_apply.manifest.lock import LockedBlueprint, LockFile, read_lock, uncovered, write_lock
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.plan.fetch import Bounded, fetch_live_state, plan_validated
+from chariot_apply.plan.fetch import PLAN_CONCURRENCY, Bounded, fetch_live_state, live_and_plan, plan_validated
 from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint
 from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
@@ -78,10 +78,8 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
         raise UserError(f"--locked: {what} ({workspace.lock_path})",
                         hint="run `chariot-apply lock` (or a plan without --locked) and commit chariot-apply.lock")
     async with workspace.connection.client() as client:
-        bound = Bounded(32)
-        live = await fetch_live_state(client, declared, adopted=workspace.project.adopted, bound=bound,
-                                      locked=lock.ids() if lock else None)
-        made = await plan_validated(client, declared, live, options, bound)
+        live, made = await live_and_plan(client, declared, options, adopted=workspace.project.adopted,
+                                         locked=lock.ids() if lock else None)
     if missing:
         _write_lock(workspace, lock, live, missing)
     made = made.model_copy(update={"target": PlanTarget(server=workspace.connection.server_name, commit=commit,
@@ -97,7 +95,7 @@ async def validate_online(workspace: Workspace, declared: Sequence[DeclaredRun])
     """Blueprints resolved and configs validated for every declared run, whatever the live runs."""
     options = PlanOptions(owner=workspace.project.owner)
     async with workspace.connection.client() as client:
-        bound = Bounded(32)
+        bound = Bounded(PLAN_CONCURRENCY)
         live = await fetch_live_state(client, declared, bound=bound)
         # As if nothing existed: every declared run would be created, so every config is validated.
         return await plan_validated(client, declared, replace(live, runs=()), options, bound)

@@ -44,6 +44,7 @@ class Bounded:
     """At most ``limit`` requests in flight."""
 
     def __init__(self, limit: int) -> None:
+        self.limit = limit
         self._semaphore = asyncio.Semaphore(limit)
 
     async def __call__(self, awaitable: Awaitable[T]) -> T:
@@ -107,41 +108,84 @@ async def settled(*awaitables: Awaitable[Any]) -> list[Any]:
     return results
 
 
+#: Requests a plan keeps in flight (the CLI's and the Action's).
+PLAN_CONCURRENCY = 32
+
+
 async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun], options: PlanOptions, *,
-                    adopted: Iterable[str] = (), concurrency: int = 32,
+                    adopted: Iterable[str] = (), concurrency: int = PLAN_CONCURRENCY,
                     locked: Mapping[BlueprintKey, str] | None = None) -> Plan:
+    return (await live_and_plan(client, declared, options, adopted=adopted, concurrency=concurrency,
+                                locked=locked))[1]
+
+
+async def live_and_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun], options: PlanOptions, *,
+                        adopted: Iterable[str] = (), concurrency: int = PLAN_CONCURRENCY,
+                        locked: Mapping[BlueprintKey, str] | None = None) -> tuple[LiveState, Plan]:
+    """Read the live state and plan. Configs are validated while the projects are still being listed (those of
+    every declared run, as far as time allows), then whatever the draft plan still needs."""
     bound = Bounded(concurrency)
+    validations = Validations(client, bound)
     with bulk_allocation():
-        live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, locked=locked)
-        return await plan_validated(client, declared, live, options, bound)
+        live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, locked=locked,
+                                      meanwhile=validations)
+        return live, await plan_validated(client, declared, live, options, bound, validations)
 
 
 async def plan_validated(client: AsyncChariotClient, declared: Sequence[DeclaredRun], live: LiveState,
-                         options: PlanOptions, bound: Bounded) -> Plan:
+                         options: PlanOptions, bound: Bounded, validations: Validations | None = None) -> Plan:
     """The plan for ``live``, with the configs of the runs it creates or replaces validated on the server."""
     draft = build_plan(declared, live, options)
     keys = {validation_key(i.run.blueprint_id, i.run.config) for i in draft.items if isinstance(i, Create | Replace)}
-    validation = await validate_configs(client, keys, bound)
+    validation = await (validations or Validations(client, bound)).of(keys)
     if not any(validation.values()):
         return draft  # every config is valid: the draft is the plan
     return build_plan(declared, live, options, validation)
 
 
-async def validate_configs(client: AsyncChariotClient, keys: Iterable[ValidationKey], bound: Bounded) -> Validation:
-    async def one(key: ValidationKey) -> tuple[ValidationKey, tuple[ConfigError, ...]]:
-        try:
-            await client.validate_run_config(blueprint_id=key[0], config=json.loads(key[1]))
-        except ValidationError as exc:
-            return key, tuple(exc.errors)
-        return key, ()
+class Validations:
+    """Each (blueprint id, config) validated at most once in a plan: some before the plan knows it needs them
+    (``meanwhile``, while the listing is under way), the rest when the draft plan names them (``of``)."""
 
-    return dict(await bound.all(one(k) for k in sorted(keys)))
+    def __init__(self, client: AsyncChariotClient, bound: Bounded) -> None:
+        self._client, self._bound = client, bound
+        self._known: dict[ValidationKey, tuple[ConfigError, ...]] = {}
+
+    async def _validate(self, key: ValidationKey) -> tuple[ConfigError, ...]:
+        try:
+            await self._client.validate_run_config(blueprint_id=key[0], config=json.loads(key[1]))
+        except ValidationError as exc:
+            return tuple(exc.errors)
+        return ()
+
+    async def meanwhile(self, keys: Sequence[ValidationKey], until: asyncio.Future[Any], width: int) -> None:
+        """Validate ``keys`` in order, ``width`` at a time, starting none once ``until`` is done: requests that
+        would otherwise wait for the listing, and at most ``width`` in flight when it ends."""
+        queue = iter(keys)
+
+        async def worker() -> None:
+            for key in queue:
+                if until.done():
+                    return
+                if key not in self._known:
+                    self._known[key] = await self._bound(self._validate(key))
+
+        await asyncio.gather(*(worker() for _ in range(width)))
+
+    async def of(self, keys: Iterable[ValidationKey]) -> Validation:
+        wanted = sorted(set(keys))
+        missing = [k for k in wanted if k not in self._known]
+        self._known.update(zip(missing, await self._bound.all(self._validate(k) for k in missing), strict=True))
+        return {k: self._known[k] for k in wanted}
 
 
 async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], *,
                            adopted: Iterable[str] = (), bound: Bounded | None = None,
-                           locked: Mapping[BlueprintKey, str] | None = None) -> LiveState:
-    bound = bound or Bounded(32)
+                           locked: Mapping[BlueprintKey, str] | None = None,
+                           meanwhile: Validations | None = None) -> LiveState:
+    """Everything a plan reads. With ``meanwhile``, the declared configs are validated while the projects are
+    listed (their blueprints are known after one round trip; a large listing takes several)."""
+    bound = bound or Bounded(PLAN_CONCURRENCY)
     keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
                   key=lambda k: (k[0], k[1] or ""))
     names = sorted({r.spec.blueprint.name for r in declared})
@@ -159,8 +203,22 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
     wants_gpus = any(r.spec.resources.gpu is not None for r in declared if r.spec.state == "running")
     gpus_task = bound(client.get_available_system_gpus()) if wants_gpus else _nothing()
     locked_task = bound.all(_blueprint_by_id(client, i) for i in sorted(set((locked or {}).values())))
-    (index, involved, runs), lookups, versions, gpus, pinned = await settled(
-        runs_of_involved_projects(), lookups_task, versions_task, gpus_task, locked_task)
+    listing, lookups_done, pinned_done = (asyncio.ensure_future(runs_of_involved_projects()),
+                                          asyncio.ensure_future(lookups_task), asyncio.ensure_future(locked_task))
+
+    async def validate_meanwhile() -> None:
+        if meanwhile is None:
+            return
+        early, _ = _apply_lock(dict(await lookups_done), locked or {},
+                               {b.id: b for b in await pinned_done if b is not None})
+        wanted = sorted({validation_key(b.id, r.spec.config) for r in declared if r.spec.state == "running"
+                         and isinstance(b := early.get((r.spec.blueprint.name, r.spec.blueprint.version)),
+                                        ResolvedBlueprint)})
+        # Leave room for a wave of pages: the listing is what the plan waits for.
+        await meanwhile.meanwhile(wanted, until=listing, width=max(1, bound.limit - MAX_PAGES_AT_ONCE))
+
+    (index, involved, runs), lookups, versions, gpus, pinned, _ = await settled(
+        listing, lookups_done, versions_task, gpus_task, pinned_done, validate_meanwhile())
     project_ids, project_names = index.ids, index.names
     complete = frozenset(involved)  # every run of these was listed
     by_id = {b.id: ResolvedBlueprint.of(b) for b in versions or []}
