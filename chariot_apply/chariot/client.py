@@ -161,6 +161,9 @@ class AsyncChariotClient:
                     await asyncio.sleep(self.retry.delay(attempt - 1))
                     continue
                 raise _transport_error(method, path, exc, safe=safe) from None
+            # The body has been read: drop httpx's stream, which refers back to the response. That cycle kept each
+            # answer (a page of runs: 700 KB) alive until a collection, and a plan runs without any.
+            response.stream = httpx.ByteStream(b"")
             if response.status_code == 401 and authenticate and not refreshed \
                     and await self.credentials.invalidate(token):
                 refreshed = True
