@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ChariotModel(BaseModel):
-    model_config = ConfigDict(protected_namespaces=(), validate_assignment=True, extra="ignore")
+    model_config = ConfigDict(protected_namespaces=(), validate_assignment=True, extra="ignore", defer_build=True)
 
 
 RunStatus = Literal[

@@ -98,13 +98,13 @@ FiniteJson = Annotated[dict[str, Any], AfterValidator(finite_json)]
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class Query(BaseModel):
     """Query-string parameters: lists repeat the key (``ids=a&ids=b``), datetimes are ISO 8601."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     list_fields: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod

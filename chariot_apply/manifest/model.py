@@ -17,7 +17,7 @@ DesiredState = Literal["running", "stopped", "absent"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def _quantity_text(value: Any) -> Any:

@@ -20,7 +20,7 @@ PLAN_FORMAT_VERSION: Literal[1] = 1
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 Phase = Literal["active", "stopping", "finished", "unknown"]
