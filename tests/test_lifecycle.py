@@ -176,3 +176,46 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     assert (run["name"], run["status"]) == ("kept", "job_completed")
     assert len(second.metrics(run_id, None)) == 40
     second.close()
+
+
+EVERY_SELECTABLE = ["id", "project_id", "user_id", "created_at", "name", "version", "blueprint_id", "task_type",
+                    "config", "resources", "progress", "progress_updated_at", "status", "status_updated_at"]
+
+
+async def test_stored_run_documents_follow_every_change(client: AsyncChariotClient, clock: ManualClock) -> None:
+    """Full reads come from documents kept by triggers; selecting every field composes them afresh: the two agree
+    (notes aside: not selectable) at each step of created, training, stopping, finished, deleted."""
+    trained, stopped, deleted = [await new_run(client, name, notes=f"notes of {name}")
+                                 for name in ("trained", "stopped", "deleted")]
+    for step in range(25):
+        clock.advance(2)
+        if step == 3:
+            await client.stop_run(stopped, grace_period=timedelta(seconds=5))
+        if step == 5:
+            await client.delete_run(deleted)
+        stored = {r.id: r for r in await client.get_runs(limit=100)}
+        composed = {r.id: r for r in await client.get_runs(limit=100, select=EVERY_SELECTABLE)}
+        assert stored.keys() == composed.keys() and (deleted in stored) == (step < 5)
+        for run_id, run in stored.items():
+            assert run.model_copy(update={"notes": None}) == composed[run_id]
+            assert await client.get_run(run_id) == run
+    final = {r.id: r.status for r in await client.get_runs(limit=100)}
+    assert final[trained] == "job_completed" and final[stopped] == "job_terminated"
+
+
+def test_a_database_from_before_stored_documents_gets_them(tmp_path: Path) -> None:
+    path = tmp_path / "emulator.db"
+    first = EmulatorStore(path, clock=ManualClock())
+    body = rest.CreateRunBody(name="old", version="1", resources={"cpu": "1", "memory": "1Gi"},
+                              config=classifier_config(epochs=2), task_type="t",
+                              blueprint_id=first.lookup_blueprint("image-classifier", None)["id"],
+                              project_id=first.projects("vision")[0]["id"])
+    run_id = first.create_run(body, "u")
+    expected = first.get_run(run_id, None)
+    first._db.executescript("DROP TRIGGER runs_doc_insert; DROP TRIGGER runs_doc_update; "
+                            "UPDATE runs SET doc = NULL; PRAGMA user_version = 0;")  # as an older version left it
+    first.close()
+    second = EmulatorStore(path, clock=ManualClock())
+    assert second.get_run(run_id, None) == expected
+    assert second.list_runs(rest.RunQuery(ids=[run_id])) == [expected]
+    second.close()

@@ -143,8 +143,12 @@ class EmulatorStore:
         self._db.create_function("matches_any", 2, _sql_matches_any, deterministic=True)
         self._db.create_function("iso_time", 1, _dt, deterministic=True)
         self._db.executescript(SCHEMA)
-        if "fail_step" not in {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}:  # an older database
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
+        if "fail_step" not in columns:  # an older database
             self._db.execute("ALTER TABLE runs ADD COLUMN fail_step INTEGER")
+        if "doc" not in columns:
+            self._db.execute("ALTER TABLE runs ADD COLUMN doc TEXT")
+        self._keep_documents()
         if seed and self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0:
             self.seed(catalog or load_catalog(), backdate=True)
         elif seed and self._db.execute("SELECT COUNT(*) FROM gpus").fetchone()[0] == 0:
@@ -153,6 +157,22 @@ class EmulatorStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _keep_documents(self) -> None:
+        """Each run's full JSON, kept in ``runs.doc`` by triggers on every write that changes it: a listing then
+        only joins stored text (a page of 1,000 runs in ~1 ms, ~9 ms composed on each read). A database from
+        before this version of the document (``user_version``) gets the triggers and documents anew."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == DOCUMENT_VERSION:
+            return
+        with self._tx():
+            for trigger in ("runs_doc_insert", "runs_doc_update"):
+                self._db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+            refresh = f"UPDATE runs SET doc = {_run_json(None)} WHERE rowid = NEW.rowid;"
+            self._db.execute(f"CREATE TRIGGER runs_doc_insert AFTER INSERT ON runs BEGIN {refresh} END")
+            self._db.execute(f"CREATE TRIGGER runs_doc_update AFTER UPDATE OF {', '.join(_DOCUMENT_SOURCES)} "
+                             f"ON runs BEGIN {refresh} END")
+            self._db.execute(f"UPDATE runs SET doc = {_run_json(None)}")
+            self._db.execute(f"PRAGMA user_version = {DOCUMENT_VERSION}")
 
     # ------------------------------------------------------------------ helpers
 
@@ -315,7 +335,7 @@ class EmulatorStore:
                 _names_clause(where, query.name_ilikes)
             order = _order(query.sort or [rest.RUNS_DEFAULT_SORT])
             selected = None if query.select is None or "*" in query.select else frozenset(query.select)
-            rows = self._db.execute(f"SELECT {_run_json(selected)} FROM runs WHERE {where} ORDER BY {order} "
+            rows = self._db.execute(f"SELECT {_run_document(selected)} FROM runs WHERE {where} ORDER BY {order} "
                                     "LIMIT ? OFFSET ?",
                                     [*where.params, _limit(query.limit, rest.RUNS_DEFAULT_LIMIT), query.offset or 0])
             return "[" + ",".join(row[0] for row in rows) + "]"
@@ -330,7 +350,7 @@ class EmulatorStore:
         with self._lock:
             self.advance()
             selected = None if fields is None else frozenset({"id", *fields})
-            row = self._db.execute(f"SELECT {_run_json(selected)} FROM runs WHERE id=? AND deleted=0",
+            row = self._db.execute(f"SELECT {_run_document(selected)} FROM runs WHERE id=? AND deleted=0",
                                    [run_id]).fetchone()
             if row is None:
                 raise EmulatorError(404, f"run {run_id} does not exist")
@@ -637,6 +657,19 @@ _RUN_COLUMNS = {
     "status_updated_at": "iso_time(status_updated_at)", "task_type": "task_type",
     "resources": "json(resources)", "config": "json(config)", "notes": "notes",
 }
+
+
+#: The version of ``_RUN_COLUMNS`` that stored documents were written with: change it with them.
+DOCUMENT_VERSION = 1
+#: The columns a run's document is made of: a write to any of them rewrites the document.
+_DOCUMENT_SOURCES = ("id", "name", "version", "created_at", "blueprint_id", "project_id", "user_id", "global_step",
+                     "total_steps", "progress_updated_at", "status", "status_updated_at", "task_type", "resources",
+                     "config", "notes")
+
+
+def _run_document(selected: frozenset[str] | None) -> str:
+    """What to select for a run's JSON: the stored document, or one composed with only ``selected`` fields."""
+    return "doc" if selected is None else _run_json(selected)
 
 
 @lru_cache(maxsize=64)

@@ -356,4 +356,7 @@ def without_spec(run: Run) -> Run:
     """The run without what only a diff reads (config, resources): most runs of a large project are at addresses
     no manifest declares, and the plan needs only their identity, status and notes (ownership). 10,000 full runs
     are ~300,000 live objects for the garbage collector to walk again and again, and most of the memory."""
-    return run.model_copy(update={"config": None, "resources": None})  # ~2 us; model_construct takes ~25
+    # In place: the run was parsed a moment ago and nothing else holds it. Both fields accept None; writing the
+    # instance dict skips validate_assignment (0.1 us; model_copy takes ~2 us, model_construct ~25).
+    run.__dict__.update(config=None, resources=None)
+    return run
