@@ -46,7 +46,7 @@ from chariot_apply.manifest.loader import check_document
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.yaml_source import Document
 from chariot_apply.plan.diff import build_plan
-from chariot_apply.plan.fetch import MAX_PAGES_AT_ONCE, PLAN_CONCURRENCY, make_plan, page_widths
+from chariot_apply.plan.fetch import MAX_PAGES_AT_ONCE, PLAN_CONCURRENCY, make_plan
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint
 from chariot_apply.plan.model import Create, Delete, Plan, PlanOptions, Replace, Stop
 from chariot_apply.plan.ownership import Marker, compose_notes
@@ -228,13 +228,12 @@ def plan_shape(plan: Plan, live: int, concurrency: int) -> tuple[int, int]:
 
 
 def listing_waves(pages: int) -> int:
-    """The waves of requests a listing of ``pages`` pages takes, at the widths the planner asks for."""
-    asked = 0
-    for wave, width in enumerate(page_widths(), start=1):
-        asked += width
-        if asked >= pages:
-            return wave
-    raise AssertionError("page_widths never ends")
+    """The round trips a listing of ``pages`` pages needs at best: the first page alone, then a window that
+    widens to 2, then to MAX_PAGES_AT_ONCE pages in flight."""
+    asked, waves, width = 0, 0, 1
+    while asked < pages:
+        asked, waves, width = asked + width, waves + 1, min(2 * width, MAX_PAGES_AT_ONCE)
+    return waves
 
 
 def apply_waves(plan: Plan, concurrency: int) -> int:

@@ -1,8 +1,9 @@
 """Configs are validated while the projects are listed, each (blueprint, config) once, and what the plan needs
-is validated whatever the listing left undone."""
+is validated whatever the listing left undone; the listing keeps a window of pages in flight."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
@@ -11,9 +12,11 @@ import pytest
 
 from chariot_apply.chariot import rest
 from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.errors import ServerError
 from chariot_apply.emulator.faults import EmulatorTransport
-from chariot_apply.plan.fetch import make_plan
+from chariot_apply.plan.fetch import Bounded, list_project, make_plan
 from chariot_apply.plan.model import Create, Invalid, PlanOptions
+from tests.conftest import FAST_RETRY
 from tests.factories import classifier_config, manifest, new_run
 from tests.test_planner_properties import declared
 
@@ -57,3 +60,39 @@ async def test_configs_of_runs_that_exist_are_validated_only_while_the_listing_r
         again = await make_plan(client, [declared(manifest("kept"))], PlanOptions(owner=OWNER))
     assert not again.changes
     assert transport.seen[("POST", rest.RUNS_VALIDATE)] <= 1  # at most the speculative one
+
+
+async def test_a_listing_window_sees_every_run_once(client: AsyncChariotClient) -> None:
+    made = {await new_run(client, f"run-{i}") for i in range(10)}
+    project_id = await client.get_project_id("vision")
+    for page_size in (1, 3, 10, 11):  # one run a page; a short last page; an empty last page; one page
+        listed = await list_project(client, project_id, Bounded(8), page_size=page_size)
+        assert sorted(r.id for r in listed) == sorted(made)
+
+
+class FailingPage(CountingTransport):
+    """The in-process emulator, except that every read of one page of runs answers 500."""
+
+    def __init__(self, app: Any, offset: int) -> None:
+        super().__init__(app)
+        self.offset = str(offset)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == rest.RUNS and request.url.params.get("offset") == self.offset:
+            self.seen[("failed", self.offset)] += 1
+            return httpx.Response(500, json={"error": "boom"}, request=request)
+        return await super().handle_async_request(request)
+
+
+async def test_a_failed_page_fails_the_listing_after_the_others_end(app: Any, client: AsyncChariotClient) -> None:
+    for i in range(10):
+        await new_run(client, f"run-{i}")
+    project_id = await client.get_project_id("vision")
+    transport = FailingPage(app, offset=3)  # the second page: the third is in flight beside it
+    async with AsyncChariotClient("http://emulator", transport=transport, retry=FAST_RETRY) as failing:
+        with pytest.raises(ServerError):
+            await list_project(failing, project_id, Bounded(8), page_size=3)
+        left = [t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "").startswith("Bounded")]
+        assert left == []  # no page still in flight
+    assert transport.seen[("failed", "3")] >= 1
+    assert transport.seen[("GET", rest.RUNS)] >= 2  # the first page, and the one in flight beside the failed one
