@@ -108,3 +108,31 @@ def test_mutations_of_a_valid_manifest(tmp_path: Path, data: st.DataObject) -> N
     elif edit == "alias":
         text = BOMB + text
     _load(text, tmp_path)
+
+
+SCALARS = st.one_of(
+    st.sampled_from(["yes", "No", "on", "OFF", "y", "~", "null", "Null", "", "1e3", "1.5e-3", "0x1F", "0o17", "010",
+                     "1_000", "+12", "-0", ".5", "6.", ".inf", "-.Inf", ".nan", "1:20", "2026-01-01", "true", "abc",
+                     "'quoted'", '"1"', "!!str 12", "!!int '7'"]),
+    st.text(alphabet="0123456789.:-+_eExob", max_size=8))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(SCALARS, min_size=1, max_size=6))
+def test_scalars_read_as_pyyaml_reads_them(values: list[str]) -> None:
+    """Our loader remembers how each scalar resolved and takes strings directly: it must read exactly what
+    PyYAML's own safe loader reads, twice in a row (the second time from what it remembered)."""
+    from chariot_apply.manifest.yaml_source import parse_documents
+
+    text = "".join(f"k{i}: {v}\n" for i, v in enumerate(values))
+    try:
+        expected = yaml.load(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, ValueError):
+        return
+    for _ in range(2):
+        documents, problems = parse_documents(text, "t.yaml")
+        if problems:  # refused (a date, .inf, .nan): located, and nothing else to compare
+            assert all(p.location.line >= 1 for p in problems)
+            continue
+        assert documents[0].data == expected
+        assert [type(v) for v in documents[0].data.values()] == [type(v) for v in expected.values()]
