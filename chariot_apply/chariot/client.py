@@ -86,7 +86,7 @@ class AsyncChariotClient:
         if transport is None:
             shards = max(1, max_connections // 4)
             transport = ShardedTransport(shards=shards, connections_per_shard=max(1, max_connections // shards),
-                                         verify=verify, cert=cert)
+                                         verify=verify, cert=cert, tls=not self.base_url.lower().startswith("http://"))
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
