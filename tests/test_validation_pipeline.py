@@ -96,3 +96,19 @@ async def test_a_failed_page_fails_the_listing_after_the_others_end(app: Any, cl
         assert left == []  # no page still in flight
     assert transport.seen[("failed", "3")] >= 1
     assert transport.seen[("GET", rest.RUNS)] >= 2  # the first page, and the one in flight beside the failed one
+
+
+async def test_a_failed_early_validation_fails_only_a_plan_that_needs_it(app: Any) -> None:
+    """An early validation is a guess: if its answer is an error the plan does not need, the plan goes on; if the
+    plan does need that config, it is asked again and the failure is the plan's."""
+    kept = declared(manifest("kept"))
+    async with AsyncChariotClient("http://emulator", transport=EmulatorTransport(app)) as client:
+        from chariot_apply.apply.executor import Executor, Reporter
+
+        assert (await Executor(client, Reporter()).apply(await make_plan(client, [kept], PlanOptions(owner=OWNER)))).ok
+        app.state.faults.script("500", "POST", "/runs/validate")
+        assert not (await make_plan(client, [kept], PlanOptions(owner=OWNER))).changes  # nothing to validate
+        for _ in range(8):  # every attempt, early and when needed
+            app.state.faults.script("500", "POST", "/runs/validate")
+        with pytest.raises(ServerError):
+            await make_plan(client, [declared(manifest("new"))], PlanOptions(owner=OWNER))

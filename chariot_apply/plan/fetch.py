@@ -10,13 +10,20 @@ Wave 2: ``validate_run_config`` for the runs that will be created or replaced, e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence, Set
 from typing import Any, TypeVar, cast
 
 from chariot_apply.chariot.client import AsyncChariotClient
-from chariot_apply.chariot.errors import BlueprintDoesNotExistError, ConfigError, NotFoundError, ValidationError
+from chariot_apply.chariot.errors import (
+    BlueprintDoesNotExistError,
+    ChariotError,
+    ConfigError,
+    NotFoundError,
+    ValidationError,
+)
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Model, Run
 from chariot_apply.gcpolicy import bulk_allocation
@@ -168,7 +175,9 @@ class Validations:
                 if until.done():
                     return
                 if key not in self._known:
-                    self._known[key] = await self._bound(self._validate(key))
+                    # A guess: if the plan needs this config after all, ``of`` asks again and reports the failure.
+                    with contextlib.suppress(ChariotError):
+                        self._known[key] = await self._bound(self._validate(key))
 
         await asyncio.gather(*(worker() for _ in range(width)))
 
