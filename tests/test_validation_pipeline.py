@@ -112,3 +112,17 @@ async def test_a_failed_early_validation_fails_only_a_plan_that_needs_it(app: An
             app.state.faults.script("500", "POST", "/runs/validate")
         with pytest.raises(ServerError):
             await make_plan(client, [declared(manifest("new"))], PlanOptions(owner=OWNER))
+
+
+async def test_a_listing_keeps_whole_only_the_runs_at_declared_addresses(client: AsyncChariotClient) -> None:
+    declared_id = await new_run(client, "declared", notes="ours")
+    other_id = await new_run(client, "other", notes="theirs")
+    project_id = await client.get_project_id("vision")
+    listed = {r.id: r for r in await list_project(client, project_id, Bounded(8),
+                                                   keep={(project_id, "declared", "1.0.0")})}
+    whole, other = listed[declared_id], listed[other_id]
+    assert whole == (await client.get_runs(ids=[declared_id]))[0]
+    assert (other.config, other.resources, other.user_id, other.progress) == (None, None, None, None)
+    full = (await client.get_runs(ids=[other_id]))[0]
+    identity = ("id", "name", "version", "project_id", "blueprint_id", "created_at", "status", "notes")
+    assert [getattr(other, f) for f in identity] == [getattr(full, f) for f in identity]

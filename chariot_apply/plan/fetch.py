@@ -380,10 +380,12 @@ async def runs_named(client: AsyncChariotClient, wanted: Iterable[str], bound: B
 
 
 def without_spec(run: Run) -> Run:
-    """The run without what only a diff reads (config, resources): most runs of a large project are at addresses
-    no manifest declares, and the plan needs only their identity, status and notes (ownership). 10,000 full runs
-    are ~300,000 live objects for the garbage collector to walk again and again, and most of the memory."""
-    # In place: the run was parsed a moment ago and nothing else holds it. Both fields accept None; writing the
-    # instance dict skips validate_assignment (0.1 us; model_copy takes ~2 us, model_construct ~25).
-    run.__dict__.update(config=None, resources=None)
+    """The run with only what the plan reads of a run at an address no manifest declares: its identity (id, name,
+    version, project, blueprint, creation time), status and notes (ownership). Most runs of a large project are
+    such runs; their configs alone are ~300,000 objects per 10,000 runs, and most of the memory (50,000 runs:
+    249 MB kept whole, 149 MB so)."""
+    # In place: the run was parsed a moment ago and nothing else holds it. Every field dropped accepts None;
+    # writing the instance dict skips validate_assignment (0.1 us; model_copy takes ~2 us, model_construct ~25).
+    run.__dict__.update(config=None, resources=None, progress=None, progress_updated_at=None, status_updated_at=None,
+                        user_id=None, task_type=None)
     return run
