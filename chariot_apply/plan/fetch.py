@@ -122,6 +122,7 @@ PLAN_CONCURRENCY = 32
 async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun], options: PlanOptions, *,
                     adopted: Iterable[str] = (), concurrency: int = PLAN_CONCURRENCY,
                     locked: Mapping[BlueprintKey, str] | None = None) -> Plan:
+    """``live_and_plan``, for callers that need only the plan."""
     return (await live_and_plan(client, declared, options, adopted=adopted, concurrency=concurrency,
                                 locked=locked))[1]
 
