@@ -53,7 +53,7 @@ def test_help_loads_neither_the_client_nor_yaml_nor_validation(project: Path) ->
 def test_validate_reads_manifests_without_any_http(project: Path) -> None:
     loaded = modules_after("validate", cwd=project)
     assert "yaml" in loaded and "chariot_apply.manifest.loader" in loaded  # it did the work
-    assert loaded.isdisjoint(WEB_STACK | {"deepdiff"}), loaded & (WEB_STACK | {"deepdiff"})
+    assert loaded.isdisjoint(WEB_STACK | {"deepdiff", "jsonschema"}), loaded & (WEB_STACK | {"deepdiff", "jsonschema"})
 
 
 def test_a_plan_against_a_server_never_loads_the_emulator(project: Path, server: BackgroundServer) -> None:
@@ -61,6 +61,12 @@ def test_a_plan_against_a_server_never_loads_the_emulator(project: Path, server:
     assert "httpx" in loaded and "chariot_apply.plan.diff" in loaded
     assert loaded.isdisjoint(WEB_STACK), loaded & WEB_STACK
     assert "deepdiff" not in loaded  # two creates: no config to compare
+    assert "jsonschema" not in loaded  # valid manifests: the model accepted them, the schema was not needed
+
+
+def test_an_invalid_manifest_brings_the_schema_for_its_explanation(project: Path) -> None:
+    write_manifests(project / "runs" / "bad.yaml", manifest("gamma") | {"spec": {"blueprint": 3}})
+    assert "jsonschema" in modules_after("validate", cwd=project)
 
 
 def test_the_embedded_emulator_brings_starlette_not_fastapi(project: Path) -> None:

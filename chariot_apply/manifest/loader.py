@@ -11,10 +11,8 @@ from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError as SchemaViolation
 from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply.errors import plain_message
@@ -37,6 +35,10 @@ PROJECT_FILE_NAMES = frozenset({"chariot-apply.yaml", "chariot-apply.yml"})
 QUANTITY_FIELDS = ("cpu", "memory", "ephemeralStorage")
 QUANTITY_HINT = 'e.g. "4", "500m", "16Gi"'
 
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError as SchemaViolation
+
 
 @cache
 def manifest_schema() -> dict[str, Any]:
@@ -47,6 +49,10 @@ def manifest_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
+    """The manifest schema's validator. jsonschema (~40 ms to import) is needed only for a manifest the model
+    refuses: valid manifests never load it."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(manifest_schema())
 
 
