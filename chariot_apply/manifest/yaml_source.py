@@ -62,12 +62,12 @@ class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
     (``apiVersion``, ``metadata``, ``cpu``...), and libyaml's composer asks PyYAML's Python resolver, regular
     expression by regular expression, for every one of them (a third of the loading time)."""
 
-    _tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+    _tags: dict[tuple[str, Any], str] = {}
 
     def resolve(self, kind: type[Node], value: Any, implicit: Any) -> Any:
         if kind is not ScalarNode or len(value) > 64:
             return super().resolve(kind, value, implicit)
-        key = (value, tuple(implicit))
+        key = (value, implicit)  # implicit: (plain, quoted), a tuple from both parsers
         tag = self._tags.get(key)
         if tag is None:
             tag = super().resolve(kind, value, implicit)
