@@ -213,22 +213,26 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
     wants_gpus = any(r.spec.resources.gpu is not None for r in declared if r.spec.state == "running")
     gpus_task = bound(client.get_available_system_gpus()) if wants_gpus else _nothing()
     locked_task = bound.all(_blueprint_by_id(client, i) for i in sorted(set((locked or {}).values())))
-    listing, lookups_done, pinned_done = (asyncio.ensure_future(runs_of_involved_projects()),
-                                          asyncio.ensure_future(lookups_task), asyncio.ensure_future(locked_task))
+    async def blueprints() -> tuple[list[tuple[BlueprintKey, ResolvedBlueprint | str]],
+                                    dict[BlueprintKey, ResolvedBlueprint | str], dict[BlueprintKey, ResolvedBlueprint]]:
+        """The look-ups, and what each declared pair resolves to through the lock (and what is newer)."""
+        lookups, pinned = await settled(lookups_task, locked_task)
+        return (lookups, *_apply_lock(dict(lookups), locked or {}, {b.id: b for b in pinned if b is not None}))
+
+    listing, resolving = asyncio.ensure_future(runs_of_involved_projects()), asyncio.ensure_future(blueprints())
 
     async def validate_meanwhile() -> None:
         if meanwhile is None:
             return
-        early, _ = _apply_lock(dict(await lookups_done), locked or {},
-                               {b.id: b for b in await pinned_done if b is not None})
+        _, resolved, _ = await resolving
         wanted = sorted({validation_key(b.id, r.spec.config) for r in declared if r.spec.state == "running"
-                         and isinstance(b := early.get((r.spec.blueprint.name, r.spec.blueprint.version)),
+                         and isinstance(b := resolved.get((r.spec.blueprint.name, r.spec.blueprint.version)),
                                         ResolvedBlueprint)})
         # Leave room for a wave of pages: the listing is what the plan waits for.
         await meanwhile.meanwhile(wanted, until=listing, width=max(1, bound.limit - MAX_PAGES_AT_ONCE))
 
-    (index, involved, runs), lookups, versions, gpus, pinned, _ = await settled(
-        listing, lookups_done, versions_task, gpus_task, pinned_done, validate_meanwhile())
+    (index, involved, runs), (lookups, resolved, newer), versions, gpus, _ = await settled(
+        listing, resolving, versions_task, gpus_task, validate_meanwhile())
     project_ids, project_names = index.ids, index.names
     complete = frozenset(involved)  # every run of these was listed
     by_id = {b.id: ResolvedBlueprint.of(b) for b in versions or []}
@@ -238,7 +242,6 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
         if found is not None:
             by_id[found.id] = found
     harvest, models = await _harvest(client, declared, runs, project_ids, bound)
-    resolved, newer = _apply_lock(dict(lookups), locked or {}, {b.id: b for b in pinned if b is not None})
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
     return LiveState(project_ids=project_ids, project_names=project_names, blueprints=resolved,
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=complete,
