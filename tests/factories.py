@@ -58,3 +58,14 @@ def write_manifests(path, *manifests: dict[str, Any]):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump_all(manifests, sort_keys=False), "utf-8")
     return path
+
+
+def declared_run(doc: dict[str, Any], default_project: str = "vision") -> Any:
+    """A manifest dict as the loader would declare it (a ``DeclaredRun``), failing the test if it is invalid."""
+    from chariot_apply.manifest.errors import Location
+    from chariot_apply.manifest.loader import check_document
+    from chariot_apply.manifest.yaml_source import Document
+
+    run, problems = check_document(Document("gen.yaml", 0, doc, Location("gen.yaml", 1, 1)), default_project)
+    assert run is not None, problems
+    return run

@@ -16,23 +16,13 @@ from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport
 from chariot_apply.emulator.store import EmulatorStore
-from chariot_apply.manifest.errors import Location
-from chariot_apply.manifest.loader import check_document
-from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.manifest.yaml_source import Document
 from chariot_apply.plan.fetch import make_plan
 from chariot_apply.plan.model import Plan, PlanOptions
 from chariot_apply.render.document import PlanDocument, plan_json_schema
-from tests.factories import classifier_config, manifest, new_run
+from tests.factories import classifier_config, declared_run, manifest, new_run
 
 ROOT = Path(__file__).resolve().parents[1]
 OWNER = "prop-owner"
-
-
-def declared(doc: dict) -> DeclaredRun:
-    run, problems = check_document(Document("gen.yaml", 0, doc, Location("gen.yaml", 1, 1)), "vision")
-    assert run is not None, problems
-    return run
 
 
 run_docs = st.builds(
@@ -65,11 +55,11 @@ async def scenario(before: list[dict], after: list[dict], foreign: list[tuple[st
     async with AsyncChariotClient("http://e", transport=EmulatorTransport(create_app(store))) as client:
         foreign_ids = [await new_run(client, name, version=version) for name, version in foreign]
         executor = Executor(client, Reporter(), retry_delay=0)
-        first = await make_plan(client, [declared(d) for d in before], PlanOptions(owner=OWNER))
+        first = await make_plan(client, [declared_run(d) for d in before], PlanOptions(owner=OWNER))
         await executor.apply(first)
         clock.advance(steps)
         options = PlanOptions(owner=OWNER, prune=prune, allow_replace=allow_replace)
-        runs = [declared(d) for d in after]
+        runs = [declared_run(d) for d in after]
         foreign_before = {r.id: r.model_dump() for r in await client.get_runs(ids=foreign_ids, limit=100)}
         plan = await make_plan(client, runs, options)
         result = await executor.apply(plan)

@@ -17,8 +17,7 @@ from chariot_apply.emulator.faults import EmulatorTransport
 from chariot_apply.plan.fetch import Bounded, list_project, make_plan
 from chariot_apply.plan.model import Create, Invalid, PlanOptions
 from tests.conftest import FAST_RETRY
-from tests.factories import classifier_config, manifest, new_run
-from tests.test_planner_properties import declared
+from tests.factories import classifier_config, declared_run, manifest, new_run
 
 pytestmark = pytest.mark.anyio
 OWNER = "pipeline"
@@ -38,8 +37,8 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
 async def test_each_config_is_validated_once_and_invalid_ones_still_stop_their_runs(app: Any) -> None:
     transport = CountingTransport(app)
-    runs = [declared(manifest(f"run-{i}", config=classifier_config(epochs=1 + i % 3))) for i in range(9)]
-    runs.append(declared(manifest("broken", config=classifier_config(epochs="many"))))
+    runs = [declared_run(manifest(f"run-{i}", config=classifier_config(epochs=1 + i % 3))) for i in range(9)]
+    runs.append(declared_run(manifest("broken", config=classifier_config(epochs="many"))))
     async with AsyncChariotClient("http://emulator", transport=transport) as client:
         plan = await make_plan(client, runs, PlanOptions(owner=OWNER))
     assert transport.seen[("POST", rest.RUNS_VALIDATE)] == 4  # three good configs and the broken one, once each
@@ -50,14 +49,14 @@ async def test_each_config_is_validated_once_and_invalid_ones_still_stop_their_r
 async def test_configs_of_runs_that_exist_are_validated_only_while_the_listing_runs(app: Any) -> None:
     """Up to date runs need no validation: after a plan's listing ends, none of theirs is asked for."""
     async with AsyncChariotClient("http://emulator", transport=EmulatorTransport(app)) as setup:
-        first = await make_plan(setup, [declared(manifest("kept"))], PlanOptions(owner=OWNER))
+        first = await make_plan(setup, [declared_run(manifest("kept"))], PlanOptions(owner=OWNER))
         from chariot_apply.apply.executor import Executor, Reporter
 
         assert (await Executor(setup, Reporter()).apply(first)).ok
         await new_run(setup, "someone-else")
     transport = CountingTransport(app)
     async with AsyncChariotClient("http://emulator", transport=transport) as client:
-        again = await make_plan(client, [declared(manifest("kept"))], PlanOptions(owner=OWNER))
+        again = await make_plan(client, [declared_run(manifest("kept"))], PlanOptions(owner=OWNER))
     assert not again.changes
     assert transport.seen[("POST", rest.RUNS_VALIDATE)] <= 1  # at most the speculative one
 
@@ -101,7 +100,7 @@ async def test_a_failed_page_fails_the_listing_after_the_others_end(app: Any, cl
 async def test_a_failed_early_validation_fails_only_a_plan_that_needs_it(app: Any) -> None:
     """An early validation is a guess: if its answer is an error the plan does not need, the plan goes on; if the
     plan does need that config, it is asked again and the failure is the plan's."""
-    kept = declared(manifest("kept"))
+    kept = declared_run(manifest("kept"))
     async with AsyncChariotClient("http://emulator", transport=EmulatorTransport(app)) as client:
         from chariot_apply.apply.executor import Executor, Reporter
 
@@ -111,7 +110,7 @@ async def test_a_failed_early_validation_fails_only_a_plan_that_needs_it(app: An
         for _ in range(8):  # every attempt, early and when needed
             app.state.faults.script("500", "POST", "/runs/validate")
         with pytest.raises(ServerError):
-            await make_plan(client, [declared(manifest("new"))], PlanOptions(owner=OWNER))
+            await make_plan(client, [declared_run(manifest("new"))], PlanOptions(owner=OWNER))
 
 
 async def test_a_listing_keeps_whole_only_the_runs_at_declared_addresses(client: AsyncChariotClient) -> None:
