@@ -21,7 +21,6 @@ import math
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,8 +28,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import httpx
 
 from chariot_apply.apply.executor import Executor, Reporter
 from chariot_apply.chariot import rest
@@ -40,6 +37,7 @@ from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Resources
 from chariot_apply.emulator.catalog import BlueprintSeed, Catalog, ProjectSeed, load_catalog
 from chariot_apply.emulator.clock import ManualClock
+from chariot_apply.emulator.process import EmulatorProcess
 from chariot_apply.emulator.store import EmulatorStore
 from chariot_apply.manifest.errors import Location
 from chariot_apply.manifest.loader import check_document
@@ -177,38 +175,17 @@ async def naive(url: str, declared: list[DeclaredRun]) -> Figures:
         return Figures(client.requests_sent, time.perf_counter() - start)
 
 
-class EmulatorProcess:
-    """The emulator in its own process (as a real Chariot is on its own machine): no GIL shared with us."""
-
-    def __init__(self, args: argparse.Namespace, declared: list[DeclaredRun], workdir: Path) -> None:
-        db = workdir / f"bench-{time.monotonic_ns()}.db"
-        # Runs are stamped an hour ahead of the server's frozen clock, so that none of them is due to move:
-        # otherwise the server's first request would first walk 10,000 runs through their lifecycle.
-        later = ManualClock(datetime.now(UTC) + timedelta(hours=1))
-        store = EmulatorStore(db, clock=later, catalog=catalog(args.blueprints))
-        populate(store, declared, args.live)
-        store.close()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "chariot_apply.cli.main", "emulator", "serve", "--port", str(port),
-             "--db", str(db), "--latency", str(args.latency_ms / 1000), "--frozen-clock"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(self.url + rest.PROJECTS, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or self._process.poll() is not None:
-                    raise RuntimeError("the emulator did not start") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self._process.terminate()
-        self._process.wait(timeout=10)
+def served(args: argparse.Namespace, declared: list[DeclaredRun], workdir: Path) -> EmulatorProcess:
+    """The emulator in its own process (as a real Chariot is on its own machine: no GIL shared with us), with
+    ``declared`` and ``args.live`` runs, started."""
+    db = workdir / f"bench-{time.monotonic_ns()}.db"
+    # Runs are stamped an hour ahead of the server's frozen clock, so that none of them is due to move:
+    # otherwise the server's first request would first walk 10,000 runs through their lifecycle.
+    later = ManualClock(datetime.now(UTC) + timedelta(hours=1))
+    store = EmulatorStore(db, clock=later, catalog=catalog(args.blueprints))
+    populate(store, declared, args.live)
+    store.close()
+    return EmulatorProcess(db, "--latency", str(args.latency_ms / 1000), "--frozen-clock").start()
 
 
 def _ratio(value: float, floor: float) -> str:
@@ -290,7 +267,7 @@ def prune_figures(args: argparse.Namespace, existing: list[DeclaredRun], documen
     import yaml
 
     wide = argparse.Namespace(**(vars(args) | {"live": args.prune_live}))
-    server = EmulatorProcess(wide, existing, workdir)
+    server = served(wide, existing, workdir)
     project = workdir / "prune"
     (project / "runs").mkdir(parents=True)
     (project / "chariot-apply.yaml").write_text(f"owner: {OWNER}\nproject: {PROJECT}\nmanifests: [runs/]\n")
@@ -333,7 +310,7 @@ def main() -> None:
           f"machine: {os.cpu_count()} cores")
     workdir = Path(tempfile.mkdtemp(prefix="chariot-bench-"))
     setup = time.perf_counter()
-    server = EmulatorProcess(args, existing, workdir)
+    server = served(args, existing, workdir)
     print(f"setup: {time.perf_counter() - setup:.1f} s")
     try:
         cold, planned, applied, plan, cpu, left = asyncio.run(smart(server.url, declared, args.concurrency, options))
@@ -351,7 +328,7 @@ def main() -> None:
     print(f"after apply, a new plan has {left} changes")
 
     sample = existing[: args.naive_runs] if args.naive_runs else existing
-    server = EmulatorProcess(args, existing, workdir)
+    server = served(args, existing, workdir)
     try:
         slow = asyncio.run(naive(server.url, sample))
     finally:

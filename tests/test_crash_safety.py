@@ -11,41 +11,21 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.models import Run
+from chariot_apply.emulator.process import EmulatorProcess
 from tests.factories import manifest, write_manifests
-from tests.test_emulator_cli import _free_port
 
 RUNS = 40
 CREATED = re.compile(r": create: ok: created \[([0-9a-f-]+)\]")
 
 
-@contextmanager
-def emulator(db: Path, port: int, latency: float = 0.05) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "emulator", "serve", "--port",
-                                str(port), "--db", str(db), "--latency", str(latency)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/identity/v2/projects", timeout=5)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.05)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
+def emulator(db: Path, latency: float = 0.05) -> EmulatorProcess:
+    return EmulatorProcess(db, "--latency", str(latency))
 
 
 def _apply(cwd: Path, url: str) -> subprocess.Popen[str]:
@@ -61,8 +41,12 @@ def _wait_for_creates(process: subprocess.Popen[str], count: int) -> list[str]:
     ids: list[str] = []
     deadline = time.monotonic() + 60
     while len(ids) < count:
-        assert time.monotonic() < deadline and process.poll() is None
-        ids += CREATED.findall(process.stdout.readline())
+        line = process.stdout.readline()
+        if not line:  # the apply ended before acknowledging ``count`` creates: show why
+            out, err = process.communicate(timeout=10)
+            pytest.fail(f"the apply exited {process.returncode} after {len(ids)} creates:\n{out}\n{err}")
+        assert time.monotonic() < deadline
+        ids += CREATED.findall(line)
     return ids
 
 
@@ -85,9 +69,8 @@ def _converged(cwd: Path, url: str) -> list[Run]:
 @pytest.mark.parametrize("kill_after", [3, 20, 37])
 def test_an_apply_killed_mid_way_is_converged_by_the_next(tmp_path: Path, kill_after: int) -> None:
     write_manifests(tmp_path / "runs.yaml", *[manifest(f"c{i}") for i in range(RUNS)])
-    port = _free_port()
-    with emulator(tmp_path / "e.db", port):
-        url = f"http://127.0.0.1:{port}"
+    with emulator(tmp_path / "e.db") as server:
+        url = server.url
         apply = _apply(tmp_path, url)
         acknowledged = _wait_for_creates(apply, kill_after)
         apply.send_signal(signal.SIGKILL)
@@ -98,16 +81,13 @@ def test_an_apply_killed_mid_way_is_converged_by_the_next(tmp_path: Path, kill_a
 
 def test_the_server_restarted_mid_apply_loses_no_acknowledged_create(tmp_path: Path) -> None:
     write_manifests(tmp_path / "runs.yaml", *[manifest(f"c{i}") for i in range(RUNS)])
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with emulator(tmp_path / "e.db", port) as server:
-        apply = _apply(tmp_path, url)
+    with emulator(tmp_path / "e.db") as server:
+        apply = _apply(tmp_path, server.url)
         acknowledged = _wait_for_creates(apply, 10)
-        server.send_signal(signal.SIGKILL)  # no clean shutdown: what was acknowledged must be on disk
-        server.wait(timeout=10)
+        server.stop(signal.SIGKILL)  # no clean shutdown: what was acknowledged must be on disk
         out, err = apply.communicate(timeout=120)  # the rest fails: the server is gone
         assert apply.returncode == 1 and "Traceback" not in err
         acknowledged += CREATED.findall(out)
-    with emulator(tmp_path / "e.db", port):
-        runs = _converged(tmp_path, url)
+    with emulator(tmp_path / "e.db") as restarted:  # the same state, served on a port of its own
+        runs = _converged(tmp_path, restarted.url)
     assert set(acknowledged) <= {r.id for r in runs}

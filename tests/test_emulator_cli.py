@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import yaml
 
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.errors import AuthenticationError
+from chariot_apply.emulator.process import EmulatorProcess
 from chariot_apply.emulator.store import EmulatorStore
 from tests.cli_helpers import run_cli
 
@@ -45,41 +45,28 @@ def test_seed_refuses_a_bad_catalog(tmp_path: Path, text: str) -> None:
     assert result.exit_code == 1 and result.stderr.startswith("Error: ")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.anyio
 async def test_serve_in_its_own_process_demands_the_token(tmp_path: Path) -> None:
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "emulator", "serve", "--port",
-                                str(port), "--db", str(tmp_path / "served.db"), "--token", "tok"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(url + "/api/training/v2/runs")
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.1)
+    with EmulatorProcess(tmp_path / "served.db", "--token", "tok") as server:
+        response = httpx.get(server.url + "/api/training/v2/runs")
         assert (response.status_code, response.json()) == (401, {"error": "invalid bearer token"})
-        async with AsyncChariotClient(url) as anonymous:
+        async with AsyncChariotClient(server.url) as anonymous:
             with pytest.raises(AuthenticationError):
                 await anonymous.get_runs()
         from pydantic import SecretStr
 
         from chariot_apply.chariot.auth import StaticToken
 
-        async with AsyncChariotClient(url, credentials=StaticToken(SecretStr("tok"))) as client:
+        async with AsyncChariotClient(server.url, credentials=StaticToken(SecretStr("tok"))) as client:
             assert [p.name for p in await client.get_projects()] == ["default", "nlp", "vision"]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+
+
+def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
+    with EmulatorProcess(tmp_path / "first.db") as first:
+        port = first.url.rsplit(":", 1)[1]
+        result = run_cli("emulator", "serve", "--port", port, "--db", str(tmp_path / "second.db"))
+    assert result.exit_code == 1 and f"cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_an_interrupted_apply_reports_what_it_did(tmp_path: Path) -> None:
@@ -88,20 +75,8 @@ def test_an_interrupted_apply_reports_what_it_did(tmp_path: Path) -> None:
 
     from tests.factories import manifest, write_manifests
 
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "emulator", "serve", "--port",
-                               str(port), "--db", str(tmp_path / "slow.db"), "--latency", "1.5"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/api/identity/v2/projects", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+    with EmulatorProcess(tmp_path / "slow.db", "--latency", "1.5") as server:
+        url = server.url
         write_manifests(tmp_path / "runs.yaml", *[manifest(f"r{i}") for i in range(3)])
         env = {"PATH": "/usr/bin:/bin", "CHARIOT_URL": url, "CHARIOT_APPLY_OWNER": "int"}
         apply = subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "apply", "-f", "runs.yaml",
@@ -110,13 +85,10 @@ def test_an_interrupted_apply_reports_what_it_did(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         seen = ""
         while "create: ok" not in seen:  # wait for the first create to finish, then interrupt
-            assert time.monotonic() < deadline, seen
+            assert time.monotonic() < deadline and apply.stdout is not None, seen
             seen += apply.stdout.readline()
         apply.send_signal(signal.SIGINT)
         out, err = apply.communicate(timeout=30)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert apply.returncode == 130, (seen, out, err)
     assert "Traceback" not in err and "never awaited" not in err
     assert "Apply interrupted: 1 create; 0 failed." in out

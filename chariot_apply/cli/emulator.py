@@ -18,7 +18,8 @@ def emulator() -> None:
 
 @emulator.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8700, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8700, show_default=True, type=click.IntRange(0, 65535),
+              help="0: any free port (the URL is printed on stderr).")
 @click.option("--db", type=click.Path(path_type=Path), default=EMBEDDED_DB, show_default=True,
               help="SQLite file (':memory:' for none).")
 @click.option("--token", "tokens", multiple=True, envvar="CHARIOT_EMULATOR_TOKENS",
@@ -40,7 +41,7 @@ def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: st
     from chariot_apply.emulator.clock import ManualClock, SystemClock
     from chariot_apply.emulator.faults import Faults
     from chariot_apply.emulator.lifecycle import LifecycleTiming
-    from chariot_apply.emulator.server import serve_forever
+    from chariot_apply.emulator.server import listening_socket, serve_forever, socket_url
     from chariot_apply.emulator.store import EmulatorStore
 
     if (client_id is None) != (client_secret is None):
@@ -49,9 +50,14 @@ def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: st
     clock = ManualClock(SystemClock().now()) if frozen_clock else SystemClock()
     timing = replace(LifecycleTiming(), fail_at_step=fail_at_step, fail_probability=fail_rate).scaled(time_scale)
     app = create_app(EmulatorStore(db, clock=clock, timing=timing), auth=auth, faults=Faults(latency_seconds=latency))
-    click.echo(f"Chariot emulator on http://{host}:{port} (state in {db}); "
-               f"use it with CHARIOT_URL=http://{host}:{port}", err=True)
-    serve_forever(app, host, port)
+    try:
+        listener = listening_socket(host, port)
+    except OSError as exc:
+        raise UserError(f"cannot serve on {host}:{port}: {exc.strerror or exc}",
+                        hint="choose another --port (0: any free one)") from None
+    url = socket_url(listener)
+    click.echo(f"Chariot emulator on {url} (state in {db}); use it with CHARIOT_URL={url}", err=True)
+    serve_forever(app, listener)
 
 
 @emulator.command()

@@ -15,9 +15,7 @@ class BackgroundServer:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **tls: Any) -> None:
         """``tls``: uvicorn's ``ssl_certfile``, ``ssl_keyfile``, ``ssl_ca_certs``, ``ssl_cert_reqs``."""
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
+        self._socket = listening_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=1, **tls)
@@ -51,5 +49,23 @@ class BackgroundServer:
         self.stop()
 
 
-def serve_forever(app: Any, host: str, port: int) -> None:
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound and listening before the server starts: with port 0 its real port is known at once, and
+    nothing else can take it between choosing it and serving on it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    return listener
+
+
+def serve_forever(app: Any, listener: socket.socket) -> None:
+    """Serve on ``listener`` (from ``listening_socket``) until interrupted."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    server.run(sockets=[listener])
+
+
+def socket_url(listener: socket.socket) -> str:
+    host, port = listener.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
