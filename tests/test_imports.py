@@ -6,6 +6,7 @@ with; no time is measured.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from chariot_apply.emulator.server import BackgroundServer
-from tests.factories import manifest, write_manifests
+from chariot_apply.plan.diff import DEEPDIFF_OPTIONALS
+from tests.factories import classifier_config, manifest, write_manifests
 
 LIST_MODULES = """
 import json, sys
@@ -73,3 +75,18 @@ def test_the_embedded_emulator_brings_starlette_not_fastapi(project: Path) -> No
     loaded = modules_after("plan", cwd=project)
     assert {"starlette", "chariot_apply.emulator"} <= loaded
     assert "fastapi" not in loaded and "uvicorn" not in loaded
+
+
+def test_a_changed_config_brings_deepdiff_without_the_array_libraries(project: Path) -> None:
+    """deepdiff imports numpy (where installed, as with the `plot` extra) unless hidden: configs are JSON."""
+    if importlib.util.find_spec("numpy") is None:
+        pytest.skip("numpy is not installed here: nothing to hide")
+    env = {"CHARIOT_APPLY_OWNER": "team-test"}
+    applied = subprocess.run([sys.executable, "-m", "chariot_apply.cli.main", "apply", "--auto-approve"],
+                             cwd=project, env=os.environ | env, capture_output=True, text=True, timeout=120)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    write_manifests(project / "runs" / "runs.yaml", manifest("alpha", config=classifier_config() | {"epochs": 99}),
+                    manifest("beta"))
+    loaded = modules_after("plan", cwd=project, env=env)
+    assert "deepdiff" in loaded  # it compared the changed config
+    assert loaded.isdisjoint(DEEPDIFF_OPTIONALS), loaded & set(DEEPDIFF_OPTIONALS)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -408,9 +410,7 @@ def _untag(value: Any) -> Any:
 
 def structural_differences(live: Any, declared: Any, root: str) -> Iterable[Difference]:
     """What deepdiff finds between two JSON values (1 == 1.0, true != 1), one Difference per place."""
-    from deepdiff import DeepDiff  # ~75 ms to import (numpy with it, where installed): only when a config differs
-
-    diff = DeepDiff(_tag(live), _tag(declared), ignore_type_in_groups=[(int, float)], view="tree",
+    diff = _deepdiff()(_tag(live), _tag(declared), ignore_type_in_groups=[(int, float)], view="tree",
                     ignore_private_variables=False)  # a config key may start with "__"
     for report in diff.values():
         for level in report:
@@ -420,6 +420,26 @@ def structural_differences(live: Any, declared: Any, root: str) -> Iterable[Diff
             yield Difference(path=path, live=_untag(level.t1) if in_live else None,
                              declared=_untag(level.t2) if in_manifest else None, in_live=in_live,
                              in_manifest=in_manifest)
+
+
+#: What deepdiff imports where installed, to compare arrays and frames (numpy alone: ~90 ms of a first plan).
+DEEPDIFF_OPTIONALS = ("numpy", "pandas", "polars")
+
+
+def _deepdiff() -> Any:
+    """DeepDiff, imported only when a config differs (~25 ms), with its optional array libraries hidden unless
+    already loaded: configs are JSON, so it never needs them."""
+    if "deepdiff" not in sys.modules:
+        hidden = [name for name in DEEPDIFF_OPTIONALS if name not in sys.modules]
+        for name in hidden:
+            sys.modules[name] = None  # type: ignore[assignment]  # None there: `import numpy` raises ImportError
+        try:
+            importlib.import_module("deepdiff")
+        finally:
+            for name in hidden:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
+    return sys.modules["deepdiff"].DeepDiff
 
 
 def _removed_keys(declared: dict[str, Any], live: dict[str, Any], schema: Mapping[str, Any],
