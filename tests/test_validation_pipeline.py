@@ -65,8 +65,40 @@ async def test_a_listing_window_sees_every_run_once(client: AsyncChariotClient) 
     made = {await new_run(client, f"run-{i}") for i in range(10)}
     project_id = await client.get_project_id("vision")
     for page_size in (1, 3, 10, 11):  # one run a page; a short last page; an empty last page; one page
-        listed = await list_project(client, project_id, Bounded(8), page_size=page_size)
+        bound = Bounded(8)
+        listed = await list_project(client, project_id, bound, page_size=page_size)
+        await bound.settle_detached()
         assert sorted(r.id for r in listed) == sorted(made)
+
+
+class HeldPages(CountingTransport):
+    """The in-process emulator, except that the pages of runs from ``offset`` on are answered only once
+    ``release`` is set."""
+
+    def __init__(self, app: Any, offset: int) -> None:
+        super().__init__(app)
+        self.offset, self.release, self.held = offset, asyncio.Event(), 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == rest.RUNS and int(request.url.params.get("offset", 0)) >= self.offset:
+            self.held += 1
+            await self.release.wait()
+        return await super().handle_async_request(request)
+
+
+async def test_the_listing_ends_without_waiting_for_pages_past_its_end(app: Any, client: AsyncChariotClient) -> None:
+    made = {await new_run(client, f"run-{i}") for i in range(10)}
+    project_id = await client.get_project_id("vision")
+    transport = HeldPages(app, offset=12)  # pages of 3: the fourth (offset 9) is short, later ones are held
+    async with AsyncChariotClient("http://emulator", transport=transport) as held:
+        bound = Bounded(8)
+        listed = await asyncio.wait_for(list_project(held, project_id, bound, page_size=3), timeout=30)
+        assert sorted(r.id for r in listed) == sorted(made)
+        assert transport.held >= 1  # it ended with a page past the end still unanswered
+        transport.release.set()
+        await bound.settle_detached()  # what a plan does before its client closes
+        left = [t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "").startswith("Bounded")]
+        assert left == []
 
 
 class FailingPage(CountingTransport):
@@ -117,8 +149,9 @@ async def test_a_listing_keeps_whole_only_the_runs_at_declared_addresses(client:
     declared_id = await new_run(client, "declared", notes="ours")
     other_id = await new_run(client, "other", notes="theirs")
     project_id = await client.get_project_id("vision")
-    listed = {r.id: r for r in await list_project(client, project_id, Bounded(8),
-                                                   keep={(project_id, "declared", "1.0.0")})}
+    bound = Bounded(8)
+    listed = {r.id: r for r in await list_project(client, project_id, bound, keep={(project_id, "declared", "1.0.0")})}
+    await bound.settle_detached()
     whole, other = listed[declared_id], listed[other_id]
     assert whole == (await client.get_runs(ids=[declared_id]))[0]
     assert (other.config, other.resources, other.user_id, other.progress) == (None, None, None, None)

@@ -53,6 +53,18 @@ class Bounded:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._semaphore = asyncio.Semaphore(limit)
+        self._detached: set[asyncio.Future[Any]] = set()
+
+    def detach(self, requests: Iterable[asyncio.Future[Any]]) -> None:
+        """Requests whose answers no longer matter (pages past the end of a listing): they finish while the caller
+        goes on, and ``settle_detached`` waits for them before the client may close."""
+        self._detached.update(requests)
+
+    async def settle_detached(self) -> None:
+        """Wait for the detached requests, whatever they answer (cancelled: they are cancelled too)."""
+        detached, self._detached = self._detached, set()
+        if detached:
+            await asyncio.gather(*detached, return_exceptions=True)
 
     async def __call__(self, awaitable: Awaitable[T]) -> T:
         try:
@@ -135,9 +147,12 @@ async def live_and_plan(client: AsyncChariotClient, declared: Sequence[DeclaredR
     bound = Bounded(concurrency)
     validations = Validations(client, bound)
     with bulk_allocation():
-        live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, locked=locked,
-                                      meanwhile=validations)
-        return live, await plan_validated(client, declared, live, options, bound, validations)
+        try:
+            live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, locked=locked,
+                                          meanwhile=validations, settle=False)
+            return live, await plan_validated(client, declared, live, options, bound, validations)
+        finally:  # the pages asked past the end came back while the plan was being made
+            await bound.settle_detached()
 
 
 async def plan_validated(client: AsyncChariotClient, declared: Sequence[DeclaredRun], live: LiveState,
@@ -192,10 +207,21 @@ class Validations:
 async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], *,
                            adopted: Iterable[str] = (), bound: Bounded | None = None,
                            locked: Mapping[BlueprintKey, str] | None = None,
-                           meanwhile: Validations | None = None) -> LiveState:
+                           meanwhile: Validations | None = None, settle: bool = True) -> LiveState:
     """Everything a plan reads. With ``meanwhile``, the declared configs are validated while the projects are
-    listed (their blueprints are known after one round trip; a large listing takes several)."""
+    listed (their blueprints are known after one round trip; a large listing takes several). Without ``settle``,
+    the caller waits for ``bound``'s detached requests (``Bounded.settle_detached``) before closing the client."""
     bound = bound or Bounded(PLAN_CONCURRENCY)
+    try:
+        return await _fetch_live_state(client, declared, adopted, bound, locked, meanwhile)
+    finally:
+        if settle:
+            await bound.settle_detached()
+
+
+async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], adopted: Iterable[str],
+                            bound: Bounded, locked: Mapping[BlueprintKey, str] | None,
+                            meanwhile: Validations | None) -> LiveState:
     keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
                   key=lambda k: (k[0], k[1] or ""))
     names = sorted({r.spec.blueprint.name for r in declared})
@@ -309,36 +335,43 @@ async def list_project(client: AsyncChariotClient, project_id: str, bound: Bound
     in flight: each page that comes back full lets the next go at once, without waiting for the others of its
     round to be parsed. A run seen twice (a page that shifted under a create or a delete) counts once; a run
     missed that way is found by the look-up the apply makes before it creates anything. Given ``keep``, runs at
-    other addresses are kept without their config and resources (``without_spec``). After a failure nothing new
-    is asked for, and what is in flight ends before the failure is raised."""
+    other addresses are kept without their config and resources (``without_spec``). Pages still in flight past
+    the end are left to ``bound`` (``Bounded.detach``). After a failure nothing new is asked for, and what is in
+    flight ends before the failure is raised."""
     runs: dict[str, Run] = {}
-    in_flight: set[asyncio.Future[list[Run]]] = set()
+    in_flight: dict[asyncio.Future[list[Run]], int] = {}  # each request's page number
     asked = 0
     window = 1
-    ended = False
+    end: int | None = None  # the first page that came back short: the last one that matters
     failures: list[BaseException] = []
 
     def ask_next() -> None:
         nonlocal asked
         request = client.get_runs(project_ids=[project_id], sort=["id:asc"], limit=page_size, offset=asked * page_size)
-        in_flight.add(asyncio.ensure_future(bound(request)))
+        in_flight[asyncio.ensure_future(bound(request))] = asked
         asked += 1
 
     ask_next()
     try:
         while in_flight:
             done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-            in_flight.difference_update(done)
             for answer in done:
+                number = in_flight.pop(answer)
+                if end is not None and number > end:
+                    continue  # past the end: whatever it says does not matter
                 if answer.exception() is not None:
                     failures.append(cast(BaseException, answer.exception()))
                     continue
                 page = answer.result()
                 for run in page:
                     runs[run.id or ""] = run if keep is None or run_key(run) in keep else without_spec(run)
-                ended = ended or len(page) < page_size
+                if len(page) < page_size:
+                    end = number if end is None else min(end, number)
                 window = min(2 * window, MAX_PAGES_AT_ONCE)
-            while not ended and not failures and len(in_flight) < window:
+            if end is not None and all(number > end for number in in_flight.values()):
+                bound.detach(in_flight)  # pages past the end: the plan goes on without waiting for them
+                break
+            while end is None and not failures and len(in_flight) < window:
                 ask_next()
     except BaseException:  # cancelled (Ctrl-C): what is still in flight goes too
         for answer in in_flight:
