@@ -236,7 +236,13 @@ class CreateModelBody(Body):
     project_id: str | None = None
 
 
-class Created(BaseModel):
+class Reply(BaseModel):
+    """What the server answers; its validator is built when first used (a command uses a few of these)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Created(Reply):
     id: str
 
 
@@ -246,64 +252,64 @@ class ModelQuery(Query):
     versions: list[str] | None = None
 
 
-class ModelList(BaseModel):
+class ModelList(Reply):
     models: list[Model]
 
 
-class SystemGpuList(BaseModel):
+class SystemGpuList(Reply):
     gpus: list[SystemGpu]
 
 
-class RunList(BaseModel):
+class RunList(Reply):
     runs: list[Run]
 
 
-class EventList(BaseModel):
+class EventList(Reply):
     events: list[Event]
 
 
-class MetricList(BaseModel):
+class MetricList(Reply):
     metrics: list[Metric]
 
 
-class CheckpointList(BaseModel):
+class CheckpointList(Reply):
     checkpoints: list[Checkpoint]
 
 
-class GlobalSteps(BaseModel):
+class GlobalSteps(Reply):
     global_steps: list[int]
 
 
-class BlueprintList(BaseModel):
+class BlueprintList(Reply):
     blueprints: list[Blueprint]
 
 
-class ProjectList(BaseModel):
+class ProjectList(Reply):
     projects: list[Project]
 
 
-class CheckpointFile(BaseModel):
+class CheckpointFile(Reply):
     name: str
     size: int
 
 
-class CheckpointFiles(BaseModel):
+class CheckpointFiles(Reply):
     files: list[CheckpointFile]
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Reply):
     path: str
     message: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Reply):
     """The observed envelope ``{"error": "..."}``; 422 answers add ``errors`` with JSON paths."""
 
     error: str
     errors: list[ErrorDetail] | None = None
 
 
-class TokenResponse(BaseModel):
+class TokenResponse(Reply):
     access_token: str
     expires_in: int
     token_type: str = "Bearer"
