@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,12 @@ from tests.factories import manifest, write_manifests
 OPENED = DATA / "github" / "github_pull_request_opened.json"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A port bound but not listening: connections are refused, and no other process can serve on it meanwhile."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
 
 
 @pytest.fixture
@@ -39,11 +42,11 @@ def saved_plan(workdir: Path) -> Path:
     return workdir / "plan.json"
 
 
-def test_github_comment_with_github_unreachable_is_a_clear_error(saved_plan: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_github_comment_with_github_unreachable_is_a_clear_error(saved_plan: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 refusing_port: int) -> None:
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(OPENED))
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_x")
-    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{refusing_port}")
     result = run_cli("github", "comment", "--plan", str(saved_plan))
     assert result.exit_code == 1, result.output
     assert "Error: cannot reach GitHub" in result.stderr and "Hint: check GITHUB_API_URL" in result.stderr
