@@ -45,3 +45,30 @@ def test_sync_facade(server: BackgroundServer) -> None:
         assert [r.id for r in chariot.get_runs(name_ilikes=["SYNC"])] == [run_id]
         assert [r.id for r in chariot.iter_runs(page_size=1)] == [run_id]
         assert chariot.base_url == server.url
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_the_served_emulator_answers_without_nagle_delays(host: str) -> None:
+    """Connections accepted on the emulator's socket have TCP_NODELAY (asyncio sets it only on sockets that say
+    they are TCP): without it, each small answer waited ~40 ms for the client's delayed ACK."""
+    import asyncio
+    import socket
+
+    from chariot_apply.emulator.server import listening_socket
+
+    try:
+        listener = listening_socket(host, 0)
+    except OSError:
+        pytest.skip(f"{host} is not available here")
+    accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(on_connection, sock=listener)
+    async with server:
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        assert await asyncio.wait_for(accepted, timeout=10) != 0
+        writer.close()
