@@ -56,7 +56,7 @@ from chariot_apply.chariot.models import (
 from chariot_apply.chariot.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.chariot.settings import ChariotSettings
-from chariot_apply.chariot.transport import ShardedTransport
+from chariot_apply.chariot.transport import Http11Transport
 from chariot_apply.errors import plain_message
 
 M = TypeVar("M", bound=BaseModel)
@@ -84,9 +84,8 @@ class AsyncChariotClient:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         if transport is None:
-            shards = max(1, max_connections // 4)
-            transport = ShardedTransport(shards=shards, connections_per_shard=max(1, max_connections // shards),
-                                         verify=verify, cert=cert, tls=not self.base_url.lower().startswith("http://"))
+            transport = Http11Transport(max_connections=max_connections, verify=verify, cert=cert,
+                                        tls=not self.base_url.lower().startswith("http://"))
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,

@@ -1,50 +1,191 @@
-"""A transport that spreads requests over several small connection pools.
+"""HTTP/1.1 for the client: keep-alive connections over asyncio streams, behind httpx's transport interface.
 
-httpcore's pool re-examines every connection for every queued request, so its CPU cost grows
-with (requests in flight x connections): 32 concurrent requests over one 64-connection pool cost
-~370 ms of client CPU here, ~11 ms each, more than the 25 ms round trip they wait for
-(bench/plan_bench.py). Several pools of a few connections each keep that product small.
+httpcore (httpx's default) spends ~0.6 ms of client CPU per request here (its pool, h11, anyio's cancel scopes),
+and its pool re-examines every connection for every queued request; a bare exchange over asyncio streams costs
+~0.1 ms (bench/plan_bench.py; an apply is bound by that CPU). Chariot answers small JSON documents, so this
+transport reads each answer whole. It speaks HTTP/1.1 only; a proxy from the environment is httpx's business (it
+mounts a proxy transport of its own for the URLs the proxy covers).
+
+Failures keep httpx's meaning, which the client relies on to know whether a request may have reached the server:
+``ConnectError``/``ConnectTimeout``/``PoolTimeout``: nothing was sent; ``WriteError``, ``ReadError``,
+``RemoteProtocolError``, ``ReadTimeout``, ``WriteTimeout``: it may have been.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections import deque
 from typing import Any
 
 import certifi
 import httpx
 
+Origin = tuple[str, str, int]  # scheme, host, port
+#: The read buffer, and the most a response's status line and headers may take.
+READ_BUFFER = 1024 * 1024
+_NO_BODY_STATUSES = frozenset({204, 304})
 
-class ShardedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, *, shards: int = 8, connections_per_shard: int = 4, verify: Any = True,
-                 cert: Any = None, tls: bool = True) -> None:
+
+class Http11Transport(httpx.AsyncBaseTransport):
+    """At most ``max_connections`` requests in flight per server, each on a connection of its own; idle connections
+    are kept for ``keepalive_expiry`` seconds (a server closes idle ones after a while: uvicorn after 5 s)."""
+
+    def __init__(self, *, max_connections: int = 64, verify: Any = True, cert: Any = None, tls: bool = True,
+                 keepalive_expiry: float = 4.0) -> None:
         """``tls``: False for a plain-http server, whose requests never need the CA bundle (~20 ms to load)."""
-        limits = httpx.Limits(max_connections=connections_per_shard,
-                              max_keepalive_connections=connections_per_shard)
-        # One context for all shards. Without TLS, one that trusts nothing: never used, and it would fail closed.
-        context = tls_context(verify, cert) if tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        self._shards = [httpx.AsyncHTTPTransport(verify=context, limits=limits) for _ in range(shards)]
-        self._in_flight = [0] * shards
+        self._context = tls_context(verify, cert) if tls else None
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._idle: dict[Origin, deque[_Connection]] = {}
+        self._slots: dict[Origin, asyncio.Semaphore] = {}
+        self._busy: set[_Connection] = set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = min(range(len(self._shards)), key=self._in_flight.__getitem__)
-        self._in_flight[index] += 1
+        timeouts = request.extensions.get("timeout", {})
+        url = request.url
+        origin: Origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        slots = self._slots.setdefault(origin, asyncio.Semaphore(self._max_connections))
         try:
-            response = await self._shards[index].handle_async_request(request)
-        except BaseException:
-            self._in_flight[index] -= 1
-            raise
-        return httpx.Response(status_code=response.status_code, headers=response.headers,
-                              stream=_Released(response.stream, lambda: self._release(index)),
-                              extensions=response.extensions, request=request)
+            async with asyncio.timeout(timeouts.get("pool")):
+                await slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout(f"no free connection to {url.host} within the pool timeout") from None
+        try:
+            connection = self._reuse(origin) or await self._connect(origin, timeouts.get("connect"))
+            self._busy.add(connection)
+            try:
+                status, reason, headers, body, reusable = await connection.exchange(request, timeouts)
+            except BaseException:
+                connection.close()  # its state is unknown: never reused
+                raise
+            finally:
+                self._busy.discard(connection)
+            if reusable:
+                connection.idle_since = asyncio.get_running_loop().time()
+                self._idle.setdefault(origin, deque()).append(connection)
+            else:
+                connection.close()
+        finally:
+            slots.release()
+        return httpx.Response(status, headers=headers, content=body, request=request,
+                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason})
 
-    def _release(self, index: int) -> None:
-        self._in_flight[index] -= 1
+    def _reuse(self, origin: Origin) -> _Connection | None:
+        """The most recently used idle connection that the server has not closed, if any."""
+        idle = self._idle.get(origin)
+        now = asyncio.get_running_loop().time()
+        while idle:
+            connection = idle.pop()
+            if connection.usable() and now - connection.idle_since < self._keepalive_expiry:
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
+        scheme, host, port = origin
+        context = None
+        if scheme == "https":
+            context = self._context or tls_context(True, None)
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(host, port, ssl=context, limit=READ_BUFFER,
+                                                               server_hostname=host if context else None)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from None
+        return _Connection(reader, writer)
 
     async def aclose(self) -> None:
-        for shard in self._shards:
-            await shard.aclose()
+        for connection in [*self._busy, *(c for idle in self._idle.values() for c in idle)]:
+            connection.close()
+        self._idle.clear()
+        self._busy.clear()
+
+
+class _Connection:
+    """One keep-alive connection: one exchange at a time."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.idle_since = 0.0
+
+    def usable(self) -> bool:
+        """False once the server has closed it (or it broke) while idle."""
+        return not (self.reader.at_eof() or self.reader.exception() is not None or self.writer.is_closing())
+
+    def close(self) -> None:
+        if not self.writer.is_closing():
+            self.writer.close()
+
+    async def exchange(self, request: httpx.Request, timeouts: dict[str, float | None],
+                       ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bool]:
+        """Send ``request`` and read its whole answer: (status, reason, headers, body, whether the connection may
+        be reused)."""
+        body = await request.aread()
+        head = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
+        for name, value in request.headers.raw:
+            head += [name, b": ", value, b"\r\n"]
+        head.append(b"\r\n")
+        try:
+            async with asyncio.timeout(timeouts.get("write")):
+                self.writer.write(b"".join(head) + body)
+                await self.writer.drain()
+        except TimeoutError:
+            raise httpx.WriteTimeout("sending the request timed out") from None
+        except OSError as exc:
+            raise httpx.WriteError(f"sending the request failed: {exc}") from None
+        try:
+            async with asyncio.timeout(timeouts.get("read")):
+                return await self._read_response(request.method)
+        except TimeoutError:
+            raise httpx.ReadTimeout("the server did not answer within the read timeout") from None
+        except asyncio.IncompleteReadError:
+            raise httpx.RemoteProtocolError("the server closed the connection before its answer was complete") \
+                from None
+        except (asyncio.LimitOverrunError, ValueError) as exc:
+            raise httpx.RemoteProtocolError(f"the server's answer is not HTTP/1.1: {exc}") from None
+        except OSError as exc:
+            raise httpx.ReadError(f"reading the answer failed: {exc}") from None
+
+    async def _read_response(self, method: str) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bool]:
+        while True:
+            lines = (await self.reader.readuntil(b"\r\n\r\n"))[:-4].split(b"\r\n")
+            version, _, rest = lines[0].partition(b" ")
+            if not version.startswith(b"HTTP/1."):
+                raise ValueError(f"status line {lines[0][:80]!r}")
+            status, reason = int(rest[:3]), rest[4:]
+            if status >= 200:
+                break  # 1xx (100 Continue, 103 Early Hints) precede the real answer
+        headers: list[tuple[bytes, bytes]] = []
+        for line in lines[1:]:
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name != name.strip():
+                raise ValueError(f"header line {line[:80]!r}")
+            headers.append((name, value.strip()))
+        fields = {name.lower(): value for name, value in headers}
+        keep_alive = version == b"HTTP/1.1" and fields.get(b"connection", b"").lower() != b"close"
+        if method == "HEAD" or status in _NO_BODY_STATUSES:
+            return status, reason, headers, b"", keep_alive
+        if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+            return status, reason, headers, await self._read_chunked(), keep_alive
+        if b"content-length" in fields:
+            length = int(fields[b"content-length"])
+            if length < 0:
+                raise ValueError(f"content-length {length}")
+            return status, reason, headers, await self.reader.readexactly(length), keep_alive
+        return status, reason, headers, await self.reader.read(), False  # delimited by the end of the connection
+
+    async def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                while (await self.reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append((await self.reader.readexactly(size + 2))[:-2])
 
 
 def tls_context(verify: Any, cert: Any) -> ssl.SSLContext:
@@ -59,24 +200,3 @@ def tls_context(verify: Any, cert: Any) -> ssl.SSLContext:
         certfile, keyfile = cert if isinstance(cert, tuple) else (cert, None)
         context.load_cert_chain(certfile, keyfile)
     return context
-
-
-class _Released(httpx.AsyncByteStream):
-    """The shard stays busy until the response body has been read and closed."""
-
-    def __init__(self, stream: Any, release: Any) -> None:
-        self._stream = stream
-        self._release = release
-        self._done = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            if not self._done:
-                self._done = True
-                self._release()

@@ -1,0 +1,214 @@
+"""The client's HTTP/1.1 transport against a scripted server on loopback: framing (length, chunks, the end of the
+connection), keep-alive and its limits, and failures that keep httpx's meaning (sent or not)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from chariot_apply.chariot.transport import Http11Transport
+
+pytestmark = pytest.mark.anyio
+
+Answer = Callable[[bytes], bytes | None]  # the request head -> what to write back (None: close at once)
+
+
+def reply(body: bytes = b'{"ok": true}', status: str = "200 OK", *headers: str) -> bytes:
+    lines = [f"HTTP/1.1 {status}", *headers]
+    if not any(h.lower().startswith(("content-length", "transfer-encoding")) for h in headers):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+@dataclass
+class Scripted:
+    """Answers each request with the next of ``answers`` (the last one repeats), closing the connection after each
+    answer if ``close_after``; counts connections."""
+
+    answers: list[Answer]
+    close_after: bool = False
+    connections: int = 0
+    open_now: int = 0
+    most_open: int = 0
+    heads: list[bytes] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    url: str = ""
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                self.bodies.append(await reader.readexactly(length))
+                self.heads.append(head)
+                answer = self.answers[min(len(self.heads), len(self.answers)) - 1](head)
+                if answer is None:
+                    return
+                writer.write(answer)  # b"": no answer at all, the client waits
+                await writer.drain()
+                if self.close_after:
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            self.open_now -= 1
+            writer.close()
+
+
+@asynccontextmanager
+async def scripted(*answers: Answer, close_after: bool = False) -> AsyncIterator[Scripted]:
+    script = Scripted(list(answers), close_after)
+    server = await asyncio.start_server(script.serve, "127.0.0.1", 0)
+    script.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server:
+        yield script
+        server.close()
+
+
+def always(data: bytes | None) -> Answer:
+    return lambda head: data
+
+
+def plain() -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=Http11Transport(tls=False))
+
+
+async def test_keep_alive_reuses_one_connection_and_sends_what_httpx_built() -> None:
+    async with scripted(always(reply(b'{"n": 1}'))) as server, plain() as client:
+        for _ in range(5):
+            response = await client.post(server.url + "/api/x?a=1&b=%20", json={"k": "v"})
+            assert (response.status_code, response.json(), response.reason_phrase) == (200, {"n": 1}, "OK")
+    assert server.connections == 1
+    first = server.heads[0]
+    assert first.startswith(b"POST /api/x?a=1&b=%20 HTTP/1.1\r\n")
+    assert b"\r\nHost: 127.0.0.1:" in first and b"\r\nContent-Type: application/json\r\n" in first
+    assert [json.loads(body) for body in server.bodies] == [{"k": "v"}] * 5  # framed by its Content-Length
+
+
+async def test_a_compressed_answer_is_decoded() -> None:
+    packed = gzip.compress(b'{"runs": []}')
+    async with scripted(always(reply(packed, "200 OK", "Content-Encoding: gzip"))) as server, plain() as client:
+        assert (await client.get(server.url + "/")).json() == {"runs": []}
+
+
+@pytest.mark.parametrize(("answer", "body"), [
+    (reply(b"", "204 No Content"), b""),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nabcd\r\n3\r\nefg\r\n0\r\nT: 1\r\n\r\n",
+     b"abcdefg"),
+    (b"HTTP/1.1 100 Continue\r\n\r\n" + reply(b"after"), b"after"),
+])
+async def test_framings(answer: bytes, body: bytes) -> None:
+    async with scripted(always(answer)) as server, plain() as client:
+        for _ in range(2):
+            assert (await client.get(server.url + "/")).content == body
+    assert server.connections == 1  # each answer was read to its end: the connection stayed usable
+
+
+@pytest.mark.parametrize("answer", [reply(b"bye", "200 OK", "Connection: close"),
+                                    b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nbye"])
+async def test_a_connection_the_server_ends_is_not_reused(answer: bytes) -> None:
+    async with scripted(always(answer)) as server, plain() as client:
+        for _ in range(3):
+            assert (await client.get(server.url + "/")).content == b"bye"
+    assert server.connections == 3
+
+
+async def test_an_answer_delimited_by_the_end_of_the_connection() -> None:
+    async with scripted(always(b"HTTP/1.1 200 OK\r\n\r\nuntil the end"), close_after=True) as server, \
+            plain() as client:
+        for _ in range(2):
+            assert (await client.get(server.url + "/")).content == b"until the end"
+    assert server.connections == 2
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced_without_an_error() -> None:
+    """Servers drop idle connections (uvicorn after 5 s): the next request must not fail as if sent and lost."""
+    async with scripted(always(reply()), close_after=True) as server:
+        transport = Http11Transport(tls=False)
+        async with httpx.AsyncClient(transport=transport) as client:
+            await client.get(server.url + "/")
+            (idle,) = next(iter(transport._idle.values()))
+            for _ in range(500):  # until the server's close has reached the client
+                if not idle.usable():
+                    break
+                await asyncio.sleep(0.01)
+            assert (await client.post(server.url + "/", json={})).status_code == 200
+    assert server.connections == 2
+
+
+async def test_keep_alive_expiry_opens_a_new_connection() -> None:
+    async with scripted(always(reply())) as server, \
+            httpx.AsyncClient(transport=Http11Transport(tls=False, keepalive_expiry=0.0)) as client:
+        for _ in range(3):
+            await client.get(server.url + "/")
+    assert server.connections == 3
+
+
+async def test_requests_beyond_the_limit_wait_for_a_connection() -> None:
+    async with scripted(always(reply())) as server, \
+            httpx.AsyncClient(transport=Http11Transport(tls=False, max_connections=2)) as client:
+        answers = await asyncio.gather(*(client.get(server.url + "/") for _ in range(6)))
+    assert [a.status_code for a in answers] == [200] * 6
+    assert server.connections == server.most_open == 2  # six at once would have opened six
+
+
+async def test_a_garbage_answer_is_a_protocol_error_and_the_connection_is_dropped() -> None:
+    async with scripted(always(b"SMTP ready\r\n\r\n"), always(reply())) as server, plain() as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(server.url + "/")
+        assert (await client.get(server.url + "/")).status_code == 200
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("answer", [None, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"])
+async def test_an_answer_cut_short_is_a_protocol_error(answer: bytes | None) -> None:
+    """Nothing, or part of an answer, then the end: the client counts such a request as maybe sent."""
+    async with scripted(always(answer), close_after=True) as server, plain() as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.post(server.url + "/", json={})
+
+
+async def test_nothing_listening_is_a_connect_error() -> None:
+    with socket.socket() as held:  # bound, not listening: refused
+        held.bind(("127.0.0.1", 0))
+        async with plain() as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{held.getsockname()[1]}/")
+
+
+async def test_a_request_with_no_answer_times_out_and_its_connection_is_dropped() -> None:
+    async with scripted(always(b""), always(reply())) as server:
+        transport = Http11Transport(tls=False)
+        async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(5, read=0.2)) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(server.url + "/")
+            assert not any(transport._idle.values())
+            assert (await client.get(server.url + "/")).status_code == 200
+    assert server.connections == 2
+
+
+async def test_a_cancelled_request_never_leaves_its_connection_for_reuse() -> None:
+    async with scripted(always(b""), always(reply())) as server:
+        transport = Http11Transport(tls=False)
+        async with httpx.AsyncClient(transport=transport) as client:
+            waiting = asyncio.ensure_future(client.get(server.url + "/"))
+            while not server.heads:
+                await asyncio.sleep(0.01)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            assert not any(transport._idle.values())
+            assert (await client.get(server.url + "/")).status_code == 200
+    assert server.connections == 2
