@@ -129,12 +129,12 @@ class Figures:
     seconds: float
 
 
-async def smart(url: str, declared: list[DeclaredRun], concurrency: int,
-                options: PlanOptions) -> tuple[Figures, Figures, Figures, Plan, float, int]:
+async def smart(server: EmulatorProcess, declared: list[DeclaredRun], concurrency: int,
+                options: PlanOptions) -> tuple[Figures, Figures, Figures, Plan, float, float, int]:
     """Plan twice (the first pays the process's warm-up: imports, TLS context, first connections), apply.
-    Returns both plans' figures, the apply's, the plan, the client CPU seconds of the apply, and the changes
-    a plan made after the apply still finds."""
-    async with AsyncChariotClient(url) as client:  # as the CLI makes it
+    Returns both plans' figures, the apply's, the plan, the client's and the server's CPU seconds in the apply,
+    and the changes a plan made after the apply still finds."""
+    async with AsyncChariotClient(server.url) as client:  # as the CLI makes it
         figures = []
         for _ in range(2):
             client.requests_sent = 0
@@ -142,13 +142,13 @@ async def smart(url: str, declared: list[DeclaredRun], concurrency: int,
             plan = await make_plan(client, declared, options)  # at the CLI's concurrency
             figures.append(Figures(client.requests_sent, time.perf_counter() - start))
         client.requests_sent = 0
-        start, cpu = time.perf_counter(), time.process_time()
+        start, cpu, server_cpu = time.perf_counter(), time.process_time(), server.cpu_seconds()
         result = await Executor(client, Reporter(), concurrency=concurrency).apply(plan)
         applied = Figures(client.requests_sent, time.perf_counter() - start)
-        cpu = time.process_time() - cpu
+        cpu, server_cpu = time.process_time() - cpu, server.cpu_seconds() - server_cpu
         assert result.ok, result.failed[:3]
         again = await make_plan(client, declared, options)
-        return figures[0], figures[1], applied, plan, cpu, len(again.changes)
+        return figures[0], figures[1], applied, plan, cpu, server_cpu, len(again.changes)
 
 
 async def naive(url: str, declared: list[DeclaredRun]) -> Figures:
@@ -313,7 +313,8 @@ def main() -> None:
     server = served(args, existing, workdir)
     print(f"setup: {time.perf_counter() - setup:.1f} s")
     try:
-        cold, planned, applied, plan, cpu, left = asyncio.run(smart(server.url, declared, args.concurrency, options))
+        cold, planned, applied, plan, cpu, server_cpu, left = asyncio.run(smart(server, declared, args.concurrency,
+                                                                               options))
     finally:
         server.stop()
     minimum, waves = plan_shape(plan, args.live, PLAN_CONCURRENCY)
@@ -324,7 +325,8 @@ def main() -> None:
           f"warm {planned.seconds:.3f} s; floor {plan_floor:.3f} s ({waves} waves); "
           f"requests {planned.requests} (fewest possible: {minimum}); {plan.summary()}")
     print(f"apply: {applied.requests} requests {applied.seconds:.3f} s; floor {apply_floor:.3f} s "
-          f"({_ratio(applied.seconds, apply_floor)}); client CPU {1000 * cpu / max(creates, 1):.2f} ms per create")
+          f"({_ratio(applied.seconds, apply_floor)}); client CPU {1000 * cpu / max(creates, 1):.2f} ms per create; "
+          f"server CPU {server_cpu:.2f} s (the emulator serves one request at a time)")
     print(f"after apply, a new plan has {left} changes")
 
     sample = existing[: args.naive_runs] if args.naive_runs else existing
@@ -350,7 +352,8 @@ def main() -> None:
             "plan_cold_s": round(cold.seconds, 4), "plan_warm_s": round(planned.seconds, 4),
             "plan_floor_s": round(plan_floor, 4), "plan_requests": planned.requests, "plan_min_requests": minimum,
             "apply_s": round(applied.seconds, 4), "apply_floor_s": round(apply_floor, 4),
-            "apply_cpu_ms_per_create": round(1000 * cpu / max(creates, 1), 3), "naive_s": round(total, 3),
+            "apply_cpu_ms_per_create": round(1000 * cpu / max(creates, 1), 3), "apply_server_cpu_s": server_cpu,
+            "naive_s": round(total, 3),
             "cli_plan_s": round(cli_plan_s, 4), "cli_help_s": round(help_s, 4), "prune_plan_s": prune_s,
             "peak_rss_mb": round(max(rss, prune_rss or 0), 1)}))
 

@@ -3,6 +3,8 @@ tests that kill servers or clients mid-way."""
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import signal
 import subprocess
@@ -36,6 +38,15 @@ class EmulatorProcess:
             time.sleep(0.02)
         self.url = found.group(1)  # announced once its socket listens: connections wait in its backlog
         return self
+
+    def cpu_seconds(self) -> float:
+        """The server's CPU time so far (user + system; NaN where /proc is not there): it serves one request at a
+        time, so this is a lower bound of what it adds to a burst of requests."""
+        stat = Path(f"/proc/{self._process.pid}/stat") if self._process is not None else None
+        if stat is None or not stat.exists():
+            return math.nan
+        fields = stat.read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         """End the server (``SIGKILL``: with no clean shutdown) and wait for it."""
