@@ -352,8 +352,8 @@ def main() -> None:
             "plan_cold_s": round(cold.seconds, 4), "plan_warm_s": round(planned.seconds, 4),
             "plan_floor_s": round(plan_floor, 4), "plan_requests": planned.requests, "plan_min_requests": minimum,
             "apply_s": round(applied.seconds, 4), "apply_floor_s": round(apply_floor, 4),
-            "apply_cpu_ms_per_create": round(1000 * cpu / max(creates, 1), 3), "apply_server_cpu_s": round(server_cpu, 3),
-            "naive_s": round(total, 3),
+            "apply_cpu_ms_per_create": round(1000 * cpu / max(creates, 1), 3),
+            "apply_server_cpu_s": round(server_cpu, 3), "naive_s": round(total, 3),
             "cli_plan_s": round(cli_plan_s, 4), "cli_help_s": round(help_s, 4), "prune_plan_s": prune_s,
             "peak_rss_mb": round(max(rss, prune_rss or 0), 1)}))
 
