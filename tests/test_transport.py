@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from chariot_apply.chariot.transport import Http11Transport
+from chariot_apply.emulator.server import BackgroundServer
 
 pytestmark = pytest.mark.anyio
 
@@ -212,3 +213,14 @@ async def test_a_cancelled_request_never_leaves_its_connection_for_reuse() -> No
             assert not any(transport._idle.values())
             assert (await client.get(server.url + "/")).status_code == 200
     assert server.connections == 2
+
+
+def test_one_transport_serves_one_event_loop_after_another(server: BackgroundServer) -> None:
+    """A script may call asyncio.run twice with one client: the first loop's connections are not reused."""
+    transport = Http11Transport(tls=False)
+
+    async def ask() -> int:
+        client = httpx.AsyncClient(transport=transport)
+        return (await client.get(server.url + "/api/identity/v2/projects")).status_code
+
+    assert [asyncio.run(ask()) for _ in range(3)] == [200] * 3

@@ -40,8 +40,12 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._idle: dict[Origin, deque[_Connection]] = {}
         self._slots: dict[Origin, asyncio.Semaphore] = {}
         self._busy: set[_Connection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # connections and semaphores belong to the loop they were made in
+            self._idle, self._slots, self._busy, self._loop = {}, {}, set(), loop
         timeouts = request.extensions.get("timeout", {})
         url = request.url
         origin: Origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
@@ -98,10 +102,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
         return _Connection(reader, writer)
 
     async def aclose(self) -> None:
-        for connection in [*self._busy, *(c for idle in self._idle.values() for c in idle)]:
-            connection.close()
-        self._idle.clear()
-        self._busy.clear()
+        if asyncio.get_running_loop() is self._loop:  # another loop's connections cannot be closed from here
+            for connection in [*self._busy, *(c for idle in self._idle.values() for c in idle)]:
+                connection.close()
+        self._idle, self._busy = {}, set()
 
 
 class _Connection:
