@@ -224,3 +224,23 @@ def test_one_transport_serves_one_event_loop_after_another(server: BackgroundSer
         return (await client.get(server.url + "/api/identity/v2/projects")).status_code
 
     assert [asyncio.run(ask()) for _ in range(3)] == [200] * 3
+
+
+async def test_the_read_timeout_bounds_each_silence_not_the_whole_answer() -> None:
+    """httpx's meaning: an answer that keeps flowing is read to its end however long it takes in all."""
+    pieces = [b"x" * 10] * 12
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % sum(map(len, pieces)))
+        for piece in pieces:  # 12 pauses of 0.1 s: longer in all than the 0.5 s read timeout
+            await asyncio.sleep(0.1)
+            writer.write(piece)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    async with server, httpx.AsyncClient(transport=Http11Transport(tls=False),
+                                         timeout=httpx.Timeout(5, read=0.5)) as client:
+        response = await client.get(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+    assert response.content == b"".join(pieces)

@@ -141,10 +141,9 @@ class _Connection:
         except OSError as exc:
             raise httpx.WriteError(f"sending the request failed: {exc}") from None
         try:
-            async with asyncio.timeout(timeouts.get("read")):
-                return await self._read_response(request.method)
+            return await self._read_response(_TimedReader(self.reader, timeouts.get("read")), request.method)
         except TimeoutError:
-            raise httpx.ReadTimeout("the server did not answer within the read timeout") from None
+            raise httpx.ReadTimeout("the server sent nothing within the read timeout") from None
         except asyncio.IncompleteReadError:
             raise httpx.RemoteProtocolError("the server closed the connection before its answer was complete") \
                 from None
@@ -153,9 +152,11 @@ class _Connection:
         except OSError as exc:
             raise httpx.ReadError(f"reading the answer failed: {exc}") from None
 
-    async def _read_response(self, method: str) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bool]:
+    @staticmethod
+    async def _read_response(read: _TimedReader, method: str) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes,
+                                                                       bool]:
         while True:
-            lines = (await self.reader.readuntil(b"\r\n\r\n"))[:-4].split(b"\r\n")
+            lines = (await read.until(b"\r\n\r\n"))[:-4].split(b"\r\n")
             version, _, rest = lines[0].partition(b" ")
             if not version.startswith(b"HTTP/1."):
                 raise ValueError(f"status line {lines[0][:80]!r}")
@@ -173,23 +174,57 @@ class _Connection:
         if method == "HEAD" or status in _NO_BODY_STATUSES:
             return status, reason, headers, b"", keep_alive
         if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
-            return status, reason, headers, await self._read_chunked(), keep_alive
+            return status, reason, headers, await _read_chunked(read), keep_alive
         if b"content-length" in fields:
             length = int(fields[b"content-length"])
             if length < 0:
                 raise ValueError(f"content-length {length}")
-            return status, reason, headers, await self.reader.readexactly(length), keep_alive
-        return status, reason, headers, await self.reader.read(), False  # delimited by the end of the connection
+            return status, reason, headers, await read.exactly(length), keep_alive
+        return status, reason, headers, await read.to_end(), False  # delimited by the end of the connection
 
-    async def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
+
+async def _read_chunked(read: _TimedReader) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        size = int((await read.until(b"\r\n")).split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            while (await read.until(b"\r\n")) != b"\r\n":
+                pass  # trailers
+            return b"".join(chunks)
+        chunks.append((await read.exactly(size + 2))[:-2])
+
+
+class _TimedReader:
+    """Reads of a stream, each wait for data bounded by ``timeout``: httpx's read timeout is the longest silence
+    allowed, not a bound on a whole answer (a large page on a slow link keeps flowing)."""
+
+    def __init__(self, reader: asyncio.StreamReader, timeout: float | None) -> None:
+        self._reader, self._timeout = reader, timeout
+
+    async def until(self, separator: bytes) -> bytes:
+        async with asyncio.timeout(self._timeout):
+            return await self._reader.readuntil(separator)
+
+    async def exactly(self, size: int) -> bytes:
+        pieces: list[bytes] = []
+        missing = size
+        while missing:
+            async with asyncio.timeout(self._timeout):
+                piece = await self._reader.read(missing)
+            if not piece:
+                raise asyncio.IncompleteReadError(b"".join(pieces), size)
+            pieces.append(piece)
+            missing -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    async def to_end(self) -> bytes:
+        pieces: list[bytes] = []
         while True:
-            size = int((await self.reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                while (await self.reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass  # trailers
-                return b"".join(chunks)
-            chunks.append((await self.reader.readexactly(size + 2))[:-2])
+            async with asyncio.timeout(self._timeout):
+                piece = await self._reader.read(READ_BUFFER)
+            if not piece:
+                return b"".join(pieces)
+            pieces.append(piece)
 
 
 def tls_context(verify: Any, cert: Any) -> ssl.SSLContext:
