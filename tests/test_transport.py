@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.transport import Http11Transport
 from chariot_apply.emulator.server import BackgroundServer
 
@@ -244,3 +245,27 @@ async def test_the_read_timeout_bounds_each_silence_not_the_whole_answer() -> No
                                          timeout=httpx.Timeout(5, read=0.5)) as client:
         response = await client.get(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
     assert response.content == b"".join(pieces)
+
+
+@pytest.fixture
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+async def test_a_proxy_named_by_the_environment_carries_the_requests(no_proxies: pytest.MonkeyPatch) -> None:
+    """httpx ignores the environment once given a transport: the client must read it itself."""
+    async with scripted(always(reply(b'{"projects": []}'))) as proxy:
+        no_proxies.setenv("HTTP_PROXY", proxy.url)
+        async with AsyncChariotClient("http://chariot.internal.example:8700") as client:
+            assert await client.get_projects() == []
+    assert proxy.heads[0].startswith(b"GET http://chariot.internal.example:8700/api/identity/v2/projects")
+
+
+async def test_no_proxy_exempts_a_server(no_proxies: pytest.MonkeyPatch, server: BackgroundServer) -> None:
+    no_proxies.setenv("ALL_PROXY", "http://127.0.0.1:9")  # nothing there: used, it would fail
+    no_proxies.setenv("NO_PROXY", "127.0.0.1")
+    async with AsyncChariotClient(server.url) as client:
+        assert [p.name for p in await client.get_projects()] == ["default", "nlp", "vision"]

@@ -56,7 +56,7 @@ from chariot_apply.chariot.models import (
 from chariot_apply.chariot.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.chariot.settings import ChariotSettings
-from chariot_apply.chariot.transport import Http11Transport
+from chariot_apply.chariot.transport import transport_for
 from chariot_apply.errors import plain_message
 
 M = TypeVar("M", bound=BaseModel)
@@ -84,8 +84,7 @@ class AsyncChariotClient:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         if transport is None:
-            transport = Http11Transport(max_connections=max_connections, verify=verify, cert=cert,
-                                        tls=not self.base_url.lower().startswith("http://"))
+            transport = transport_for(self.base_url, max_connections=max_connections, verify=verify, cert=cert)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
