@@ -41,7 +41,7 @@ def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: st
     from chariot_apply.emulator.clock import ManualClock, SystemClock
     from chariot_apply.emulator.faults import Faults
     from chariot_apply.emulator.lifecycle import LifecycleTiming
-    from chariot_apply.emulator.server import listening_socket, serve_forever, socket_url
+    from chariot_apply.emulator.server import listening_socket, serve_forever, server_url
     from chariot_apply.emulator.store import EmulatorStore
 
     if (client_id is None) != (client_secret is None):
@@ -55,7 +55,7 @@ def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: st
     except OSError as exc:
         raise UserError(f"cannot serve on {host}:{port}: {exc.strerror or exc}",
                         hint="choose another --port (0: any free one)") from None
-    url = socket_url(listener)
+    url = server_url(*listener.getsockname()[:2])
     click.echo(f"Chariot emulator on {url} (state in {db}); use it with CHARIOT_URL={url}", err=True)
     serve_forever(app, listener)
 

@@ -26,7 +26,7 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
+        return server_url(self.host, self.port, self.scheme)
 
     def start(self) -> BackgroundServer:
         self._thread.start()
@@ -68,6 +68,6 @@ def serve_forever(app: Any, listener: socket.socket) -> None:
     server.run(sockets=[listener])
 
 
-def socket_url(listener: socket.socket) -> str:
-    host, port = listener.getsockname()[:2]
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+def server_url(host: str, port: int, scheme: str = "http") -> str:
+    """The URL of a server listening on ``host`` (an IPv6 address in brackets) and ``port``."""
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
