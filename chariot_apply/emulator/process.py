@@ -40,8 +40,7 @@ class EmulatorProcess:
         return self
 
     def cpu_seconds(self) -> float:
-        """The server's CPU time so far (user + system; NaN where /proc is not there): it serves one request at a
-        time, so this is a lower bound of what it adds to a burst of requests."""
+        """The server's CPU time so far, user and system (from /proc; NaN where there is none)."""
         stat = Path(f"/proc/{self._process.pid}/stat") if self._process is not None else None
         if stat is None or not stat.exists():
             return math.nan
