@@ -52,7 +52,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         timeouts = request.extensions.get("timeout", {})
         url = request.url
         origin: Origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        slots = self._slots.setdefault(origin, asyncio.Semaphore(self._max_connections))
+        slots = self._slots.get(origin) or self._slots.setdefault(origin, asyncio.Semaphore(self._max_connections))
         try:
             async with asyncio.timeout(timeouts.get("pool")):
                 await slots.acquire()
@@ -69,7 +69,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             finally:
                 self._busy.discard(connection)
             if reusable:
-                connection.idle_since = asyncio.get_running_loop().time()
+                connection.idle_since = loop.time()
                 self._idle.setdefault(origin, deque()).append(connection)
             else:
                 connection.close()
