@@ -325,7 +325,8 @@ def main() -> None:
           f"warm {planned.seconds:.3f} s; floor {plan_floor:.3f} s ({waves} waves); "
           f"requests {planned.requests} (fewest possible: {minimum}); {plan.summary()}")
     print(f"apply: {applied.requests} requests {applied.seconds:.3f} s; floor {apply_floor:.3f} s "
-          f"({_ratio(applied.seconds, apply_floor)}); client CPU {1000 * cpu / max(creates, 1):.2f} ms per create; "
+          f"({_ratio(applied.seconds, apply_floor)}); client CPU {1000 * cpu / max(creates, 1):.2f} ms per create, "
+          f"{1000 * cpu / max(applied.requests, 1):.3f} ms per request; "
           f"server CPU {server_cpu:.2f} s (the emulator serves one request at a time)")
     print(f"after apply, a new plan has {left} changes")
 
@@ -353,6 +354,7 @@ def main() -> None:
             "plan_floor_s": round(plan_floor, 4), "plan_requests": planned.requests, "plan_min_requests": minimum,
             "apply_s": round(applied.seconds, 4), "apply_floor_s": round(apply_floor, 4),
             "apply_cpu_ms_per_create": round(1000 * cpu / max(creates, 1), 3),
+            "apply_cpu_ms_per_request": round(1000 * cpu / max(applied.requests, 1), 3),
             "apply_server_cpu_s": round(server_cpu, 3), "naive_s": round(total, 3),
             "cli_plan_s": round(cli_plan_s, 4), "cli_help_s": round(help_s, 4), "prune_plan_s": prune_s,
             "peak_rss_mb": round(max(rss, prune_rss or 0), 1)}))

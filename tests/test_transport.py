@@ -269,3 +269,69 @@ async def test_no_proxy_exempts_a_server(no_proxies: pytest.MonkeyPatch, server:
     no_proxies.setenv("NO_PROXY", "127.0.0.1")
     async with AsyncChariotClient(server.url) as client:
         assert [p.name for p in await client.get_projects()] == ["default", "nlp", "vision"]
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc", "Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 0_3\r\n\r\nabc", "Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n", "chunk"),
+    (b"HTTP/1.1 2000 OK\r\nContent-Length: 3\r\n\r\nabc", "status line"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 3\r\n\r\nabcde", "conflicting Content-Length"),
+])
+async def test_a_hostile_answer_is_refused_and_its_connection_never_reused(answer: bytes, why: str) -> None:
+    """Each of these was once read as a valid answer (two lengths: 3 bytes read, the rest left to corrupt the next
+    answer on the same connection)."""
+    async with scripted(always(answer), always(reply(b"next"))) as server, plain() as client:
+        with pytest.raises(httpx.RemoteProtocolError, match=why):
+            await client.get(server.url + "/")
+        assert (await client.get(server.url + "/")).content == b"next"
+    assert server.connections == 2
+
+
+async def test_bytes_after_an_answer_keep_its_connection_from_reuse() -> None:
+    """An answer followed by bytes nobody asked for: the next answer on that connection could not be trusted."""
+    async with scripted(always(reply(b"one") + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")) as server, \
+            plain() as client:
+        assert [(await client.get(server.url + "/")).content for _ in range(2)] == [b"one", b"one"]
+    assert server.connections == 2
+
+
+async def test_bare_line_feeds_are_read_as_line_ends() -> None:
+    async with scripted(always(b"HTTP/1.1 200 OK\nContent-Length: 3\n\nabc")) as server, plain() as client:
+        assert [(await client.get(server.url + "/")).content for _ in range(2)] == [b"abc", b"abc"]
+    assert server.connections == 1
+
+
+async def test_a_streamed_request_body_is_sent_in_chunks() -> None:
+    async def pieces() -> AsyncIterator[bytes]:
+        for piece in (b'{"a": ', b"1}"):
+            yield piece
+
+    async def read_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        body = b""
+        while size := int((await reader.readuntil(b"\r\n"))[:-2], 16):
+            body += (await reader.readexactly(size + 2))[:-2]
+        await reader.readuntil(b"\r\n")
+        received.append((head, body))
+        writer.write(reply())
+        await writer.drain()
+        writer.close()
+
+    received: list[tuple[bytes, bytes]] = []
+    server = await asyncio.start_server(read_chunked, "127.0.0.1", 0)
+    async with server, plain() as client:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        assert (await client.post(url, content=pieces())).status_code == 200
+    ((head, body),) = received
+    assert b"Transfer-Encoding: chunked" in head and body == b'{"a": 1}'
+
+
+def test_a_given_ssl_context_is_used_as_it_is() -> None:
+    import ssl
+
+    from chariot_apply.chariot.transport import tls_context
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    assert tls_context(context, None) is context

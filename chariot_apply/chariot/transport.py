@@ -1,10 +1,10 @@
-"""HTTP/1.1 for the client: keep-alive connections over asyncio streams, behind httpx's transport interface.
+"""HTTP/1.1 for the client: a pool of keep-alive connections over asyncio streams, behind httpx's transport
+interface, with every byte of HTTP/1.1 framed by h11 (httpcore's own parser): this module owns the pool, never
+the protocol.
 
-httpcore (httpx's default) cost the client ~0.74 ms of CPU per request here, behind sharded pools (its own pool
-re-examines every connection for every queued request: one pool of 64 cost ~1.4 ms), in h11 and in anyio's
-cancel scopes; through this transport the same request costs ~0.21 ms (a GET of the projects, 16 in flight, on
-loopback), and an apply's client CPU per create halved. Chariot answers JSON documents, so each answer is read
-whole. It speaks HTTP/1.1 only, and directly: where the environment names a proxy for the server
+Why not httpcore's pool: it re-examines every connection for every queued request, which cost the client most of
+its CPU per request at the concurrency a plan uses (``bench/plan_bench.py`` prints the client CPU per request).
+Chariot answers JSON documents, so each answer is read whole. Where the environment names a proxy for the server
 (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``), ``transport_for`` chooses httpx's own
 transport through it (httpx reads the environment only when it chooses the transport itself).
 
@@ -22,12 +22,14 @@ from collections import deque
 from typing import Any
 
 import certifi
+import h11
 import httpx
 
 Origin = tuple[str, str, int]  # scheme, host, port
-#: The read buffer, and the most a response's status line and headers may take.
-READ_BUFFER = 1024 * 1024
-_NO_BODY_STATUSES = frozenset({204, 304})
+#: The most bytes asked of the socket at once.
+READ_CHUNK = 256 * 1024
+#: The most a response's status line and headers may take.
+MAX_HEAD = 64 * 1024
 
 
 class Http11Transport(httpx.AsyncBaseTransport):
@@ -96,7 +98,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             context = self._context or tls_context(True, None)
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(host, port, ssl=context, limit=READ_BUFFER,
+                reader, writer = await asyncio.open_connection(host, port, ssl=context, limit=READ_CHUNK,
                                                                server_hostname=host if context else None)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
@@ -112,10 +114,11 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
 
 class _Connection:
-    """One keep-alive connection: one exchange at a time."""
+    """One keep-alive connection, one exchange at a time; h11 frames every byte of HTTP/1.1 in both directions."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.idle_since = 0.0
 
     def usable(self) -> bool:
@@ -129,105 +132,68 @@ class _Connection:
     async def exchange(self, request: httpx.Request, timeouts: dict[str, float | None],
                        ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bool]:
         """Send ``request`` and read its whole answer: (status, reason, headers, body, whether the connection may
-        be reused)."""
-        body = await request.aread()
-        head = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
-        for name, value in request.headers.raw:
-            head += [name, b": ", value, b"\r\n"]
-        head.append(b"\r\n")
+        be reused). h11 refuses what is not HTTP/1.1 (a malformed length, status or chunk, conflicting lengths):
+        a ``RemoteProtocolError``, and the connection is never reused."""
         try:
-            async with asyncio.timeout(timeouts.get("write")):
-                self.writer.write(b"".join(head) + body)
+            await self._send(request, timeouts.get("write"))
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(f"the request cannot be sent as HTTP/1.1: {exc}") from None
+        try:
+            return await self._receive(timeouts.get("read"))
+        except h11.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(f"the server's answer is not valid HTTP/1.1: {exc}") from None
+        except TimeoutError:
+            raise httpx.ReadTimeout("the server sent nothing within the read timeout") from None
+        except OSError as exc:
+            raise httpx.ReadError(f"reading the answer failed: {exc}") from None
+
+    async def _send(self, request: httpx.Request, timeout: float | None) -> None:
+        """The request head and body as h11 frames them (a streamed body in chunks where httpx asked for them)."""
+        head = h11.Request(method=request.method, target=request.url.raw_path, headers=request.headers.raw)
+        self._write(self.http.send(head))
+        async for piece in request.stream:  # type: ignore[union-attr]  # an async request always has an async stream
+            if piece:
+                self._write(self.http.send(h11.Data(data=piece)))
+        self._write(self.http.send(h11.EndOfMessage()))
+        try:
+            async with asyncio.timeout(timeout):
                 await self.writer.drain()
         except TimeoutError:
             raise httpx.WriteTimeout("sending the request timed out") from None
         except OSError as exc:
             raise httpx.WriteError(f"sending the request failed: {exc}") from None
-        try:
-            return await self._read_response(_TimedReader(self.reader, timeouts.get("read")), request.method)
-        except TimeoutError:
-            raise httpx.ReadTimeout("the server sent nothing within the read timeout") from None
-        except asyncio.IncompleteReadError:
-            raise httpx.RemoteProtocolError("the server closed the connection before its answer was complete") \
-                from None
-        except (asyncio.LimitOverrunError, ValueError) as exc:
-            raise httpx.RemoteProtocolError(f"the server's answer is not HTTP/1.1: {exc}") from None
-        except OSError as exc:
-            raise httpx.ReadError(f"reading the answer failed: {exc}") from None
 
-    @staticmethod
-    async def _read_response(read: _TimedReader, method: str) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes,
-                                                                       bool]:
-        while True:
-            lines = (await read.until(b"\r\n\r\n"))[:-4].split(b"\r\n")
-            version, _, rest = lines[0].partition(b" ")
-            if not version.startswith(b"HTTP/1."):
-                raise ValueError(f"status line {lines[0][:80]!r}")
-            status, reason = int(rest[:3]), rest[4:]
-            if status >= 200:
-                break  # 1xx (100 Continue, 103 Early Hints) precede the real answer
-        headers: list[tuple[bytes, bytes]] = []
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not name or name != name.strip():
-                raise ValueError(f"header line {line[:80]!r}")
-            headers.append((name, value.strip()))
-        fields = {name.lower(): value for name, value in headers}
-        keep_alive = version == b"HTTP/1.1" and fields.get(b"connection", b"").lower() != b"close"
-        if method == "HEAD" or status in _NO_BODY_STATUSES:
-            return status, reason, headers, b"", keep_alive
-        if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
-            return status, reason, headers, await _read_chunked(read), keep_alive
-        if b"content-length" in fields:
-            length = int(fields[b"content-length"])
-            if length < 0:
-                raise ValueError(f"content-length {length}")
-            return status, reason, headers, await read.exactly(length), keep_alive
-        return status, reason, headers, await read.to_end(), False  # delimited by the end of the connection
+    def _write(self, data: bytes | None) -> None:
+        if data:
+            self.writer.write(data)
 
-
-async def _read_chunked(read: _TimedReader) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        size = int((await read.until(b"\r\n")).split(b";", 1)[0].strip(), 16)
-        if size == 0:
-            while (await read.until(b"\r\n")) != b"\r\n":
-                pass  # trailers
-            return b"".join(chunks)
-        chunks.append((await read.exactly(size + 2))[:-2])
-
-
-class _TimedReader:
-    """Reads of a stream, each wait for data bounded by ``timeout``: httpx's read timeout is the longest silence
-    allowed, not a bound on a whole answer (a large page on a slow link keeps flowing)."""
-
-    def __init__(self, reader: asyncio.StreamReader, timeout: float | None) -> None:
-        self._reader, self._timeout = reader, timeout
-
-    async def until(self, separator: bytes) -> bytes:
-        async with asyncio.timeout(self._timeout):
-            return await self._reader.readuntil(separator)
-
-    async def exactly(self, size: int) -> bytes:
-        pieces: list[bytes] = []
-        missing = size
-        while missing:
-            async with asyncio.timeout(self._timeout):
-                piece = await self._reader.read(missing)
-            if not piece:
-                raise asyncio.IncompleteReadError(b"".join(pieces), size)
-            pieces.append(piece)
-            missing -= len(piece)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    async def to_end(self) -> bytes:
+    async def _receive(self, timeout: float | None) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bool]:
+        response: h11.Response | None = None
         pieces: list[bytes] = []
         while True:
-            async with asyncio.timeout(self._timeout):
-                piece = await self._reader.read(READ_BUFFER)
-            if not piece:
-                return b"".join(pieces)
-            pieces.append(piece)
+            event = self.http.next_event()
+            if event is h11.NEED_DATA:
+                async with asyncio.timeout(timeout):  # each silence is bounded, not the whole answer
+                    data = await self.reader.read(READ_CHUNK)
+                if not data and self.http.their_state is h11.SEND_RESPONSE:
+                    raise h11.RemoteProtocolError("the server closed the connection without an answer")
+                self.http.receive_data(data)
+            elif isinstance(event, h11.Response):
+                response = event
+            elif isinstance(event, h11.Data):
+                pieces.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                raise h11.RemoteProtocolError("the server closed the connection before its answer was complete")
+            # h11.InformationalResponse (100 Continue, 103 Early Hints) precedes the real answer
+        assert response is not None  # h11 ends a message only after its head
+        leftover, _ = self.http.trailing_data
+        reusable = self.http.our_state is h11.DONE and self.http.their_state is h11.DONE and not leftover
+        if reusable:
+            self.http.start_next_cycle()
+        return response.status_code, bytes(response.reason), list(response.headers.raw_items()), b"".join(pieces), \
+            reusable
 
 
 def transport_for(base_url: str, *, max_connections: int = 64, verify: Any = True,
@@ -253,8 +219,11 @@ def environment_proxy(url: httpx.URL) -> str | None:
 
 
 def tls_context(verify: Any, cert: Any) -> ssl.SSLContext:
-    """``verify``: True (the certifi bundle), False, or a CA bundle path; ``cert``: a path or (cert, key)."""
-    if verify is False:
+    """``verify``: an ``ssl.SSLContext`` (used as it is), True (the certifi bundle), False, or a CA bundle path;
+    ``cert``: a path or (cert, key)."""
+    if isinstance(verify, ssl.SSLContext):
+        context = verify
+    elif verify is False:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
