@@ -1,4 +1,5 @@
-"""``asyncio.run`` for the command line and the Action, minus a costly quirk of Python 3.11.
+"""``asyncio.run`` for the command line and the Action (the entry points of a process), minus a costly quirk of
+Python 3.11, and with the process's garbage-collection policy for commands that build a plan.
 
 ``asyncio.Runner`` installs ``functools.partial(on_sigint, main_task=task)`` as the SIGINT handler, and on the way
 out ``signal.getsignal`` tries to match it against the ``Handlers`` enum, whose failure message reprs the partial,
@@ -9,17 +10,24 @@ handed back outside the main task instead, so the task's repr stays one line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from chariot_apply.gcpolicy import bulk_allocation
 
 T = TypeVar("T")
 
 
-def run(awaitable: Coroutine[Any, Any, T]) -> T:
+def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False) -> T:
+    """``bulk_heap``: the coroutine builds a large heap that lives to the end of the process (a plan): no
+    collections while it runs, and what it made is frozen (``gcpolicy``). Only an entry point may decide that for
+    its process; a library call never does."""
     results: list[T] = []
 
     async def main() -> None:
         results.append(await awaitable)
 
-    asyncio.run(main())
+    with bulk_allocation() if bulk_heap else contextlib.nullcontext():
+        asyncio.run(main())
     return results[0]

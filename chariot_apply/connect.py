@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,27 @@ class Connection:
         if self.settings is not None:
             return AsyncChariotClient.from_settings(self.settings)
         return AsyncChariotClient(EMBEDDED_URL, transport=embedded_transport(self.embedded_db))
+
+
+class SharedClient:
+    """One client for a whole command, made when first needed: a command that plans, applies and waits, or a
+    ``status --watch`` that polls for hours, keeps its connections instead of opening new ones each time."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._client: AsyncChariotClient | None = None
+
+    @asynccontextmanager
+    async def borrow(self) -> AsyncIterator[AsyncChariotClient]:
+        """The client, left open on the way out (``close`` ends it)."""
+        if self._client is None:
+            self._client = self._connection.client()
+        yield self._client
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
 
 def _shown(path: Path) -> Path:

@@ -12,8 +12,8 @@ from typing import Literal
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
+from chariot_apply.concurrency import Bounded
 from chariot_apply.errors import UserError
-from chariot_apply.plan.fetch import Bounded
 from chariot_apply.plan.live import ProjectIndex, oldest_first
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.views import RunView

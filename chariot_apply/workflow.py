@@ -17,15 +17,18 @@ from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
 from chariot_apply.apply.stale import stale_addresses
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
+from chariot_apply.concurrency import Bounded
 from chariot_apply.errors import UserError, plain_message
-from chariot_apply.manifest.export import export_manifests
+from chariot_apply.export import export_manifests
 from chariot_apply.manifest.lock import LockedBlueprint, LockFile, read_lock, uncovered, write_lock
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.plan.fetch import PLAN_CONCURRENCY, Bounded, fetch_live_state, live_and_plan, plan_validated
+from chariot_apply.manifest.project_file import add_adopted
+from chariot_apply.plan.document import PlanDocument
+from chariot_apply.plan.fetch import PLAN_CONCURRENCY, fetch_live_state, live_and_plan, plan_validated
 from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint
 from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
-from chariot_apply.render.document import PlanDocument, render_json
+from chariot_apply.render.document import render_json
 from chariot_apply.render.status import StatusDocument, status_document
 from chariot_apply.watch import (
     Until,
@@ -77,7 +80,7 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
             f"{name} {pattern or '(latest)'}" for name, pattern in missing)
         raise UserError(f"--locked: {what} ({workspace.lock_path})",
                         hint="run `chariot-apply lock` (or a plan without --locked) and commit chariot-apply.lock")
-    async with workspace.connection.client() as client:
+    async with workspace.client() as client:
         live, made = await live_and_plan(client, declared, options, adopted=workspace.project.adopted,
                                          locked=lock.ids() if lock else None)
     if missing:
@@ -94,7 +97,7 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
 async def validate_online(workspace: Workspace, declared: Sequence[DeclaredRun]) -> Plan:
     """Blueprints resolved and configs validated for every declared run, whatever the live runs."""
     options = PlanOptions(owner=workspace.project.owner)
-    async with workspace.connection.client() as client:
+    async with workspace.client() as client:
         bound = Bounded(PLAN_CONCURRENCY)
         live = await fetch_live_state(client, declared, bound=bound)
         # As if nothing existed: every declared run would be created, so every config is validated.
@@ -103,7 +106,7 @@ async def validate_online(workspace: Workspace, declared: Sequence[DeclaredRun])
 
 async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_stale: bool,
                 concurrency: int = 16) -> ApplyResult:
-    async with workspace.connection.client() as client:
+    async with workspace.client() as client:
         if check_stale:
             stale = await stale_addresses(client, plan_)
             if stale:
@@ -137,7 +140,7 @@ async def lock(workspace: Workspace, upgrade: Sequence[str] | None = None) -> li
     keys = blueprint_keys(declared)
     redo = {k for k in keys if upgrade is not None and (not upgrade or k[0] in upgrade)}
     wanted = set(uncovered(current, keys)) | redo
-    async with workspace.connection.client() as client:
+    async with workspace.client() as client:
         live = await fetch_live_state(client, [r for r in declared if (r.spec.blueprint.name,
                                                                        r.spec.blueprint.version) in wanted])
     failed = {k: v for k, v in live.blueprints.items() if isinstance(v, str)}
@@ -161,7 +164,7 @@ class Exported:
 async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[str] = (),
                  statuses: Sequence[str] = (), ids: Sequence[str] = ()) -> Exported:
     """Manifests for the live runs of ``project`` that the filters select (``get_runs`` semantics)."""
-    async with workspace.connection.client() as client:
+    async with workspace.client() as client:
         index = ProjectIndex.of(await client.get_projects())
         project_id = index.ids.get(project)
         if project_id is None:
@@ -220,7 +223,7 @@ def load_saved_plan(path: Path) -> Plan:
 
 async def status(workspace: Workspace, projects: Iterable[str]) -> StatusDocument:
     """Every run we own in ``projects``, with progress, last event and latest metrics."""
-    async with workspace.connection.client() as client:
+    async with workspace.client() as client:
         runs, names = await _managed(client, workspace.project.owner, projects, workspace.project.adopted)
         views = await run_views(client, runs, names)
     return status_document(views, workspace.project.owner, projects, datetime.now(UTC))
@@ -240,7 +243,7 @@ async def watch(workspace: Workspace, projects: Iterable[str], interval: float,
 
 async def events(workspace: Workspace, address: str, *, follow: bool, interval: float,
                  show: Callable[[Event], None]) -> None:
-    async with workspace.connection.client() as client:
+    async with workspace.client() as client:
         run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
         if follow:
             async for event in follow_events(client, run.id or "", interval):
@@ -252,14 +255,14 @@ async def events(workspace: Workspace, address: str, *, follow: bool, interval: 
 
 async def metrics(workspace: Workspace, address: str) -> list[Metric]:
     """Every metric of the run at ``address`` (``get_all_metrics``)."""
-    async with workspace.connection.client() as client:
+    async with workspace.client() as client:
         run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
         return await client.get_all_metrics(run.id or "")
 
 
 async def wait(workspace: Workspace, run_ids: Sequence[str], until: Until, timeout: float, interval: float,
                on_poll: Callable[[Sequence[Run]], None]) -> Waited:
-    async with workspace.connection.client() as client:
+    async with workspace.client() as client:
         return await wait_for(client, run_ids, until, timeout, interval, on_poll)
 
 
@@ -277,8 +280,35 @@ ADOPT_HINT = "give the address shown in the plan's conflict"
 
 async def find_unowned(workspace: Workspace, address: str) -> Run:
     """The single run at ``project/name@version`` (for ``adopt``)."""
-    async with workspace.connection.client() as client:
+    async with workspace.client() as client:
         runs = await runs_at_address(client, address, ADOPT_HINT)
     if len(runs) != 1:
         raise UserError(f"expected exactly one run at {address}, found {len(runs)}", hint=ADOPT_HINT)
     return runs[0]
+
+
+async def adopt(workspace: Workspace, project_file: Path, address: str) -> Run:
+    """Take the single run at ``address`` under management: its id is recorded in ``project_file``."""
+    run = await find_unowned(workspace, address)
+    add_adopted(project_file, run.id or "")
+    return run
+
+
+@dataclass(frozen=True)
+class Imported:
+    exported: Exported
+    paths: list[Path]  # the manifest files written
+    adopted: list[str]  # ids of the runs newly recorded as ours
+
+
+async def import_runs(workspace: Workspace, project_file: Path, directory: Path, project: str, *,
+                      name_ilikes: Sequence[str] = (), statuses: Sequence[str] = (),
+                      ids: Sequence[str] = ()) -> Imported:
+    """Export the runs, write their manifests into ``directory``, and adopt those we do not own yet."""
+    exported = await export(workspace, project, name_ilikes=name_ilikes, statuses=statuses, ids=ids)
+    paths = write_exported(exported.documents, directory)
+    owner, adopted_before = workspace.project.owner, workspace.project.adopted
+    adopted = [r.id for r in exported.runs if r.id and not is_owned(r.notes, r.id, owner, adopted_before)]
+    for run_id in adopted:
+        add_adopted(project_file, run_id)
+    return Imported(exported, paths, adopted)

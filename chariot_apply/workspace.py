@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from chariot_apply.connect import Connection, connection
+from chariot_apply.connect import Connection, SharedClient, connection
 from chariot_apply.errors import UserError
 from chariot_apply.manifest.expand import DefaultsRule
 from chariot_apply.manifest.loader import load_manifests
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import ProjectFile, find_project_file, load_project_file, project_defaults
 from chariot_apply.names import EMBEDDED_DB, LOCK_FILE, PROJECT_FILE
+
+if TYPE_CHECKING:
+    from chariot_apply.chariot.client import AsyncChariotClient
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,17 @@ class Workspace:
     variables: Mapping[str, str] = field(default_factory=dict)
     defaults: tuple[DefaultsRule, ...] = ()
     lock_path: Path = Path(LOCK_FILE)
+    shared: SharedClient = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shared", SharedClient(self.connection))
+
+    def client(self) -> AbstractAsyncContextManager[AsyncChariotClient]:
+        """The command's one Chariot client (made on first use; ``close`` ends it)."""
+        return self.shared.borrow()
+
+    async def close(self) -> None:
+        await self.shared.close()
 
     def manifests(self, *, skip_foreign: bool = False) -> list[DeclaredRun]:
         return load_manifests(self.paths, self.project.project, skip_foreign=skip_foreign, variables=self.variables,

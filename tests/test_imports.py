@@ -90,3 +90,27 @@ def test_a_changed_config_brings_deepdiff_without_the_array_libraries(project: P
     loaded = modules_after("plan", cwd=project, env=env)
     assert "deepdiff" in loaded  # it compared the changed config
     assert loaded.isdisjoint(DEEPDIFF_OPTIONALS), loaded & set(DEEPDIFF_OPTIONALS)
+
+
+def test_help_imports_no_command_module(project: Path) -> None:
+    loaded = modules_after("--help", cwd=project)
+    commands = {m for m in loaded if m.startswith("chariot_apply.cli.")} - {
+        "chariot_apply.cli.main", "chariot_apply.cli.common", "chariot_apply.cli.errors"}
+    assert commands == set(), commands
+
+
+def test_a_command_loads_its_own_module_only(project: Path) -> None:
+    loaded = modules_after("validate", cwd=project)
+    assert "chariot_apply.cli.manifests" in loaded
+    assert loaded.isdisjoint({"chariot_apply.cli.plan", "chariot_apply.cli.status", "chariot_apply.cli.adoption"})
+
+
+def test_every_registered_command_loads_under_its_name() -> None:
+    import click
+
+    from chariot_apply.cli.main import COMMANDS, cli
+
+    context = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(context, name)
+        assert command is not None and command.name == name, name

@@ -16,9 +16,9 @@ from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport
 from chariot_apply.emulator.store import EmulatorStore
+from chariot_apply.plan.document import PlanDocument, plan_json_schema
 from chariot_apply.plan.fetch import make_plan
 from chariot_apply.plan.model import Plan, PlanOptions
-from chariot_apply.render.document import PlanDocument, plan_json_schema
 from tests.factories import classifier_config, declared_run, manifest, new_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,8 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.f
 
 @given(json_values, json_values)
 def test_the_cheap_equality_agrees_with_the_structural_diff(a, b) -> None:
-    from chariot_apply.plan.diff import same_json, structural_differences
+    from chariot_apply.chariot.jsonvalue import same_json
+    from chariot_apply.plan.diff import structural_differences
 
     differences = list(structural_differences(a, b, "config"))
     assert same_json(a, b) == (not differences)

@@ -13,8 +13,9 @@ import pytest
 from chariot_apply.chariot import rest
 from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.errors import ServerError
+from chariot_apply.concurrency import Bounded
 from chariot_apply.emulator.faults import EmulatorTransport
-from chariot_apply.plan.fetch import Bounded, list_project, make_plan
+from chariot_apply.plan.fetch import list_project, make_plan
 from chariot_apply.plan.model import Create, Invalid, PlanOptions
 from tests.conftest import FAST_RETRY
 from tests.factories import classifier_config, declared_run, manifest, new_run

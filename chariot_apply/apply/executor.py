@@ -26,7 +26,8 @@ from chariot_apply.chariot.errors import (
 )
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Run
-from chariot_apply.plan.fetch import Bounded, runs_named
+from chariot_apply.concurrency import Bounded
+from chariot_apply.plan.fetch import runs_named
 from chariot_apply.plan.live import RunKey, oldest_first, runs_by_address
 from chariot_apply.plan.model import (
     Change,
@@ -75,9 +76,6 @@ class Reporter:
     """What an apply tells as it goes. Every hook does nothing here: a reporter overrides what it shows
     (like resolvelib's ``BaseReporter``), so adding a hook never breaks one."""
 
-    def started(self, change: Change) -> None:
-        """``change`` is about to be carried out."""
-
     def finished(self, outcome: Outcome) -> None:
         """A change ended, well or not."""
 
@@ -102,14 +100,12 @@ class Executor:
     async def apply(self, plan: Plan) -> ApplyResult:
         bound = Bounded(self.concurrency)
         removals = [c for c in plan.changes if isinstance(c, Stop | Delete | Replace | DeleteCheckpoints)]
-        for change in plan.changes:
-            self.reporter.started(change)
         removed = await bound.all(self._attempt(c, self._remove) for c in removals)
         outcomes = []
         creations: list[Create | Replace] = [c for c in plan.changes if isinstance(c, Create)]
-        for change, outcome in zip(removals, removed, strict=True):
-            if isinstance(change, Replace) and outcome.ok:
-                creations.append(change)  # its old run is gone: now create the new one
+        for removal, outcome in zip(removals, removed, strict=True):
+            if isinstance(removal, Replace) and outcome.ok:
+                creations.append(removal)  # its old run is gone: now create the new one
             else:
                 outcomes.append(outcome)
                 self.reporter.finished(outcome)

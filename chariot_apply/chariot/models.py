@@ -32,7 +32,6 @@ RunStatus = Literal[
     "job_completed",
     "job_unknown",
 ]
-RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 #: A run in one of these statuses will not change again by itself.
 FINISHED_STATUSES = frozenset({"job_create_failed", "job_terminated", "job_failed", "job_completed"})
 #: A stop has been asked for and is under way.
@@ -45,7 +44,6 @@ RunField = Literal[
     "task_type", "config", "resources", "progress", "progress_updated_at", "status",
     "status_updated_at",
 ]
-RUN_SELECTABLE: tuple[str, ...] = get_args(RunField)
 RunSort = Literal["id:asc", "id:desc", "created_at:asc", "created_at:desc"]
 RUN_SORTS: tuple[str, ...] = get_args(RunSort)
 ReloadField = Literal["status", "status_updated_at", "progress", "progress_updated_at", "notes"]
@@ -55,9 +53,7 @@ CheckpointStatus = Literal["incomplete", "complete"]
 CheckpointField = Literal[
     "id", "created_at", "run_id", "project_id", "global_step", "status", "status_updated_at"
 ]
-CHECKPOINT_SELECTABLE: tuple[str, ...] = get_args(CheckpointField)
 CheckpointSort = Literal["id:asc", "id:desc", "created_at:asc", "created_at:desc"]
-CHECKPOINT_SORTS: tuple[str, ...] = get_args(CheckpointSort)
 
 
 class Gpu(ChariotModel):
@@ -116,14 +112,6 @@ class Run(ChariotModel):
     resources: Resources | None = None
     config: dict[str, Any] | None = None
     notes: str | None = None
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
-
-    @property
-    def is_stopping(self) -> bool:
-        return self.status in STOPPING_STATUSES
 
 
 class Event(ChariotModel):

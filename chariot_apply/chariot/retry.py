@@ -21,5 +21,3 @@ class RetryPolicy:
         """Seconds to sleep after failed attempt number ``attempt`` (0-based)."""
         return self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
-
-NO_RETRY = RetryPolicy(attempts=1)

@@ -190,14 +190,22 @@ def run_action(env: Mapping[str, str], log: TextIO, *, github_transport: httpx.B
 
 
 def _run(step: Step) -> int:
-    inputs, runner = step.inputs, step.runner
+    inputs = step.inputs
     # The Chariot is the one the input names: never CHARIOT_URL from elsewhere, never the project file's.
     env = {k: v for k, v in step.env.items() if k != "CHARIOT_URL"}
     ws = workflow.open_workspace(inputs.manifests, env=env, chariot_url=None if inputs.embedded else inputs.chariot_url,
                                  server_from_project_file=False)
+    try:
+        return _plan_and_act(step, ws)
+    finally:
+        run(ws.close())
+
+
+def _plan_and_act(step: Step, ws: workflow.Workspace) -> int:
+    inputs, runner = step.inputs, step.runner
     options = PlanOptions(owner=ws.project.owner, prune=inputs.prune, allow_replace=inputs.allow_replace,
                           targets=inputs.targets, excludes=inputs.excludes)
-    plan = run(workflow.plan(ws, options, commit=step.event.sha))
+    plan = run(workflow.plan(ws, options, commit=step.event.sha), bulk_heap=True)
     plan_path = runner.temp_dir() / "chariot-apply-plan.json"
     plan_path.write_text(render_json(plan), "utf-8")
     runner.add_summary(render_markdown(plan))

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, assert_never
 
 from chariot_apply.chariot.ilike import ilike
+from chariot_apply.chariot.jsonvalue import is_schema_default, same_json
 from chariot_apply.chariot.models import Gpu, Resources, Run
+from chariot_apply.lazyimport import import_without
 from chariot_apply.manifest.model import DeclaredRun, ResourcesSpec
 from chariot_apply.plan.harvest import Harvest, harvest_items
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint, Validation, ValidationKey, runs_by_address
@@ -352,19 +352,6 @@ def _resource_differences(declared: ResourcesSpec, live: Resources | None, edite
                          in_manifest=want_gpu is not None)
 
 
-def same_json(a: Any, b: Any) -> bool:
-    """JSON equality (1 == 1.0, but true != 1): the cheap check before asking deepdiff what differs."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    return type(a) is type(b) and a == b
-
-
 def _project(live: Any, declared: Any) -> Any:
     """``live`` cut down to the keys ``declared`` has, so that server-filled extras are not differences."""
     if isinstance(live, dict) and isinstance(declared, dict):
@@ -412,11 +399,12 @@ def structural_differences(live: Any, declared: Any, root: str) -> Iterable[Diff
     """What deepdiff finds between two JSON values (1 == 1.0, true != 1), one Difference per place."""
     diff = _deepdiff()(_tag(live), _tag(declared), ignore_type_in_groups=[(int, float)], view="tree",
                     ignore_private_variables=False)  # a config key may start with "__"
+    missing = _not_present()
     for report in diff.values():
         for level in report:
             path = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
                                   for p in level.path(output_format="list"))
-            in_live, in_manifest = not _is_missing(level.t1), not _is_missing(level.t2)
+            in_live, in_manifest = level.t1 is not missing, level.t2 is not missing
             yield Difference(path=path, live=_untag(level.t1) if in_live else None,
                              declared=_untag(level.t2) if in_manifest else None, in_live=in_live,
                              in_manifest=in_manifest)
@@ -427,19 +415,13 @@ DEEPDIFF_OPTIONALS = ("numpy", "pandas", "polars")
 
 
 def _deepdiff() -> Any:
-    """DeepDiff, imported only when a config differs (~25 ms), with its optional array libraries hidden unless
-    already loaded: configs are JSON, so it never needs them."""
-    if "deepdiff" not in sys.modules:
-        hidden = [name for name in DEEPDIFF_OPTIONALS if name not in sys.modules]
-        for name in hidden:
-            sys.modules[name] = None  # type: ignore[assignment]  # None there: `import numpy` raises ImportError
-        try:
-            importlib.import_module("deepdiff")
-        finally:
-            for name in hidden:
-                if name in sys.modules and sys.modules[name] is None:
-                    del sys.modules[name]
-    return sys.modules["deepdiff"].DeepDiff
+    """DeepDiff, imported only when a config differs, without its optional array libraries: configs are JSON."""
+    return import_without("deepdiff", DEEPDIFF_OPTIONALS).DeepDiff
+
+
+def _not_present() -> Any:
+    """deepdiff's marker of a value one side does not have."""
+    return import_without("deepdiff.helper", DEEPDIFF_OPTIONALS).notpresent
 
 
 def _removed_keys(declared: dict[str, Any], live: dict[str, Any], schema: Mapping[str, Any],
@@ -449,15 +431,11 @@ def _removed_keys(declared: dict[str, Any], live: dict[str, Any], schema: Mappin
         found = properties.get(key)
         prop: Mapping[str, Any] = found if isinstance(found, dict) else {}
         if key not in declared:
-            if "default" in prop and same_json(prop["default"], value):
+            if is_schema_default(prop, value):
                 continue  # filled in by the server
             yield Difference(path=f"{prefix}.{key}", live=value, declared=None, in_manifest=False)
         elif isinstance(value, dict) and isinstance(declared[key], dict):
             yield from _removed_keys(declared[key], value, prop, f"{prefix}.{key}")
-
-
-def _is_missing(value: Any) -> bool:
-    return type(value).__name__ == "NotPresent"
 
 
 RunKey = tuple[str, str, str]  # (project id, name, version)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chariot_apply.chariot.ilike import escape_ilike
+from chariot_apply.chariot.jsonvalue import is_schema_default
 from chariot_apply.chariot.models import STOPPING_STATUSES, Run
 from chariot_apply.plan.live import ResolvedBlueprint, runs_by_address
 from chariot_apply.plan.ownership import parse_notes
@@ -22,7 +23,7 @@ def without_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> di
     for key, value in config.items():
         entry = properties.get(key)
         prop: Mapping[str, Any] = entry if isinstance(entry, dict) else {}
-        if "default" in prop and prop["default"] == value and type(prop["default"]) is type(value):
+        if is_schema_default(prop, value):
             continue
         if isinstance(value, dict) and prop.get("properties"):
             value = without_defaults(value, prop)

@@ -1,0 +1,134 @@
+"""What every command shares: the global options, the project workspace, and running the library's coroutines."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from chariot_apply.errors import UserError
+from chariot_apply.names import PROJECT_FILE
+
+if TYPE_CHECKING:
+    from chariot_apply.workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False) -> T:
+    """``asyncio.run`` for a command (``asyncrun.run``: ``bulk_heap`` for one that builds a plan)."""
+    from chariot_apply.asyncrun import run as run_async
+
+    return run_async(awaitable, bulk_heap=bulk_heap)
+
+
+@dataclass
+class Globals:
+    """Options every command takes, before or after its name (``chariot-apply plan --no-color``)."""
+
+    config: Path | None = None
+    owner: str | None = None
+    project: str | None = None
+    chariot_url: str | None = None
+    no_color: bool = False
+    var: tuple[str, ...] = ()
+
+    @property
+    def color(self) -> bool:
+        return not self.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+    def project_file(self) -> Path:
+        """The project file a command edits (``adopt``, ``import``): --config, else the nearest upwards."""
+        from chariot_apply.manifest.project_file import find_project_file
+
+        return self.config or find_project_file(Path.cwd()) or Path(PROJECT_FILE)
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None and value is not False and value != () and param.name:
+        setattr(ctx.ensure_object(Globals), param.name, value)
+
+
+def global_settings(ctx: click.Context) -> Globals:
+    return ctx.ensure_object(Globals)
+
+
+def with_options(options: Sequence[Callable[[F], F]]) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
+project_option = click.option("--project", callback=_remember, expose_value=False,
+                              help="Default project for manifests that name none [env CHARIOT_APPLY_PROJECT].")
+global_options: list[Callable[[F], F]] = [
+    click.option("--config", type=click.Path(path_type=Path, dir_okay=False), callback=_remember,
+                 expose_value=False, help=f"Project file (default: the nearest {PROJECT_FILE} upwards)."),
+    click.option("--owner", callback=_remember, expose_value=False,
+                 help="Owner id written into the runs we create [env CHARIOT_APPLY_OWNER]."),
+    project_option,
+    click.option("--chariot-url", callback=_remember, expose_value=False,
+                 help="Chariot root URL [env CHARIOT_URL]; unset: the embedded emulator."),
+    click.option("--no-color", is_flag=True, callback=_remember, expose_value=False,
+                 help="No colour (also: NO_COLOR set, or not a terminal)."),
+    click.option("--var", multiple=True, callback=_remember, expose_value=False, metavar="NAME=VALUE",
+                 help="A value for ${NAME} in manifests (before the environment and `vars:`); repeatable."),
+]
+
+
+def command(name: str | None = None, *, own_project: bool = False) -> Callable[[Callable[..., Any]], click.Command]:
+    """``click.command`` with the global options, so that they work after the command's name too (but for
+    ``--project`` where the command has its own)."""
+    options = [o for o in global_options if not own_project or o is not project_option]
+
+    def decorate(f: Callable[..., Any]) -> click.Command:
+        return click.command(name)(with_options(options)(f))
+    return decorate
+
+
+def variables(given: Sequence[str]) -> dict[str, str]:
+    values = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise UserError(f"--var {item!r} is not NAME=VALUE", hint="for example --var EPOCHS=30")
+        values[name] = value
+    return values
+
+
+def open_workspace(ctx: click.Context, files: Sequence[str], quiet: bool = False,
+                   need_manifests: bool = True) -> Workspace:
+    """The command's workspace; its one Chariot client is closed when the command ends."""
+    from chariot_apply.workspace import open_workspace as open_
+
+    g = global_settings(ctx)
+    ws = open_(files, config=g.config, owner=g.owner, project=g.project, chariot_url=g.chariot_url,
+               need_manifests=need_manifests, variables=variables(g.var))
+    ctx.call_on_close(lambda: run(ws.close()))
+    if not quiet:
+        for notice in ws.notices:
+            click.echo(notice, err=True)
+    return ws
+
+
+files_option = click.option("-f", "--filename", "files", multiple=True,
+                            help="Manifest file, directory (recursive) or glob; '-' reads standard input. "
+                                 "Repeatable.")
+selection_options: list[Callable[[F], F]] = [
+    click.option("--prune", is_flag=True, help="Delete runs we own that no manifest declares."),
+    click.option("--allow-replace", is_flag=True, help="Replace (delete, then create) runs that changed."),
+    click.option("--target", multiple=True, help="Only these addresses (project/name@version, globs)."),
+    click.option("--exclude", multiple=True, help="Not these addresses (globs)."),
+]
+interval_option = click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0.05, 3600),
+                               help="Seconds between looks.")
+locked_option = click.option("--locked", is_flag=True,
+                             help="Fail if chariot-apply.lock is missing or does not cover a manifest (for CI).")

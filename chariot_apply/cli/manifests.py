@@ -1,0 +1,74 @@
+"""``chariot-apply validate``, ``render`` and ``lock``: the manifests themselves, mostly without a server.
+
+``validate`` (offline) must start without the HTTP client: the workflow layer loads only with ``--online``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from chariot_apply.cli.common import command, files_option, global_settings, open_workspace, run
+from chariot_apply.cli.errors import EXIT_ERROR
+from chariot_apply.errors import UserError
+from chariot_apply.render.manifests import render_manifests
+
+
+@command()
+@click.argument("paths", nargs=-1)
+@files_option
+@click.option("--online", is_flag=True, help="Also resolve blueprints and validate configs on the server.")
+@click.option("--skip-foreign", is_flag=True,
+              help="Skip YAML documents that are not chariot-apply manifests (for pre-commit, which passes "
+                   "every YAML file).")
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...], online: bool,
+             skip_foreign: bool) -> None:
+    """Check manifests (schema, quantities, duplicates); --online validates configs against blueprints too.
+
+    PATHS are manifest files or directories, like -f.
+    """
+    ws = open_workspace(ctx, paths + files, quiet=not online)
+    declared = ws.manifests(skip_foreign=skip_foreign)
+    if online:
+        from chariot_apply import workflow  # the client and the planner: only for --online
+        from chariot_apply.plan.model import Plan
+        from chariot_apply.render.text import render_text
+
+        result = run(workflow.validate_online(ws, declared))
+        if result.invalid:
+            click.echo(render_text(Plan(options=result.options, items=result.invalid),
+                                   color=global_settings(ctx).color))
+            ctx.exit(EXIT_ERROR)
+    click.echo(f"{len(declared)} manifest(s) valid.")
+
+
+@command()
+@files_option
+@click.option("--origins", is_flag=True, help="Say where each value came from when another file set it (defaults).")
+@click.pass_context
+def render(ctx: click.Context, files: tuple[str, ...], origins: bool) -> None:
+    """Print the fully expanded TrainingRun documents (variables, defaults and sweeps applied) as YAML:
+    what `plan` diffs, readable, and planned again to the same plan."""
+    ws = open_workspace(ctx, files, quiet=True)
+    click.echo(render_manifests(ws.manifests(), origins=origins), nl=False)
+
+
+@command("lock")
+@files_option
+@click.option("--upgrade", "upgrade", is_flag=True, help="Move locked blueprints to what their patterns resolve to "
+                                                         "now (only the NAMEs given, if any).")
+@click.argument("names", nargs=-1)
+@click.pass_context
+def lock(ctx: click.Context, files: tuple[str, ...], upgrade: bool, names: tuple[str, ...]) -> None:
+    """Resolve the manifests' blueprints into chariot-apply.lock (commit it); --upgrade [NAME ...] moves them."""
+    from chariot_apply import workflow  # the client: only where the lock is made
+
+    if names and not upgrade:
+        raise UserError("blueprint names go with --upgrade", hint="chariot-apply lock --upgrade NAME")
+    ws = open_workspace(ctx, files)
+    changed = run(workflow.lock(ws, list(names) if upgrade else None))
+    for line in changed:
+        click.echo(f"  {line}")
+    where = os.path.relpath(ws.lock_path)
+    click.echo(f"{where}: {len(changed)} blueprint(s) locked or moved." if changed else f"{where}: up to date.")

@@ -1,0 +1,197 @@
+"""``chariot-apply plan`` and ``apply``: show the difference, and carry it out."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from chariot_apply import workflow
+from chariot_apply.apply.executor import ApplyResult
+from chariot_apply.chariot.models import Run
+from chariot_apply.cli.common import (
+    command,
+    files_option,
+    global_settings,
+    interval_option,
+    locked_option,
+    open_workspace,
+    run,
+    selection_options,
+    with_options,
+)
+from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from chariot_apply.cli.reporter import TerminalReporter
+from chariot_apply.errors import UserError
+from chariot_apply.plan.model import Plan, PlanOptions
+from chariot_apply.render.apply import apply_summary
+from chariot_apply.render.document import render_json
+from chariot_apply.render.markdown import render_markdown
+from chariot_apply.render.text import render_text
+from chariot_apply.workspace import Workspace
+
+
+def _options(ws: Workspace, prune: bool, allow_replace: bool, target: tuple[str, ...],
+             exclude: tuple[str, ...]) -> PlanOptions:
+    return PlanOptions(owner=ws.project.owner, prune=prune, allow_replace=allow_replace, targets=target,
+                       excludes=exclude)
+
+
+def _render(plan_: Plan, fmt: str, color: bool) -> str:
+    if fmt == "json":
+        return render_json(plan_)
+    if fmt == "markdown":
+        return render_markdown(plan_)
+    return render_text(plan_, color=color)
+
+
+@command()
+@files_option
+@with_options(selection_options)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan to apply later.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
+@locked_option
+@click.pass_context
+def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace: bool, target: tuple[str, ...],
+         exclude: tuple[str, ...], fmt: str, out: Path | None, detailed_exitcode: bool, locked: bool) -> None:
+    """Show what apply would do."""
+    ws = open_workspace(ctx, files)
+    result = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude), locked=locked),
+                 bulk_heap=True)
+    click.echo(_render(result, fmt, global_settings(ctx).color), nl=False)
+    if out is not None:
+        workflow.save_plan(result, out)
+        click.echo(f"Saved the plan to {out} (it holds config values: keep it private). "
+                   f"Apply it with: chariot-apply apply {out}", err=True)
+    if result.needs_attention:  # the apply that follows would fail on them: so does the plan
+        click.echo(f"{result.needs_attention} declared run(s) need attention: applying would fail on them "
+                   "(see 'Needs attention').", err=True)
+        ctx.exit(EXIT_ERROR)
+    ctx.exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
+
+
+def _seconds(text: str) -> float:
+    """``90``, ``90s``, ``15m``, ``2h``: a duration in seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number_, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        value = float(number_) * units[unit]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration such as 90s, 15m or 2h") from None
+    if value <= 0:
+        raise click.BadParameter("a duration must be more than zero")
+    return value
+
+
+@command()
+@click.argument("plan_file", required=False, type=click.Path(path_type=Path))
+@files_option
+@with_options(selection_options)
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (a saved plan never asks: "
+                                                    "it was approved when it was saved).")
+@click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 256))
+@locked_option
+@click.option("--wait", is_flag=True, help="Then wait for the runs it created to reach --until; exit 1 if one "
+                                           "failed or --timeout passed (for CI).")
+@click.option("--until", type=click.Choice(["running", "finished"]), default="running", show_default=True)
+@click.option("--timeout", default="30m", show_default=True, help="How long --wait waits (90s, 15m, 2h).")
+@interval_option
+@click.pass_context
+def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], prune: bool, allow_replace: bool,
+          target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool, concurrency: int,
+          locked: bool, wait: bool, until: str, timeout: str, interval: float) -> None:
+    """Make Chariot match the manifests (or carry out a saved PLAN_FILE exactly)."""
+    color = global_settings(ctx).color
+    if plan_file is not None:
+        result_plan = workflow.load_saved_plan(plan_file)
+        if files or prune or allow_replace or target or exclude:
+            raise UserError("a saved plan is applied as it is",
+                            hint="drop -f/--prune/--allow-replace/--target/--exclude")
+        ws = open_workspace(ctx, (), need_manifests=False)
+        workflow.check_plan_target(result_plan, ws)
+    else:
+        ws = open_workspace(ctx, files)
+        result_plan = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude), locked=locked),
+                          bulk_heap=True)
+    wait_seconds = _seconds(timeout) if wait else 0.0
+    on_terminal = sys.stdout.isatty()
+    # A long plan on a terminal: one line a run, not every detail (`plan` shows them all).
+    click.echo(render_text(result_plan, color=color, compact=on_terminal and len(result_plan.changes) > 50), nl=False)
+    if result_plan.invalid:
+        raise UserError("the plan has invalid runs; nothing was applied", hint="fix the problems listed above")
+    if not result_plan.has_changes:
+        ctx.exit(_attention_exit(result_plan))
+    if not auto_approve and plan_file is None:  # Terraform's rule: a saved plan was approved when saved
+        if not sys.stdin.isatty():
+            raise UserError("refusing to apply without confirmation, and there is no terminal to ask on",
+                            hint="review the plan, then run again with --auto-approve")
+        if not click.confirm("Apply these changes?", default=False):
+            click.echo("Nothing applied.")
+            ctx.exit(EXIT_ERROR)
+    reporter = TerminalReporter(color, len(result_plan.changes), on_terminal)
+    try:
+        result = run(workflow.apply(ws, result_plan, reporter, check_stale=plan_file is not None,
+                                    concurrency=concurrency))
+    except KeyboardInterrupt:
+        _report(ApplyResult(tuple(reporter.outcomes)), interrupted=True)
+        unknown = len(result_plan.changes) - len(reporter.outcomes)
+        click.secho(f"Interrupted: {unknown} change(s) were not finished; some may have reached Chariot.",
+                    err=True, fg="red")
+        click.echo("Hint: run `chariot-apply apply` again: it looks before it creates, and converges.", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
+    reporter.done()
+    _report(result)
+    if result.failed:
+        ctx.exit(EXIT_ERROR)
+    if wait:
+        ctx.exit(_wait(ws, result, until, wait_seconds, interval) or _attention_exit(result_plan))
+    ctx.exit(_attention_exit(result_plan))
+
+
+def _wait(ws: Workspace, result: ApplyResult, until: str, timeout: float, interval: float) -> int:
+    created = [o.run_id for o in result.outcomes if o.ok and o.kind in ("create", "replace") and o.run_id]
+    if not created:
+        click.echo("Nothing was created: nothing to wait for.")
+        return EXIT_OK
+    click.echo(f"Waiting for {len(created)} run(s) to be {until} (at most {timeout:g}s)...")
+    last: dict[str, str | None] = {}
+
+    def on_poll(runs: Sequence[Run]) -> None:
+        for run_ in runs:
+            if last.get(run_.id or "") != run_.status:
+                last[run_.id or ""] = run_.status
+                progress = f" {run_.progress[0].value}/{run_.progress[0].final_value}" if run_.progress else ""
+                click.echo(f"  {run_.name}@{run_.version} [{run_.id}]: {run_.status}{progress}")
+
+    waited = run(workflow.wait(ws, created, until, timeout, interval, on_poll))  # type: ignore[arg-type]
+    for failed in waited.failed:
+        click.secho(f"Error: {failed.name}@{failed.version} [{failed.id}] {failed.status}", err=True, fg="red")
+    if waited.failed:
+        click.echo("Hint: `chariot-apply events ADDRESS` shows what happened", err=True)
+        return EXIT_ERROR
+    if waited.timed_out:
+        click.secho(f"Error: not every run was {until} after {timeout:g}s", err=True, fg="red")
+        return EXIT_ERROR
+    click.echo(f"Every run is {until}.")
+    return EXIT_OK
+
+
+def _attention_exit(plan_: Plan) -> int:
+    if plan_.unreached:
+        click.echo("Some declared runs were not brought to their declared state (see 'Needs attention').",
+                   err=True)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _report(result: ApplyResult, interrupted: bool = False) -> None:
+    summary = apply_summary(result, interrupted=interrupted)
+    click.echo(summary.line)
+    for line in summary.errors:
+        if line.startswith("Error:"):
+            click.secho(line, err=True, fg="red")
+        else:
+            click.echo(line, err=True)
