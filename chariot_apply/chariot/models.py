@@ -34,6 +34,8 @@ RunStatus = Literal[
 ]
 #: A run in one of these statuses will not change again by itself.
 FINISHED_STATUSES = frozenset({"job_create_failed", "job_terminated", "job_failed", "job_completed"})
+#: A run in one of these may still change by itself (every status but the finished ones).
+ACTIVE_STATUSES: tuple[str, ...] = tuple(s for s in get_args(RunStatus) if s not in FINISHED_STATUSES)
 #: A stop has been asked for and is under way.
 STOPPING_STATUSES = frozenset(
     {"run_stop_requested", "job_terminate_requested", "job_terminating"}

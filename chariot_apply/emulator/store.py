@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS runs (
 DROP INDEX IF EXISTS runs_project;  -- superseded: pages skip by the index below alone
 CREATE INDEX IF NOT EXISTS runs_project_live ON runs(project_id, deleted, id);
 CREATE INDEX IF NOT EXISTS runs_name ON runs(name_folded);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);  -- the active runs, whatever the history
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_due ON runs(next_at) WHERE next_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
@@ -325,8 +326,12 @@ class EmulatorStore:
         through Python dicts and ``json.dumps``): listings are not the emulator's bottleneck."""
         with self._lock:
             self.advance()
+            # A project holds its whole history: where names or statuses narrow the listing, their indexes must
+            # serve it, not the project's (the unary + keeps SQLite from choosing that one).
+            narrow = query.name_ilikes is not None or query.statuses is not None or query.ids is not None
             where = (_Where("deleted=0").any_of("blueprint_id", query.blueprint_ids).any_of("id", query.ids)
-                     .any_of("project_id", query.project_ids).any_of("status", query.statuses)
+                     .any_of("+project_id" if narrow else "project_id", query.project_ids)
+                     .any_of("status", query.statuses)
                      .any_of("task_type", query.task_types).any_of("version", query.versions)
                      .any_of("user_id", query.user_ids).created(query.created_after, query.created_before))
             if query.id_after is not None:

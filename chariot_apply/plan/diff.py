@@ -445,8 +445,9 @@ def _prune(ctx: _Context, declared_keys: set[RunKey], by_address: Mapping[RunKey
            observed: list[Observed], seen: list[str]) -> list[Item]:
     """Runs we own that no manifest declares: deleted with --prune, and shown (and counted) without it."""
     items: list[Item] = []
+    listed = ctx.live.complete_projects | ctx.live.active_projects
     undeclared = [(key, runs, ours) for key, runs in by_address.items()
-                  if key[0] in ctx.live.complete_projects and key not in declared_keys
+                  if key[0] in listed and key not in declared_keys
                   and (ours := [r for r in runs if _owned(ctx, r)])]
     for (project_id, name, version), runs, ours in sorted(undeclared, key=lambda entry: entry[0]):
         addr = address(ctx.live.project_names.get(project_id, project_id), name, version)

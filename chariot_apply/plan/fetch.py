@@ -24,7 +24,7 @@ from chariot_apply.chariot.errors import (
     ValidationError,
 )
 from chariot_apply.chariot.ilike import escape_ilike
-from chariot_apply.chariot.models import Model, Run
+from chariot_apply.chariot.models import ACTIVE_STATUSES, Model, Run
 from chariot_apply.concurrency import Bounded, settled
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.diff import build_plan, validation_key
@@ -67,7 +67,7 @@ async def live_and_plan(client: AsyncChariotClient, declared: Sequence[DeclaredR
     validations = Validations(client, bound)
     try:
         live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, locked=locked,
-                                      meanwhile=validations, settle=False)
+                                      meanwhile=validations, settle=False, everything=options.prune)
         return live, await plan_validated(client, declared, live, options, bound, validations)
     finally:  # the pages asked past the end came back while the plan was being made
         await bound.settle_detached()
@@ -125,13 +125,15 @@ class Validations:
 async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], *,
                            adopted: Iterable[str] = (), bound: Bounded | None = None,
                            locked: Mapping[BlueprintKey, str] | None = None,
-                           meanwhile: Validations | None = None, settle: bool = True) -> LiveState:
+                           meanwhile: Validations | None = None, settle: bool = True,
+                           everything: bool = True) -> LiveState:
     """Everything a plan reads. With ``meanwhile``, the declared configs are validated while the projects are
     listed (their blueprints are known after one round trip; a large listing takes several). Without ``settle``,
-    the caller waits for ``bound``'s detached requests (``Bounded.settle_detached``) before closing the client."""
+    the caller waits for ``bound``'s detached requests (``Bounded.settle_detached``) before closing the client.
+    ``everything``: every run of the involved projects (``--prune``); else only what can need action."""
     bound = bound or Bounded(PLAN_CONCURRENCY)
     try:
-        return await _fetch_live_state(client, declared, adopted, bound, locked, meanwhile)
+        return await _fetch_live_state(client, declared, adopted, bound, locked, meanwhile, everything)
     finally:
         if settle:
             await bound.settle_detached()
@@ -139,18 +141,25 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
 
 async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], adopted: Iterable[str],
                             bound: Bounded, locked: Mapping[BlueprintKey, str] | None,
-                            meanwhile: Validations | None) -> LiveState:
+                            meanwhile: Validations | None, everything: bool) -> LiveState:
     keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
                   key=lambda k: (k[0], k[1] or ""))
     names = sorted({r.spec.blueprint.name for r in declared})
     async def runs_of_involved_projects() -> tuple[ProjectIndex, list[str], list[Run]]:
-        # Every run of the projects the manifests name: the owned runs no manifest declares any more are
-        # shown (and deleted with --prune) only if they are seen.
+        # The owned runs no manifest declares any more are shown (and deleted with --prune) only if they are seen:
+        # with ``everything``, every run of the projects the manifests name; else the runs at the declared
+        # addresses and the active runs elsewhere (a finished run no manifest declares needs no action), so that
+        # a plan's cost follows what is declared and running, not the projects' whole history.
         index = ProjectIndex.of(await bound(client.get_projects()))
         involved = sorted({index.ids[r.project] for r in declared if r.project in index.ids})
         addresses = {(index.ids[r.project], r.name, r.version) for r in declared if r.project in index.ids}
-        pages = await settled(*(list_project(client, p, bound, keep=addresses) for p in involved))
-        return index, involved, [r for page in pages for r in page]
+        if everything:
+            pages = await settled(*(list_project(client, p, bound, keep=addresses) for p in involved))
+        else:
+            pages = await settled(runs_at_addresses(client, involved, addresses, bound),
+                                  active_runs(client, involved, addresses, bound))
+        unique = {r.id: r for page in pages for r in page}
+        return index, involved, list(unique.values())
 
     lookups_task = bound.all(_resolve(client, key) for key in keys)
     versions_task = bound(client.get_blueprints(names=names, limit=PAGE_SIZE)) if names else _nothing()
@@ -178,7 +187,7 @@ async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[Decla
     (index, involved, runs), (lookups, resolved, newer), versions, gpus, _ = await settled(
         listing, resolving, versions_task, gpus_task, validate_meanwhile())
     project_ids, project_names = index.ids, index.names
-    complete = frozenset(involved)  # every run of these was listed
+    listed = frozenset(involved)  # every run of these was listed, or every active one
     by_id = {b.id: ResolvedBlueprint.of(b) for b in versions or []}
     by_id |= {r.id: r for _, r in lookups if isinstance(r, ResolvedBlueprint)}
     missing = sorted({r.blueprint_id for r in runs if r.blueprint_id and r.blueprint_id not in by_id})
@@ -188,7 +197,8 @@ async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[Decla
     harvest, models = await _harvest(client, declared, runs, project_ids, bound)
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
     return LiveState(project_ids=project_ids, project_names=project_names, blueprints=resolved,
-                     blueprints_by_id=by_id, runs=tuple(runs), complete_projects=complete,
+                     blueprints_by_id=by_id, runs=tuple(runs), complete_projects=listed if everything else frozenset(),
+                     active_projects=listed,
                      adopted=frozenset(adopted), newer=newer, harvest=harvest, models=models,
                      gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None)
 
@@ -248,8 +258,10 @@ MAX_PAGES_AT_ONCE = 4  # 16 took no less time at 50,000 runs, and 50 MB more mem
 
 
 async def list_project(client: AsyncChariotClient, project_id: str, bound: Bounded,
-                       keep: Set[RunKey] | None = None, page_size: int = PAGE_SIZE) -> list[Run]:
-    """Every run of the project, by offset pages sorted by id, until one comes back short. A window of pages is
+                       keep: Set[RunKey] | None = None, page_size: int = PAGE_SIZE,
+                       statuses: Sequence[str] | None = None) -> list[Run]:
+    """Every run of the project (in ``statuses``, if given), by offset pages sorted by id, until one comes back
+    short. A window of pages is
     in flight: each page that comes back full lets the next go at once, without waiting for the others of its
     round to be parsed. A run seen twice (a page that shifted under a create or a delete) counts once; a run
     missed that way is found by the look-up the apply makes before it creates anything. Given ``keep``, runs at
@@ -265,7 +277,8 @@ async def list_project(client: AsyncChariotClient, project_id: str, bound: Bound
 
     def ask_next() -> None:
         nonlocal asked
-        request = client.get_runs(project_ids=[project_id], sort=["id:asc"], limit=page_size, offset=asked * page_size)
+        request = client.get_runs(project_ids=[project_id], sort=["id:asc"], limit=page_size, offset=asked * page_size,
+                                  **({"statuses": list(statuses)} if statuses is not None else {}))
         in_flight[asyncio.ensure_future(bound(request))] = asked
         asked += 1
 
@@ -321,6 +334,32 @@ async def _blueprint_by_id(client: AsyncChariotClient, blueprint_id: str) -> Res
         return ResolvedBlueprint.of(await client.get_blueprint(blueprint_id))
     except NotFoundError:
         return None
+
+
+async def runs_at_addresses(client: AsyncChariotClient, project_ids: Sequence[str], addresses: Set[RunKey],
+                            bound: Bounded) -> list[Run]:
+    """Every run at ``addresses``: batches of exact names (and their versions) in the projects, all at once."""
+    if not project_ids or not addresses:
+        return []
+    names = sorted({name for _, name, _ in addresses})
+    batches = [names[i:i + NAME_BATCH] for i in range(0, len(names), NAME_BATCH)]
+
+    async def batch_of(batch: list[str]) -> list[Run]:
+        versions = sorted({v for _, n, v in addresses if n in set(batch)})
+        return await _collect(client.iter_runs(project_ids=list(project_ids), name_ilikes=[escape_ilike(n)
+                                               for n in batch], versions=versions, page_size=PAGE_SIZE))
+
+    pages = await bound.all(batch_of(b) for b in batches)
+    return [r for page in pages for r in page if run_key(r) in addresses]
+
+
+async def active_runs(client: AsyncChariotClient, project_ids: Sequence[str], keep: Set[RunKey],
+                      bound: Bounded) -> list[Run]:
+    """The runs of the projects that may still change by themselves (not finished), those at addresses other
+    than ``keep`` without their config and resources (``without_spec``)."""
+    pages = await settled(*(list_project(client, p, bound, keep=keep, statuses=ACTIVE_STATUSES)
+                            for p in project_ids))
+    return [r for page in pages for r in page]
 
 
 async def runs_named(client: AsyncChariotClient, wanted: Iterable[str], bound: Bounded) -> list[Run]:

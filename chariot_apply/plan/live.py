@@ -38,6 +38,7 @@ class LiveState:
     blueprints_by_id: Mapping[str, ResolvedBlueprint]
     runs: tuple[Run, ...]
     complete_projects: frozenset[str] = frozenset()  # project ids whose runs were all listed
+    active_projects: frozenset[str] = frozenset()  # project ids whose active runs were all listed (at least)
     adopted: frozenset[str] = frozenset()
     gpu_types: frozenset[str] | None = None  # what get_available_system_gpus offers; None: not asked
     harvest: Mapping[str, Harvest] = field(default_factory=dict)  # by run id: checkpoints and their metrics
