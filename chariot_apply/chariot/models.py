@@ -6,6 +6,7 @@ unselected fields ``None``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -114,6 +115,27 @@ class Run(ChariotModel):
     resources: Resources | None = None
     config: dict[str, Any] | None = None
     notes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What a plan keeps of a run at an address no manifest declares: its identity, status and notes (whose marker
+    says who owns it). Most runs of a large project are such runs, and their configs alone would be most of a
+    plan's memory; a type of its own, so that nothing can read a config it does not have."""
+
+    id: str | None
+    name: str | None
+    version: str | None
+    created_at: datetime | None
+    blueprint_id: str | None
+    project_id: str | None
+    status: str | None
+    notes: str | None
+
+    @classmethod
+    def of(cls, run: Run) -> RunSummary:
+        return cls(run.id, run.name, run.version, run.created_at, run.blueprint_id, run.project_id, run.status,
+                   run.notes)
 
 
 class Event(ChariotModel):

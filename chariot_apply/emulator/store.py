@@ -28,12 +28,18 @@ from jsonschema.exceptions import SchemaError
 
 from chariot_apply.chariot import rest
 from chariot_apply.chariot.ilike import IlikePatternError, compile_ilike, fold, literal
-from chariot_apply.chariot.models import FINISHED_STATUSES
+from chariot_apply.chariot.models import ACTIVE_STATUSES, FINISHED_STATUSES
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.emulator import lifecycle
 from chariot_apply.emulator.catalog import Catalog, load_catalog
 from chariot_apply.emulator.clock import Clock, SystemClock
 from chariot_apply.quantity import QuantityError, parse_quantity
+
+_ACTIVE = frozenset(ACTIVE_STATUSES)
+#: ``status`` is one of the active ones, as SQL text: a partial index applies only to a query whose WHERE implies its
+#: own, which SQLite can prove of literals alone.
+_ACTIVE_CLAUSE = f"status NOT IN ({', '.join(repr(s) for s in sorted(FINISHED_STATUSES))})"
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -53,7 +59,8 @@ CREATE TABLE IF NOT EXISTS runs (
 DROP INDEX IF EXISTS runs_project;  -- superseded: pages skip by the index below alone
 CREATE INDEX IF NOT EXISTS runs_project_live ON runs(project_id, deleted, id);
 CREATE INDEX IF NOT EXISTS runs_name ON runs(name_folded);
-CREATE INDEX IF NOT EXISTS runs_status ON runs(status);  -- the active runs, whatever the history
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE INDEX IF NOT EXISTS runs_active ON runs(project_id, deleted, id) WHERE {active};  -- what plans list
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_due ON runs(next_at) WHERE next_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
@@ -72,7 +79,7 @@ CREATE TABLE IF NOT EXISTS gpus (type TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS models (
   id TEXT PRIMARY KEY, checkpoint_id TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
   summary TEXT NOT NULL, project_id TEXT NOT NULL, created_at REAL NOT NULL);
-"""
+""".replace("{active}", _ACTIVE_CLAUSE)
 
 CHECKPOINT_BUCKET = "chariot-checkpoints"
 DEFAULT_USER_ID = "00000000-0000-4000-8000-00000000cafe"
@@ -327,13 +334,19 @@ class EmulatorStore:
         with self._lock:
             self.advance()
             # A project holds its whole history: where names or statuses narrow the listing, their indexes must
-            # serve it, not the project's (the unary + keeps SQLite from choosing that one).
-            narrow = query.name_ilikes is not None or query.statuses is not None or query.ids is not None
+            # serve it, not the project's (the unary + keeps SQLite from choosing that one). The active runs (what
+            # every plan asks for) have an index of their own, in id order.
+            active = query.statuses is not None and frozenset(query.statuses) == _ACTIVE
+            narrow = query.name_ilikes is not None or query.ids is not None or (query.statuses is not None
+                                                                                and not active)
             where = (_Where("deleted=0").any_of("blueprint_id", query.blueprint_ids).any_of("id", query.ids)
                      .any_of("+project_id" if narrow else "project_id", query.project_ids)
-                     .any_of("status", query.statuses)
                      .any_of("task_type", query.task_types).any_of("version", query.versions)
                      .any_of("user_id", query.user_ids).created(query.created_after, query.created_before))
+            if active:
+                where.add(_ACTIVE_CLAUSE)  # literal, so that SQLite sees the partial index applies
+            else:
+                where.any_of("status", query.statuses)
             if query.id_after is not None:
                 where.add("id > ?", query.id_after)
             if query.name_ilikes is not None:

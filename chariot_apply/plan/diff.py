@@ -11,11 +11,18 @@ from typing import Any, assert_never
 
 from chariot_apply.chariot.ilike import ilike
 from chariot_apply.chariot.jsonvalue import is_schema_default, same_json
-from chariot_apply.chariot.models import Gpu, Resources, Run
+from chariot_apply.chariot.models import Gpu, Resources, Run, RunSummary
 from chariot_apply.lazyimport import import_without
 from chariot_apply.manifest.model import DeclaredRun, ResourcesSpec
 from chariot_apply.plan.harvest import Harvest, harvest_items
-from chariot_apply.plan.live import LiveState, ResolvedBlueprint, Validation, ValidationKey, runs_by_address
+from chariot_apply.plan.live import (
+    LiveState,
+    ResolvedBlueprint,
+    RunIdentity,
+    Validation,
+    ValidationKey,
+    runs_by_address,
+)
 from chariot_apply.plan.model import (
     BlockedReplace,
     BlueprintChoice,
@@ -92,7 +99,7 @@ def desired_spec(run: DeclaredRun) -> dict[str, Any]:
     }
 
 
-def live_ref(run: Run) -> LiveRun:
+def live_ref(run: RunIdentity) -> LiveRun:
     _, marker = parse_notes(run.notes)
     return LiveRun(id=run.id or "", status=run.status, owner=marker.owner if marker else None,
                    blueprint_id=run.blueprint_id)
@@ -135,7 +142,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     if options.prune and not declared:
         warnings.append("no manifests were given: refusing to prune (that would delete every run we own)")
     elif declared:
-        items += _prune(ctx, declared_keys, by_address, observed, seen)
+        items += _prune(ctx, declared_keys, runs_by_address([*live.runs, *live.elsewhere]), observed, seen)
     for (name, pattern), newer in sorted(live.newer.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         locked = live.blueprints.get((name, pattern))
         was = locked.version if isinstance(locked, ResolvedBlueprint) else "?"
@@ -146,7 +153,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
                 warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options))
 
 
-def _owned(ctx: _Context, run: Run) -> bool:
+def _owned(ctx: _Context, run: RunIdentity) -> bool:
     return is_owned(run.notes, run.id, ctx.options.owner, ctx.live.adopted)
 
 
@@ -441,7 +448,7 @@ def _removed_keys(declared: dict[str, Any], live: dict[str, Any], schema: Mappin
 RunKey = tuple[str, str, str]  # (project id, name, version)
 
 
-def _prune(ctx: _Context, declared_keys: set[RunKey], by_address: Mapping[RunKey, list[Run]],
+def _prune(ctx: _Context, declared_keys: set[RunKey], by_address: Mapping[RunKey, list[Run | RunSummary]],
            observed: list[Observed], seen: list[str]) -> list[Item]:
     """Runs we own that no manifest declares: deleted with --prune, and shown (and counted) without it."""
     items: list[Item] = []

@@ -24,7 +24,7 @@ from chariot_apply.chariot.errors import (
     ValidationError,
 )
 from chariot_apply.chariot.ilike import escape_ilike
-from chariot_apply.chariot.models import ACTIVE_STATUSES, Model, Run
+from chariot_apply.chariot.models import ACTIVE_STATUSES, Model, Run, RunSummary
 from chariot_apply.concurrency import Bounded, settled
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.diff import build_plan, validation_key
@@ -145,7 +145,7 @@ async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[Decla
     keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
                   key=lambda k: (k[0], k[1] or ""))
     names = sorted({r.spec.blueprint.name for r in declared})
-    async def runs_of_involved_projects() -> tuple[ProjectIndex, list[str], list[Run]]:
+    async def runs_of_involved_projects() -> tuple[ProjectIndex, list[str], list[Run | RunSummary]]:
         # The owned runs no manifest declares any more are shown (and deleted with --prune) only if they are seen:
         # with ``everything``, every run of the projects the manifests name; else the runs at the declared
         # addresses and the active runs elsewhere (a finished run no manifest declares needs no action), so that
@@ -184,13 +184,15 @@ async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[Decla
         # Leave room for a wave of pages: the listing is what the plan waits for.
         await meanwhile.meanwhile(wanted, until=listing, width=max(1, bound.limit - MAX_PAGES_AT_ONCE))
 
-    (index, involved, runs), (lookups, resolved, newer), versions, gpus, _ = await settled(
+    (index, involved, listed_runs), (lookups, resolved, newer), versions, gpus, _ = await settled(
         listing, resolving, versions_task, gpus_task, validate_meanwhile())
+    runs = [r for r in listed_runs if isinstance(r, Run)]
+    elsewhere = tuple(r for r in listed_runs if isinstance(r, RunSummary))
     project_ids, project_names = index.ids, index.names
     listed = frozenset(involved)  # every run of these was listed, or every active one
     by_id = {b.id: ResolvedBlueprint.of(b) for b in versions or []}
     by_id |= {r.id: r for _, r in lookups if isinstance(r, ResolvedBlueprint)}
-    missing = sorted({r.blueprint_id for r in runs if r.blueprint_id and r.blueprint_id not in by_id})
+    missing = sorted({r.blueprint_id for r in listed_runs if r.blueprint_id and r.blueprint_id not in by_id})
     for found in await bound.all(_blueprint_by_id(client, i) for i in missing):
         if found is not None:
             by_id[found.id] = found
@@ -198,7 +200,7 @@ async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[Decla
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
     return LiveState(project_ids=project_ids, project_names=project_names, blueprints=resolved,
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=listed if everything else frozenset(),
-                     active_projects=listed,
+                     active_projects=listed, elsewhere=elsewhere,
                      adopted=frozenset(adopted), newer=newer, harvest=harvest, models=models,
                      gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None)
 
@@ -259,16 +261,16 @@ MAX_PAGES_AT_ONCE = 4  # 16 took no less time at 50,000 runs, and 50 MB more mem
 
 async def list_project(client: AsyncChariotClient, project_id: str, bound: Bounded,
                        keep: Set[RunKey] | None = None, page_size: int = PAGE_SIZE,
-                       statuses: Sequence[str] | None = None) -> list[Run]:
+                       statuses: Sequence[str] | None = None) -> list[Run | RunSummary]:
     """Every run of the project (in ``statuses``, if given), by offset pages sorted by id, until one comes back
     short. A window of pages is
     in flight: each page that comes back full lets the next go at once, without waiting for the others of its
     round to be parsed. A run seen twice (a page that shifted under a create or a delete) counts once; a run
     missed that way is found by the look-up the apply makes before it creates anything. Given ``keep``, runs at
-    other addresses are kept without their config and resources (``without_spec``). Pages still in flight past
+    other addresses are kept as summaries (``RunSummary``). Pages still in flight past
     the end are left to ``bound`` (``Bounded.detach``). After a failure nothing new is asked for, and what is in
     flight ends before the failure is raised."""
-    runs: dict[str, Run] = {}
+    runs: dict[str, Run | RunSummary] = {}
     in_flight: dict[asyncio.Future[list[Run]], int] = {}  # each request's page number
     asked = 0
     window = 1
@@ -295,7 +297,7 @@ async def list_project(client: AsyncChariotClient, project_id: str, bound: Bound
                     continue
                 page = answer.result()
                 for run in page:
-                    runs[run.id or ""] = run if keep is None or run_key(run) in keep else without_spec(run)
+                    runs[run.id or ""] = run if keep is None or run_key(run) in keep else RunSummary.of(run)
                 if len(page) < page_size:
                     end = number if end is None else min(end, number)
                 window = min(2 * window, MAX_PAGES_AT_ONCE)
@@ -354,9 +356,9 @@ async def runs_at_addresses(client: AsyncChariotClient, project_ids: Sequence[st
 
 
 async def active_runs(client: AsyncChariotClient, project_ids: Sequence[str], keep: Set[RunKey],
-                      bound: Bounded) -> list[Run]:
+                      bound: Bounded) -> list[Run | RunSummary]:
     """The runs of the projects that may still change by themselves (not finished), those at addresses other
-    than ``keep`` without their config and resources (``without_spec``)."""
+    than ``keep`` as summaries (``RunSummary``)."""
     pages = await settled(*(list_project(client, p, bound, keep=keep, statuses=ACTIVE_STATUSES)
                             for p in project_ids))
     return [r for page in pages for r in page]
@@ -373,13 +375,3 @@ async def runs_named(client: AsyncChariotClient, wanted: Iterable[str], bound: B
     return [r for page in pages for r in page if r.name in exact]
 
 
-def without_spec(run: Run) -> Run:
-    """The run with only what the plan reads of a run at an address no manifest declares: its identity (id, name,
-    version, project, blueprint, creation time), status and notes (ownership). Most runs of a large project are
-    such runs; their configs alone are ~300,000 objects per 10,000 runs, and most of the memory (50,000 runs:
-    249 MB kept whole, 149 MB so)."""
-    # In place: the run was parsed a moment ago and nothing else holds it. Every field dropped accepts None;
-    # writing the instance dict skips validate_assignment (0.1 us; model_copy takes ~2 us, model_construct ~25).
-    run.__dict__.update(config=None, resources=None, progress=None, progress_updated_at=None, status_updated_at=None,
-                        user_id=None, task_type=None)
-    return run

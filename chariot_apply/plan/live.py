@@ -6,10 +6,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from chariot_apply.chariot.errors import ConfigError
-from chariot_apply.chariot.models import Blueprint, Model, Project, Run
+from chariot_apply.chariot.models import Blueprint, Model, Project, Run, RunSummary
 from chariot_apply.plan.harvest import Harvest
 
 BlueprintKey = tuple[str, str | None]  # (name, version pattern)
@@ -36,7 +36,7 @@ class LiveState:
     project_names: Mapping[str, str]  # id -> name
     blueprints: Mapping[BlueprintKey, ResolvedBlueprint | str]  # str: why it did not resolve
     blueprints_by_id: Mapping[str, ResolvedBlueprint]
-    runs: tuple[Run, ...]
+    runs: tuple[Run, ...]  # whole: those at the declared addresses (and any others a caller gives whole)
     complete_projects: frozenset[str] = frozenset()  # project ids whose runs were all listed
     active_projects: frozenset[str] = frozenset()  # project ids whose active runs were all listed (at least)
     adopted: frozenset[str] = frozenset()
@@ -44,6 +44,7 @@ class LiveState:
     harvest: Mapping[str, Harvest] = field(default_factory=dict)  # by run id: checkpoints and their metrics
     models: tuple[Model, ...] = ()  # in the projects where runs declare promotions or retention
     newer: Mapping[BlueprintKey, ResolvedBlueprint] = field(default_factory=dict)  # past the lock
+    elsewhere: tuple[RunSummary, ...] = ()  # the runs listed at addresses no manifest declares
 
 
 Validation = Mapping[ValidationKey, tuple[ConfigError, ...]]
@@ -53,18 +54,42 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 RunKey = tuple[str, str, str]  # (project id, name, version): one address
 
 
-def run_key(run: Run) -> RunKey:
+class RunIdentity(Protocol):
+    """What a whole run and a summary of one both say: enough to place, order and own it."""
+
+    @property
+    def id(self) -> str | None: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def version(self) -> str | None: ...
+    @property
+    def project_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def notes(self) -> str | None: ...
+    @property
+    def blueprint_id(self) -> str | None: ...
+
+
+R = TypeVar("R", bound=RunIdentity)
+
+
+def run_key(run: RunIdentity) -> RunKey:
     return run.project_id or "", run.name or "", run.version or ""
 
 
-def oldest_first(runs: Iterable[Run]) -> list[Run]:
+def oldest_first(runs: Iterable[R]) -> list[R]:
     """The order every process agrees on without talking: by creation time, then id. The first is *the* run."""
     return sorted(runs, key=lambda r: (r.created_at is None, r.created_at or _EPOCH, r.id or ""))
 
 
-def runs_by_address(runs: Iterable[Run]) -> dict[RunKey, list[Run]]:
+def runs_by_address(runs: Iterable[R]) -> dict[RunKey, list[R]]:
     """The runs at each address, oldest first."""
-    grouped: dict[RunKey, list[Run]] = defaultdict(list)
+    grouped: dict[RunKey, list[R]] = defaultdict(list)
     for run in runs:
         grouped[run_key(run)].append(run)
     return {key: oldest_first(group) if len(group) > 1 else group for key, group in grouped.items()}
