@@ -202,14 +202,14 @@ def _ratio(value: float, floor: float) -> str:
 
 
 def plan_shape(plan: Plan, live: int, concurrency: int, declared: int, prune: bool) -> tuple[int, int]:
-    """(the fewest requests this plan can take, the waves that must follow one another). With --prune the
-    involved project is listed whole; without, the runs at the declared addresses (batches of names, all at
-    once) and the project's active runs (here: all of the live runs)."""
+    """(the fewest requests this plan can take, the waves that must follow one another): the runs at the
+    declared addresses (batches of names, all at once) beside the pages of the project (with --prune every run;
+    without, the active ones: here, all of the live runs)."""
     keys = {(c.run.blueprint_id, json.dumps(c.run.config, sort_keys=True)) for c in plan.changes
             if isinstance(c, Create | Replace)}
     blueprints = {(i.blueprint.name, i.blueprint.pattern) for i in plan.items if isinstance(i, Create | Replace)}
     pages = max(1, math.ceil((live + 1) / 1000))  # the listing's pages, the last one short
-    batches = 0 if prune else math.ceil(declared / NAME_BATCH)
+    batches = math.ceil(declared / NAME_BATCH)
     minimum = 1 + len(blueprints) + 1 + pages + batches + len(keys)  # projects, lookups, versions, listing, validations
     validating = max(1, concurrency - MAX_PAGES_AT_ONCE)  # what the pages leave room for
     waves = max(1 + listing_waves(pages), 1 + math.ceil(len(keys) / validating))

@@ -16,7 +16,7 @@ from chariot_apply.chariot.errors import ServerError
 from chariot_apply.chariot.models import RunSummary
 from chariot_apply.concurrency import Bounded
 from chariot_apply.emulator.faults import EmulatorTransport
-from chariot_apply.plan.fetch import list_project, make_plan
+from chariot_apply.plan.fetch import list_project, make_plan, runs_at_addresses
 from chariot_apply.plan.model import Create, Invalid, PlanOptions
 from tests.conftest import FAST_RETRY
 from tests.factories import classifier_config, declared_run, manifest, new_run
@@ -147,15 +147,16 @@ async def test_a_failed_early_validation_fails_only_a_plan_that_needs_it(app: An
             await make_plan(client, [declared_run(manifest("new"))], PlanOptions(owner=OWNER))
 
 
-async def test_a_listing_keeps_whole_only_the_runs_at_declared_addresses(client: AsyncChariotClient) -> None:
+async def test_a_listing_keeps_summaries_and_the_declared_addresses_come_whole(client: AsyncChariotClient) -> None:
     declared_id = await new_run(client, "declared", notes="ours")
     other_id = await new_run(client, "other", notes="theirs")
     project_id = await client.get_project_id("vision")
     bound = Bounded(8)
-    listed = {r.id: r for r in await list_project(client, project_id, bound, keep={(project_id, "declared", "1.0.0")})}
+    listed = {r.id: r for r in await list_project(client, project_id, bound)}
     await bound.settle_detached()
-    whole, other = listed[declared_id], listed[other_id]
-    assert whole == (await client.get_runs(ids=[declared_id]))[0]
+    whole = await runs_at_addresses(client, [project_id], {(project_id, "declared", "1.0.0")}, bound)
+    assert whole == await client.get_runs(ids=[declared_id])
+    other = listed[other_id]
     assert isinstance(other, RunSummary) and not hasattr(other, "config")  # a summary cannot claim config=None
     full = (await client.get_runs(ids=[other_id]))[0]
     identity = ("id", "name", "version", "project_id", "blueprint_id", "created_at", "status", "notes")

@@ -51,6 +51,7 @@ from chariot_apply.chariot.models import (
     ReloadField,
     Resources,
     Run,
+    RunSummary,
     SystemGpu,
 )
 from chariot_apply.chariot.retry import RETRYABLE_STATUSES, RetryPolicy
@@ -274,6 +275,14 @@ class AsyncChariotClient:
         if _matches_nothing(query):
             return []
         return (await self._get(rest.RUNS, rest.RunList, query.to_params())).runs
+
+    async def get_run_summaries(self, /, **filters: Any) -> list[RunSummary]:
+        """``get_runs``, each run read as a ``RunSummary`` (identity, status, notes): the same request, a lighter
+        answer to keep."""
+        query = _query(rest.RunQuery, filters)
+        if _matches_nothing(query):
+            return []
+        return (await self._get(rest.RUNS, rest.RunSummaryList, query.to_params())).runs
 
     async def iter_runs(self, *, page_size: int = 500, **filters: Any) -> AsyncGenerator[Run, None]:
         """Every run matching ``filters``, page by page on the id (keyset): none missed, none repeated,

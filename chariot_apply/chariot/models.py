@@ -6,7 +6,6 @@ unselected fields ``None``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -117,25 +116,27 @@ class Run(ChariotModel):
     notes: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RunSummary:
+class RunSummary(ChariotModel):
     """What a plan keeps of a run at an address no manifest declares: its identity, status and notes (whose marker
-    says who owns it). Most runs of a large project are such runs, and their configs alone would be most of a
-    plan's memory; a type of its own, so that nothing can read a config it does not have."""
+    says who owns it). Most runs of a large project are such runs: parsed from a listing straight into this type,
+    their configs are never built (a page parses in less than half the time), and nothing can read a config it
+    does not have."""
 
-    id: str | None
-    name: str | None
-    version: str | None
-    created_at: datetime | None
-    blueprint_id: str | None
-    project_id: str | None
-    status: str | None
-    notes: str | None
+    model_config = ConfigDict(frozen=True)
+
+    id: str | None = None
+    name: str | None = None
+    version: str | None = None
+    created_at: datetime | None = None
+    blueprint_id: str | None = None
+    project_id: str | None = None
+    status: str | None = None
+    notes: str | None = None
 
     @classmethod
     def of(cls, run: Run) -> RunSummary:
-        return cls(run.id, run.name, run.version, run.created_at, run.blueprint_id, run.project_id, run.status,
-                   run.notes)
+        return cls(id=run.id, name=run.name, version=run.version, created_at=run.created_at,
+                   blueprint_id=run.blueprint_id, project_id=run.project_id, status=run.status, notes=run.notes)
 
 
 class Event(ChariotModel):

@@ -30,6 +30,7 @@ from chariot_apply.chariot.models import (
     RunField,
     RunSort,
     RunStatus,
+    RunSummary,
     SystemGpu,
 )
 
@@ -262,6 +263,12 @@ class SystemGpuList(Reply):
 
 class RunList(Reply):
     runs: list[Run]
+
+
+class RunSummaryList(Reply):
+    """A listing of runs read as summaries: the fields a summary lacks are skipped by the parser."""
+
+    runs: list[RunSummary]
 
 
 class EventList(Reply):

@@ -145,21 +145,20 @@ async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[Decla
     keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
                   key=lambda k: (k[0], k[1] or ""))
     names = sorted({r.spec.blueprint.name for r in declared})
-    async def runs_of_involved_projects() -> tuple[ProjectIndex, list[str], list[Run | RunSummary]]:
-        # The owned runs no manifest declares any more are shown (and deleted with --prune) only if they are seen:
-        # with ``everything``, every run of the projects the manifests name; else the runs at the declared
-        # addresses and the active runs elsewhere (a finished run no manifest declares needs no action), so that
-        # a plan's cost follows what is declared and running, not the projects' whole history.
+    async def runs_of_involved_projects() -> tuple[ProjectIndex, list[str], list[Run], list[RunSummary]]:
+        # The runs at the declared addresses, whole; and, as summaries, those elsewhere in the projects the
+        # manifests name: the owned runs no manifest declares any more are shown (and deleted with --prune) only
+        # if they are seen. With ``everything``, every one of them; else the active ones (a finished run no
+        # manifest declares needs no action), so that a plan's cost follows what is declared and running, not
+        # the projects' whole history.
         index = ProjectIndex.of(await bound(client.get_projects()))
         involved = sorted({index.ids[r.project] for r in declared if r.project in index.ids})
         addresses = {(index.ids[r.project], r.name, r.version) for r in declared if r.project in index.ids}
-        if everything:
-            pages = await settled(*(list_project(client, p, bound, keep=addresses) for p in involved))
-        else:
-            pages = await settled(runs_at_addresses(client, involved, addresses, bound),
-                                  active_runs(client, involved, addresses, bound))
-        unique = {r.id: r for page in pages for r in page}
-        return index, involved, list(unique.values())
+        statuses = None if everything else ACTIVE_STATUSES
+        whole, *listings = await settled(runs_at_addresses(client, involved, addresses, bound),
+                                         *(list_project(client, p, bound, statuses=statuses) for p in involved))
+        elsewhere = {r.id: r for listing in listings for r in listing if run_key(r) not in addresses}
+        return index, involved, whole, list(elsewhere.values())
 
     lookups_task = bound.all(_resolve(client, key) for key in keys)
     versions_task = bound(client.get_blueprints(names=names, limit=PAGE_SIZE)) if names else _nothing()
@@ -184,15 +183,13 @@ async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[Decla
         # Leave room for a wave of pages: the listing is what the plan waits for.
         await meanwhile.meanwhile(wanted, until=listing, width=max(1, bound.limit - MAX_PAGES_AT_ONCE))
 
-    (index, involved, listed_runs), (lookups, resolved, newer), versions, gpus, _ = await settled(
+    (index, involved, runs, elsewhere), (lookups, resolved, newer), versions, gpus, _ = await settled(
         listing, resolving, versions_task, gpus_task, validate_meanwhile())
-    runs = [r for r in listed_runs if isinstance(r, Run)]
-    elsewhere = tuple(r for r in listed_runs if isinstance(r, RunSummary))
     project_ids, project_names = index.ids, index.names
     listed = frozenset(involved)  # every run of these was listed, or every active one
     by_id = {b.id: ResolvedBlueprint.of(b) for b in versions or []}
     by_id |= {r.id: r for _, r in lookups if isinstance(r, ResolvedBlueprint)}
-    missing = sorted({r.blueprint_id for r in listed_runs if r.blueprint_id and r.blueprint_id not in by_id})
+    missing = sorted({r.blueprint_id for r in [*runs, *elsewhere] if r.blueprint_id and r.blueprint_id not in by_id})
     for found in await bound.all(_blueprint_by_id(client, i) for i in missing):
         if found is not None:
             by_id[found.id] = found
@@ -200,7 +197,7 @@ async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[Decla
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
     return LiveState(project_ids=project_ids, project_names=project_names, blueprints=resolved,
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=listed if everything else frozenset(),
-                     active_projects=listed, elsewhere=elsewhere,
+                     active_projects=listed, elsewhere=tuple(elsewhere),
                      adopted=frozenset(adopted), newer=newer, harvest=harvest, models=models,
                      gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None)
 
@@ -259,19 +256,16 @@ def _apply_lock(resolved: dict[BlueprintKey, ResolvedBlueprint | str], locked: M
 MAX_PAGES_AT_ONCE = 4  # 16 took no less time at 50,000 runs, and 50 MB more memory (pages in flight)
 
 
-async def list_project(client: AsyncChariotClient, project_id: str, bound: Bounded,
-                       keep: Set[RunKey] | None = None, page_size: int = PAGE_SIZE,
-                       statuses: Sequence[str] | None = None) -> list[Run | RunSummary]:
-    """Every run of the project (in ``statuses``, if given), by offset pages sorted by id, until one comes back
-    short. A window of pages is
-    in flight: each page that comes back full lets the next go at once, without waiting for the others of its
-    round to be parsed. A run seen twice (a page that shifted under a create or a delete) counts once; a run
-    missed that way is found by the look-up the apply makes before it creates anything. Given ``keep``, runs at
-    other addresses are kept as summaries (``RunSummary``). Pages still in flight past
-    the end are left to ``bound`` (``Bounded.detach``). After a failure nothing new is asked for, and what is in
-    flight ends before the failure is raised."""
-    runs: dict[str, Run | RunSummary] = {}
-    in_flight: dict[asyncio.Future[list[Run]], int] = {}  # each request's page number
+async def list_project(client: AsyncChariotClient, project_id: str, bound: Bounded, page_size: int = PAGE_SIZE,
+                       statuses: Sequence[str] | None = None) -> list[RunSummary]:
+    """Every run of the project (in ``statuses``, if given) as a summary, by offset pages sorted by id, until one
+    comes back short. A window of pages is in flight: each page that comes back full lets the next go at once,
+    without waiting for the others of its round to be parsed. A run seen twice (a page that shifted under a
+    create or a delete) counts once; a run missed that way is found by the look-up the apply makes before it
+    creates anything. Pages still in flight past the end are left to ``bound`` (``Bounded.detach``). After a
+    failure nothing new is asked for, and what is in flight ends before the failure is raised."""
+    runs: dict[str, RunSummary] = {}
+    in_flight: dict[asyncio.Future[list[RunSummary]], int] = {}  # each request's page number
     asked = 0
     window = 1
     end: int | None = None  # the first page that came back short: the last one that matters
@@ -279,8 +273,9 @@ async def list_project(client: AsyncChariotClient, project_id: str, bound: Bound
 
     def ask_next() -> None:
         nonlocal asked
-        request = client.get_runs(project_ids=[project_id], sort=["id:asc"], limit=page_size, offset=asked * page_size,
-                                  **({"statuses": list(statuses)} if statuses is not None else {}))
+        request = client.get_run_summaries(project_ids=[project_id], sort=["id:asc"], limit=page_size,
+                                           offset=asked * page_size,
+                                           **({"statuses": list(statuses)} if statuses is not None else {}))
         in_flight[asyncio.ensure_future(bound(request))] = asked
         asked += 1
 
@@ -297,7 +292,7 @@ async def list_project(client: AsyncChariotClient, project_id: str, bound: Bound
                     continue
                 page = answer.result()
                 for run in page:
-                    runs[run.id or ""] = run if keep is None or run_key(run) in keep else RunSummary.of(run)
+                    runs[run.id or ""] = run
                 if len(page) < page_size:
                     end = number if end is None else min(end, number)
                 window = min(2 * window, MAX_PAGES_AT_ONCE)
@@ -353,15 +348,6 @@ async def runs_at_addresses(client: AsyncChariotClient, project_ids: Sequence[st
 
     pages = await bound.all(batch_of(b) for b in batches)
     return [r for page in pages for r in page if run_key(r) in addresses]
-
-
-async def active_runs(client: AsyncChariotClient, project_ids: Sequence[str], keep: Set[RunKey],
-                      bound: Bounded) -> list[Run | RunSummary]:
-    """The runs of the projects that may still change by themselves (not finished), those at addresses other
-    than ``keep`` as summaries (``RunSummary``)."""
-    pages = await settled(*(list_project(client, p, bound, keep=keep, statuses=ACTIVE_STATUSES)
-                            for p in project_ids))
-    return [r for page in pages for r in page]
 
 
 async def runs_named(client: AsyncChariotClient, wanted: Iterable[str], bound: Bounded) -> list[Run]:
