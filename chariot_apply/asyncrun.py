@@ -3,7 +3,7 @@ Python 3.11, and with the process's garbage-collection policy for commands that 
 
 ``asyncio.Runner`` installs ``functools.partial(on_sigint, main_task=task)`` as the SIGINT handler, and on the way
 out ``signal.getsignal`` tries to match it against the ``Handlers`` enum, whose failure message reprs the partial,
-the main task and so the task's *result*. For a plan of 1,000 runs that repr took ~45 ms, twice. The result is
+the main task and so the task's *result*. For a large plan that repr is a large string, built twice. The result is
 handed back outside the main task instead, so the task's repr stays one line.
 """
 

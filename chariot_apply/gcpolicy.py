@@ -2,14 +2,14 @@
 
 A plan parses every run of the involved projects (10,000 runs: some 200,000 container objects) and keeps them to
 the end. With CPython's default thresholds, full collections walk that growing heap again and again (a third of a
-plan's CPU time in ``bench/plan_bench.py``); with raised thresholds each young collection still walks 100,000
-objects (~35 ms), several times; with the collector merely paused, the first collection after the block walks
-everything the block made (~70 ms). So: off inside the block, and on the way out what exists is frozen (moved to
+plan's CPU time in ``bench/plan_bench.py``); with raised thresholds each young collection still walks a large
+share of it, several times; with the collector merely paused, the first collection after the block walks
+everything the block made. So: off inside the block, and on the way out what exists is frozen (moved to
 the permanent generation, never walked again) before the collector is switched back on.
 
 Objects are still freed by reference counting, frozen or not. What freezing costs is the cycles made inside the
-block: they are never reclaimed. Measured: ~900 objects (~0.3 MB) per plan of 10,000 runs, mostly asyncio's --
-once the client stopped leaving each response in a cycle with its stream (``AsyncChariotClient._send``).
+block: they are never reclaimed, which is why the client never leaves a response in a cycle with its stream
+(``AsyncChariotClient._send``): what is left is asyncio's own, small and bounded per plan.
 """
 
 from __future__ import annotations

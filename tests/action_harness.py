@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from chariot_apply.emulator.server import BackgroundServer
+from tests.github_fake import FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
@@ -108,3 +109,16 @@ def chariot_inputs(server: BackgroundServer, **extra: str) -> dict[str, str]:
     return {"chariot-url": server.url, "token": CHARIOT_TOKEN_VALUE, "working-directory": "training"} | extra
 
 
+def merged(tmp: Path, github: FakeGitHub, event: Path, merge_sha: str = "f" * 40) -> Path:
+    """The push event that merging the pull request of ``event`` makes on the default branch (GitHub's
+    "pull requests of a commit" then answers with that pull request)."""
+    payload = json.loads(event.read_text())
+    pull = payload["pull_request"]
+    github.merge(_repository(event), pull["number"], pull["head"]["sha"], merge_sha)
+    push = tmp / f"push-{merge_sha[:8]}.json"
+    push.write_text(json.dumps({"ref": "refs/heads/main", "after": merge_sha, "repository": payload["repository"]}))
+    return push
+
+
+def sticky(github: FakeGitHub, event: Path) -> list[dict]:
+    return [c for c in github.thread(_repository(event), _pr_number(event)) if "chariot-apply:plan:" in c["body"]]

@@ -8,17 +8,14 @@ from pathlib import Path
 import pytest
 
 from chariot_apply.chariot.client import AsyncChariotClient
-from chariot_apply.chariot.retry import RetryPolicy
 from chariot_apply.emulator.app import AuthConfig, create_app
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport, Faults
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
 from tests.action_harness import ActionRunner
+from tests.factories import FAST_RETRY
 from tests.github_fake import FakeGitHub
-
-# Outside test data, copied into the repository (tests/data/README.md says from where): a clone needs nothing beside it.
-DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture
@@ -53,7 +50,6 @@ def app(store: EmulatorStore, faults: Faults, auth: AuthConfig):
     return create_app(store, faults=faults, auth=auth)
 
 
-FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01)
 
 
 @pytest.fixture

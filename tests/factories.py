@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 from chariot_apply.chariot.client import AsyncChariotClient
-from chariot_apply.chariot.models import Resources
+from chariot_apply.chariot.models import Resources, Run
+from chariot_apply.chariot.retry import RetryPolicy
+from chariot_apply.emulator.server import BackgroundServer
+
+# Outside test data, copied into the repository (tests/data/README.md says from where): a clone needs nothing beside it.
+DATA = Path(__file__).resolve().parent / "data"
+#: Retries that do not make a test wait.
+FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01)
 
 CLASSIFIER = "image-classifier"
 
@@ -69,3 +78,19 @@ def declared_run(doc: dict[str, Any], default_project: str = "vision") -> Any:
     run, problems = check_document(Document("gen.yaml", 0, doc, Location("gen.yaml", 1, 1)), default_project)
     assert run is not None, problems
     return run
+
+
+def live_runs(server: BackgroundServer) -> list[Run]:
+    async def fetch() -> list[Run]:
+        async with AsyncChariotClient(server.url) as client:
+            return [r async for r in client.iter_runs()]
+
+    return asyncio.run(fetch())
+
+
+def create_directly(server: BackgroundServer, name: str, **overrides) -> str:
+    async def create() -> str:
+        async with AsyncChariotClient(server.url) as client:
+            return await new_run(client, name, **overrides)
+
+    return asyncio.run(create())

@@ -12,7 +12,7 @@ from chariot_apply.chariot.settings import ChariotSettings, SettingsError
 from chariot_apply.emulator.app import AuthConfig
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport
-from tests.conftest import FAST_RETRY
+from tests.factories import FAST_RETRY
 
 pytestmark = pytest.mark.anyio
 

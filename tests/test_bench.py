@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "plan_bench.py"
 FIGURES = {"plan_cold_s", "plan_warm_s", "plan_floor_s", "plan_requests", "plan_min_requests", "apply_s",
            "apply_floor_s", "apply_cpu_ms_per_create", "apply_cpu_ms_per_request", "apply_server_cpu_s", "naive_s",
@@ -15,6 +17,7 @@ FIGURES = {"plan_cold_s", "plan_warm_s", "plan_floor_s", "plan_requests", "plan_
            "history_ratio"}
 
 
+@pytest.mark.slow
 def test_the_bench_runs_and_reports_every_figure() -> None:
     done = subprocess.run([sys.executable, str(BENCH), "--declared", "12", "--live", "40", "--naive-runs", "2",
                            "--latency-ms", "1", "--prune-live", "60", "--history-live", "1200", "--json"],

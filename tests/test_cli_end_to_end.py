@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from chariot_apply.chariot.client import AsyncChariotClient
 from chariot_apply.chariot.models import Run
 from chariot_apply.emulator.catalog import BlueprintSeed, Catalog
 from chariot_apply.emulator.clock import ManualClock
@@ -18,25 +16,9 @@ from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
 from chariot_apply.plan.ownership import parse_notes
 from tests.cli_helpers import run_cli
-from tests.factories import classifier_config, manifest, new_run, write_manifests
+from tests.factories import classifier_config, create_directly, live_runs, manifest, write_manifests
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def live_runs(server: BackgroundServer) -> list[Run]:
-    async def fetch() -> list[Run]:
-        async with AsyncChariotClient(server.url) as client:
-            return [r async for r in client.iter_runs()]
-
-    return asyncio.run(fetch())
-
-
-def create_directly(server: BackgroundServer, name: str, **overrides) -> str:
-    async def create() -> str:
-        async with AsyncChariotClient(server.url) as client:
-            return await new_run(client, name, **overrides)
-
-    return asyncio.run(create())
 
 
 def by_name(runs: list[Run]) -> dict[str, Run]:
@@ -255,6 +237,7 @@ def test_apply_without_a_terminal_needs_auto_approve(workdir: Path, server: Back
     assert live_runs(server) == []
 
 
+@pytest.mark.slow
 def test_failed_creates_are_reported_and_a_rerun_converges(workdir: Path, server: BackgroundServer,
                                                            faults: Faults) -> None:
     write_manifests(workdir / "runs" / "a.yaml", manifest("a"), manifest("b"), manifest("c"))

@@ -103,7 +103,7 @@ def test_the_embedded_emulator_lives_beside_the_project_file(tmp_path: Path, mon
 
 
 def test_adopt_keeps_the_project_files_comments(workdir: Path, server: BackgroundServer) -> None:
-    from tests.test_cli_end_to_end import create_directly
+    from tests.factories import create_directly
 
     project_file = workdir / "chariot-apply.yaml"
     project_file.write_text("# Who we are.\nowner: team-test  # the marker's owner\nproject: vision\n"

@@ -15,8 +15,7 @@ from chariot_apply.chariot.errors import (
 )
 from chariot_apply.chariot.retry import RetryPolicy
 from chariot_apply.emulator.faults import EmulatorTransport, Faults
-from tests.conftest import FAST_RETRY
-from tests.factories import new_run
+from tests.factories import FAST_RETRY, new_run
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ import pytest
 
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.quantity import QuantityError, canonical, parse_quantity, parse_quantity_json, same_quantity
-from tests.conftest import DATA
+from tests.factories import DATA
 
 QUANTITY_CASES = json.loads((DATA / "kubernetes" / "k8s_quantity_cases.json").read_text())
 COMPARISONS = json.loads((DATA / "kubernetes" / "k8s_quantity_comparisons.json").read_text())

@@ -66,6 +66,7 @@ def _converged(cwd: Path, url: str) -> list[Run]:
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [3, 20, 37])
 def test_an_apply_killed_mid_way_is_converged_by_the_next(tmp_path: Path, kill_after: int) -> None:
     write_manifests(tmp_path / "runs.yaml", *[manifest(f"c{i}") for i in range(RUNS)])
@@ -79,6 +80,7 @@ def test_an_apply_killed_mid_way_is_converged_by_the_next(tmp_path: Path, kill_a
     assert set(acknowledged) <= {r.id for r in runs}
 
 
+@pytest.mark.slow
 def test_the_server_restarted_mid_apply_loses_no_acknowledged_create(tmp_path: Path) -> None:
     write_manifests(tmp_path / "runs.yaml", *[manifest(f"c{i}") for i in range(RUNS)])
     with emulator(tmp_path / "e.db") as server:

@@ -69,6 +69,7 @@ def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
     assert "--port" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_an_interrupted_apply_reports_what_it_did(tmp_path: Path) -> None:
     """SIGINT in the middle of an apply: what finished is reported, the rest is said to be unfinished."""
     import signal

@@ -21,8 +21,7 @@ from chariot_apply.emulator.app import AuthConfig, create_app
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
 from tests.cli_helpers import run_cli
-from tests.conftest import DATA
-from tests.factories import manifest, write_manifests
+from tests.factories import DATA, manifest, write_manifests
 
 OPENED = DATA / "github" / "github_pull_request_opened.json"
 

@@ -23,10 +23,11 @@ from tests.action_harness import (
     _pr_number,
     _repository,
     chariot_inputs,
+    merged,
+    sticky,
 )
 from tests.action_harness import ActionRunner as Runner
-from tests.conftest import DATA
-from tests.factories import classifier_config, manifest, write_manifests
+from tests.factories import DATA, classifier_config, manifest, write_manifests
 from tests.github_fake import LIMIT, FakeGitHub
 
 SCHEMA = json.loads((DATA / "github" / "github-action.schema.json").read_text())
@@ -46,21 +47,6 @@ def test_inputs_reach_scripts_only_through_the_environment() -> None:
         assert spec.get("description"), name
     assert {"has-changes", "exitcode", "summary", "plan-json"} <= set(ACTION["outputs"])
     assert ACTION["runs"]["using"] == "composite"
-
-
-def merged(tmp: Path, github: FakeGitHub, event: Path, merge_sha: str = "f" * 40) -> Path:
-    """The push event that merging the pull request of ``event`` makes on the default branch (GitHub's
-    "pull requests of a commit" then answers with that pull request)."""
-    payload = json.loads(event.read_text())
-    pull = payload["pull_request"]
-    github.merge(_repository(event), pull["number"], pull["head"]["sha"], merge_sha)
-    push = tmp / f"push-{merge_sha[:8]}.json"
-    push.write_text(json.dumps({"ref": "refs/heads/main", "after": merge_sha, "repository": payload["repository"]}))
-    return push
-
-
-def sticky(github: FakeGitHub, event: Path) -> list[dict]:
-    return [c for c in github.thread(_repository(event), _pr_number(event)) if "chariot-apply:plan:" in c["body"]]
 
 
 def test_plan_posts_then_updates_one_comment(repo: Path, runner: Runner, server: BackgroundServer,
@@ -148,7 +134,7 @@ def test_no_changes_updates_the_comment_briefly(repo: Path, runner: Runner, serv
 
 def test_apply_mode_applies_what_was_reviewed(repo: Path, runner: Runner, server: BackgroundServer,
                                               github: FakeGitHub) -> None:
-    from tests.test_cli_end_to_end import live_runs
+    from tests.factories import live_runs
 
     write_manifests(repo / "training" / "runs" / "a.yaml", manifest("a"), manifest("b", project="nlp"))
     assert runner.run(repo, chariot_inputs(server), OPENED).returncode == 0

@@ -11,8 +11,7 @@ from chariot_apply.chariot.models import Checkpoint, Model
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.server import BackgroundServer
 from tests.cli_helpers import run_cli
-from tests.factories import classifier_config, manifest, write_manifests
-from tests.test_cli_end_to_end import live_runs
+from tests.factories import classifier_config, live_runs, manifest, write_manifests
 
 START = 6  # seconds from create to job_running; step N is done at START + N
 

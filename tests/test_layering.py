@@ -77,3 +77,13 @@ def test_the_pieces_live_in_their_rooms() -> None:
     assert "class Bounded" in (PACKAGE / "concurrency.py").read_text()
     assert "class PlanDocument" in (PACKAGE / "plan" / "document.py").read_text()
     assert not (PACKAGE / "manifest" / "export.py").exists() and (PACKAGE / "export.py").exists()
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared helpers live in helper modules (factories, harnesses), never in a test module others import."""
+    tests = Path(__file__).resolve().parent
+    wrong = {f"{path.name} imports {node.module}" for path in tests.glob("*.py")
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.ImportFrom) and node.module
+             and node.module.startswith(("tests.test_", "tests.conftest"))}
+    assert not wrong, sorted(wrong)

@@ -18,7 +18,7 @@ from chariot_apply.plan.diff import build_plan
 from chariot_apply.plan.model import PlanOptions
 from tests.cli_helpers import run_cli
 from tests.factories import manifest
-from tests.test_build_plan import state
+from tests.plan_factories import state
 
 VALID = yaml.safe_dump(manifest("a"), sort_keys=False)
 BOMB = "".join(f"{a}: &{a} [{', '.join([f'*{p}'] * 9) if p else 'x, x, x, x, x, x, x, x, x'}]\n"
@@ -84,6 +84,7 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_mutations_of_a_valid_manifest(tmp_path: Path, data: st.DataObject) -> None:

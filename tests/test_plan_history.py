@@ -15,8 +15,7 @@ from chariot_apply.emulator.store import EmulatorStore
 from chariot_apply.plan.fetch import make_plan
 from chariot_apply.plan.model import Delete, PlanOptions, PruneCandidate
 from chariot_apply.plan.ownership import Marker, compose_notes
-from tests.conftest import FAST_RETRY
-from tests.factories import declared_run, manifest, new_run
+from tests.factories import FAST_RETRY, declared_run, manifest, new_run
 
 pytestmark = pytest.mark.anyio
 OWNER = "history"

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from chariot_apply.emulator.server import BackgroundServer
 from tests.cli_helpers import run_cli
-from tests.factories import classifier_config, manifest, write_manifests
-from tests.test_cli_end_to_end import create_directly
+from tests.factories import classifier_config, create_directly, manifest, write_manifests
 
 
 def test_a_conflict_fails_the_plan_like_the_apply(workdir: Path, server: BackgroundServer) -> None:

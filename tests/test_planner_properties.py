@@ -7,6 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -73,6 +74,7 @@ async def scenario(before: list[dict], after: list[dict], foreign: list[tuple[st
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(before=manifest_sets, after=manifest_sets, foreign=foreign_runs, prune=st.booleans(),
        allow_replace=st.booleans(), steps=st.sampled_from([0, 5, 600]))
+@pytest.mark.slow
 def test_apply_then_plan_has_no_changes_and_foreign_runs_are_untouched(before, after, foreign, prune, allow_replace,
                                                                         steps) -> None:
     plan, again, foreign_before, foreign_after = asyncio.run(

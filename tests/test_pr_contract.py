@@ -18,13 +18,11 @@ from chariot_apply.github.runner import Runner as RunnerFiles
 from chariot_apply.plan.diff import build_plan
 from chariot_apply.plan.model import PlanOptions
 from chariot_apply.render.markdown import render_markdown
-from tests.action_harness import OPENED, SYNCHRONIZE, _repository, chariot_inputs
+from tests.action_harness import OPENED, SYNCHRONIZE, _repository, chariot_inputs, merged, sticky
 from tests.action_harness import ActionRunner as Runner
-from tests.factories import classifier_config, manifest, write_manifests
+from tests.factories import classifier_config, create_directly, live_runs, manifest, write_manifests
 from tests.github_fake import FakeGitHub
-from tests.test_build_plan import declared, state
-from tests.test_cli_end_to_end import create_directly, live_runs
-from tests.test_github_action import merged, sticky
+from tests.plan_factories import declared, state
 
 PR = 2
 
@@ -220,6 +218,7 @@ def test_conflict_and_blocked_replace_fail_the_plan_step(repo: Path, runner: Run
     assert "need attention" in result.outputs["summary"] and "apply on merge would fail" in result.log
 
 
+@pytest.mark.slow
 def test_a_2000_run_plan_keeps_the_step_summary_under_one_mib(tmp_path: Path) -> None:
     notes = "Entraînement été — 训练运行 — обучение 🚀 " * 12  # three and four bytes a character
     runs = [declared(f"run-{i:04d}-u", notes=notes, config=classifier_config(dataset_id=f"données-{i}", note=notes))

@@ -58,6 +58,7 @@ def _one_per_address(runs: list[Run]) -> Counter[str]:
     return Counter(f"{r.project_id}/{r.name}@{r.version}" for r in runs)
 
 
+@pytest.mark.slow
 def test_two_applies_at_once_leave_one_run_per_address(served: BackgroundServer, tmp_path: Path) -> None:
     raced = 0
     for trial in range(TRIALS):
@@ -74,6 +75,7 @@ def test_two_applies_at_once_leave_one_run_per_address(served: BackgroundServer,
     assert raced, "no trial raced: the test proves nothing (raise the latency)"
 
 
+@pytest.mark.slow
 def test_one_saved_plan_applied_twice_at_once(served: BackgroundServer, tmp_path: Path) -> None:
     raced = 0
     for trial in range(TRIALS):

@@ -18,8 +18,7 @@ from chariot_apply.emulator.store import EmulatorStore
 from chariot_apply.manifest.errors import ManifestError
 from chariot_apply.manifest.loader import load_manifests
 from tests.cli_helpers import run_cli
-from tests.factories import classifier_config, manifest, new_run, write_manifests
-from tests.test_cli_end_to_end import live_runs
+from tests.factories import classifier_config, live_runs, manifest, new_run, write_manifests
 
 
 def sweep(name: str = "lr-sweep", grid: dict[str, list[Any]] | None = None, **spec: Any) -> dict[str, Any]:

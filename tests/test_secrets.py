@@ -9,10 +9,11 @@ import pytest
 
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.plan.sensitive import scrub
+from tests.action_harness import OPENED, chariot_inputs, sticky
+from tests.action_harness import ActionRunner as Runner
 from tests.cli_helpers import run_cli
 from tests.factories import manifest, write_manifests
 from tests.github_fake import FakeGitHub
-from tests.test_github_action import OPENED, Runner, chariot_inputs, sticky
 
 PLANTED = ("98765432101", "planted-arch-value", "424242424242")
 

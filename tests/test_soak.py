@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_short_soak_converges_with_nothing_lost_or_duplicated(seed: int) -> None:
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--cycles", "20", "--seed", str(seed),

@@ -19,8 +19,8 @@ from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
 from chariot_apply.plan.fetch import make_plan
 from chariot_apply.plan.model import PlanOptions
-from tests.conftest import FAST_RETRY
-from tests.test_build_plan import declared
+from tests.factories import FAST_RETRY
+from tests.plan_factories import declared
 
 pytestmark = pytest.mark.anyio
 

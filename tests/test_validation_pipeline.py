@@ -18,8 +18,7 @@ from chariot_apply.concurrency import Bounded
 from chariot_apply.emulator.faults import EmulatorTransport
 from chariot_apply.plan.fetch import list_project, make_plan, runs_at_addresses
 from chariot_apply.plan.model import Create, Invalid, PlanOptions
-from tests.conftest import FAST_RETRY
-from tests.factories import classifier_config, declared_run, manifest, new_run
+from tests.factories import FAST_RETRY, classifier_config, declared_run, manifest, new_run
 
 pytestmark = pytest.mark.anyio
 OWNER = "pipeline"

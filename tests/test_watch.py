@@ -22,8 +22,7 @@ from chariot_apply.emulator.lifecycle import LifecycleTiming
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
 from tests.cli_helpers import run_cli
-from tests.factories import classifier_config, manifest, write_manifests
-from tests.test_cli_end_to_end import live_runs
+from tests.factories import classifier_config, live_runs, manifest, write_manifests
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = LifecycleTiming().scaled(50)  # a 10-step run: about half a second

@@ -98,7 +98,7 @@ class AsyncChariotClient:
         self._urls: dict[str, httpx.URL] = {}
 
     def _url(self, path: str) -> httpx.URL:
-        """The absolute URL of ``path``, parsed once: httpx parses a relative one twice per request (~20 us), and
+        """The absolute URL of ``path``, parsed once: httpx parses a relative one twice per request, and
         an apply sends hundreds to the same few paths. Paths with ids are not kept once the cache is full."""
         url = self._urls.get(path)
         if url is None:

@@ -247,6 +247,12 @@ class Created(Reply):
     id: str
 
 
+class Valid(Reply):
+    """A config ``validate_run_config`` accepts."""
+
+    valid: bool
+
+
 class ModelQuery(Query):
     project_ids: list[str] | None = None
     names: list[str] | None = None

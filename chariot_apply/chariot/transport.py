@@ -38,7 +38,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     def __init__(self, *, max_connections: int = 64, verify: Any = True, cert: Any = None, tls: bool = True,
                  keepalive_expiry: float = 4.0) -> None:
-        """``tls``: False for a plain-http server, whose requests never need the CA bundle (~20 ms to load)."""
+        """``tls``: False for a plain-http server, whose requests never need the CA bundle (slow to load)."""
         self._context = tls_context(verify, cert) if tls else None
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry

@@ -1,7 +1,8 @@
 """The emulator's HTTP face: our REST model (``chariot.rest``) served by Starlette over ``EmulatorStore``.
 
 Plain Starlette rather than FastAPI: the routes parse their own queries and bodies through ``chariot.rest`` (the
-same models the client sends), so FastAPI added only its import, ~110 ms of every embedded run's start-up.
+same models the client sends), so FastAPI added only its import, a large share of every embedded run's start-up
+(``tests/test_imports.py`` pins that the embedded emulator never loads it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from chariot_apply.chariot import rest
+from chariot_apply.chariot.models import Blueprint
 from chariot_apply.emulator.faults import FaultInjector, Faults
 from chariot_apply.emulator.store import DEFAULT_USER_ID, EmulatorError, EmulatorStore
 from chariot_apply.errors import plain_message
@@ -108,33 +110,33 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
             raise EmulatorError(401, "invalid client credentials")
         token = secrets.token_urlsafe(24)
         auth.issued[token] = (_user_for(f"client:{client_id}"), store.clock.now().timestamp() + auth.token_ttl_seconds)
-        return JSONResponse(rest.TokenResponse(access_token=token, expires_in=auth.token_ttl_seconds).model_dump())
+        return _reply(rest.TokenResponse, access_token=token, expires_in=auth.token_ttl_seconds)
 
     @route("GET", rest.PROJECTS)
     async def projects(request: Request) -> Response:
         query = _query(request, rest.ProjectQuery)
-        return JSONResponse({"projects": store.projects(query.name)})
+        return _reply(rest.ProjectList, projects=store.projects(query.name))
 
     @route("GET", rest.MODELS)
     async def models(request: Request) -> Response:
-        return JSONResponse({"models": store.models(_query(request, rest.ModelQuery))})
+        return _reply(rest.ModelList, models=store.models(_query(request, rest.ModelQuery)))
 
     @route("GET", rest.SYSTEM_GPUS)
     async def system_gpus(request: Request) -> Response:
-        return JSONResponse({"gpus": store.gpus()})
+        return _reply(rest.SystemGpuList, gpus=store.gpus())
 
     @route("GET", rest.BLUEPRINT_LOOKUP)
     async def lookup_blueprint(request: Request) -> Response:
         query = _query(request, rest.BlueprintLookupQuery)
-        return JSONResponse(store.lookup_blueprint(query.name, query.version_ilike))
+        return _reply(Blueprint, **store.lookup_blueprint(query.name, query.version_ilike))
 
     @route("GET", rest.BLUEPRINTS)
     async def list_blueprints(request: Request) -> Response:
-        return JSONResponse({"blueprints": store.list_blueprints(_query(request, rest.BlueprintListQuery))})
+        return _reply(rest.BlueprintList, blueprints=store.list_blueprints(_query(request, rest.BlueprintListQuery)))
 
     @route("GET", rest.blueprint_path("{blueprint_id}"))
     async def get_blueprint(request: Request, blueprint_id: str) -> Response:
-        return JSONResponse(store.get_blueprint(blueprint_id))
+        return _reply(Blueprint, **store.get_blueprint(blueprint_id))
 
     @route("POST", rest.RUNS_VALIDATE)
     async def validate(request: Request) -> Response:
@@ -142,12 +144,12 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
         errors = store.validate(body.blueprint_id, body.config)
         if errors:
             raise EmulatorError(422, "invalid run config", errors)
-        return JSONResponse({"valid": True})
+        return _reply(rest.Valid, valid=True)
 
     @route("POST", rest.RUNS)
     async def create_run(request: Request) -> Response:
         body = await _body(request, rest.CreateRunBody)
-        return JSONResponse({"id": store.create_run(body, request.state.user_id)}, status_code=201)
+        return _reply(rest.Created, status_code=201, id=store.create_run(body, request.state.user_id))
 
     @route("GET", rest.RUNS)
     async def list_runs(request: Request) -> Response:
@@ -170,23 +172,23 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
 
     @route("GET", rest.run_path("{run_id}", "/events"))
     async def events(request: Request, run_id: str) -> Response:
-        return JSONResponse({"events": store.events(run_id, _query(request, rest.EventQuery))})
+        return _reply(rest.EventList, events=store.events(run_id, _query(request, rest.EventQuery)))
 
     @route("GET", rest.run_path("{run_id}", "/metrics"))
     async def metrics(request: Request, run_id: str) -> Response:
-        return JSONResponse({"metrics": store.metrics(run_id, _query(request, rest.MetricQuery))})
+        return _reply(rest.MetricList, metrics=store.metrics(run_id, _query(request, rest.MetricQuery)))
 
     @route("GET", rest.run_path("{run_id}", "/metrics/all"))
     async def all_metrics(request: Request, run_id: str) -> Response:
-        return JSONResponse({"metrics": store.metrics(run_id, None)})
+        return _reply(rest.MetricList, metrics=store.metrics(run_id, None))
 
     @route("GET", rest.run_path("{run_id}", "/checkpoints/global-steps"))
     async def global_steps(request: Request, run_id: str) -> Response:
-        return JSONResponse({"global_steps": store.global_steps(run_id)})
+        return _reply(rest.GlobalSteps, global_steps=store.global_steps(run_id))
 
     @route("GET", rest.CHECKPOINTS)
     async def checkpoints(request: Request) -> Response:
-        return JSONResponse({"checkpoints": store.checkpoints(_query(request, rest.CheckpointQuery))})
+        return _reply(rest.CheckpointList, checkpoints=store.checkpoints(_query(request, rest.CheckpointQuery)))
 
     @route("DELETE", rest.CHECKPOINTS)
     async def delete_checkpoints(request: Request) -> Response:
@@ -196,7 +198,7 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
     @route("GET", rest.checkpoint_path("{checkpoint_id}", "/files"))
     async def checkpoint_files(request: Request, checkpoint_id: str) -> Response:
         files = store.checkpoint_files(checkpoint_id)
-        return JSONResponse({"files": [{"name": n, "size": len(b)} for n, b in files.items()]})
+        return _reply(rest.CheckpointFiles, files=[{"name": n, "size": len(b)} for n, b in files.items()])
 
     @route("GET", rest.checkpoint_path("{checkpoint_id}", "/files/{name}"))
     async def checkpoint_file(request: Request, checkpoint_id: str, name: str) -> Response:
@@ -208,7 +210,7 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
     @route("POST", rest.checkpoint_path("{checkpoint_id}", "/models"))
     async def create_model(request: Request, checkpoint_id: str) -> Response:
         body = await _body(request, rest.CreateModelBody)
-        return JSONResponse({"id": store.create_model(checkpoint_id, body)}, status_code=201)
+        return _reply(rest.Created, status_code=201, id=store.create_model(checkpoint_id, body))
 
     app = Starlette(routes=routes, exception_handlers={EmulatorError: _emulator_error,
                                                        StarletteHTTPException: _route_error},
@@ -240,8 +242,16 @@ class RequestId:
 
 
 def _json(text: str) -> Response:
-    """JSON the store has already written (runs: SQLite composes them)."""
+    """JSON the store has already written (runs: SQLite composes them, in the shape of ``rest.Run``, which
+    ``tests/test_emulator_answers.py`` holds them to)."""
     return Response(text, media_type="application/json")
+
+
+def _reply(model: type[BaseModel], status_code: int = 200, **fields: Any) -> Response:
+    """An answer as the REST model says it is: validated by the reply model the client parses, and written by it
+    (what the model does not know is not sent)."""
+    return Response(model.model_validate(fields).model_dump_json(), status_code=status_code,
+                    media_type="application/json")
 
 
 def _describe(exc: PydanticValidationError, prefix: str) -> list[rest.ErrorDetail]:

@@ -54,7 +54,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     nothing else can take it between choosing it and serving on it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP. Without it, Nagle's
-    # algorithm meets the client's delayed ACK and every answer waits ~40 ms.
+    # algorithm meets the client's delayed ACK and every answer waits for the client's delayed-ACK timer.
     listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, port))

@@ -1,4 +1,5 @@
-"""The emulator's state in SQLite, and the training service's semantics on top of it.
+"""The emulator's service: the training service's semantics over its SQLite state (``schema``), through its
+queries (``queries``).
 
 Every public method takes the lock, first lets the simulated lifecycle catch up
 with the clock, then answers. Errors are ``EmulatorError`` carrying the HTTP
@@ -11,15 +12,12 @@ import copy
 import hashlib
 import json
 import random
-import re
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as Set
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,70 +25,37 @@ from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 
 from chariot_apply.chariot import rest
-from chariot_apply.chariot.ilike import IlikePatternError, compile_ilike, fold, literal
-from chariot_apply.chariot.models import ACTIVE_STATUSES, FINISHED_STATUSES
+from chariot_apply.chariot.ilike import fold
+from chariot_apply.chariot.models import FINISHED_STATUSES
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.emulator import lifecycle
 from chariot_apply.emulator.catalog import Catalog, load_catalog
 from chariot_apply.emulator.clock import Clock, SystemClock
+from chariot_apply.emulator.errors import EmulatorError as EmulatorError
+from chariot_apply.emulator.queries import (
+    Transaction,
+    Where,
+    compile_pattern,
+    limit_of,
+    matches_any,
+    names_clause,
+    order_by,
+)
+from chariot_apply.emulator.schema import (
+    ACTIVE,
+    ACTIVE_CLAUSE,
+    DOCUMENT_SOURCES,
+    DOCUMENT_VERSION,
+    SCHEMA,
+    iso_time,
+    run_document,
+    run_json,
+    timestamp,
+)
 from chariot_apply.quantity import QuantityError, parse_quantity
-
-_ACTIVE = frozenset(ACTIVE_STATUSES)
-#: ``status`` is one of the active ones, as SQL text: a partial index applies only to a query whose WHERE implies its
-#: own, which SQLite can prove of literals alone.
-_ACTIVE_CLAUSE = f"status NOT IN ({', '.join(repr(s) for s in sorted(FINISHED_STATUSES))})"
-
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS blueprints (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, created_at REAL NOT NULL,
-  config_schema TEXT NOT NULL, description TEXT, task_types TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS blueprints_name ON blueprints(name, created_at);
-CREATE TABLE IF NOT EXISTS runs (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, name_folded TEXT NOT NULL, version TEXT NOT NULL,
-  created_at REAL NOT NULL, blueprint_id TEXT NOT NULL, project_id TEXT NOT NULL, user_id TEXT NOT NULL,
-  task_type TEXT NOT NULL,
-  resources TEXT NOT NULL, config TEXT NOT NULL, notes TEXT,
-  status TEXT NOT NULL, status_updated_at REAL NOT NULL, progress_updated_at REAL,
-  phase INTEGER NOT NULL, global_step INTEGER NOT NULL, total_steps INTEGER NOT NULL,
-  next_at REAL, stop_at REAL, grace REAL, events INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,
-  fail_step INTEGER);
-DROP INDEX IF EXISTS runs_project;  -- superseded: pages skip by the index below alone
-CREATE INDEX IF NOT EXISTS runs_project_live ON runs(project_id, deleted, id);
-CREATE INDEX IF NOT EXISTS runs_name ON runs(name_folded);
-CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
-CREATE INDEX IF NOT EXISTS runs_active ON runs(project_id, deleted, id) WHERE {active};  -- what plans list
-CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
-CREATE INDEX IF NOT EXISTS runs_due ON runs(next_at) WHERE next_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS events (
-  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, sequence INTEGER NOT NULL, created_at REAL NOT NULL,
-  status TEXT NOT NULL, details TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_run ON events(run_id, sequence);
-CREATE TABLE IF NOT EXISTS metrics (
-  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, global_step INTEGER NOT NULL, tag TEXT NOT NULL,
-  value REAL NOT NULL, created_at REAL NOT NULL, job_id TEXT);
-CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, created_at);
-CREATE TABLE IF NOT EXISTS checkpoints (
-  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, project_id TEXT NOT NULL, global_step INTEGER NOT NULL,
-  created_at REAL NOT NULL, status TEXT NOT NULL, status_updated_at REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS checkpoints_run ON checkpoints(run_id);
-CREATE TABLE IF NOT EXISTS gpus (type TEXT PRIMARY KEY, count INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS models (
-  id TEXT PRIMARY KEY, checkpoint_id TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
-  summary TEXT NOT NULL, project_id TEXT NOT NULL, created_at REAL NOT NULL);
-""".replace("{active}", _ACTIVE_CLAUSE)
 
 CHECKPOINT_BUCKET = "chariot-checkpoints"
 DEFAULT_USER_ID = "00000000-0000-4000-8000-00000000cafe"
-
-
-class EmulatorError(Exception):
-    def __init__(self, status: int, message: str, errors: list[rest.ErrorDetail] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors
 
 
 @dataclass
@@ -106,18 +71,6 @@ class IdFactory:
             value = self.last + 1 + self.rng.getrandbits(16)
         self.last = value
         return str(uuid.UUID(int=value & ((1 << 128) - 1)))
-
-
-def _ts(dt: datetime) -> float:
-    """Seconds since the epoch, for any datetime (a naive one is UTC): year 1 as well as 9999."""
-    return ((dt if dt.tzinfo else dt.replace(tzinfo=UTC)) - _EPOCH).total_seconds()
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _dt(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def apply_defaults(schema: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -148,8 +101,8 @@ class EmulatorStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL" if str(path) != ":memory:" else "PRAGMA journal_mode=MEMORY")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.create_function("matches_any", 2, _sql_matches_any, deterministic=True)
-        self._db.create_function("iso_time", 1, _dt, deterministic=True)
+        self._db.create_function("matches_any", 2, matches_any, deterministic=True)
+        self._db.create_function("iso_time", 1, iso_time, deterministic=True)
         self._db.executescript(SCHEMA)
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
         if "fail_step" not in columns:  # an older database
@@ -168,27 +121,27 @@ class EmulatorStore:
 
     def _keep_documents(self) -> None:
         """Each run's full JSON, kept in ``runs.doc`` by triggers on every write that changes it: a listing then
-        only joins stored text (a page of 1,000 runs in ~1 ms, ~9 ms composed on each read). A database from
+        only joins stored text instead of composing every document on each read. A database from
         before this version of the document (``user_version``) gets the triggers and documents anew."""
         if self._db.execute("PRAGMA user_version").fetchone()[0] == DOCUMENT_VERSION:
             return
         with self._tx():
             for trigger in ("runs_doc_insert", "runs_doc_update"):
                 self._db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-            refresh = f"UPDATE runs SET doc = {_run_json(None)} WHERE rowid = NEW.rowid;"
+            refresh = f"UPDATE runs SET doc = {run_json(None)} WHERE rowid = NEW.rowid;"
             self._db.execute(f"CREATE TRIGGER runs_doc_insert AFTER INSERT ON runs BEGIN {refresh} END")
-            self._db.execute(f"CREATE TRIGGER runs_doc_update AFTER UPDATE OF {', '.join(_DOCUMENT_SOURCES)} "
+            self._db.execute(f"CREATE TRIGGER runs_doc_update AFTER UPDATE OF {', '.join(DOCUMENT_SOURCES)} "
                              f"ON runs BEGIN {refresh} END")
-            self._db.execute(f"UPDATE runs SET doc = {_run_json(None)}")
+            self._db.execute(f"UPDATE runs SET doc = {run_json(None)}")
             self._db.execute(f"PRAGMA user_version = {DOCUMENT_VERSION}")
 
     # ------------------------------------------------------------------ helpers
 
     def _now(self) -> float:
-        return _ts(self.clock.now())
+        return timestamp(self.clock.now())
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _tx(self) -> Transaction:
+        return Transaction(self._db)
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return self._db.execute(sql, tuple(params)).fetchall()
@@ -239,7 +192,7 @@ class EmulatorStore:
 
     def _blueprint_out(self, row: sqlite3.Row) -> dict[str, Any]:
         return {"id": row["id"], "name": row["name"], "version": row["version"],
-                "created_at": _dt(row["created_at"]), "config_schema": json.loads(row["config_schema"]),
+                "created_at": iso_time(row["created_at"]), "config_schema": json.loads(row["config_schema"]),
                 "description": row["description"], "task_types": json.loads(row["task_types"])}
 
     def lookup_blueprint(self, name: str, version_ilike: str | None) -> dict[str, Any]:
@@ -249,7 +202,7 @@ class EmulatorStore:
             rows = self._query("SELECT * FROM blueprints WHERE name=? AND deleted=0 ORDER BY created_at DESC, id DESC",
                                [name])
             if version_ilike is not None:
-                pattern = _compile(version_ilike)
+                pattern = compile_pattern(version_ilike)
                 rows = [r for r in rows if pattern.fullmatch(fold(r["version"]))]
             if not rows:
                 what = f"{name!r}" + (f" with version ILIKE {version_ilike!r}" if version_ilike is not None else "")
@@ -272,10 +225,10 @@ class EmulatorStore:
 
     def list_blueprints(self, query: rest.BlueprintListQuery) -> list[dict[str, Any]]:
         with self._lock:
-            where = _Where("deleted=0").any_of("name", query.names)
+            where = Where("deleted=0").any_of("name", query.names)
             rows = self._query(f"SELECT * FROM blueprints WHERE {where} ORDER BY created_at DESC, id DESC "
                                "LIMIT ? OFFSET ?",
-                               [*where.params, _limit(query.limit, rest.MAX_PAGE_SIZE), query.offset or 0])
+                               [*where.params, limit_of(query.limit, rest.MAX_PAGE_SIZE), query.offset or 0])
             return [self._blueprint_out(r) for r in rows]
 
     def delete_blueprint(self, blueprint_id: str) -> None:
@@ -329,33 +282,33 @@ class EmulatorStore:
 
     def list_runs_json(self, query: rest.RunQuery) -> str:
         """The matching runs as the JSON array the service sends, written by SQLite: the stored documents
-        (``_keep_documents``), or, for a ``select``, composed in SQL. A page of 1,000 runs takes ~2 ms (~21 ms
-        through Python dicts and ``json.dumps``): listings are not the emulator's bottleneck."""
+        (``_keep_documents``), or, for a ``select``, composed in SQL: never through Python dicts and
+        ``json.dumps``, an order of magnitude slower."""
         with self._lock:
             self.advance()
             # A project holds its whole history: where names or statuses narrow the listing, their indexes must
             # serve it, not the project's (the unary + keeps SQLite from choosing that one). The active runs (what
             # every plan asks for) have an index of their own, in id order.
-            active = query.statuses is not None and frozenset(query.statuses) == _ACTIVE
+            active = query.statuses is not None and frozenset(query.statuses) == ACTIVE
             narrow = query.name_ilikes is not None or query.ids is not None or (query.statuses is not None
                                                                                 and not active)
-            where = (_Where("deleted=0").any_of("blueprint_id", query.blueprint_ids).any_of("id", query.ids)
+            where = (Where("deleted=0").any_of("blueprint_id", query.blueprint_ids).any_of("id", query.ids)
                      .any_of("+project_id" if narrow else "project_id", query.project_ids)
                      .any_of("task_type", query.task_types).any_of("version", query.versions)
                      .any_of("user_id", query.user_ids).created(query.created_after, query.created_before))
             if active:
-                where.add(_ACTIVE_CLAUSE)  # literal, so that SQLite sees the partial index applies
+                where.add(ACTIVE_CLAUSE)  # literal, so that SQLite sees the partial index applies
             else:
                 where.any_of("status", query.statuses)
             if query.id_after is not None:
                 where.add("id > ?", query.id_after)
             if query.name_ilikes is not None:
-                _names_clause(where, query.name_ilikes)
-            order = _order(query.sort or [rest.RUNS_DEFAULT_SORT])
+                names_clause(where, query.name_ilikes)
+            order = order_by(query.sort or [rest.RUNS_DEFAULT_SORT])
             selected = None if query.select is None or "*" in query.select else frozenset(query.select)
-            rows = self._db.execute(f"SELECT {_run_document(selected)} FROM runs WHERE {where} ORDER BY {order} "
+            rows = self._db.execute(f"SELECT {run_document(selected)} FROM runs WHERE {where} ORDER BY {order} "
                                     "LIMIT ? OFFSET ?",
-                                    [*where.params, _limit(query.limit, rest.RUNS_DEFAULT_LIMIT), query.offset or 0])
+                                    [*where.params, limit_of(query.limit, rest.RUNS_DEFAULT_LIMIT), query.offset or 0])
             return "[" + ",".join(row[0] for row in rows) + "]"
 
     def _run_row(self, run_id: str) -> sqlite3.Row:
@@ -368,7 +321,7 @@ class EmulatorStore:
         with self._lock:
             self.advance()
             selected = None if fields is None else frozenset({"id", *fields})
-            row = self._db.execute(f"SELECT {_run_document(selected)} FROM runs WHERE id=? AND deleted=0",
+            row = self._db.execute(f"SELECT {run_document(selected)} FROM runs WHERE id=? AND deleted=0",
                                    [run_id]).fetchone()
             if row is None:
                 raise EmulatorError(404, f"run {run_id} does not exist")
@@ -468,24 +421,24 @@ class EmulatorStore:
             sort: Sequence[str] = query.sort or [rest.EVENTS_DEFAULT_SORT]
             order = ", ".join("sequence " + ("DESC" if s.endswith(":desc") else "ASC") for s in sort)
             rows = self._query(f"SELECT * FROM events WHERE run_id=? ORDER BY {order} LIMIT ? OFFSET ?",
-                               [run_id, _limit(query.limit, rest.EVENTS_DEFAULT_LIMIT), query.offset or 0])
+                               [run_id, limit_of(query.limit, rest.EVENTS_DEFAULT_LIMIT), query.offset or 0])
             return [{"id": r["id"], "sequence": r["sequence"], "run_id": r["run_id"],
-                     "created_at": _dt(r["created_at"]), "status": r["status"], "details": json.loads(r["details"])}
-                    for r in rows]
+                     "created_at": iso_time(r["created_at"]), "status": r["status"],
+                     "details": json.loads(r["details"])} for r in rows]
 
     def metrics(self, run_id: str, query: rest.MetricQuery | None) -> list[dict[str, Any]]:
         with self._lock:
             self.advance()
             self._run_row(run_id)
-            where = _Where().add("run_id=?", run_id)
+            where = Where().add("run_id=?", run_id)
             limit = -1
             if query is not None:
                 where.any_of("global_step", query.global_steps).any_of("tag", query.tags)
                 where.created(None, query.created_before)
-                limit = _limit(query.limit, rest.METRICS_DEFAULT_LIMIT, maximum=None)
+                limit = limit_of(query.limit, rest.METRICS_DEFAULT_LIMIT, maximum=None)
             rows = self._query(f"SELECT * FROM metrics WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
                                [*where.params, limit])
-            return [{"id": r["id"], "created_at": _dt(r["created_at"]), "run_id": r["run_id"],
+            return [{"id": r["id"], "created_at": iso_time(r["created_at"]), "run_id": r["run_id"],
                      "global_step": r["global_step"], "tag": r["tag"], "value": r["value"], "job_id": r["job_id"]}
                     for r in rows]
 
@@ -502,12 +455,12 @@ class EmulatorStore:
     def checkpoints(self, query: rest.CheckpointQuery) -> list[dict[str, Any]]:
         with self._lock:
             self.advance()
-            where = (_Where("deleted=0").any_of("id", query.ids).any_of("run_id", query.run_ids)
+            where = (Where("deleted=0").any_of("id", query.ids).any_of("run_id", query.run_ids)
                      .any_of("project_id", query.project_ids).any_of("global_step", query.global_steps)
                      .any_of("status", query.statuses).created(query.created_after, query.created_before))
-            order = _order(query.sort or [rest.CHECKPOINTS_DEFAULT_SORT])
+            order = order_by(query.sort or [rest.CHECKPOINTS_DEFAULT_SORT])
             rows = self._query(f"SELECT * FROM checkpoints WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                               [*where.params, _limit(query.limit, rest.CHECKPOINTS_DEFAULT_LIMIT),
+                               [*where.params, limit_of(query.limit, rest.CHECKPOINTS_DEFAULT_LIMIT),
                                 query.offset or 0])
             selected: set[str] | None = None if query.select is None else set(query.select)
             return [_checkpoint_out(r, selected) for r in rows]
@@ -516,7 +469,7 @@ class EmulatorStore:
         if not query.ids and not query.run_ids:
             raise EmulatorError(400, "either ids or run_ids must be specified")
         with self._lock:
-            where = _Where("deleted=0").any_of("id", query.ids).any_of("run_id", query.run_ids)
+            where = Where("deleted=0").any_of("id", query.ids).any_of("run_id", query.run_ids)
             return self._db.execute(f"UPDATE checkpoints SET deleted=1 WHERE {where}", where.params).rowcount
 
     def _checkpoint_row(self, checkpoint_id: str) -> sqlite3.Row:
@@ -536,12 +489,12 @@ class EmulatorStore:
 
     def models(self, query: rest.ModelQuery) -> list[dict[str, Any]]:
         with self._lock:
-            where = (_Where("1").any_of("project_id", query.project_ids).any_of("name", query.names)
+            where = (Where("1").any_of("project_id", query.project_ids).any_of("name", query.names)
                      .any_of("version", query.versions))
             rows = self._query(f"SELECT * FROM models WHERE {where} ORDER BY created_at, id", where.params)
             return [{"id": r["id"], "name": r["name"], "version": r["version"], "summary": r["summary"],
                      "project_id": r["project_id"], "checkpoint_id": r["checkpoint_id"],
-                     "created_at": _dt(r["created_at"])} for r in rows]
+                     "created_at": iso_time(r["created_at"])} for r in rows]
 
     def create_model(self, checkpoint_id: str, body: rest.CreateModelBody) -> str:
         if not is_semver(body.version):
@@ -561,147 +514,16 @@ class EmulatorStore:
             return model_id
 
 
-class _Where:
-    """A WHERE clause from the filters given (``None``: no filter); an empty list matches nothing."""
-
-    def __init__(self, *clauses: str) -> None:
-        self.clauses = list(clauses)
-        self.params: list[Any] = []
-
-    def add(self, clause: str, *params: Any) -> _Where:
-        self.clauses.append(clause)
-        self.params += params
-        return self
-
-    def any_of(self, column: str, values: Sequence[Any] | None) -> _Where:
-        if values is None:
-            return self
-        return self.add(f"{column} IN ({','.join('?' * len(values))})" if values else "0", *values)
-
-    def created(self, after: datetime | None, before: datetime | None) -> _Where:
-        """Strictly after / before, as the reference's keyset pagination needs."""
-        if after is not None:
-            self.add("created_at > ?", _ts(after))
-        if before is not None:
-            self.add("created_at < ?", _ts(before))
-        return self
-
-    def __str__(self) -> str:
-        return " AND ".join(self.clauses) or "1"
-
-
-def _names_clause(where: _Where, patterns: list[str]) -> None:
-    """``name ILIKE any of patterns``: exact (folded) names through the index, the rest by one regex."""
-    exact: list[str] = []
-    wild: list[str] = []
-    for pattern in patterns:
-        try:
-            text = literal(pattern)
-        except IlikePatternError as exc:
-            raise EmulatorError(400, str(exc)) from None
-        (exact if text is not None else wild).append(text if text is not None else pattern)
-    terms, params = [], []
-    if exact:
-        terms.append(f"name_folded IN ({','.join('?' * len(exact))})")
-        params += exact
-    if wild:
-        terms.append("matches_any(name_folded, ?)")
-        params.append("|".join(f"(?:{compile_ilike(p).pattern})" for p in wild))
-    where.add("(" + (" OR ".join(terms) or "0") + ")", *params)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN")
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-@lru_cache(maxsize=256)
-def _alternation(source: str) -> re.Pattern[str]:
-    return re.compile(source, re.DOTALL)
-
-
-def _sql_matches_any(folded: str | None, source: str) -> bool:
-    """``value ILIKE any of the patterns`` whose regular expressions ``source`` joins with ``|``."""
-    return folded is not None and _alternation(source).fullmatch(folded) is not None
-
-
-def _compile(pattern: str) -> re.Pattern[str]:
-    try:
-        return compile_ilike(pattern)
-    except IlikePatternError as exc:
-        raise EmulatorError(400, str(exc)) from None
-
-
-def _limit(limit: int | None, default: int, maximum: int | None = rest.MAX_PAGE_SIZE) -> int:
-    if limit is None:
-        return default
-    if maximum is not None and limit > maximum:
-        raise EmulatorError(400, f"limit must be at most {maximum}")
-    return limit
-
-
-def _order(sort: Sequence[str]) -> str:
-    terms, columns = [], set()
-    for spec in sort:
-        column, _, direction = spec.partition(":")
-        if column in columns:
-            continue
-        columns.add(column)
-        terms.append(f"{column} {'DESC' if direction == 'desc' else 'ASC'}")
-    if "id" not in columns:
-        terms.append("id " + terms[-1].split()[-1])
-    return ", ".join(terms)
-
-
 def _clock_of(row: sqlite3.Row) -> lifecycle.RunClock:
     return lifecycle.RunClock(status=row["status"], phase=row["phase"], global_step=row["global_step"],
                               total_steps=row["total_steps"], next_at=row["next_at"], stop_at=row["stop_at"],
                               grace=row["grace"], fail_step=row["fail_step"])
 
 
-#: Each field of a run as the service sends it, as SQL over the ``runs`` row (``iso_time`` is ``_dt``).
-_RUN_COLUMNS = {
-    "id": "id", "name": "name", "version": "version", "created_at": "iso_time(created_at)",
-    "blueprint_id": "blueprint_id", "project_id": "project_id", "user_id": "user_id",
-    "progress": "CASE WHEN progress_updated_at IS NULL THEN json_array() ELSE json_array(json_object("
-                "'operation', 'training', 'value', global_step, 'final_value', total_steps, 'units', 'steps')) END",
-    "progress_updated_at": "iso_time(progress_updated_at)", "status": "status",
-    "status_updated_at": "iso_time(status_updated_at)", "task_type": "task_type",
-    "resources": "json(resources)", "config": "json(config)", "notes": "notes",
-}
-
-
-#: The version of ``_RUN_COLUMNS`` that stored documents were written with: change it with them.
-DOCUMENT_VERSION = 1
-#: The columns a run's document is made of: a write to any of them rewrites the document.
-_DOCUMENT_SOURCES = ("id", "name", "version", "created_at", "blueprint_id", "project_id", "user_id", "global_step",
-                     "total_steps", "progress_updated_at", "status", "status_updated_at", "task_type", "resources",
-                     "config", "notes")
-
-
-def _run_document(selected: frozenset[str] | None) -> str:
-    """What to select for a run's JSON: the stored document, or one composed with only ``selected`` fields."""
-    return "doc" if selected is None else _run_json(selected)
-
-
-@lru_cache(maxsize=64)
-def _run_json(selected: frozenset[str] | None) -> str:
-    """The SQL expression of one run as a JSON object; fields not ``selected`` are null, as the SDK says."""
-    pairs = (f"'{name}', {sql if selected is None or name in selected else 'NULL'}"
-             for name, sql in _RUN_COLUMNS.items())
-    return f"json_object({', '.join(pairs)})"
-
-
 def _checkpoint_out(row: sqlite3.Row, selected: Set[str] | None) -> dict[str, Any]:
     full = {"id": row["id"], "run_id": row["run_id"], "global_step": row["global_step"],
-            "project_id": row["project_id"], "created_at": _dt(row["created_at"]), "status": row["status"],
-            "status_updated_at": _dt(row["status_updated_at"]), "bucket_name": CHECKPOINT_BUCKET,
+            "project_id": row["project_id"], "created_at": iso_time(row["created_at"]), "status": row["status"],
+            "status_updated_at": iso_time(row["status_updated_at"]), "bucket_name": CHECKPOINT_BUCKET,
             "key_prefix": f"{row['project_id']}/{row['run_id']}/{row['global_step']}"}
     if selected is None:
         return full

@@ -49,7 +49,7 @@ def manifest_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
-    """The manifest schema's validator. jsonschema (~40 ms to import) is needed only for a manifest the model
+    """The manifest schema's validator. jsonschema (slow to import) is needed only for a manifest the model
     refuses: valid manifests never load it."""
     from jsonschema import Draft202012Validator
 
