@@ -32,8 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from chariot_apply.apply.executor import Executor, Reporter
-from chariot_apply.chariot import rest
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest import api as rest
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.errors import ValidationError
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Resources

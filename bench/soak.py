@@ -28,7 +28,7 @@ import yaml
 
 from chariot_apply import workflow
 from chariot_apply.apply.executor import Reporter
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.models import Run
 from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.faults import FaultKind, Faults

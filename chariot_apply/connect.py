@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chariot_apply.chariot.settings import ChariotSettings, without_credentials
+from chariot_apply.backends.rest.settings import ChariotSettings, without_credentials
 from chariot_apply.errors import UserError
 from chariot_apply.names import EMBEDDED_DB
 from chariot_apply.plan.model import EMBEDDED_EMULATOR
@@ -17,7 +17,7 @@ from chariot_apply.plan.model import EMBEDDED_EMULATOR
 if TYPE_CHECKING:  # the HTTP client loads when a command first talks to Chariot
     import httpx
 
-    from chariot_apply.chariot.client import AsyncChariotClient
+    from chariot_apply.chariot.backend import Backend
 
 EMBEDDED_URL = "http://embedded-emulator"
 
@@ -40,8 +40,8 @@ class Connection:
                 f"{_shown(self.embedded_db)}. "
                 "Set CHARIOT_URL and CHARIOT_TOKEN (or CHARIOT_CLIENT_ID/CHARIOT_CLIENT_SECRET) for a real Chariot.")
 
-    def client(self) -> AsyncChariotClient:
-        from chariot_apply.chariot.client import AsyncChariotClient
+    def client(self) -> Backend:
+        from chariot_apply.backends.rest.client import AsyncChariotClient
 
         if self.settings is not None:
             return AsyncChariotClient.from_settings(self.settings)
@@ -54,10 +54,10 @@ class SharedClient:
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._client: AsyncChariotClient | None = None
+        self._client: Backend | None = None
 
     @asynccontextmanager
-    async def borrow(self) -> AsyncIterator[AsyncChariotClient]:
+    async def borrow(self) -> AsyncIterator[Backend]:
         """The client, left open on the way out (``close`` ends it)."""
         if self._client is None:
             self._client = self._connection.client()

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
 from chariot_apply.concurrency import Bounded
@@ -22,7 +22,7 @@ FAILED_STATUSES = frozenset({"job_failed", "job_create_failed"})
 Until = Literal["running", "finished"]
 
 
-async def run_views(client: AsyncChariotClient, runs: Sequence[Run], names: dict[str, str],
+async def run_views(client: Backend, runs: Sequence[Run], names: dict[str, str],
                     bound: Bounded | None = None) -> list[RunView]:
     """Each run with its last event and the latest value of each metric tag (two reads a run, in parallel)."""
     bound = bound or Bounded(16)
@@ -47,7 +47,7 @@ def latest_by_tag(metrics: Iterable[Metric]) -> dict[str, float | int | None]:
     return {tag: m.value for tag, m in sorted(latest.items())}
 
 
-async def runs_at_address(client: AsyncChariotClient, address: str, hint: str) -> list[Run]:
+async def runs_at_address(client: Backend, address: str, hint: str) -> list[Run]:
     """Every run at ``project/name@version`` (the project by name or id); a malformed address or an unknown
     project is a ``UserError`` with ``hint``."""
     project, _, rest = address.partition("/")
@@ -61,7 +61,7 @@ async def runs_at_address(client: AsyncChariotClient, address: str, hint: str) -
                                              versions=[version], limit=100) if r.name == name]
 
 
-async def find_run(client: AsyncChariotClient, address: str, owner: str, adopted: Iterable[str] = ()) -> Run:
+async def find_run(client: Backend, address: str, owner: str, adopted: Iterable[str] = ()) -> Run:
     """The run at ``project/name@version``: ours (the oldest, the one every plan keeps), else the only one."""
     runs = await runs_at_address(client, address, "give the address as `chariot-apply status` shows it")
     adopted_ids = frozenset(adopted)
@@ -74,7 +74,7 @@ async def find_run(client: AsyncChariotClient, address: str, owner: str, adopted
                     hint="check the address with `chariot-apply status`")
 
 
-async def events_of(client: AsyncChariotClient, run_id: str, after: int = 0) -> list[Event]:
+async def events_of(client: Backend, run_id: str, after: int = 0) -> list[Event]:
     """The run's events with a sequence above ``after``, in sequence order (page by page)."""
     found: list[Event] = []
     offset = after
@@ -86,7 +86,7 @@ async def events_of(client: AsyncChariotClient, run_id: str, after: int = 0) -> 
         offset += len(page)
 
 
-async def follow_events(client: AsyncChariotClient, run_id: str, interval: float) -> AsyncIterator[Event]:
+async def follow_events(client: Backend, run_id: str, interval: float) -> AsyncIterator[Event]:
     """Every event of the run, then each new one as it comes, until the run has finished."""
     last = 0
     while True:
@@ -118,7 +118,7 @@ class Waited:
         return tuple(r for r in self.runs if r.status in FAILED_STATUSES)
 
 
-async def wait_for(client: AsyncChariotClient, run_ids: Sequence[str], until: Until, timeout: float,
+async def wait_for(client: Backend, run_ids: Sequence[str], until: Until, timeout: float,
                    interval: float, on_poll: Callable[[Sequence[Run]], None] = lambda runs: None) -> Waited:
     """Poll the runs until each has reached ``until`` (or failed), or ``timeout`` seconds have passed."""
     deadline = time.monotonic() + timeout

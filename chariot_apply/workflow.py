@@ -15,7 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
 from chariot_apply.apply.stale import stale_addresses
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
 from chariot_apply.concurrency import Bounded
 from chariot_apply.errors import UserError, plain_message
@@ -266,7 +266,7 @@ async def wait(workspace: Workspace, run_ids: Sequence[str], until: Until, timeo
         return await wait_for(client, run_ids, until, timeout, interval, on_poll)
 
 
-async def _managed(client: AsyncChariotClient, owner: str, projects: Iterable[str],
+async def _managed(client: Backend, owner: str, projects: Iterable[str],
                    adopted: Iterable[str]) -> tuple[list[Run], dict[str, str]]:
     index = ProjectIndex.of(await client.get_projects())
     wanted = sorted({index.ids[p] for p in projects if p in index.ids})

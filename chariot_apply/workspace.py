@@ -18,7 +18,7 @@ from chariot_apply.manifest.project_file import ProjectFile, find_project_file, 
 from chariot_apply.names import EMBEDDED_DB, LOCK_FILE, PROJECT_FILE
 
 if TYPE_CHECKING:
-    from chariot_apply.chariot.client import AsyncChariotClient
+    from chariot_apply.chariot.backend import Backend
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Workspace:
     def __post_init__(self) -> None:
         object.__setattr__(self, "shared", SharedClient(self.connection))
 
-    def client(self) -> AbstractAsyncContextManager[AsyncChariotClient]:
+    def client(self) -> AbstractAsyncContextManager[Backend]:
         """The command's one Chariot client (made on first use; ``close`` ends it)."""
         return self.shared.borrow()
 

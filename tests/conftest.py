@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.emulator.app import AuthConfig, create_app
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport, Faults

@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.backends.rest.retry import RetryPolicy
 from chariot_apply.chariot.models import Resources, Run
-from chariot_apply.chariot.retry import RetryPolicy
 from chariot_apply.emulator.server import BackgroundServer
 
 # Outside test data, copied into the repository (tests/data/README.md says from where): a clone needs nothing beside it.

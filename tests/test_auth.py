@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from chariot_apply.chariot.auth import ClientCredentials
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.auth import ClientCredentials
+from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.backends.rest.settings import ChariotSettings, SettingsError
 from chariot_apply.chariot.errors import AuthenticationError
-from chariot_apply.chariot.settings import ChariotSettings, SettingsError
 from chariot_apply.emulator.app import AuthConfig
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport

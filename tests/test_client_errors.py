@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.backends.rest.retry import RetryPolicy
 from chariot_apply.chariot.errors import (
     NotFoundError,
     RateLimitedError,
@@ -13,7 +14,6 @@ from chariot_apply.chariot.errors import (
     TransportError,
     WriteOutcomeUnknownError,
 )
-from chariot_apply.chariot.retry import RetryPolicy
 from chariot_apply.emulator.faults import EmulatorTransport, Faults
 from tests.factories import FAST_RETRY, new_run
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.models import Run
 from chariot_apply.emulator.process import EmulatorProcess
 from tests.factories import manifest, write_manifests

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chariot_apply.chariot import rest
+from chariot_apply.backends.rest import api as rest
 from chariot_apply.chariot.models import Run
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport

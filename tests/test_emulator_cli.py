@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.errors import AuthenticationError
 from chariot_apply.emulator.process import EmulatorProcess
 from chariot_apply.emulator.store import EmulatorStore
@@ -55,7 +55,7 @@ async def test_serve_in_its_own_process_demands_the_token(tmp_path: Path) -> Non
                 await anonymous.get_runs()
         from pydantic import SecretStr
 
-        from chariot_apply.chariot.auth import StaticToken
+        from chariot_apply.backends.rest.auth import StaticToken
 
         async with AsyncChariotClient(server.url, credentials=StaticToken(SecretStr("tok"))) as client:
             assert [p.name for p in await client.get_projects()] == ["default", "nlp", "vision"]

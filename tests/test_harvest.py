@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.models import Checkpoint, Model
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.server import BackgroundServer

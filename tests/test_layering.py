@@ -13,15 +13,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "chariot_apply"
 
 #: package (or module) -> what it must never import
 FORBIDDEN: dict[str, set[str]] = {
-    "chariot": {"manifest", "plan", "apply", "render", "cli", "github", "workflow", "workspace", "export", "emulator",
-                "watch", "connect"},
-    "manifest": {"plan", "apply", "render", "cli", "github", "workflow", "workspace", "export", "emulator",
-                 "chariot.client", "chariot.transport", "chariot.auth"},
-    "plan": {"cli", "render", "emulator", "github", "workflow", "workspace", "apply", "export"},
-    "render": {"cli", "emulator", "github", "workflow", "workspace", "chariot.client", "chariot.transport",
-               "chariot.auth"},
-    "apply": {"cli", "render", "emulator", "github", "workflow", "workspace"},
-    "export": {"cli", "render", "emulator", "github", "workflow"},
+    # The Chariot model is pure: no backend, nothing above it.
+    "chariot": {"backends", "manifest", "plan", "apply", "render", "cli", "github", "workflow", "workspace", "export",
+                "emulator", "watch", "connect"},
+    "backends": {"manifest", "plan", "apply", "render", "cli", "github", "workflow", "workspace", "export", "watch"},
+    # Manifests, the planner, the executor and the renderers know the model, never a backend.
+    "manifest": {"backends", "plan", "apply", "render", "cli", "github", "workflow", "workspace", "export",
+                 "emulator"},
+    "plan": {"backends", "cli", "render", "emulator", "github", "workflow", "workspace", "apply", "export"},
+    "render": {"backends", "cli", "emulator", "github", "workflow", "workspace"},
+    "apply": {"backends", "cli", "render", "emulator", "github", "workflow", "workspace"},
+    "export": {"backends", "cli", "render", "emulator", "github", "workflow"},
+    "watch": {"backends", "cli", "render", "emulator", "github", "workflow"},
     "concurrency": {"chariot", "manifest", "plan", "apply", "render", "cli", "github", "emulator"},
     "emulator": {"cli", "manifest", "plan", "apply", "render", "github", "workflow"},
 }

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.backends.rest.sync import ChariotClient
 from chariot_apply.chariot.errors import RunDoesNotExistError, ValidationError, WriteOutcomeUnknownError
-from chariot_apply.chariot.sync import ChariotClient
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import Faults
 from chariot_apply.emulator.server import BackgroundServer

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport
 from chariot_apply.emulator.store import EmulatorStore

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.models import Run
 from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.faults import Faults

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.emulator.catalog import BlueprintSeed, Catalog
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore

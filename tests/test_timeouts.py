@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from chariot_apply.apply.executor import Executor, Reporter
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import TIMEOUT_KINDS, FaultKind, Faults

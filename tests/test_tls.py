@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.backends.rest.settings import ChariotSettings
 from chariot_apply.chariot.errors import TransportError
-from chariot_apply.chariot.settings import ChariotSettings
 from chariot_apply.emulator.server import BackgroundServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")]

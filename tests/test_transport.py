@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from chariot_apply.chariot.client import AsyncChariotClient
-from chariot_apply.chariot.transport import Http11Transport
+from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.backends.rest.transport import Http11Transport
 from chariot_apply.emulator.server import BackgroundServer
 
 pytestmark = pytest.mark.anyio
@@ -330,7 +330,7 @@ async def test_a_streamed_request_body_is_sent_in_chunks() -> None:
 def test_a_given_ssl_context_is_used_as_it_is() -> None:
     import ssl
 
-    from chariot_apply.chariot.transport import tls_context
+    from chariot_apply.backends.rest.transport import tls_context
 
     context = ssl.create_default_context()
     context.check_hostname = False

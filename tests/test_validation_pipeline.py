@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chariot_apply.chariot import rest
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest import api as rest
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.errors import ServerError
 from chariot_apply.chariot.models import RunSummary
 from chariot_apply.concurrency import Bounded

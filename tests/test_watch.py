@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.lifecycle import LifecycleTiming

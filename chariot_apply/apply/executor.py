@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import assert_never
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.errors import (
     ChariotError,
     ConflictError,
@@ -85,7 +85,7 @@ class Executor:
     """Carries out one plan. ``apply_id`` goes into the marker of every run this apply creates, so that
     when another apply races it at the same addresses each removes only its own duplicates."""
 
-    client: AsyncChariotClient
+    client: Backend
     reporter: Reporter
     concurrency: int = 16
     create_attempts: int = 3
@@ -252,7 +252,7 @@ class Executor:
                                for change, keeper, extra in doomed)
 
 
-def _deleter(client: AsyncChariotClient, keeper: Run, extra: Run) -> Callable[[Change], Awaitable[Outcome]]:
+def _deleter(client: Backend, keeper: Run, extra: Run) -> Callable[[Change], Awaitable[Outcome]]:
     async def delete(change: Change) -> Outcome:
         with contextlib.suppress(RunDoesNotExistError):  # gone already: as good
             await client.delete_run(extra.id or "")
@@ -280,7 +280,7 @@ def _already_there(change: Create | Replace, runs: Sequence[Run]) -> Outcome | N
     return None
 
 
-async def runs_at(client: AsyncChariotClient, requests: Sequence[RunRequest],
+async def runs_at(client: Backend, requests: Sequence[RunRequest],
                   bound: Bounded) -> dict[RunKey, list[Run]]:
     """The live runs at the addresses of ``requests``, oldest first, in batched look-ups (as the plan makes)."""
     if not requests:
@@ -290,7 +290,7 @@ async def runs_at(client: AsyncChariotClient, requests: Sequence[RunRequest],
             if k in keys}
 
 
-async def find_created(client: AsyncChariotClient, request: RunRequest) -> str | None:
+async def find_created(client: Backend, request: RunRequest) -> str | None:
     """The id of the run ``request`` created, if it exists: same address, same marker (our owner, this spec,
     this apply)."""
     _, ours = parse_notes(request.notes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.models import Run
 from chariot_apply.concurrency import Bounded
 from chariot_apply.plan.diff import live_ref
@@ -12,7 +12,7 @@ from chariot_apply.plan.model import Create, Observed, Plan, RunRequest
 from chariot_apply.plan.ownership import parse_notes
 
 
-async def stale_addresses(client: AsyncChariotClient, plan: Plan, bound: Bounded | None = None) -> list[str]:
+async def stale_addresses(client: Backend, plan: Plan, bound: Bounded | None = None) -> list[str]:
     """Addresses the plan changes whose live runs differ now from what the plan saw (empty: fresh).
 
     A create whose address now holds only our run of the same spec is not stale but done (the same plan

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from chariot_apply.chariot import rest
+from chariot_apply.backends.rest import api as rest
 from chariot_apply.chariot.models import Blueprint
 from chariot_apply.emulator.faults import FaultInjector, Faults
 from chariot_apply.emulator.store import DEFAULT_USER_ID, EmulatorError, EmulatorStore

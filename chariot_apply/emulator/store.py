@@ -24,7 +24,7 @@ from typing import Any
 from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 
-from chariot_apply.chariot import rest
+from chariot_apply.backends.rest import api as rest
 from chariot_apply.chariot.ilike import fold
 from chariot_apply.chariot.models import FINISHED_STATUSES
 from chariot_apply.chariot.semver import is_semver

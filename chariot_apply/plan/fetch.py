@@ -15,7 +15,7 @@ import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Set
 from typing import Any, TypeVar, cast
 
-from chariot_apply.chariot.client import AsyncChariotClient
+from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.errors import (
     BlueprintDoesNotExistError,
     ChariotError,
@@ -50,7 +50,7 @@ T = TypeVar("T")
 PLAN_CONCURRENCY = 32
 
 
-async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun], options: PlanOptions, *,
+async def make_plan(client: Backend, declared: Sequence[DeclaredRun], options: PlanOptions, *,
                     adopted: Iterable[str] = (), concurrency: int = PLAN_CONCURRENCY,
                     locked: Mapping[BlueprintKey, str] | None = None) -> Plan:
     """``live_and_plan``, for callers that need only the plan."""
@@ -58,7 +58,7 @@ async def make_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun],
                                 locked=locked))[1]
 
 
-async def live_and_plan(client: AsyncChariotClient, declared: Sequence[DeclaredRun], options: PlanOptions, *,
+async def live_and_plan(client: Backend, declared: Sequence[DeclaredRun], options: PlanOptions, *,
                         adopted: Iterable[str] = (), concurrency: int = PLAN_CONCURRENCY,
                         locked: Mapping[BlueprintKey, str] | None = None) -> tuple[LiveState, Plan]:
     """Read the live state and plan. Configs are validated while the projects are still being listed (those of
@@ -73,7 +73,7 @@ async def live_and_plan(client: AsyncChariotClient, declared: Sequence[DeclaredR
         await bound.settle_detached()
 
 
-async def plan_validated(client: AsyncChariotClient, declared: Sequence[DeclaredRun], live: LiveState,
+async def plan_validated(client: Backend, declared: Sequence[DeclaredRun], live: LiveState,
                          options: PlanOptions, bound: Bounded, validations: Validations | None = None) -> Plan:
     """The plan for ``live``, with the configs of the runs it creates or replaces validated on the server."""
     draft = build_plan(declared, live, options)
@@ -88,7 +88,7 @@ class Validations:
     """Each (blueprint id, config) validated at most once in a plan: some before the plan knows it needs them
     (``meanwhile``, while the listing is under way), the rest when the draft plan names them (``of``)."""
 
-    def __init__(self, client: AsyncChariotClient, bound: Bounded) -> None:
+    def __init__(self, client: Backend, bound: Bounded) -> None:
         self._client, self._bound = client, bound
         self._known: dict[ValidationKey, tuple[ConfigError, ...]] = {}
 
@@ -122,7 +122,7 @@ class Validations:
         return {k: self._known[k] for k in wanted}
 
 
-async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], *,
+async def fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], *,
                            adopted: Iterable[str] = (), bound: Bounded | None = None,
                            locked: Mapping[BlueprintKey, str] | None = None,
                            meanwhile: Validations | None = None, settle: bool = True,
@@ -139,7 +139,7 @@ async def fetch_live_state(client: AsyncChariotClient, declared: Sequence[Declar
             await bound.settle_detached()
 
 
-async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[DeclaredRun], adopted: Iterable[str],
+async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], adopted: Iterable[str],
                             bound: Bounded, locked: Mapping[BlueprintKey, str] | None,
                             meanwhile: Validations | None, everything: bool) -> LiveState:
     keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
@@ -202,7 +202,7 @@ async def _fetch_live_state(client: AsyncChariotClient, declared: Sequence[Decla
                      gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None)
 
 
-async def _harvest(client: AsyncChariotClient, declared: Sequence[DeclaredRun], runs: Sequence[Run],
+async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Sequence[Run],
                    project_ids: Mapping[str, str], bound: Bounded) -> tuple[dict[str, Harvest], tuple[Model, ...]]:
     """Checkpoints (and, for a choice by metric, metrics) of the live runs whose manifests promote models or keep
     checkpoints, and the models of their projects; nothing is asked when no manifest declares either."""
@@ -256,7 +256,7 @@ def _apply_lock(resolved: dict[BlueprintKey, ResolvedBlueprint | str], locked: M
 MAX_PAGES_AT_ONCE = 4  # more took no less time in the bench, and more memory (pages in flight)
 
 
-async def list_project(client: AsyncChariotClient, project_id: str, bound: Bounded, page_size: int = PAGE_SIZE,
+async def list_project(client: Backend, project_id: str, bound: Bounded, page_size: int = PAGE_SIZE,
                        statuses: Sequence[str] | None = None) -> list[RunSummary]:
     """Every run of the project (in ``statuses``, if given) as a summary, by offset pages sorted by id, until one
     comes back short. A window of pages is in flight: each page that comes back full lets the next go at once,
@@ -318,7 +318,7 @@ async def _collect(iterator: AsyncIterator[Run]) -> list[Run]:
     return [run async for run in iterator]
 
 
-async def _resolve(client: AsyncChariotClient, key: BlueprintKey) -> tuple[BlueprintKey, ResolvedBlueprint | str]:
+async def _resolve(client: Backend, key: BlueprintKey) -> tuple[BlueprintKey, ResolvedBlueprint | str]:
     name, pattern = key
     try:
         return key, ResolvedBlueprint.of(await client.lookup_blueprint(name, pattern))
@@ -326,14 +326,14 @@ async def _resolve(client: AsyncChariotClient, key: BlueprintKey) -> tuple[Bluep
         return key, exc.message
 
 
-async def _blueprint_by_id(client: AsyncChariotClient, blueprint_id: str) -> ResolvedBlueprint | None:
+async def _blueprint_by_id(client: Backend, blueprint_id: str) -> ResolvedBlueprint | None:
     try:
         return ResolvedBlueprint.of(await client.get_blueprint(blueprint_id))
     except NotFoundError:
         return None
 
 
-async def runs_at_addresses(client: AsyncChariotClient, project_ids: Sequence[str], addresses: Set[RunKey],
+async def runs_at_addresses(client: Backend, project_ids: Sequence[str], addresses: Set[RunKey],
                             bound: Bounded) -> list[Run]:
     """Every run at ``addresses``: batches of exact names (and their versions) in the projects, all at once."""
     if not project_ids or not addresses:
@@ -350,7 +350,7 @@ async def runs_at_addresses(client: AsyncChariotClient, project_ids: Sequence[st
     return [r for page in pages for r in page if run_key(r) in addresses]
 
 
-async def runs_named(client: AsyncChariotClient, wanted: Iterable[str], bound: Bounded) -> list[Run]:
+async def runs_named(client: Backend, wanted: Iterable[str], bound: Bounded) -> list[Run]:
     """Runs with exactly these names, in any project (filtered later): batched exact-name ILIKE filters."""
     names = sorted(set(wanted))
     batches = [names[i:i + NAME_BATCH] for i in range(0, len(names), NAME_BATCH)]

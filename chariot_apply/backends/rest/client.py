@@ -20,8 +20,12 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply import __version__
-from chariot_apply.chariot import rest
-from chariot_apply.chariot.auth import ClientCredentials, Credentials, NoCredentials, StaticToken
+from chariot_apply.backends.rest import api as rest
+from chariot_apply.backends.rest.auth import ClientCredentials, Credentials, NoCredentials, StaticToken
+from chariot_apply.backends.rest.retry import RETRYABLE_STATUSES, RetryPolicy
+from chariot_apply.backends.rest.settings import ChariotSettings
+from chariot_apply.backends.rest.transport import transport_for
+from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.errors import (
     ApiException,
     AuthenticationError,
@@ -54,10 +58,7 @@ from chariot_apply.chariot.models import (
     RunSummary,
     SystemGpu,
 )
-from chariot_apply.chariot.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.chariot.semver import is_semver
-from chariot_apply.chariot.settings import ChariotSettings
-from chariot_apply.chariot.transport import transport_for
 from chariot_apply.errors import plain_message
 
 M = TypeVar("M", bound=BaseModel)
@@ -469,3 +470,8 @@ def _api_error(response: httpx.Response, not_found: type[NotFoundError]) -> ApiE
     if status >= 500:
         return ServerError(message, **kwargs)
     return _STATUS_ERRORS.get(status, ApiException)(message, **kwargs)
+
+
+def _is_a_backend(client: AsyncChariotClient) -> Backend:
+    """mypy checks here that the client implements every operation of the ``Backend`` protocol."""
+    return client
