@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from chariot_apply.backends.rest.settings import ChariotSettings, without_credentials
 from chariot_apply.errors import UserError
 from chariot_apply.names import EMBEDDED_DB
-from chariot_apply.plan.model import EMBEDDED_EMULATOR
+from chariot_apply.plan.model import EMBEDDED_EMULATOR, SDK_CONFIGURED
 
 if TYPE_CHECKING:  # the HTTP client loads when a command first talks to Chariot
     import httpx
@@ -22,27 +23,44 @@ if TYPE_CHECKING:  # the HTTP client loads when a command first talks to Chariot
 EMBEDDED_URL = "http://embedded-emulator"
 
 
+BackendChoice = Literal["auto", "sdk", "rest"]
+
+
 @dataclass(frozen=True)
 class Connection:
-    settings: ChariotSettings | None  # None: the embedded emulator
+    settings: ChariotSettings | None  # None: the embedded emulator (REST backend)
     embedded_db: Path = EMBEDDED_DB
+    backend: Literal["rest", "sdk"] = "rest"
 
     @property
     def server_name(self) -> str:
         """The Chariot this connection reaches, as plans name it (never with credentials)."""
+        if self.backend == "sdk":
+            return SDK_CONFIGURED
         return EMBEDDED_EMULATOR if self.settings is None else without_credentials(self.settings.url)
 
     @property
     def notice(self) -> str | None:
+        if self.backend == "sdk":
+            ignored = f" (CHARIOT_URL {self.server_url_ignored} is not used by it)" if self.settings else ""
+            return f"chariot-apply: reaching Chariot through the official SDK, as it is configured{ignored}."
         if self.settings is not None:
             return None
         return ("chariot-apply: no Chariot server configured; using the embedded emulator in "
                 f"{_shown(self.embedded_db)}. "
                 "Set CHARIOT_URL and CHARIOT_TOKEN (or CHARIOT_CLIENT_ID/CHARIOT_CLIENT_SECRET) for a real Chariot.")
 
+    @property
+    def server_url_ignored(self) -> str:
+        return without_credentials(self.settings.url) if self.settings else ""
+
     def client(self) -> Backend:
         from chariot_apply.backends.rest.client import AsyncChariotClient
 
+        if self.backend == "sdk":
+            from chariot_apply.backends.sdk import SdkBackend
+
+            return SdkBackend()
         if self.settings is not None:
             return AsyncChariotClient.from_settings(self.settings)
         return AsyncChariotClient(EMBEDDED_URL, transport=embedded_transport(self.embedded_db))
@@ -98,9 +116,25 @@ def embedded_transport(db: Path) -> httpx.AsyncBaseTransport:
 
 
 def connection(url: str | None = None, server_url_from_file: str | None = None,
-               embedded_db: Path = EMBEDDED_DB, env: Mapping[str, str] | None = None) -> Connection:
-    """Flags beat the environment, which beats the project file."""
+               embedded_db: Path = EMBEDDED_DB, env: Mapping[str, str] | None = None,
+               backend: BackendChoice = "auto") -> Connection:
+    """Flags beat the environment, which beats the project file. ``auto`` is the SDK where it imports and no
+    Chariot URL is named for the REST model; the embedded emulator is always reached over REST."""
     settings = ChariotSettings.from_env(env, url=url)
     if settings is None and server_url_from_file:
         settings = ChariotSettings.from_env(env, url=server_url_from_file)
-    return Connection(settings, embedded_db)
+    if backend == "auto":
+        backend = "sdk" if settings is None and sdk_importable() else "rest"
+    if backend == "sdk":
+        from chariot_apply.backends.sdk import SdkBackend
+
+        SdkBackend.check_installed()  # a clear error now, not at the first request
+    return Connection(settings, embedded_db, backend)
+
+
+def sdk_importable() -> bool:
+    """Whether ``chariot.training_v2`` can be imported here, found without importing it."""
+    try:
+        return importlib.util.find_spec("chariot.training_v2") is not None
+    except (ImportError, ValueError):
+        return False

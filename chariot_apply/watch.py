@@ -54,7 +54,7 @@ async def runs_at_address(client: Backend, address: str, hint: str) -> list[Run]
     name, _, version = rest.rpartition("@")
     if not (project and name and version):
         raise UserError(f"{address!r} is not an address of the form project/name@version", hint=hint)
-    project_id = ProjectIndex.of(await client.get_projects()).ids.get(project)
+    project_id = ProjectIndex.of(await client.find_projects([project])).ids.get(project)
     if project_id is None:
         raise UserError(f"project {project!r} does not exist", hint=hint)
     return [r for r in await client.get_runs(project_ids=[project_id], name_ilikes=[escape_ilike(name)],

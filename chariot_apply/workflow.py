@@ -86,7 +86,8 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
     if missing:
         _write_lock(workspace, lock, live, missing)
     made = made.model_copy(update={"target": PlanTarget(server=workspace.connection.server_name, commit=commit,
-                                                        planned_at=datetime.now(UTC))})
+                                                        planned_at=datetime.now(UTC),
+                                                        backend=workspace.connection.backend)})
     if made.unmatched:
         raise UserError(f"--target/--exclude {', '.join(repr(s) for s in made.unmatched)} matches no run",
                         hint="give an address as project/name@version (globs allowed; without @version: every "
@@ -165,7 +166,7 @@ async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[st
                  statuses: Sequence[str] = (), ids: Sequence[str] = ()) -> Exported:
     """Manifests for the live runs of ``project`` that the filters select (``get_runs`` semantics)."""
     async with workspace.client() as client:
-        index = ProjectIndex.of(await client.get_projects())
+        index = ProjectIndex.of(await client.find_projects([project]))
         project_id = index.ids.get(project)
         if project_id is None:
             raise UserError(f"project {project!r} does not exist", hint="give a project name or id")
@@ -268,7 +269,8 @@ async def wait(workspace: Workspace, run_ids: Sequence[str], until: Until, timeo
 
 async def _managed(client: Backend, owner: str, projects: Iterable[str],
                    adopted: Iterable[str]) -> tuple[list[Run], dict[str, str]]:
-    index = ProjectIndex.of(await client.get_projects())
+    projects = sorted(set(projects))
+    index = ProjectIndex.of(await client.find_projects(projects))
     wanted = sorted({index.ids[p] for p in projects if p in index.ids})
     runs = [r async for r in client.iter_runs(project_ids=wanted, page_size=1000)] if wanted else []
     adopted_ids = frozenset(adopted)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chariot_apply.connect import Connection, SharedClient, connection
+from chariot_apply.connect import BackendChoice, Connection, SharedClient, connection
 from chariot_apply.errors import UserError
 from chariot_apply.manifest.expand import DefaultsRule
 from chariot_apply.manifest.loader import load_manifests
@@ -52,7 +52,8 @@ class Workspace:
 def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, owner: str | None = None,
                    project: str | None = None, chariot_url: str | None = None,
                    env: Mapping[str, str] | None = None, need_manifests: bool = True,
-                   server_from_project_file: bool = True, variables: Mapping[str, str] | None = None) -> Workspace:
+                   server_from_project_file: bool = True, variables: Mapping[str, str] | None = None,
+                   backend: BackendChoice | None = None) -> Workspace:
     """The project file (``config``, else the nearest upwards), overridden by ``env`` and then the arguments.
 
     Manifest paths from the project file are relative to it; ``files`` are relative to the working directory.
@@ -76,7 +77,8 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
                         f"in {PROJECT_FILE}")
     root = path.parent if path is not None else Path.cwd()
     from_file = settings.server.url if server_from_project_file else None
-    link = connection(chariot_url, from_file, embedded_db=root / EMBEDDED_DB, env=env)
+    link = connection(chariot_url, from_file, embedded_db=root / EMBEDDED_DB, env=env,
+                      backend=backend or settings.backend)
     if link.notice:
         notices.append(link.notice)
     # ${VAR}: --var first, then the environment, then `vars:` in the project file.

@@ -60,7 +60,7 @@ def test_a_saved_plan_is_applied_only_where_and_as_whom_it_was_made(workdir: Pat
                                                                    monkeypatch) -> None:
     write_manifests(workdir / "runs" / "a.yaml", manifest("a"))
     saved = run_cli("plan", "--out", "plan.json")
-    assert saved.stdout.startswith(f"Plan for Chariot {server.url} · owner team-test")
+    assert saved.stdout.startswith(f"Plan for Chariot {server.url} · backend rest · owner team-test")
     assert json.loads((workdir / "plan.json").read_text())["plan"]["target"]["server"] == server.url
     elsewhere = run_cli("apply", "plan.json", "--chariot-url", "http://127.0.0.1:9")
     assert elsewhere.exit_code == 1 and f"this plan was made for {server.url}" in elsewhere.stderr

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -15,6 +15,7 @@ from chariot_apply.errors import UserError
 from chariot_apply.names import PROJECT_FILE
 
 if TYPE_CHECKING:
+    from chariot_apply.connect import BackendChoice
     from chariot_apply.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +37,7 @@ class Globals:
     owner: str | None = None
     project: str | None = None
     chariot_url: str | None = None
+    backend: str | None = None
     no_color: bool = False
     var: tuple[str, ...] = ()
 
@@ -77,6 +79,9 @@ global_options: list[Callable[[F], F]] = [
     project_option,
     click.option("--chariot-url", callback=_remember, expose_value=False,
                  help="Chariot root URL [env CHARIOT_URL]; unset: the embedded emulator."),
+    click.option("--backend", type=click.Choice(["auto", "sdk", "rest"]), callback=_remember, expose_value=False,
+                 help="How to reach Chariot: the official SDK, our REST client, or auto (the SDK where it is "
+                      "installed and no CHARIOT_URL is named) [env CHARIOT_APPLY_BACKEND]."),
     click.option("--no-color", is_flag=True, callback=_remember, expose_value=False,
                  help="No colour (also: NO_COLOR set, or not a terminal)."),
     click.option("--var", multiple=True, callback=_remember, expose_value=False, metavar="NAME=VALUE",
@@ -111,7 +116,8 @@ def open_workspace(ctx: click.Context, files: Sequence[str], quiet: bool = False
 
     g = global_settings(ctx)
     ws = open_(files, config=g.config, owner=g.owner, project=g.project, chariot_url=g.chariot_url,
-               need_manifests=need_manifests, variables=variables(g.var))
+               need_manifests=need_manifests, variables=variables(g.var),
+               backend=cast("BackendChoice | None", g.backend))
     ctx.call_on_close(lambda: run(ws.close()))
     if not quiet:
         for notice in ws.notices:

@@ -193,8 +193,9 @@ def _run(step: Step) -> int:
     inputs = step.inputs
     # The Chariot is the one the input names: never CHARIOT_URL from elsewhere, never the project file's.
     env = {k: v for k, v in step.env.items() if k != "CHARIOT_URL"}
+    # Over REST, to that URL: neither the branch's project file nor the runner's SDK may send the plan elsewhere.
     ws = workflow.open_workspace(inputs.manifests, env=env, chariot_url=None if inputs.embedded else inputs.chariot_url,
-                                 server_from_project_file=False)
+                                 server_from_project_file=False, backend="rest")
     try:
         return _plan_and_act(step, ws)
     finally:

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -37,6 +37,9 @@ class ProjectFile(BaseModel):
     owner: str = DEFAULT_OWNER
     project: str = "default"
     server: ServerSection = ServerSection()
+    backend: Literal["auto", "sdk", "rest"] = Field(
+        default="auto", description="how to reach Chariot: the official SDK, our REST client, or auto (the SDK "
+                                    "where it is installed and no CHARIOT_URL is named)")
     manifests: tuple[str, ...] = ()
     adopted: tuple[str, ...] = Field(default=(), description="ids of runs adopted with `chariot-apply adopt`")
     vars: dict[str, str | int | float | bool] = Field(default_factory=dict,
@@ -69,7 +72,8 @@ def load_project_file(path: Path | None, env: Mapping[str, str] | None = None) -
             raise ManifestError(problems)
         if docs:
             data = docs[0].data if isinstance(docs[0].data, dict) else {}
-    overrides = {"owner": env.get("CHARIOT_APPLY_OWNER"), "project": env.get("CHARIOT_APPLY_PROJECT")}
+    overrides = {"owner": env.get("CHARIOT_APPLY_OWNER"), "project": env.get("CHARIOT_APPLY_PROJECT"),
+                 "backend": env.get("CHARIOT_APPLY_BACKEND")}
     data |= {k: v for k, v in overrides.items() if v}
     try:
         return ProjectFile.model_validate(data), path

@@ -151,7 +151,7 @@ async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], ad
         # if they are seen. With ``everything``, every one of them; else the active ones (a finished run no
         # manifest declares needs no action), so that a plan's cost follows what is declared and running, not
         # the projects' whole history.
-        index = ProjectIndex.of(await bound(client.get_projects()))
+        index = ProjectIndex.of(await bound(client.find_projects(sorted({r.project for r in declared}))))
         involved = sorted({index.ids[r.project] for r in declared if r.project in index.ids})
         addresses = {(index.ids[r.project], r.name, r.version) for r in declared if r.project in index.ids}
         statuses = None if everything else ACTIVE_STATUSES

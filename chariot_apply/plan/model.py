@@ -246,14 +246,17 @@ class Observed(Frozen):
 
 
 EMBEDDED_EMULATOR = "embedded emulator"
+#: The server of a plan made through the SDK: whichever Chariot the SDK's own configuration names.
+SDK_CONFIGURED = "the Chariot the SDK is configured for"
 
 
 class PlanTarget(Frozen):
     """Which Chariot a plan was made against, and of what: a plan is applied there and nowhere else."""
 
-    server: str  # the Chariot URL (credentials never included), or EMBEDDED_EMULATOR
+    server: str  # the Chariot URL (credentials never included), or EMBEDDED_EMULATOR, or SDK_CONFIGURED
     commit: str | None = None  # the commit planned (the GitHub Action knows it)
     planned_at: datetime | None = None
+    backend: Literal["rest", "sdk"] = "rest"  # how it was reached: our REST client, or the official SDK
 
     @property
     def embedded(self) -> bool:
@@ -274,8 +277,9 @@ class Plan(Frozen):
         if self.target is None:
             return f"owner {self.options.owner}"
         where = ("the EMBEDDED EMULATOR (nothing reaches a real Chariot)" if self.target.embedded
-                 else f"Chariot {self.target.server}")
-        parts = [where, f"owner {self.options.owner}"]
+                 else f"Chariot {self.target.server}" if self.target.server != SDK_CONFIGURED
+                 else SDK_CONFIGURED)
+        parts = [where, f"backend {self.target.backend}", f"owner {self.options.owner}"]
         if self.target.commit:
             parts.append(f"commit {self.target.commit[:12]}")
         return " · ".join(parts)

@@ -205,6 +205,10 @@ class AsyncChariotClient:
         query = rest.ProjectQuery(name=name)
         return (await self._get(rest.PROJECTS, rest.ProjectList, query.to_params())).projects
 
+    async def find_projects(self, names: Sequence[str]) -> list[Project]:
+        wanted = set(names)
+        return [p for p in await self.get_projects() if p.name in wanted or p.id in wanted] if wanted else []
+
     async def get_models(self, *, project_ids: Sequence[str] | None = None, names: Sequence[str] | None = None,
                          versions: Sequence[str] | None = None) -> list[Model]:
         """Models by project, name and version (our model of the models service's listing)."""

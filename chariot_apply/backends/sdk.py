@@ -1,0 +1,329 @@
+"""The SDK backend: every call goes through the official SDK's documented functions and methods
+(``chariot.training_v2``, ``chariot.projects``, ``chariot.system_resources``), authenticated however the SDK is
+configured (``chariot init`` or its own ``connect``): chariot-apply never asks for or keeps its credentials.
+
+The SDK blocks, so its calls run in a bounded thread pool (the REST backend's concurrency), never on the event
+loop; what it raises is mapped into our one error tree here and nowhere else. What the reference offers no call
+for (a blueprint's config schema, task types and version; listing projects, blueprints or models) is degraded in
+the open: ``limitations`` says what is skipped, and plans say it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from chariot_apply.chariot.backend import Backend
+from chariot_apply.chariot.errors import (
+    ApiException,
+    AuthenticationError,
+    BlueprintDoesNotExistError,
+    ChariotError,
+    ConfigError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RunDoesNotExistError,
+    ServerError,
+    TransportError,
+    ValidationError,
+    WriteOutcomeUnknownError,
+)
+from chariot_apply.chariot.models import (
+    Blueprint,
+    Checkpoint,
+    Event,
+    Metric,
+    Model,
+    Project,
+    Resources,
+    Run,
+    RunSummary,
+    SystemGpu,
+)
+from chariot_apply.errors import UserError, plain_message
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+SDK_MODULE = "chariot.training_v2"
+INSTALL_HINT = ("install your Chariot's own SDK: pip install https://<your chariot>/docs/static/"
+                "chariot_client-<version>-py3-none-any.whl (or choose --backend rest)")
+#: What the SDK reference offers no call for, and so what this backend cannot do: said once in every plan.
+LIMITATIONS = (
+    "the SDK has no call for a blueprint's config schema, task types or version: server-filled defaults are not "
+    "told apart from declared values, taskType is not checked (declare it), and the plan shows blueprint ids",
+    "the SDK lists no models: promotions are not checked against models made otherwise",
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SdkMissingError(UserError):
+    hint = INSTALL_HINT
+
+
+class SdkBackend:
+    """``Backend`` over the official SDK, in a thread pool of ``concurrency`` threads."""
+
+    limitations = LIMITATIONS
+
+    @staticmethod
+    def check_installed() -> None:
+        """Raise ``SdkMissingError`` unless the SDK imports."""
+        try:
+            importlib.import_module(SDK_MODULE)
+        except ImportError as exc:
+            raise SdkMissingError(f"the backend is 'sdk' but the Chariot SDK does not import here ({exc})") from None
+
+    def __init__(self, *, concurrency: int = 32) -> None:
+        try:
+            self._sdk = importlib.import_module(SDK_MODULE)
+            self._projects = importlib.import_module("chariot.projects")
+            self._resources = importlib.import_module("chariot.system_resources")
+        except ImportError as exc:
+            raise SdkMissingError(f"the backend is 'sdk' but the Chariot SDK does not import here ({exc})") from None
+        self._errors: ModuleType = importlib.import_module(f"{SDK_MODULE}.exceptions")
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chariot-sdk")
+        self.requests_sent = 0
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _call(self, function: Callable[..., T], /, *args: Any, write: bool = False, **kwargs: Any) -> T:
+        """``function(*args, **kwargs)`` on a pool thread, what it raises in our error tree."""
+        self.requests_sent += 1
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(function, *args, **kwargs))
+        except Exception as exc:
+            raise self._ours(exc, write=write) from None
+
+    # ------------------------------------------------------------------ the one error boundary
+
+    def _ours(self, exc: Exception, *, write: bool) -> Exception:
+        errors = self._errors
+        if isinstance(exc, ChariotError):
+            return exc
+        if isinstance(exc, errors.BlueprintDoesNotExistError):
+            what = " ".join(f"{k}={v!r}" for k, v in (("name", exc.name), ("version_ilike", exc.version_ilike),
+                                                       ("id", exc.id)) if v)
+            return BlueprintDoesNotExistError(f"blueprint {what or ''} does not exist".replace("  ", " "),
+                                              name=exc.name, version_ilike=exc.version_ilike, id=exc.id)
+        if type(exc).__name__ == "RunDoesNotExistError":
+            return RunDoesNotExistError(str(exc) or "the run does not exist")
+        if isinstance(exc, errors.ApiException):
+            return _api_error(exc, write=write)
+        if isinstance(exc, PydanticValidationError):
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"]))
+            return InvalidArgumentError(f"{where + ': ' if where else ''}{plain_message(first)}")
+        if isinstance(exc, ValueError):
+            return InvalidArgumentError(str(exc))
+        if isinstance(exc, OSError):  # connection errors, timeouts: for a write, nobody can say whether it happened
+            if write:
+                return WriteOutcomeUnknownError(f"the SDK's call failed ({type(exc).__name__}: {exc}); the write "
+                                                "may have happened")
+            return TransportError(f"could not reach Chariot through the SDK: {type(exc).__name__}: {exc}")
+        return exc  # a bug, ours or the SDK's: the CLI shows it as one
+
+    # ------------------------------------------------------------------ projects, blueprints, resources
+
+    async def get_projects(self, name: str | None = None) -> list[Project]:
+        if name is None:
+            raise ChariotError("the SDK lists no projects", hint="name the project")
+        return await self.find_projects([name])
+
+    async def find_projects(self, names: Sequence[str]) -> list[Project]:
+        found = await asyncio.gather(*(self._project(name) for name in sorted(set(names))))
+        return [p for p in found if p is not None]
+
+    async def _project(self, name: str) -> Project | None:
+        try:
+            return Project(id=await self._call(self._projects.get_project_id, name), name=name)
+        except (NotFoundError, InvalidArgumentError):
+            return None
+
+    async def get_project_id(self, name: str) -> str:
+        if not name:
+            raise InvalidArgumentError("project name must not be empty")
+        return str(await self._call(self._projects.get_project_id, name))
+
+    async def lookup_blueprint(self, name: str, version_ilike: str | None = None) -> Blueprint:
+        """What the SDK can say of a blueprint: its id. Its version, schema and task types are unknown here."""
+        blueprint_id = await self.lookup_blueprint_id(name, version_ilike)
+        return Blueprint(id=blueprint_id, name=name, version=version_ilike or "latest", created_at=_EPOCH)
+
+    async def lookup_blueprint_id(self, name: str, version_ilike: str | None = None) -> str:
+        return str(await self._call(self._sdk.lookup_blueprint_id, name, version_ilike))
+
+    async def get_blueprint(self, blueprint_id: str) -> Blueprint:
+        """The SDK cannot read a blueprint by id: all that is known is the id (LIMITATIONS)."""
+        return Blueprint(id=blueprint_id, name="", version="", created_at=_EPOCH)
+
+    async def get_blueprints(self, names: Sequence[str] | None = None, limit: int | None = None,
+                             offset: int | None = None) -> list[Blueprint]:
+        return []  # the SDK lists no blueprints: no "newer blueprint" notice on this backend
+
+    async def get_available_system_gpus(self) -> list[SystemGpu]:
+        gpus = await self._call(self._resources.get_available_system_gpus)
+        return [SystemGpu.model_validate(_fields(g)) for g in gpus]
+
+    # ------------------------------------------------------------------ runs
+
+    async def validate_run_config(self, *, blueprint_id: str, config: dict[str, Any]) -> None:
+        await self._call(self._sdk.validate_run_config, blueprint_id=blueprint_id, config=config)
+
+    async def create_run(self, *, name: str, version: str, resources: Resources, config: dict[str, Any],
+                         task_type: str, blueprint_id: str, project_id: str, notes: str | None = None) -> str:
+        sdk_resources = _build(lambda: self._sdk.Resources.model_validate(resources.model_dump()))
+        return str(await self._call(self._sdk.create_run, write=True, name=name, version=version,
+                                    resources=sdk_resources, config=config, task_type=task_type,
+                                    blueprint_id=blueprint_id, project_id=project_id, notes=notes))
+
+    async def get_runs(self, /, **filters: Any) -> list[Run]:
+        if any(v == [] for v in filters.values()):
+            return []  # an empty filter matches nothing (the SDK would send no filter at all)
+        runs = await self._call(self._sdk.get_runs, **_sdk_filters(filters))
+        return [Run.model_validate(_fields(r)) for r in runs]
+
+    async def get_run_summaries(self, /, **filters: Any) -> list[RunSummary]:
+        return [RunSummary.of(r) for r in await self.get_runs(**filters)]
+
+    async def iter_runs(self, *, page_size: int = 500, **filters: Any) -> AsyncIterator[Run]:
+        after: str | None = None
+        while True:
+            page = await self.get_runs(sort=["id:asc"], limit=page_size, id_after=after, **filters)
+            for run in page:
+                yield run
+            if len(page) < page_size:
+                return
+            after = page[-1].id
+
+    async def _sdk_run(self, run_id: str) -> Any:
+        runs = await self._call(self._sdk.get_runs, ids=[run_id], limit=1)
+        if not runs:
+            raise RunDoesNotExistError(f"run {run_id} does not exist")
+        return runs[0]
+
+    async def get_run(self, run_id: str, fields: Sequence[str] | None = None) -> Run:
+        return Run.model_validate(_fields(await self._sdk_run(run_id)))
+
+    async def stop_run(self, run_id: str, grace_period: timedelta | None = None) -> None:
+        run = await self._sdk_run(run_id)
+        await self._call(run.stop, grace_period, write=True)
+
+    async def delete_run(self, run_id: str) -> None:
+        run = await self._sdk_run(run_id)
+        await self._call(run.delete, write=True)
+
+    async def get_events(self, run_id: str, *, limit: int | None = None, offset: int | None = None,
+                         sort: Sequence[str] | None = None) -> list[Event]:
+        run = await self._sdk_run(run_id)
+        events = await self._call(run.get_events, limit, offset, list(sort) if sort is not None else None)
+        return [Event.model_validate(_fields(e)) for e in events]
+
+    async def get_metrics(self, run_id: str, *, global_steps: Sequence[int] | None = None,
+                          tags: Sequence[str] | None = None, limit: int = 1000,
+                          created_before: datetime | None = None) -> list[Metric]:
+        run = await self._sdk_run(run_id)
+        metrics = await self._call(run.get_metrics, list(global_steps) if global_steps is not None else None,
+                                   list(tags) if tags is not None else None, limit, created_before)
+        return [Metric.model_validate(_fields(m)) for m in metrics]
+
+    async def get_all_metrics(self, run_id: str) -> list[Metric]:
+        run = await self._sdk_run(run_id)
+        return [Metric.model_validate(_fields(m)) for m in await self._call(run.get_all_metrics)]
+
+    # ------------------------------------------------------------------ checkpoints and models
+
+    async def get_checkpoints(self, /, **filters: Any) -> list[Checkpoint]:
+        if any(v == [] for v in filters.values()):
+            return []
+        found = await self._call(self._sdk.get_checkpoints, **_sdk_filters(filters))
+        return [Checkpoint.model_validate(_fields(c)) for c in found]
+
+    async def delete_checkpoints(self, *, ids: Sequence[str] | None = None,
+                                 run_ids: Sequence[str] | None = None) -> None:
+        if not ids and not run_ids:
+            raise InvalidArgumentError("either ids or run_ids must be given, so that not every checkpoint "
+                                       "is deleted by accident")
+        await self._call(self._sdk.delete_checkpoints, write=True, ids=list(ids) if ids else None,
+                         run_ids=list(run_ids) if run_ids else None)
+
+    async def download_checkpoint(self, checkpoint_id: str, file_dir: str | Path) -> list[Path]:
+        directory = Path(file_dir)
+        if not directory.is_dir():
+            raise InvalidArgumentError(f"file_dir {str(directory)!r} must be an existing directory")
+        before = set(directory.rglob("*"))
+        await self._call(self._sdk.download_checkpoint, checkpoint_id, str(directory))
+        return sorted(p for p in directory.rglob("*") if p.is_file() and p not in before)
+
+    async def create_model_from_checkpoint(self, *, checkpoint_id: str, name: str, version: str, summary: str,
+                                           project_id: str | None = None) -> str:
+        return str(await self._call(self._sdk.create_model_from_checkpoint, write=True, checkpoint_id=checkpoint_id,
+                                    name=name, version=version, summary=summary, project_id=project_id))
+
+    async def get_models(self, *, project_ids: Sequence[str] | None = None, names: Sequence[str] | None = None,
+                         versions: Sequence[str] | None = None) -> list[Model]:
+        return []  # the SDK lists no models (LIMITATIONS)
+
+
+def _fields(model: Any) -> dict[str, Any]:
+    """An SDK model's fields, for ours to validate."""
+    return dict(model.model_dump())
+
+
+def _build(make: Callable[[], T]) -> T:
+    try:
+        return make()
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidArgumentError(f"{'.'.join(map(str, first['loc']))}: {plain_message(first)}") from None
+
+
+def _sdk_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    """Our filters as the SDK's keyword arguments: lists as lists, nothing unset."""
+    return {k: list(v) if isinstance(v, tuple | set | frozenset) else v for k, v in filters.items() if v is not None}
+
+
+_STATUS_ERRORS: dict[int, type[ApiException]] = {401: AuthenticationError, 403: PermissionDeniedError,
+                                                 404: NotFoundError, 409: ConflictError, 429: RateLimitedError}
+
+
+def _api_error(exc: Any, *, write: bool) -> ApiException:
+    """An SDK ``ApiException`` (``status``, ``reason``, ``body``) as ours, with the message of its JSON body."""
+    status = exc.status if isinstance(exc.status, int) else None
+    body = exc.body if isinstance(exc.body, str) else None
+    message, problems = str(exc.reason or f"HTTP {status}"), []
+    try:
+        envelope = json.loads(body) if body else None
+    except ValueError:
+        envelope = None
+    if isinstance(envelope, dict):
+        message = str(envelope.get("error") or message)
+        problems = [ConfigError(str(e.get("path", "$")), str(e.get("message", ""))) for e in envelope.get("errors")
+                    or [] if isinstance(e, dict)]
+    kwargs: dict[str, Any] = {"status": status, "reason": exc.reason, "body": (body or "")[:2000]}
+    if status == 422:
+        return ValidationError(message, errors=problems, **kwargs)
+    if status is not None and status >= 500:
+        return ServerError(message, **kwargs)
+    return _STATUS_ERRORS.get(status or 0, ApiException)(message, **kwargs)
+
+
+def _is_a_backend(backend: SdkBackend) -> Backend:
+    """mypy checks here that the SDK backend implements every operation of the ``Backend`` protocol."""
+    return backend
