@@ -83,11 +83,13 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
     async with workspace.client() as client:
         live, made = await live_and_plan(client, declared, options, adopted=workspace.project.adopted,
                                          locked=lock.ids() if lock else None)
+        limitations = tuple(f"the {workspace.connection.backend} backend: {what}" for what in client.limitations)
     if missing:
         _write_lock(workspace, lock, live, missing)
     made = made.model_copy(update={"target": PlanTarget(server=workspace.connection.server_name, commit=commit,
                                                         planned_at=datetime.now(UTC),
-                                                        backend=workspace.connection.backend)})
+                                                        backend=workspace.connection.backend),
+                                   "warnings": made.warnings + limitations})
     if made.unmatched:
         raise UserError(f"--target/--exclude {', '.join(repr(s) for s in made.unmatched)} matches no run",
                         hint="give an address as project/name@version (globs allowed; without @version: every "

@@ -94,3 +94,21 @@ def create_directly(server: BackgroundServer, name: str, **overrides) -> str:
             return await new_run(client, name, **overrides)
 
     return asyncio.run(create())
+
+
+#: The stand-in of the official SDK (tests/sdk/README.md), importable only where a test puts it on the path.
+SDK_STANDIN = Path(__file__).resolve().parent / "sdk"
+
+
+def use_standin_sdk(request: Any, monkeypatch: Any) -> None:
+    """Put the stand-in SDK on ``sys.path`` for one test, and forget it afterwards: a ``chariot`` left imported
+    would make ``backend: auto`` choose the SDK in the tests that follow."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(SDK_STANDIN))
+
+    def forget() -> None:
+        for name in [m for m in sys.modules if m == "chariot" or m.startswith("chariot.")]:
+            del sys.modules[name]
+
+    request.addfinalizer(forget)

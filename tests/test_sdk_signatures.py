@@ -7,20 +7,19 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.factories import use_standin_sdk
 from tests.sdk_reference import Entry, entries
 
-STANDIN = Path(__file__).resolve().parent / "sdk"
 REFERENCE = entries()
 
 
 @pytest.fixture(autouse=True)
-def standin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(STANDIN))
+def standin_on_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_standin_sdk(request, monkeypatch)
 
 
 def normalized(text: str) -> str:

@@ -63,7 +63,7 @@ SDK_MODULE = "chariot.training_v2"
 INSTALL_HINT = ("install your Chariot's own SDK: pip install https://<your chariot>/docs/static/"
                 "chariot_client-<version>-py3-none-any.whl (or choose --backend rest)")
 #: What the SDK reference offers no call for, and so what this backend cannot do: said once in every plan.
-LIMITATIONS = (
+LIMITATIONS: tuple[str, ...] = (
     "the SDK has no call for a blueprint's config schema, task types or version: server-filled defaults are not "
     "told apart from declared values, taskType is not checked (declare it), and the plan shows blueprint ids",
     "the SDK lists no models: promotions are not checked against models made otherwise",
@@ -78,7 +78,7 @@ class SdkMissingError(UserError):
 class SdkBackend:
     """``Backend`` over the official SDK, in a thread pool of ``concurrency`` threads."""
 
-    limitations = LIMITATIONS
+    limitations: tuple[str, ...] = LIMITATIONS
 
     @staticmethod
     def check_installed() -> None:
@@ -164,7 +164,7 @@ class SdkBackend:
     async def lookup_blueprint(self, name: str, version_ilike: str | None = None) -> Blueprint:
         """What the SDK can say of a blueprint: its id. Its version, schema and task types are unknown here."""
         blueprint_id = await self.lookup_blueprint_id(name, version_ilike)
-        return Blueprint(id=blueprint_id, name=name, version=version_ilike or "latest", created_at=_EPOCH)
+        return Blueprint(id=blueprint_id, name=name, version="", created_at=_EPOCH)  # version: unknown
 
     async def lookup_blueprint_id(self, name: str, version_ilike: str | None = None) -> str:
         return str(await self._call(self._sdk.lookup_blueprint_id, name, version_ilike))

@@ -29,6 +29,8 @@ class Backend(Protocol):
 
     #: Requests sent so far, retries included (benchmarks and tests read it).
     requests_sent: int
+    #: What this backend cannot do that the tool would otherwise do, in words: every plan says it once.
+    limitations: tuple[str, ...]
 
     async def aclose(self) -> None: ...
 

@@ -218,6 +218,9 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
         return [_invalid(addr, run, "spec.blueprint", resolved or "blueprint was not resolved",
                          "check spec.blueprint.name and the version pattern (SQL ILIKE)")]
     task_type = spec.task_type or (resolved.task_types[0] if len(resolved.task_types) == 1 else None)
+    if task_type is None and not resolved.described:
+        return [_invalid(addr, run, "spec.taskType", "taskType is required: this backend cannot read a blueprint's "
+                         "task types", "declare spec.taskType (the SDK has no call for a blueprint's task types)")]
     if task_type is None:
         return [_invalid(addr, run, "spec.taskType",
                          f"taskType is required: blueprint {resolved.name} {resolved.version} offers "

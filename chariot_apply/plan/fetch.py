@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from dataclasses import replace
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Set
 from typing import Any, TypeVar, cast
 
@@ -242,7 +243,9 @@ def _apply_lock(resolved: dict[BlueprintKey, ResolvedBlueprint | str], locked: M
             continue
         now = resolved[key]
         if blueprint_id in pinned:
-            resolved[key] = pinned[blueprint_id]
+            found = pinned[blueprint_id]
+            # A backend that cannot describe a blueprint by id (the SDK) knows only that it exists.
+            resolved[key] = found if found.described else replace(found, name=key[0])
             if isinstance(now, ResolvedBlueprint) and now.id != blueprint_id:
                 newer[key] = now
         else:

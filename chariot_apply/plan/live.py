@@ -24,6 +24,12 @@ class ResolvedBlueprint:
     task_types: tuple[str, ...] = ()
     config_schema: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
+    @property
+    def described(self) -> bool:
+        """False where the backend could say only the blueprint's id (the SDK): version, schema and task types
+        are unknown, not empty."""
+        return bool(self.version)
+
     @classmethod
     def of(cls, blueprint: Blueprint) -> ResolvedBlueprint:
         return cls(blueprint.id, blueprint.name, blueprint.version, tuple(blueprint.task_types),

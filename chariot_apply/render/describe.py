@@ -73,7 +73,7 @@ def difference_line(d: Difference) -> str:
 def request_lines(item: Create | Replace, request: RunRequest) -> list[str]:
     res = request.resources
     lines = [f"blueprint = {item.blueprint.name} {item.blueprint.pattern or '(latest)'} -> "
-             f"{item.blueprint.version} ({item.blueprint.id})",
+             f"{item.blueprint.version or 'version unknown'} ({item.blueprint.id})",
              f"taskType  = {request.task_type}",
              f"resources = cpu {res.cpu}, memory {res.memory}"
              + (f", ephemeral storage {res.ephemeral_storage}" if res.ephemeral_storage else "")

@@ -71,6 +71,8 @@ _MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, htt
 class AsyncChariotClient:
     """Every operation of the SDK reference, async, with timeouts, bounded retries for reads, auth."""
 
+    limitations: tuple[str, ...] = ()  # our REST model has a call for everything the tool does
+
     def __init__(
         self,
         base_url: str,

@@ -7,6 +7,8 @@ import os
 import threading
 from typing import Any
 
+from pydantic import SecretStr
+
 from chariot_apply.backends.rest.auth import StaticToken
 from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.backends.rest.retry import RetryPolicy
@@ -29,7 +31,7 @@ def session() -> ChariotClient:
         if not host:
             raise RuntimeError("the Chariot SDK is not connected: call chariot.client.connect()")
         token = _settings.get("bearer_token") or os.environ.get("CHARIOT_SDK_STANDIN_TOKEN")
-        credentials = StaticToken(token) if token else None
+        credentials = StaticToken(SecretStr(token)) if token else None
         client = ChariotClient(AsyncChariotClient(host, credentials=credentials,
                                                   retry=RetryPolicy(attempts=1)))
         _local.client = client
