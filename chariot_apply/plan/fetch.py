@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import replace
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Set
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 from chariot_apply.chariot.backend import Backend
