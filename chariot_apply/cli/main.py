@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "adopt": ("chariot_apply.cli.adoption:adopt", "Take ownership of the existing run at ADDRESS."),
     "export": ("chariot_apply.cli.adoption:export", "Write manifests for live runs."),
     "import": ("chariot_apply.cli.adoption:import_", "Export, and adopt the runs chariot-apply does not own yet."),
+    "doctor": ("chariot_apply.cli.doctor:doctor", "Check, read-only, that the configured Chariot answers as "
+                                                  "modelled."),
     "completion": ("chariot_apply.cli.completion:completion", "Print the shell completion script."),
     "emulator": ("chariot_apply.cli.emulator:emulator", "Run or seed the local Chariot emulator."),
     "github": ("chariot_apply.cli.github:github", "GitHub Actions integration: the action, the PR comment, drift."),

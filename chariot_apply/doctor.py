@@ -1,0 +1,221 @@
+"""``chariot-apply doctor``: first contact with a Chariot, read-only. Each operation the tool relies on is tried
+once, the way the planner sends it, and each failure says what was asked, what came back and what to do: what a
+team runs on day one, and pastes into a bug report. Nothing is created, stopped or deleted."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from chariot_apply.chariot.backend import Backend
+from chariot_apply.chariot.errors import (
+    ApiException,
+    AuthenticationError,
+    ChariotError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransportError,
+    ValidationError,
+)
+from chariot_apply.chariot.ilike import escape_ilike
+from chariot_apply.chariot.models import ACTIVE_STATUSES
+from chariot_apply.workspace import Workspace
+
+Outcome = Literal["ok", "failed", "skipped"]
+_API_MODULE = Path(__file__).resolve().parent / "backends" / "rest" / "api.py"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    outcome: Outcome
+    detail: str = ""
+    request: str | None = None  # method and path (REST), or the SDK call
+    request_id: str | None = None
+    answer: str | None = None  # status and what came back
+    hint: str | None = None
+
+
+@dataclass
+class Report:
+    server: str
+    backend: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.outcome != "failed" for c in self.checks)
+
+
+#: check name -> (HTTP method, the constant of backends/rest/api.py naming its path, the SDK call)
+ROUTES: dict[str, tuple[str, str, str]] = {
+    "server answers and credentials are accepted": ("GET", "PROJECTS", "chariot.projects.get_project_id"),
+    "project exists": ("GET", "PROJECTS", "chariot.projects.get_project_id"),
+    "blueprint look-up": ("GET", "BLUEPRINT_LOOKUP", "chariot.training_v2.lookup_blueprint_id"),
+    "config validation (a known-bad config)": ("POST", "RUNS_VALIDATE", "chariot.training_v2.validate_run_config"),
+    "runs at declared addresses": ("GET", "RUNS", "chariot.training_v2.get_runs"),
+    "active runs of the project": ("GET", "RUNS", "chariot.training_v2.get_runs"),
+    "events of a run": ("GET", "run_path", "chariot.training_v2.Run.get_events"),
+    "metrics of a run": ("GET", "run_path", "chariot.training_v2.Run.get_metrics"),
+    "checkpoints of a run": ("GET", "CHECKPOINTS", "chariot.training_v2.get_checkpoints"),
+    "GPU types": ("GET", "SYSTEM_GPUS", "chariot.system_resources.get_available_system_gpus"),
+}
+
+
+def api_line(constant: str) -> int | None:
+    """Where ``backends/rest/api.py`` defines ``constant``: the line to correct if a real server differs."""
+    try:
+        text = _API_MODULE.read_text("utf-8")
+    except OSError:
+        return None
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"(def )?{re.escape(constant)}\b", line):
+            return number
+    return None
+
+
+async def diagnose(workspace: Workspace, project: str, blueprint: tuple[str, str | None] | None) -> Report:
+    """Every check, in order; a check whose premise failed (no server, no project) is skipped, not failed again."""
+    backend = workspace.connection.backend
+    report = Report(workspace.connection.server_name, backend)
+    async with workspace.client() as client:
+        state: dict[str, Any] = {}
+
+        async def reach() -> str:
+            await client.find_projects([project])
+            return "the server answered an authenticated request"
+
+        async def project_id() -> str:
+            found = await client.find_projects([project])
+            if not found:
+                raise _Unmet(f"no project {project!r}", "check `project` in chariot-apply.yaml, or --project")
+            state["project_id"] = found[0].id
+            return f"{project} = {found[0].id}"
+
+        async def lookup() -> str:
+            if blueprint is None:
+                raise _Skip("no manifest names a blueprint")
+            state["blueprint_id"] = await client.lookup_blueprint_id(*blueprint)
+            return f"{blueprint[0]} {blueprint[1] or '(latest)'} = {state['blueprint_id']}"
+
+        async def validation() -> str:
+            if "blueprint_id" not in state:
+                raise _Skip("no blueprint was looked up")
+            try:
+                await client.validate_run_config(blueprint_id=state["blueprint_id"],
+                                                 config={"chariot_apply_doctor": ["not", "a", "real", "config"]})
+            except ValidationError as exc:
+                return f"refused as expected, {len(exc.errors)} problem(s) with their paths"
+            return "accepted (the schema allows unknown keys); nothing was created"
+
+        async def at_addresses() -> str:
+            runs = await client.get_runs(project_ids=[_need(state, "project_id")],
+                                         name_ilikes=[escape_ilike("chariot-apply-doctor")], versions=["0"], limit=1)
+            return f"{len(runs)} run(s) (none expected)"
+
+        async def active() -> str:
+            runs = await client.get_runs(project_ids=[_need(state, "project_id")], statuses=list(ACTIVE_STATUSES),
+                                         sort=["id:asc"], limit=1, offset=0)
+            latest = await client.get_runs(project_ids=[_need(state, "project_id")], limit=1)
+            if latest:
+                state["run_id"] = latest[0].id
+            return f"{len(runs)} active run(s) on the first page"
+
+        async def events() -> str:
+            return f"{len(await client.get_events(_need_run(state), limit=1))} event(s)"
+
+        async def metrics() -> str:
+            return f"{len(await client.get_metrics(_need_run(state), limit=1))} metric(s)"
+
+        async def checkpoints() -> str:
+            return f"{len(await client.get_checkpoints(run_ids=[_need_run(state)], limit=1))} checkpoint(s)"
+
+        async def gpus() -> str:
+            found = await client.get_available_system_gpus()
+            return ", ".join(f"{g.type} x{g.count}" for g in found) or "none"
+
+        steps: list[tuple[str, Callable[[], Awaitable[str]]]] = [
+            ("server answers and credentials are accepted", reach), ("project exists", project_id),
+            ("blueprint look-up", lookup), ("config validation (a known-bad config)", validation),
+            ("runs at declared addresses", at_addresses), ("active runs of the project", active),
+            ("events of a run", events), ("metrics of a run", metrics), ("checkpoints of a run", checkpoints),
+            ("GPU types", gpus)]
+        reached = True
+        for name, step in steps:
+            if not reached:
+                report.checks.append(Check(name, "skipped", "the server was not reached"))
+                continue
+            check = await _run(name, step, client, backend)
+            report.checks.append(check)
+            if name == steps[0][0] and check.outcome == "failed":
+                reached = False
+    return report
+
+
+class _Skip(Exception):
+    pass
+
+
+class _Unmet(Exception):
+    def __init__(self, detail: str, hint: str) -> None:
+        super().__init__(detail)
+        self.hint = hint
+
+
+def _need(state: dict[str, Any], key: str) -> Any:
+    if key not in state:
+        raise _Skip("the project was not found")
+    return state[key]
+
+
+def _need_run(state: dict[str, Any]) -> str:
+    if "run_id" not in state:
+        raise _Skip("the project has no run to read")
+    return str(state["run_id"])
+
+
+async def _run(name: str, step: Callable[[], Awaitable[str]], client: Backend, backend: str) -> Check:
+    method, constant, sdk_call = ROUTES[name]
+    asked = sdk_call if backend == "sdk" else f"{method} {_path(constant)}"
+    try:
+        return Check(name, "ok", await step())
+    except _Skip as exc:
+        return Check(name, "skipped", str(exc))
+    except _Unmet as exc:
+        return Check(name, "failed", str(exc), request=asked, hint=exc.hint)
+    except ChariotError as exc:
+        return _failure(name, exc, asked, constant, backend)
+
+
+def _path(constant: str) -> str:
+    from chariot_apply.backends.rest import api
+
+    value = getattr(api, constant)
+    return value("{run_id}", "/events") if callable(value) else str(value)
+
+
+def _failure(name: str, exc: ChariotError, asked: str, constant: str, backend: str) -> Check:
+    status = getattr(exc, "status", None)
+    answer = f"HTTP {status} {getattr(exc, 'reason', '') or ''}".strip() if status else type(exc).__name__
+    body = (getattr(exc, "body", None) or "").strip()
+    if body:
+        answer += f": {body[:200]}"
+    line = api_line(constant)
+    route_fix = (f"switch to the SDK backend (--backend sdk), or correct chariot_apply/backends/rest/api.py "
+                 f"line {line} ({constant})" if line else "switch to the SDK backend (--backend sdk)")
+    if isinstance(exc, AuthenticationError | PermissionDeniedError):
+        hint = exc.hint
+    elif isinstance(exc, NotFoundError) and status == 404 and not body.startswith("{"):
+        hint = f"the gateway has no such route (a plain-text 404): our REST model has it wrong; {route_fix}"
+    elif isinstance(exc, TransportError):
+        hint = "check CHARIOT_URL (scheme, host, port), the network and proxies" if backend == "rest" else \
+            "check the SDK's configuration (chariot init) and the network"
+    elif isinstance(exc, ApiException) and status is not None and status >= 500:
+        hint = "the server failed: try again, and quote the request id if it persists"
+    else:
+        hint = exc.hint or route_fix
+    return Check(name, "failed", exc.message, request=asked, request_id=getattr(exc, "request_id", None),
+                 answer=answer, hint=hint)
