@@ -153,3 +153,68 @@ async def test_a_lost_create_is_never_matched_to_another_owners_run(client: Asyn
     assert await find_created(client, request) is None
     ours = await new_run(client, "r", version="1", notes=request.notes)
     assert await find_created(client, request) == ours
+
+
+async def test_a_bad_argument_is_ours_never_pydantics(client: AsyncChariotClient) -> None:
+    """``create_run(name="")`` raised pydantic's own ValidationError past the tree."""
+    from chariot_apply.chariot.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="name"):
+        await new_run(client, "")
+
+
+async def test_a_missing_blueprint_or_project_is_named_the_same_on_create_as_on_validate(
+        client: AsyncChariotClient) -> None:
+    from chariot_apply.chariot.errors import BlueprintDoesNotExistError, ProjectDoesNotExistError
+
+    with pytest.raises(BlueprintDoesNotExistError):
+        await client.validate_run_config(blueprint_id="no-such-blueprint", config={})
+    with pytest.raises(BlueprintDoesNotExistError):
+        await new_run(client, "a", blueprint_id="no-such-blueprint")
+    with pytest.raises(ProjectDoesNotExistError):
+        await new_run(client, "a", project_id="no-such-project")
+
+
+async def test_a_missing_project_on_model_creation_is_not_called_a_missing_checkpoint(
+        client: AsyncChariotClient, clock) -> None:  # type: ignore[no-untyped-def]
+    from chariot_apply.chariot.errors import CheckpointDoesNotExistError, ProjectDoesNotExistError
+
+    run_id = await new_run(client, "with-checkpoints")
+    clock.advance(3600)
+    (checkpoint, *_) = await client.get_checkpoints(run_ids=[run_id], statuses=["complete"])
+    with pytest.raises(ProjectDoesNotExistError):
+        await client.create_model_from_checkpoint(checkpoint_id=checkpoint.id, name="m", version="1.0.0",
+                                                  summary="s", project_id="no-such-project")
+    with pytest.raises(CheckpointDoesNotExistError):
+        await client.create_model_from_checkpoint(checkpoint_id="no-such-checkpoint", name="m", version="1.0.0",
+                                                  summary="s")
+
+
+def test_our_exceptions_are_built_as_the_sdks_are() -> None:
+    """The reference's constructors (names, order, keyword-only markers, defaults): code written against the SDK
+    builds ours the same way; ours add keywords after them."""
+    import inspect
+
+    from chariot_apply.chariot.errors import ApiException, BlueprintDoesNotExistError
+    from tests.sdk_reference import entries
+
+    reference = entries()
+    for ours, name in ((ApiException, "ApiException"), (BlueprintDoesNotExistError, "BlueprintDoesNotExistError")):
+        documented: list[tuple[str, bool]] = []  # (name, keyword-only), every default None
+        keyword_only = False
+        for part in reference[f"chariot.training_v2.exceptions.{name}"].params.split(","):
+            part = part.strip()
+            if part == "*":
+                keyword_only = True
+                continue
+            assert part.endswith("= None") or part.endswith("=None"), part
+            documented.append((part.split(":")[0].split("=")[0].strip(), keyword_only))
+        parameters = inspect.signature(ours).parameters
+        assert [(n, parameters[n].kind == inspect.Parameter.KEYWORD_ONLY, parameters[n].default)
+                for n, _ in documented] == [(n, k, None) for n, k in documented], name
+        positional = [p.name for p in parameters.values() if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        assert positional == [n for n, k in documented if not k], name
+    error = ApiException(404, "Not Found", body='{"error": "x"}')
+    assert (error.status, error.reason, error.body) == (404, "Not Found", '{"error": "x"}')
+    missing = BlueprintDoesNotExistError(None, "image-clasifier", "2.%")
+    assert (missing.name, missing.version_ilike) == ("image-clasifier", "2.%") and "image-clasifier" in str(missing)

@@ -118,12 +118,9 @@ class SdkBackend:
         if isinstance(exc, ChariotError):
             return exc
         if isinstance(exc, errors.BlueprintDoesNotExistError):
-            what = " ".join(f"{k}={v!r}" for k, v in (("name", exc.name), ("version_ilike", exc.version_ilike),
-                                                       ("id", exc.id)) if v)
-            return BlueprintDoesNotExistError(f"blueprint {what or ''} does not exist".replace("  ", " "),
-                                              name=exc.name, version_ilike=exc.version_ilike, id=exc.id)
+            return BlueprintDoesNotExistError(exc.id, exc.name, exc.version_ilike)
         if type(exc).__name__ == "RunDoesNotExistError":
-            return RunDoesNotExistError(str(exc) or "the run does not exist")
+            return RunDoesNotExistError(404, message=str(exc) or "the run does not exist")
         if isinstance(exc, errors.ApiException):
             return _api_error(exc, write=write)
         if isinstance(exc, PydanticValidationError):
@@ -215,7 +212,7 @@ class SdkBackend:
     async def _sdk_run(self, run_id: str) -> Any:
         runs = await self._call(self._sdk.get_runs, ids=[run_id], limit=1)
         if not runs:
-            raise RunDoesNotExistError(f"run {run_id} does not exist")
+            raise RunDoesNotExistError(404, message=f"run {run_id} does not exist")
         return runs[0]
 
     async def get_run(self, run_id: str, fields: Sequence[str] | None = None) -> Run:
@@ -318,10 +315,10 @@ def _api_error(exc: Any, *, write: bool) -> ApiException:
                     or [] if isinstance(e, dict)]
     kwargs: dict[str, Any] = {"status": status, "reason": exc.reason, "body": (body or "")[:2000]}
     if status == 422:
-        return ValidationError(message, errors=problems, **kwargs)
+        return ValidationError(message=message, errors=problems, **kwargs)
     if status is not None and status >= 500:
-        return ServerError(message, **kwargs)
-    return _STATUS_ERRORS.get(status or 0, ApiException)(message, **kwargs)
+        return ServerError(message=message, **kwargs)
+    return _STATUS_ERRORS.get(status or 0, ApiException)(message=message, **kwargs)
 
 
 def _is_a_backend(backend: SdkBackend) -> Backend:

@@ -61,22 +61,19 @@ class WriteOutcomeUnknownError(TransportError):
 
 
 class ApiException(ChariotError):
-    """The server answered with an error status. Mirrors the SDK's ``ApiException``."""
+    """The server answered with an error status. Built as the SDK's ``ApiException`` is (``status``, ``reason``,
+    ``http_resp``, then ``body`` and ``data`` by keyword), so that code written against the SDK reads ours; the
+    message a user reads, the request id and the hint are ours, by keyword."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        reason: str | None = None,
-        body: str | None = None,
-        request_id: str | None = None,
-        hint: str | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint)
+    def __init__(self, status: int | None = None, reason: str | None = None, http_resp: Any = None, *,
+                 body: str | None = None, data: Any = None, message: str | None = None,
+                 request_id: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message or reason or (f"HTTP {status}" if status else "the Chariot API failed"), hint=hint)
         self.status = status
         self.reason = reason
+        self.http_resp = http_resp
         self.body = body
+        self.data = data
         self.request_id = request_id
 
     def __str__(self) -> str:
@@ -101,14 +98,24 @@ class NotFoundError(ApiException):
 
 
 class BlueprintDoesNotExistError(NotFoundError):
-    def __init__(self, message: str, *, name: str | None = None, version_ilike: str | None = None,
-                 id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
+    """Built as the SDK's is: ``(id=None, name=None, version_ilike=None)``; the HTTP details by keyword."""
+
+    def __init__(self, id: str | None = None, name: str | None = None, version_ilike: str | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("message", _blueprint_words(id, name, version_ilike))
+        super().__init__(**kwargs)
         self.name = name
         self.version_ilike = version_ilike
         self.id = id
 
     hint = "check the blueprint name and version pattern (SQL ILIKE: % and _ are wildcards)"
+
+
+def _blueprint_words(id: str | None, name: str | None, version_ilike: str | None) -> str:
+    if id is not None:
+        return f"blueprint {id} does not exist"
+    return f"blueprint {name!r}" + (f" with version ILIKE {version_ilike!r}" if version_ilike is not None else "") + \
+        " does not exist"
 
 
 class RunDoesNotExistError(NotFoundError):
@@ -130,8 +137,9 @@ class ConflictError(ApiException):
 class ValidationError(ApiException):
     """The server refused a config or a request body; ``errors`` lists every problem with its path."""
 
-    def __init__(self, message: str, *, errors: list[ConfigError] | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
+    def __init__(self, status: int | None = 422, reason: str | None = None, http_resp: Any = None, *,
+                 errors: list[ConfigError] | None = None, **kwargs: Any) -> None:
+        super().__init__(status, reason, http_resp, **kwargs)
         self.errors: list[ConfigError] = list(errors or [])
 
     def __str__(self) -> str:

@@ -229,7 +229,7 @@ class AsyncChariotClient:
             raise InvalidArgumentError("project name must not be empty")
         projects = await self.get_projects(name)
         if not projects:
-            raise ProjectDoesNotExistError(f"project {name!r} does not exist", status=404)
+            raise ProjectDoesNotExistError(404, message=f"project {name!r} does not exist")
         return projects[0].id
 
     async def lookup_blueprint(self, name: str, version_ilike: str | None = None) -> Blueprint:
@@ -260,17 +260,20 @@ class AsyncChariotClient:
 
     async def validate_run_config(self, *, blueprint_id: str, config: dict[str, Any]) -> None:
         """Raises ``ValidationError`` listing every problem; side-effect free, so retried like a read."""
-        body = rest.ValidateConfigBody(blueprint_id=blueprint_id, config=config)
+        body = _body(rest.ValidateConfigBody, blueprint_id=blueprint_id, config=config)
         await self._send("POST", rest.RUNS_VALIDATE, json_body=body.model_dump(mode="json"), safe=True,
                          not_found=BlueprintDoesNotExistError)
 
     async def create_run(self, *, name: str, version: str, resources: Resources, config: dict[str, Any],
                          task_type: str, blueprint_id: str, project_id: str, notes: str | None = None) -> str:
         """Create a run and return its id. Never retried: on ``WriteOutcomeUnknownError`` look it up."""
-        body = rest.CreateRunBody(name=name, version=version, resources=resources, config=config,
+        body = _body(rest.CreateRunBody, name=name, version=version, resources=resources, config=config,
                                   task_type=task_type, blueprint_id=blueprint_id, project_id=project_id,
                                   notes=notes)
-        response = await self._send("POST", rest.RUNS, json_body=body.model_dump(mode="json"), safe=False)
+        try:
+            response = await self._send("POST", rest.RUNS, json_body=body.model_dump(mode="json"), safe=False)
+        except NotFoundError as exc:  # the run's blueprint or its project: the answer says which
+            raise _missing(exc, {"project": ProjectDoesNotExistError}, BlueprintDoesNotExistError) from None
         return _parse(response, rest.Created).id
 
     async def get_runs(self, /, **filters: Any) -> list[Run]:
@@ -327,7 +330,7 @@ class AsyncChariotClient:
         seconds = rest.DEFAULT_STOP_GRACE_SECONDS if grace_period is None else grace_period.total_seconds()
         if seconds < 1:
             raise InvalidArgumentError("grace_period must be at least 1 second")
-        body = rest.StopRunBody(grace_period_seconds=seconds)
+        body = _body(rest.StopRunBody, grace_period_seconds=seconds)
         await self._send("POST", rest.run_path(run_id, "/stop"), json_body=body.model_dump(), safe=False,
                          not_found=RunDoesNotExistError)
 
@@ -394,10 +397,12 @@ class AsyncChariotClient:
                                            project_id: str | None = None) -> str:
         if not is_semver(version):
             raise InvalidArgumentError(f"model version {version!r} is not SemVer (e.g. 1.2.3)")
-        body = rest.CreateModelBody(name=name, version=version, summary=summary, project_id=project_id)
-        response = await self._send("POST", rest.checkpoint_path(checkpoint_id, "/models"),
-                                    json_body=body.model_dump(mode="json"), safe=False,
-                                    not_found=CheckpointDoesNotExistError)
+        body = _body(rest.CreateModelBody, name=name, version=version, summary=summary, project_id=project_id)
+        try:
+            response = await self._send("POST", rest.checkpoint_path(checkpoint_id, "/models"),
+                                        json_body=body.model_dump(mode="json"), safe=False)
+        except NotFoundError as exc:  # the checkpoint, or the project the model was to go in
+            raise _missing(exc, {"project": ProjectDoesNotExistError}, CheckpointDoesNotExistError) from None
         return _parse(response, rest.Created).id
 
 
@@ -407,6 +412,27 @@ def _query(model: type[rest.Query], filters: dict[str, Any]) -> rest.Query:
     values = {k: list(v) if isinstance(v, (list, tuple, set, frozenset)) else v for k, v in filters.items()}
     try:
         return model.model_validate(values)
+    except PydanticValidationError as exc:
+        raise InvalidArgumentError(_describe_pydantic(exc)) from None
+
+
+def _missing(exc: NotFoundError, by_subject: dict[str, type[NotFoundError]],
+             otherwise: type[NotFoundError]) -> NotFoundError:
+    """A 404 of a request that names several things, as the error of the one its message says is missing."""
+    words = exc.message.lower()
+    kind = next((k for subject, k in by_subject.items() if words.startswith(subject) or f" {subject} " in words),
+                otherwise)
+    if type(exc) is kind:
+        return exc
+    return kind(message=exc.message, status=exc.status, reason=exc.reason, body=exc.body,
+                request_id=exc.request_id)
+
+
+def _body(model: type[M], **fields: Any) -> M:
+    """A request body, or what is wrong with the arguments as ``InvalidArgumentError`` (never pydantic's own
+    error past our tree): nothing was sent."""
+    try:
+        return model(**fields)
     except PydanticValidationError as exc:
         raise InvalidArgumentError(_describe_pydantic(exc)) from None
 
@@ -463,19 +489,19 @@ def _api_error(response: httpx.Response, not_found: type[NotFoundError]) -> ApiE
     if envelope is None:
         message = body.strip()[:200] or response.reason_phrase
         if status == 404:
-            return NotFoundError(f"{response.request.method} {response.request.url.path}: {message}",
+            return NotFoundError(message=f"{response.request.method} {response.request.url.path}: {message}",
                                  hint="the server has no such route: is CHARIOT_URL the Chariot root URL?",
                                  **kwargs)
     else:
         message = envelope.error
     if status == 404:
-        return not_found(message, **kwargs)
+        return not_found(message=message, **kwargs)
     if status == 422:
         errors = [ConfigError(e.path, e.message) for e in (envelope.errors or [])] if envelope else []
-        return ValidationError(message, errors=errors, **kwargs)
+        return ValidationError(message=message, errors=errors, **kwargs)
     if status >= 500:
-        return ServerError(message, **kwargs)
-    return _STATUS_ERRORS.get(status, ApiException)(message, **kwargs)
+        return ServerError(message=message, **kwargs)
+    return _STATUS_ERRORS.get(status, ApiException)(message=message, **kwargs)
 
 
 def _is_a_backend(client: AsyncChariotClient) -> Backend:
