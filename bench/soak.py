@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import tempfile
@@ -64,7 +65,7 @@ class Figures:
 def manifest(name: str, epochs: int, state: str) -> dict[str, Any]:
     return {"apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
             "metadata": {"name": name, "version": "1", "project": PROJECT},
-            "spec": {"blueprint": {"name": "image-classifier", "version": "2.%"},
+            "spec": {"blueprint": {"name": "image-classifier", "version": "2.%"}, "taskType": "Image Classification",
                      "resources": {"cpu": "1", "memory": "1Gi"},
                      "config": {"dataset_id": "soak", "epochs": epochs}, "state": state, "allowReplace": True}}
 
@@ -130,7 +131,7 @@ def _small() -> Any:
 
 
 def soak(cycles: int, fault_rate: float, seed: int, hang: float, client_timeout: float,
-         kinds: tuple[FaultKind, ...]) -> Figures:
+         kinds: tuple[FaultKind, ...], backend: str = "rest") -> Figures:
     rng = random.Random(seed)
     figures = Figures(cycles=cycles, fault_rate=fault_rate)
     faults = Faults(failure_kinds=kinds, hang_seconds=hang, rng=random.Random(seed + 1))
@@ -142,7 +143,13 @@ def soak(cycles: int, fault_rate: float, seed: int, hang: float, client_timeout:
             (root / "chariot-apply.yaml").write_text(f"owner: {OWNER}\nproject: {PROJECT}\nmanifests: [runs/]\n")
             (root / "runs").mkdir()
             env = {"CHARIOT_URL": server.url, "CHARIOT_TIMEOUT": str(client_timeout)}
-            ws = workflow.open_workspace(config=root / "chariot-apply.yaml", env=env)
+            if backend == "sdk":  # the stand-in SDK of the tests, configured by its own settings
+                sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "sdk"))
+                os.environ["CHARIOT_SDK_STANDIN_URL"] = server.url
+                os.environ["CHARIOT_SDK_STANDIN_TIMEOUT"] = str(client_timeout)
+                env = {}
+            ws = workflow.open_workspace(config=root / "chariot-apply.yaml", env=env,
+                                         backend="sdk" if backend == "sdk" else "rest")
             foreign = asyncio.run(seed_foreign(server.url))
             declared: dict[str, dict[str, Any]] = {}
 
@@ -199,11 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-timeout", type=float, default=0.4)
     parser.add_argument("--kinds", default=",".join(get_args(FaultKind)),
                         help="fault kinds, comma-separated (default: all, the late commit included)")
+    parser.add_argument("--backend", choices=["rest", "sdk"], default="rest",
+                        help="reach the emulator over REST, or through the SDK (the tests' stand-in, tests/sdk)")
     parser.add_argument("--json", action="store_true", help="end with one JSON object of the figures")
     args = parser.parse_args(argv)
     kinds = tuple(k for k in args.kinds.split(",") if k)
-    figures = soak(args.cycles, args.fault_rate, args.seed, args.hang, args.client_timeout, kinds)  # type: ignore[arg-type]
-    print(f"soak: {figures.cycles} cycles at {figures.fault_rate:.0%} faults ({figures.faults_injected} injected; "
+    figures = soak(args.cycles, args.fault_rate, args.seed, args.hang, args.client_timeout, kinds,  # type: ignore[arg-type]
+                   args.backend)
+    print(f"soak ({args.backend} backend): {figures.cycles} cycles at {figures.fault_rate:.0%} faults "
+          f"({figures.faults_injected} injected; "
           f"kinds: {', '.join(kinds)}), {figures.seconds} s")
     print(f"  cycles that ended in an error: {figures.cycles_failed}; duplicates seen between cycles: "
           f"{figures.transient_duplicates}")

@@ -69,6 +69,10 @@ def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str], blue
         if blueprint is None:
             skipped.append(f"{project}/{name}@{version}: its blueprint {run.blueprint_id} no longer exists")
             continue
+        if not blueprint.described:
+            skipped.append(f"{project}/{name}@{version}: this backend cannot read blueprint {run.blueprint_id}'s name "
+                           "and version (the SDK has no call for it): export it with --backend rest")
+            continue
         documents.append(run_manifest(run, project, blueprint))
         declared.append(run)
         skipped += [f"{project}/{name}@{version}: run {other.id} is a second run at this address (only the oldest, "

@@ -123,3 +123,16 @@ def test_auto_chooses_the_sdk_where_it_imports_and_no_url_is_named(workdir: Path
     assert "backend rest" in run_cli("plan").stdout  # CHARIOT_URL named: our REST model
     monkeypatch.delenv("CHARIOT_URL")
     assert "backend sdk" in run_cli("plan").stdout
+
+
+def test_export_through_the_sdk_says_what_it_cannot_name(backend: str, workdir: Path) -> None:
+    """The SDK cannot read a blueprint by id: export says so for each run instead of writing a nameless one."""
+    declared(workdir, "alpha")
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    result = run_cli("export", "--project", "vision")
+    assert result.exit_code == 0, result.output
+    if backend == "sdk":
+        assert "cannot read blueprint" in result.stderr and "--backend rest" in result.stderr
+        assert "image-classifier" not in result.stdout
+    else:
+        assert "name: image-classifier" in result.stdout

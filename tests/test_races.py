@@ -22,7 +22,7 @@ from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.faults import Faults
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
-from tests.factories import manifest, write_manifests
+from tests.factories import SDK_STANDIN, manifest, write_manifests
 
 RUNS_PER_TRIAL = 40
 TRIALS = 10
@@ -43,8 +43,14 @@ def _live(url: str, prefix: str) -> list[Run]:
     return asyncio.run(fetch())
 
 
-def _both(commands: list[list[str]], cwd: Path, url: str) -> list[subprocess.CompletedProcess[str]]:
-    env = {"PATH": os.environ["PATH"], "CHARIOT_URL": url, "CHARIOT_APPLY_OWNER": "racers", "NO_COLOR": "1"}
+def _both(commands: list[list[str]], cwd: Path, url: str, backend: str = "rest",
+          ) -> list[subprocess.CompletedProcess[str]]:
+    env = {"PATH": os.environ["PATH"], "CHARIOT_APPLY_OWNER": "racers", "NO_COLOR": "1",
+           "CHARIOT_APPLY_BACKEND": backend}
+    if backend == "sdk":  # through the SDK (the tests' stand-in), configured by its own settings
+        env |= {"PYTHONPATH": str(SDK_STANDIN), "CHARIOT_SDK_STANDIN_URL": url}
+    else:
+        env |= {"CHARIOT_URL": url}
     processes = [subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", *c], cwd=cwd, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
     results = []
@@ -59,12 +65,14 @@ def _one_per_address(runs: list[Run]) -> Counter[str]:
 
 
 @pytest.mark.slow
-def test_two_applies_at_once_leave_one_run_per_address(served: BackgroundServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["rest", "sdk"])
+def test_two_applies_at_once_leave_one_run_per_address(served: BackgroundServer, tmp_path: Path, backend: str) -> None:
     raced = 0
     for trial in range(TRIALS):
-        prefix = f"race{trial}-"
-        write_manifests(tmp_path / "runs.yaml", *[manifest(f"{prefix}{i}") for i in range(RUNS_PER_TRIAL)])
-        first, second = _both([["apply", "-f", "runs.yaml", "--auto-approve"]] * 2, tmp_path, served.url)
+        prefix = f"race{backend}{trial}-"
+        write_manifests(tmp_path / "runs.yaml", *[manifest(f"{prefix}{i}", taskType="Image Classification")
+                                                  for i in range(RUNS_PER_TRIAL)])
+        first, second = _both([["apply", "-f", "runs.yaml", "--auto-approve"]] * 2, tmp_path, served.url, backend)
         for done in (first, second):
             assert done.returncode == 0, done.stdout + done.stderr
             assert "Traceback" not in done.stderr

@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2])
-def test_a_short_soak_converges_with_nothing_lost_or_duplicated(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "backend"), [(1, "rest"), (2, "rest"), (1, "sdk"), (2, "sdk")])
+def test_a_short_soak_converges_with_nothing_lost_or_duplicated(seed: int, backend: str) -> None:
+    """On both backends: through the SDK (the tests' stand-in) too, nothing is made twice or lost."""
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--cycles", "20", "--seed", str(seed),
-                           "--json"], capture_output=True, text=True, timeout=300)
+                           "--backend", backend, "--json"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout.splitlines()[-1])
     assert figures["faults_injected"] > 0, "no fault was injected: the soak proved nothing"

@@ -1,5 +1,6 @@
 """``chariot.client.connect``: where the SDK's calls go. The real one takes client credentials, a bearer token or
-certificates; the stand-in takes a URL and a token, or ``CHARIOT_SDK_STANDIN_URL`` from the environment."""
+certificates; the stand-in takes a URL and a token, or ``CHARIOT_SDK_STANDIN_URL`` (and ``_TOKEN``, ``_TIMEOUT``)
+from the environment."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def session() -> ChariotClient:
             raise RuntimeError("the Chariot SDK is not connected: call chariot.client.connect()")
         token = _settings.get("bearer_token") or os.environ.get("CHARIOT_SDK_STANDIN_TOKEN")
         credentials = StaticToken(SecretStr(token)) if token else None
-        client = ChariotClient(AsyncChariotClient(host, credentials=credentials,
-                                                  retry=RetryPolicy(attempts=1)))
+        timeout = float(os.environ.get("CHARIOT_SDK_STANDIN_TIMEOUT", "30"))
+        client = ChariotClient(AsyncChariotClient(host, credentials=credentials, retry=RetryPolicy(attempts=1),
+                                                  timeout_seconds=timeout))
         _local.client = client
     return client
