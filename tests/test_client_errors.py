@@ -218,3 +218,32 @@ def test_our_exceptions_are_built_as_the_sdks_are() -> None:
     assert (error.status, error.reason, error.body) == (404, "Not Found", '{"error": "x"}')
     missing = BlueprintDoesNotExistError(None, "image-clasifier", "2.%")
     assert (missing.name, missing.version_ilike) == ("image-clasifier", "2.%") and "image-clasifier" in str(missing)
+
+
+class UnreadableCreateAnswers(httpx.AsyncBaseTransport):
+    """The emulator commits the create, and the answer's body arrives garbled."""
+
+    def __init__(self, app: object) -> None:
+        self.inner = EmulatorTransport(app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path.endswith("/runs"):
+            await response.aread()
+            return httpx.Response(response.status_code, content=b"\\x00garbled", request=request)
+        return response
+
+
+async def test_a_create_answered_with_an_unreadable_success_is_maybe_sent_and_made_once(app: object) -> None:
+    from chariot_apply.apply.executor import Executor, Reporter
+    from chariot_apply.plan.fetch import make_plan
+    from chariot_apply.plan.model import PlanOptions
+    from tests.factories import declared_run, manifest
+
+    async with AsyncChariotClient("http://emulator", transport=UnreadableCreateAnswers(app), retry=FAST_RETRY) as c:
+        with pytest.raises(WriteOutcomeUnknownError):
+            await new_run(c, "garbled")
+        plan = await make_plan(c, [declared_run(manifest("wanted"))], PlanOptions(owner="t"))
+        result = await Executor(c, Reporter(), settle_delay=0.0).apply(plan)
+        assert result.ok, result.failed
+        assert [r.name for r in await c.get_runs(name_ilikes=["wanted"])] == ["wanted"]  # one, not resent

@@ -274,7 +274,7 @@ class AsyncChariotClient:
             response = await self._send("POST", rest.RUNS, json_body=body.model_dump(mode="json"), safe=False)
         except NotFoundError as exc:  # the run's blueprint or its project: the answer says which
             raise _missing(exc, {"project": ProjectDoesNotExistError}, BlueprintDoesNotExistError) from None
-        return _parse(response, rest.Created).id
+        return _created(response)
 
     async def get_runs(self, /, **filters: Any) -> list[Run]:
         """Runs matching the filters of ``chariot.training_v2.get_runs`` (default limit 10).
@@ -403,7 +403,7 @@ class AsyncChariotClient:
                                         json_body=body.model_dump(mode="json"), safe=False)
         except NotFoundError as exc:  # the checkpoint, or the project the model was to go in
             raise _missing(exc, {"project": ProjectDoesNotExistError}, CheckpointDoesNotExistError) from None
-        return _parse(response, rest.Created).id
+        return _created(response)
 
 
 # ---------------------------------------------------------------------- mapping helpers
@@ -443,6 +443,16 @@ def _matches_nothing(query: rest.Query) -> bool:
 
 def _describe_pydantic(exc: PydanticValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {plain_message(e)}" for e in exc.errors())
+
+
+def _created(response: httpx.Response) -> str:
+    """The id a create answered with. A success whose body cannot be read still means the write happened (or may
+    have): outcome unknown, to be looked up, never "nothing was sent"."""
+    try:
+        return _parse(response, rest.Created).id
+    except TransportError as exc:
+        raise WriteOutcomeUnknownError(f"{exc.message}; the create answered {response.status_code}, so it may have "
+                                       "happened") from None
 
 
 def _parse(response: httpx.Response, model: type[M]) -> M:
