@@ -136,3 +136,18 @@ def test_export_through_the_sdk_says_what_it_cannot_name(backend: str, workdir: 
         assert "image-classifier" not in result.stdout
     else:
         assert "name: image-classifier" in result.stdout
+
+
+def test_promotions_through_a_backend_that_cannot_list_models_are_refused_not_repeated(
+        backend: str, workdir: Path, server: BackgroundServer) -> None:
+    """Without a list of models a promotion could be made twice, and retention could delete a checkpoint a model
+    came from: the SDK backend refuses both, at the manifest's line, from the first plan."""
+    write_manifests(workdir / "runs" / "runs.yaml", manifest("alpha", taskType="Image Classification", promote=[
+        {"model": {"name": "m", "version": "1.0.0", "summary": "s"}, "checkpoint": {"select": "last"}}]))
+    result = run_cli("plan")
+    if backend == "sdk":
+        assert result.exit_code == 1 and "runs/runs.yaml:" in result.stdout
+        assert "cannot list models" in result.stdout and "--backend rest" in result.stdout
+        assert run_cli("apply", "--auto-approve").exit_code == 1 and live_runs(server) == []
+    else:
+        assert result.exit_code == 0 and "1 to create" in result.stdout

@@ -66,7 +66,8 @@ INSTALL_HINT = ("install your Chariot's own SDK: pip install https://<your chari
 LIMITATIONS: tuple[str, ...] = (
     "the SDK has no call for a blueprint's config schema, task types or version: server-filled defaults are not "
     "told apart from declared values, taskType is not checked (declare it), and the plan shows blueprint ids",
-    "the SDK lists no models: promotions are not checked against models made otherwise",
+    "the SDK lists no models: promotions and checkpoint retention cannot tell what was made, and are refused "
+    "(use --backend rest for them)",
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -79,6 +80,7 @@ class SdkBackend:
     """``Backend`` over the official SDK, in a thread pool of ``concurrency`` threads."""
 
     limitations: tuple[str, ...] = LIMITATIONS
+    lists_models = False
 
     @staticmethod
     def check_installed() -> None:

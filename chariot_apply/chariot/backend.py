@@ -31,6 +31,8 @@ class Backend(Protocol):
     requests_sent: int
     #: What this backend cannot do that the tool would otherwise do, in words: every plan says it once.
     limitations: tuple[str, ...]
+    #: Whether ``get_models`` lists the models that exist (promotions and retention rely on it).
+    lists_models: bool
 
     async def aclose(self) -> None: ...
 

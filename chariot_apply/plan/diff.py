@@ -217,6 +217,11 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
     if not isinstance(resolved, ResolvedBlueprint):
         return [_invalid(addr, run, "spec.blueprint", resolved or "blueprint was not resolved",
                          "check spec.blueprint.name and the version pattern (SQL ILIKE)")]
+    if (spec.promote or spec.checkpoints) and ctx.live.models is None:
+        where = "spec.promote" if spec.promote else "spec.checkpoints"
+        return [_invalid(addr, run, where, "this backend cannot list models, so it cannot tell whether a promotion "
+                         "was made or which checkpoints a model came from",
+                         "promotions and checkpoint retention need --backend rest")]
     task_type = spec.task_type or (resolved.task_types[0] if len(resolved.task_types) == 1 else None)
     if task_type is None and not resolved.described:
         return [_invalid(addr, run, "spec.taskType", "taskType is required: this backend cannot read a blueprint's "
@@ -257,7 +262,8 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
         harvested: list[Item] = []
         if spec.promote or spec.checkpoints:
             harvested, waiting = harvest_items(run, addr, current, ref, ctx.live.project_ids, project_id,
-                                               ctx.live.harvest.get(current.id or "", Harvest()), ctx.live.models,
+                                               ctx.live.harvest.get(current.id or "", Harvest()),
+                                               ctx.live.models or (),  # known here: see the start of this function
                                                ctx.options.owner)
             notices += tuple(waiting)
         return [NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive), *harvested]

@@ -204,9 +204,11 @@ async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], ad
 
 
 async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Sequence[Run],
-                   project_ids: Mapping[str, str], bound: Bounded) -> tuple[dict[str, Harvest], tuple[Model, ...]]:
+                   project_ids: Mapping[str, str], bound: Bounded,
+                   ) -> tuple[dict[str, Harvest], tuple[Model, ...] | None]:
     """Checkpoints (and, for a choice by metric, metrics) of the live runs whose manifests promote models or keep
-    checkpoints, and the models of their projects; nothing is asked when no manifest declares either."""
+    checkpoints, and the models of their projects (None: the backend cannot list them); nothing is asked when no
+    manifest declares either."""
     wanted = [r for r in declared if r.spec.state == "running" and (r.spec.promote or r.spec.checkpoints)]
     if not wanted:
         return {}, ()
@@ -219,13 +221,13 @@ async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Seque
     checkpoints_task = bound(client.get_checkpoints(run_ids=[r.id for r in targets], limit=PAGE_SIZE)) \
         if targets else _nothing()
     metrics_task = bound.all(client.get_all_metrics(i) for i in sorted(i for i in by_metric if i))
-    models_task = bound(client.get_models(project_ids=sorted(projects)))
+    models_task = bound(client.get_models(project_ids=sorted(projects))) if client.lists_models else _nothing()
     checkpoints, metrics, models = await settled(checkpoints_task, metrics_task, models_task)
     values = {run_id: {(m.global_step, m.tag): m.value for m in found}
               for run_id, found in zip(sorted(i for i in by_metric if i), metrics, strict=True)}
     harvest = {r.id or "": Harvest(tuple(c for c in checkpoints or [] if c.run_id == r.id), values.get(r.id or "", {}))
                for r in targets}
-    return harvest, tuple(models)
+    return harvest, tuple(models) if models is not None else None
 
 
 def _needs_metrics(run: DeclaredRun) -> bool:

@@ -48,7 +48,8 @@ class LiveState:
     adopted: frozenset[str] = frozenset()
     gpu_types: frozenset[str] | None = None  # what get_available_system_gpus offers; None: not asked
     harvest: Mapping[str, Harvest] = field(default_factory=dict)  # by run id: checkpoints and their metrics
-    models: tuple[Model, ...] = ()  # in the projects where runs declare promotions or retention
+    models: tuple[Model, ...] | None = ()  # in the projects where runs declare promotions or retention; None:
+    # the backend cannot list models
     newer: Mapping[BlueprintKey, ResolvedBlueprint] = field(default_factory=dict)  # past the lock
     elsewhere: tuple[RunSummary, ...] = ()  # the runs listed at addresses no manifest declares
 

@@ -72,6 +72,7 @@ class AsyncChariotClient:
     """Every operation of the SDK reference, async, with timeouts, bounded retries for reads, auth."""
 
     limitations: tuple[str, ...] = ()  # our REST model has a call for everything the tool does
+    lists_models = True
 
     def __init__(
         self,

@@ -4,6 +4,8 @@ from the environment."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import threading
 from typing import Any
@@ -17,6 +19,17 @@ from chariot_apply.backends.rest.sync import ChariotClient
 
 _settings: dict[str, Any] = {}
 _local = threading.local()  # one blocking client per thread: the SDK is called from a thread pool
+_made: list[ChariotClient] = []  # every thread's client, closed when the process ends
+_lock = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    with _lock:
+        made, _made[:] = list(_made), []
+    for client in made:
+        with contextlib.suppress(Exception):
+            client.close()
 
 
 def connect(host: str | None = None, *, bearer_token: str | None = None) -> None:
@@ -37,4 +50,6 @@ def session() -> ChariotClient:
         client = ChariotClient(AsyncChariotClient(host, credentials=credentials, retry=RetryPolicy(attempts=1),
                                                   timeout_seconds=timeout))
         _local.client = client
+        with _lock:
+            _made.append(client)
     return client
