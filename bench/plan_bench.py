@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from chariot_apply.apply.executor import Executor, Reporter
+from chariot_apply.asyncrun import run as run_as_the_cli
 from chariot_apply.backends.rest import api as rest
 from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.errors import ValidationError
@@ -318,7 +319,7 @@ def history_figures(args: argparse.Namespace, existing: list[DeclaredRun], decla
     for live in (1_000, args.history_live):
         server = served(argparse.Namespace(**(vars(args) | {"live": live})), existing, workdir, finished=0.99)
         try:
-            seconds, requests = asyncio.run(warm_plan(server.url, declared, options))
+            seconds, requests = run_as_the_cli(warm_plan(server.url, declared, options), bulk_heap=True)
         finally:
             server.stop()
         figures[f"history_plan_s_{live}"] = round(seconds, 4)
@@ -358,8 +359,10 @@ def main() -> None:
     server = served(args, existing, workdir)
     print(f"setup: {time.perf_counter() - setup:.1f} s")
     try:
-        cold, planned, applied, plan, cpu, server_cpu, left = asyncio.run(smart(server, declared, args.concurrency,
-                                                                               options))
+        # The heap policy of the CLI's plan and apply (asyncrun.run: no collections inside the plan).
+        cold, planned, applied, plan, cpu, server_cpu, left = run_as_the_cli(smart(server, declared, args.concurrency,
+                                                                                   options),
+                                                                  bulk_heap=True)
     finally:
         server.stop()
     minimum, waves = plan_shape(plan, args.live, PLAN_CONCURRENCY, args.declared, options.prune)

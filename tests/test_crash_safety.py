@@ -18,7 +18,7 @@ import pytest
 from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.models import Run
 from chariot_apply.emulator.process import EmulatorProcess
-from tests.factories import manifest, write_manifests
+from tests.factories import SDK_STANDIN, manifest, write_manifests
 
 RUNS = 40
 CREATED = re.compile(r": create: ok: created \[([0-9a-f-]+)\]")
@@ -28,8 +28,13 @@ def emulator(db: Path, latency: float = 0.05) -> EmulatorProcess:
     return EmulatorProcess(db, "--latency", str(latency))
 
 
-def _apply(cwd: Path, url: str) -> subprocess.Popen[str]:
-    env = {"PATH": os.environ["PATH"], "CHARIOT_URL": url, "CHARIOT_APPLY_OWNER": "crash", "NO_COLOR": "1"}
+def _apply(cwd: Path, url: str, backend: str = "rest") -> subprocess.Popen[str]:
+    env = {"PATH": os.environ["PATH"], "CHARIOT_APPLY_OWNER": "crash", "NO_COLOR": "1",
+           "CHARIOT_APPLY_BACKEND": backend}
+    if backend == "sdk":  # through the SDK (the tests' stand-in), configured by its own settings
+        env |= {"PYTHONPATH": str(SDK_STANDIN), "CHARIOT_SDK_STANDIN_URL": url}
+    else:
+        env |= {"CHARIOT_URL": url}
     return subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "apply", "-f", "runs.yaml",
                              "--auto-approve", "--concurrency", "2"], cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -57,8 +62,8 @@ def _runs(url: str) -> list[Run]:
     return asyncio.run(fetch())
 
 
-def _converged(cwd: Path, url: str) -> list[Run]:
-    rerun = _apply(cwd, url)
+def _converged(cwd: Path, url: str, backend: str = "rest") -> list[Run]:
+    rerun = _apply(cwd, url, backend)
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, out + err
     runs = _runs(url)
@@ -67,16 +72,17 @@ def _converged(cwd: Path, url: str) -> list[Run]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_after", [3, 20, 37])
-def test_an_apply_killed_mid_way_is_converged_by_the_next(tmp_path: Path, kill_after: int) -> None:
-    write_manifests(tmp_path / "runs.yaml", *[manifest(f"c{i}") for i in range(RUNS)])
+@pytest.mark.parametrize(("kill_after", "backend"), [(3, "rest"), (20, "rest"), (37, "rest"), (20, "sdk")])
+def test_an_apply_killed_mid_way_is_converged_by_the_next(tmp_path: Path, kill_after: int, backend: str) -> None:
+    write_manifests(tmp_path / "runs.yaml", *[manifest(f"c{i}", taskType="Image Classification")
+                                              for i in range(RUNS)])
     with emulator(tmp_path / "e.db") as server:
         url = server.url
-        apply = _apply(tmp_path, url)
+        apply = _apply(tmp_path, url, backend)
         acknowledged = _wait_for_creates(apply, kill_after)
         apply.send_signal(signal.SIGKILL)
         apply.wait(timeout=10)
-        runs = _converged(tmp_path, url)
+        runs = _converged(tmp_path, url, backend)
     assert set(acknowledged) <= {r.id for r in runs}
 
 
