@@ -112,3 +112,14 @@ def use_standin_sdk(request: Any, monkeypatch: Any) -> None:
             del sys.modules[name]
 
     request.addfinalizer(forget)
+
+
+def cli_env(url: str, owner: str, backend: str = "rest") -> dict[str, str]:
+    """The environment of a `chariot-apply` subprocess reaching the emulator at ``url`` over REST, or through the
+    SDK (the stand-in, configured by its own settings)."""
+    import os
+
+    env = {"PATH": os.environ["PATH"], "CHARIOT_APPLY_OWNER": owner, "NO_COLOR": "1", "CHARIOT_APPLY_BACKEND": backend}
+    if backend == "sdk":
+        return env | {"PYTHONPATH": str(SDK_STANDIN), "CHARIOT_SDK_STANDIN_URL": url}
+    return env | {"CHARIOT_URL": url}

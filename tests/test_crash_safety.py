@@ -4,7 +4,6 @@ In both, the rerun converges with exactly one run per address, and no acknowledg
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -18,7 +17,7 @@ import pytest
 from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.models import Run
 from chariot_apply.emulator.process import EmulatorProcess
-from tests.factories import SDK_STANDIN, manifest, write_manifests
+from tests.factories import cli_env, manifest, write_manifests
 
 RUNS = 40
 CREATED = re.compile(r": create: ok: created \[([0-9a-f-]+)\]")
@@ -29,12 +28,7 @@ def emulator(db: Path, latency: float = 0.05) -> EmulatorProcess:
 
 
 def _apply(cwd: Path, url: str, backend: str = "rest") -> subprocess.Popen[str]:
-    env = {"PATH": os.environ["PATH"], "CHARIOT_APPLY_OWNER": "crash", "NO_COLOR": "1",
-           "CHARIOT_APPLY_BACKEND": backend}
-    if backend == "sdk":  # through the SDK (the tests' stand-in), configured by its own settings
-        env |= {"PYTHONPATH": str(SDK_STANDIN), "CHARIOT_SDK_STANDIN_URL": url}
-    else:
-        env |= {"CHARIOT_URL": url}
+    env = cli_env(url, "crash", backend)
     return subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", "apply", "-f", "runs.yaml",
                              "--auto-approve", "--concurrency", "2"], cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -8,7 +8,6 @@ latency, so that both plan before either creates, as two CI jobs merging at once
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -22,7 +21,7 @@ from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.faults import Faults
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
-from tests.factories import SDK_STANDIN, manifest, write_manifests
+from tests.factories import cli_env, manifest, write_manifests
 
 RUNS_PER_TRIAL = 40
 TRIALS = 10
@@ -45,12 +44,7 @@ def _live(url: str, prefix: str) -> list[Run]:
 
 def _both(commands: list[list[str]], cwd: Path, url: str, backend: str = "rest",
           ) -> list[subprocess.CompletedProcess[str]]:
-    env = {"PATH": os.environ["PATH"], "CHARIOT_APPLY_OWNER": "racers", "NO_COLOR": "1",
-           "CHARIOT_APPLY_BACKEND": backend}
-    if backend == "sdk":  # through the SDK (the tests' stand-in), configured by its own settings
-        env |= {"PYTHONPATH": str(SDK_STANDIN), "CHARIOT_SDK_STANDIN_URL": url}
-    else:
-        env |= {"CHARIOT_URL": url}
+    env = cli_env(url, "racers", backend)
     processes = [subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", *c], cwd=cwd, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
     results = []

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from chariot_apply.chariot.backend import Backend
+from chariot_apply.chariot.backend import Backend, runs_by_id
 from chariot_apply.chariot.errors import (
     ApiException,
     AuthenticationError,
@@ -201,15 +201,8 @@ class SdkBackend:
     async def get_run_summaries(self, /, **filters: Any) -> list[RunSummary]:
         return [RunSummary.of(r) for r in await self.get_runs(**filters)]
 
-    async def iter_runs(self, *, page_size: int = 500, **filters: Any) -> AsyncIterator[Run]:
-        after: str | None = None
-        while True:
-            page = await self.get_runs(sort=["id:asc"], limit=page_size, id_after=after, **filters)
-            for run in page:
-                yield run
-            if len(page) < page_size:
-                return
-            after = page[-1].id
+    def iter_runs(self, *, page_size: int = 500, **filters: Any) -> AsyncIterator[Run]:
+        return runs_by_id(self.get_runs, page_size, filters)
 
     async def _sdk_run(self, run_id: str) -> Any:
         runs = await self._call(self._sdk.get_runs, ids=[run_id], limit=1)

@@ -4,7 +4,7 @@ async. The planner, the executor, watching, harvesting and export talk to this p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,3 +76,21 @@ class Backend(Protocol):
                                            project_id: str | None = None) -> str: ...
     async def get_models(self, *, project_ids: Sequence[str] | None = None, names: Sequence[str] | None = None,
                          versions: Sequence[str] | None = None) -> list[Model]: ...
+
+
+async def runs_by_id(get_runs: Callable[..., Awaitable[list[Run]]], page_size: int,
+                     filters: dict[str, Any]) -> AsyncGenerator[Run, None]:
+    """Every run ``get_runs`` matches with ``filters``, page by page on the id (keyset): none missed, none repeated,
+    even while runs are being created. Each backend's ``iter_runs`` is this over its own ``get_runs``."""
+    from chariot_apply.chariot.errors import InvalidArgumentError
+
+    if any(k in filters for k in ("sort", "offset", "id_after", "limit")):
+        raise InvalidArgumentError("iter_runs pages by id itself: do not pass sort, offset, id_after, limit")
+    after: str | None = None
+    while True:
+        page = await get_runs(sort=["id:asc"], limit=page_size, id_after=after, **filters)
+        for run in page:
+            yield run
+        if len(page) < page_size:
+            return
+        after = page[-1].id

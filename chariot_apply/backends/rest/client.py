@@ -25,7 +25,7 @@ from chariot_apply.backends.rest.auth import ClientCredentials, Credentials, NoC
 from chariot_apply.backends.rest.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.backends.rest.settings import ChariotSettings
 from chariot_apply.backends.rest.transport import transport_for
-from chariot_apply.chariot.backend import Backend
+from chariot_apply.chariot.backend import Backend, runs_by_id
 from chariot_apply.chariot.errors import (
     ApiException,
     AuthenticationError,
@@ -295,19 +295,9 @@ class AsyncChariotClient:
             return []
         return (await self._get(rest.RUNS, rest.RunSummaryList, query.to_params())).runs
 
-    async def iter_runs(self, *, page_size: int = 500, **filters: Any) -> AsyncGenerator[Run, None]:
-        """Every run matching ``filters``, page by page on the id (keyset): none missed, none repeated,
-        even while runs are being created."""
-        if any(k in filters for k in ("sort", "offset", "id_after", "limit")):
-            raise InvalidArgumentError("iter_runs pages by id itself: do not pass sort, offset, id_after, limit")
-        after: str | None = None
-        while True:
-            page = await self.get_runs(sort=["id:asc"], limit=page_size, id_after=after, **filters)
-            for run in page:
-                yield run
-            if len(page) < page_size:
-                return
-            after = page[-1].id
+    def iter_runs(self, *, page_size: int = 500, **filters: Any) -> AsyncGenerator[Run, None]:
+        """Every run matching ``filters`` (``backend.runs_by_id``)."""
+        return runs_by_id(self.get_runs, page_size, filters)
 
     async def get_run(self, run_id: str, fields: Sequence[str] | None = None) -> Run:
         if fields is not None:
