@@ -151,3 +151,13 @@ def test_promotions_through_a_backend_that_cannot_list_models_are_refused_not_re
         assert run_cli("apply", "--auto-approve").exit_code == 1 and live_runs(server) == []
     else:
         assert result.exit_code == 0 and "1 to create" in result.stdout
+
+
+def test_a_read_that_fails_for_a_moment_is_retried(backend: str, workdir: Path, faults: Faults) -> None:
+    """On the SDK backend as on REST: a 503 on a listing is retried with backoff, not a failed plan."""
+    declared(workdir, "alpha")
+    for _ in range(2):
+        faults.script("503", "GET", "/api/training/v2/runs")
+    result = run_cli("plan", "--detailed-exitcode")
+    assert result.exit_code == 2, result.output
+    assert faults.injected == 2

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from chariot_apply.backends.rest.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.chariot.backend import Backend, runs_by_id
 from chariot_apply.chariot.errors import (
     ApiException,
@@ -90,7 +91,7 @@ class SdkBackend:
         except ImportError as exc:
             raise SdkMissingError(f"the backend is 'sdk' but the Chariot SDK does not import here ({exc})") from None
 
-    def __init__(self, *, concurrency: int = 32) -> None:
+    def __init__(self, *, concurrency: int = 32, retry: RetryPolicy | None = None) -> None:
         try:
             self._sdk = importlib.import_module(SDK_MODULE)
             self._projects = importlib.import_module("chariot.projects")
@@ -99,19 +100,30 @@ class SdkBackend:
             raise SdkMissingError(f"the backend is 'sdk' but the Chariot SDK does not import here ({exc})") from None
         self._errors: ModuleType = importlib.import_module(f"{SDK_MODULE}.exceptions")
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chariot-sdk")
+        self.retry = retry or RetryPolicy()
         self.requests_sent = 0
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _call(self, function: Callable[..., T], /, *args: Any, write: bool = False, **kwargs: Any) -> T:
-        """``function(*args, **kwargs)`` on a pool thread, what it raises in our error tree."""
-        self.requests_sent += 1
+        """``function(*args, **kwargs)`` on a pool thread, what it raises in our error tree. Reads are retried with
+        backoff, as the REST backend retries them (a connection error, 429, 502-504); writes never are: their
+        outcome is for the executor to look up."""
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, functools.partial(function, *args, **kwargs))
-        except Exception as exc:
-            raise self._ours(exc, write=write) from None
+        attempt = 0
+        while True:
+            self.requests_sent += 1
+            try:
+                return await loop.run_in_executor(self._pool, functools.partial(function, *args, **kwargs))
+            except Exception as exc:
+                ours = self._ours(exc, write=write)
+                attempt += 1
+                retryable = type(ours) is TransportError or (isinstance(ours, ApiException)
+                                                              and ours.status in RETRYABLE_STATUSES)
+                if write or not retryable or attempt >= self.retry.attempts:
+                    raise ours from None
+            await asyncio.sleep(self.retry.delay(attempt - 1))
 
     # ------------------------------------------------------------------ the one error boundary
 
