@@ -91,6 +91,7 @@ def test_every_plan_names_its_target(repo: Path, runner: Runner, server: Backgro
     (comment,) = sticky(github, OPENED)
     assert f"Chariot `{server.url}`" in comment["body"] and f"commit `{head[:12]}`" in comment["body"]
     assert "owner `gh-team`" in comment["body"] and "planned " in comment["body"]
+    assert "backend `rest`" in comment["body"]  # the Action always plans over REST to its input URL
     document = json.loads(Path(result.outputs["plan-json"]).read_text())
     assert document["plan"]["target"]["server"] == server.url and document["plan"]["target"]["commit"] == head
 

@@ -67,7 +67,8 @@ def _target_line(plan: Plan) -> str:
     target = plan.target
     if target is None:
         return f"Owner `{plan.options.owner}`"
-    parts = ["Embedded emulator" if target.embedded else f"Chariot `{target.server}`", f"owner `{plan.options.owner}`"]
+    parts = ["Embedded emulator" if target.embedded else f"Chariot `{target.server}`", f"backend `{target.backend}`",
+             f"owner `{plan.options.owner}`"]
     if target.commit:
         parts.append(f"commit `{target.commit[:12]}`")
     if target.planned_at:
