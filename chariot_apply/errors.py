@@ -31,3 +31,8 @@ def plain_message(error: Mapping[str, Any]) -> str:
     if error.get("type") in ("value_error", "assertion_error") and raised is not None:
         return str(raised)
     return str(error.get("msg", "invalid value"))
+
+
+def describe_validation(exc: Any) -> str:
+    """Every error of a pydantic ``ValidationError``, each at its field path, in the user's words."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {plain_message(e)}" for e in exc.errors())

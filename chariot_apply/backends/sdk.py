@@ -21,27 +21,21 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply.backends.rest.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.chariot.backend import Backend, runs_by_id
 from chariot_apply.chariot.errors import (
     ApiException,
-    AuthenticationError,
     BlueprintDoesNotExistError,
     ChariotError,
     ConfigError,
-    ConflictError,
     InvalidArgumentError,
     NotFoundError,
-    PermissionDeniedError,
-    RateLimitedError,
     RunDoesNotExistError,
-    ServerError,
     TransportError,
-    ValidationError,
     WriteOutcomeUnknownError,
+    error_for_status,
 )
 from chariot_apply.chariot.models import (
     Blueprint,
@@ -55,10 +49,9 @@ from chariot_apply.chariot.models import (
     RunSummary,
     SystemGpu,
 )
-from chariot_apply.errors import UserError, plain_message
+from chariot_apply.errors import UserError, describe_validation
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 
 SDK_MODULE = "chariot.training_v2"
 INSTALL_HINT = ("install your Chariot's own SDK: pip install https://<your chariot>/docs/static/"
@@ -92,12 +85,10 @@ class SdkBackend:
             raise SdkMissingError(f"the backend is 'sdk' but the Chariot SDK does not import here ({exc})") from None
 
     def __init__(self, *, concurrency: int = 32, retry: RetryPolicy | None = None) -> None:
-        try:
-            self._sdk = importlib.import_module(SDK_MODULE)
-            self._projects = importlib.import_module("chariot.projects")
-            self._resources = importlib.import_module("chariot.system_resources")
-        except ImportError as exc:
-            raise SdkMissingError(f"the backend is 'sdk' but the Chariot SDK does not import here ({exc})") from None
+        self.check_installed()
+        self._sdk = importlib.import_module(SDK_MODULE)
+        self._projects = importlib.import_module("chariot.projects")
+        self._resources = importlib.import_module("chariot.system_resources")
         self._errors: ModuleType = importlib.import_module(f"{SDK_MODULE}.exceptions")
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chariot-sdk")
         self.retry = retry or RetryPolicy()
@@ -136,11 +127,9 @@ class SdkBackend:
         if type(exc).__name__ == "RunDoesNotExistError":
             return RunDoesNotExistError(404, message=str(exc) or "the run does not exist")
         if isinstance(exc, errors.ApiException):
-            return _api_error(exc, write=write)
+            return _api_error(exc)
         if isinstance(exc, PydanticValidationError):
-            first = exc.errors()[0]
-            where = ".".join(map(str, first["loc"]))
-            return InvalidArgumentError(f"{where + ': ' if where else ''}{plain_message(first)}")
+            return InvalidArgumentError(describe_validation(exc))
         if isinstance(exc, ValueError):
             return InvalidArgumentError(str(exc))
         if isinstance(exc, OSError):  # connection errors, timeouts: for a write, nobody can say whether it happened
@@ -294,8 +283,7 @@ def _build(make: Callable[[], T]) -> T:
     try:
         return make()
     except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidArgumentError(f"{'.'.join(map(str, first['loc']))}: {plain_message(first)}") from None
+        raise InvalidArgumentError(describe_validation(exc)) from None
 
 
 def _sdk_filters(filters: dict[str, Any]) -> dict[str, Any]:
@@ -303,11 +291,7 @@ def _sdk_filters(filters: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple | set | frozenset) else v for k, v in filters.items() if v is not None}
 
 
-_STATUS_ERRORS: dict[int, type[ApiException]] = {401: AuthenticationError, 403: PermissionDeniedError,
-                                                 404: NotFoundError, 409: ConflictError, 429: RateLimitedError}
-
-
-def _api_error(exc: Any, *, write: bool) -> ApiException:
+def _api_error(exc: Any) -> ApiException:
     """An SDK ``ApiException`` (``status``, ``reason``, ``body``) as ours, with the message of its JSON body."""
     status = exc.status if isinstance(exc.status, int) else None
     body = exc.body if isinstance(exc.body, str) else None
@@ -320,12 +304,7 @@ def _api_error(exc: Any, *, write: bool) -> ApiException:
         message = str(envelope.get("error") or message)
         problems = [ConfigError(str(e.get("path", "$")), str(e.get("message", ""))) for e in envelope.get("errors")
                     or [] if isinstance(e, dict)]
-    kwargs: dict[str, Any] = {"status": status, "reason": exc.reason, "body": (body or "")[:2000]}
-    if status == 422:
-        return ValidationError(message=message, errors=problems, **kwargs)
-    if status is not None and status >= 500:
-        return ServerError(message=message, **kwargs)
-    return _STATUS_ERRORS.get(status or 0, ApiException)(message=message, **kwargs)
+    return error_for_status(status, message, problems=problems, reason=exc.reason, body=(body or "")[:2000])
 
 
 def _is_a_backend(backend: SdkBackend) -> Backend:

@@ -155,3 +155,20 @@ class RateLimitedError(ApiException):
 
 class ServerError(ApiException):
     hint = "the Chariot server failed; try again later, and quote the request id if it persists"
+
+
+_BY_STATUS: dict[int, type[ApiException]] = {401: AuthenticationError, 403: PermissionDeniedError,
+                                            409: ConflictError, 429: RateLimitedError}
+
+
+def error_for_status(status: int | None, message: str, *, problems: list[ConfigError] | None = None,
+                     not_found: type[NotFoundError] = NotFoundError, **details: Any) -> ApiException:
+    """The error of our tree an answer's status means, whichever backend read it: 404 ``not_found``, 422 a
+    ``ValidationError`` with its ``problems``, 5xx a ``ServerError``, the others by their status."""
+    if status == 404:
+        return not_found(message=message, status=status, **details)
+    if status == 422:
+        return ValidationError(message=message, errors=problems, status=status, **details)
+    if status is not None and status >= 500:
+        return ServerError(message=message, status=status, **details)
+    return _BY_STATUS.get(status or 0, ApiException)(message=message, status=status, **details)

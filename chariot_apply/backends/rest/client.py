@@ -28,21 +28,16 @@ from chariot_apply.backends.rest.transport import transport_for
 from chariot_apply.chariot.backend import Backend, runs_by_id
 from chariot_apply.chariot.errors import (
     ApiException,
-    AuthenticationError,
     BlueprintDoesNotExistError,
     CheckpointDoesNotExistError,
     ConfigError,
-    ConflictError,
     InvalidArgumentError,
     NotFoundError,
-    PermissionDeniedError,
     ProjectDoesNotExistError,
-    RateLimitedError,
     RunDoesNotExistError,
-    ServerError,
     TransportError,
-    ValidationError,
     WriteOutcomeUnknownError,
+    error_for_status,
 )
 from chariot_apply.chariot.models import (
     RELOAD_FIELDS,
@@ -59,7 +54,7 @@ from chariot_apply.chariot.models import (
     SystemGpu,
 )
 from chariot_apply.chariot.semver import is_semver
-from chariot_apply.errors import plain_message
+from chariot_apply.errors import describe_validation
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -404,7 +399,7 @@ def _query(model: type[rest.Query], filters: dict[str, Any]) -> rest.Query:
     try:
         return model.model_validate(values)
     except PydanticValidationError as exc:
-        raise InvalidArgumentError(_describe_pydantic(exc)) from None
+        raise InvalidArgumentError(describe_validation(exc)) from None
 
 
 def _missing(exc: NotFoundError, by_subject: dict[str, type[NotFoundError]],
@@ -425,15 +420,11 @@ def _body(model: type[M], **fields: Any) -> M:
     try:
         return model(**fields)
     except PydanticValidationError as exc:
-        raise InvalidArgumentError(_describe_pydantic(exc)) from None
+        raise InvalidArgumentError(describe_validation(exc)) from None
 
 
 def _matches_nothing(query: rest.Query) -> bool:
     return any(getattr(query, name) == [] for name in query.list_fields if name not in ("select", "sort"))
-
-
-def _describe_pydantic(exc: PydanticValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {plain_message(e)}" for e in exc.errors())
 
 
 def _created(response: httpx.Response) -> str:
@@ -452,7 +443,7 @@ def _parse(response: httpx.Response, model: type[M]) -> M:
     except PydanticValidationError as exc:
         raise TransportError(
             f"unexpected answer from {response.request.method} {response.request.url.path}: "
-            f"{_describe_pydantic(exc)[:300]}",
+            f"{describe_validation(exc)[:300]}",
             hint="is CHARIOT_URL the root of a Chariot server?",
         ) from None
 
@@ -466,15 +457,6 @@ def _transport_error(method: str, path: str, exc: httpx.HTTPError, *, safe: bool
     return TransportError(f"could not reach Chariot: {what}")
 
 
-_STATUS_ERRORS: dict[int, type[ApiException]] = {
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    409: ConflictError,
-    422: ValidationError,
-    429: RateLimitedError,
-}
-
-
 def _api_error(response: httpx.Response, not_found: type[NotFoundError]) -> ApiException:
     status = response.status_code
     body = response.text
@@ -485,24 +467,17 @@ def _api_error(response: httpx.Response, not_found: type[NotFoundError]) -> ApiE
         envelope = rest.ErrorBody.model_validate(json.loads(body))
     except (ValueError, PydanticValidationError):
         envelope = None
-    kwargs: dict[str, Any] = {"status": status, "reason": response.reason_phrase, "body": body[:2000],
-                              "request_id": request_id}
+    kwargs: dict[str, Any] = {"reason": response.reason_phrase, "body": body[:2000], "request_id": request_id}
     if envelope is None:
         message = body.strip()[:200] or response.reason_phrase
         if status == 404:
-            return NotFoundError(message=f"{response.request.method} {response.request.url.path}: {message}",
+            return NotFoundError(status, message=f"{response.request.method} {response.request.url.path}: {message}",
                                  hint="the server has no such route: is CHARIOT_URL the Chariot root URL?",
                                  **kwargs)
     else:
         message = envelope.error
-    if status == 404:
-        return not_found(message=message, **kwargs)
-    if status == 422:
-        errors = [ConfigError(e.path, e.message) for e in (envelope.errors or [])] if envelope else []
-        return ValidationError(message=message, errors=errors, **kwargs)
-    if status >= 500:
-        return ServerError(message=message, **kwargs)
-    return _STATUS_ERRORS.get(status, ApiException)(message=message, **kwargs)
+    problems = [ConfigError(e.path, e.message) for e in (envelope.errors or [])] if envelope else []
+    return error_for_status(status, message, problems=problems, not_found=not_found, **kwargs)
 
 
 def _is_a_backend(client: AsyncChariotClient) -> Backend:
