@@ -42,17 +42,14 @@ class Connection:
     @property
     def notice(self) -> str | None:
         if self.backend == "sdk":
-            ignored = f" (CHARIOT_URL {self.server_url_ignored} is not used by it)" if self.settings else ""
+            ignored = (f" (CHARIOT_URL {without_credentials(self.settings.url)} is not used by it)"
+                       if self.settings else "")
             return f"chariot-apply: reaching Chariot through the official SDK, as it is configured{ignored}."
         if self.settings is not None:
             return None
         return ("chariot-apply: no Chariot server configured; using the embedded emulator in "
                 f"{_shown(self.embedded_db)}. "
                 "Set CHARIOT_URL and CHARIOT_TOKEN (or CHARIOT_CLIENT_ID/CHARIOT_CLIENT_SECRET) for a real Chariot.")
-
-    @property
-    def server_url_ignored(self) -> str:
-        return without_credentials(self.settings.url) if self.settings else ""
 
     def client(self) -> Backend:
         from chariot_apply.backends.rest.client import AsyncChariotClient

@@ -13,10 +13,8 @@ from typing import Any, Literal
 from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.errors import (
     ApiException,
-    AuthenticationError,
     ChariotError,
     NotFoundError,
-    PermissionDeniedError,
     TransportError,
     ValidationError,
 )
@@ -85,11 +83,11 @@ async def diagnose(workspace: Workspace, project: str, blueprint: tuple[str, str
         state: dict[str, Any] = {}
 
         async def reach() -> str:
-            await client.find_projects([project])
+            state["projects"] = await client.find_projects([project])
             return "the server answered an authenticated request"
 
         async def project_id() -> str:
-            found = await client.find_projects([project])
+            found = state["projects"]  # the first check's answer: this one only reads it
             if not found:
                 raise _Unmet(f"no project {project!r}", "check `project` in chariot-apply.yaml, or --project")
             state["project_id"] = found[0].id
@@ -206,9 +204,7 @@ def _failure(name: str, exc: ChariotError, asked: str, constant: str, backend: s
     line = api_line(constant)
     route_fix = (f"switch to the SDK backend (--backend sdk), or correct chariot_apply/backends/rest/api.py "
                  f"line {line} ({constant})" if line else "switch to the SDK backend (--backend sdk)")
-    if isinstance(exc, AuthenticationError | PermissionDeniedError):
-        hint = exc.hint
-    elif isinstance(exc, NotFoundError) and status == 404 and not body.startswith("{"):
+    if isinstance(exc, NotFoundError) and status == 404 and not body.startswith("{"):
         hint = f"the gateway has no such route (a plain-text 404): our REST model has it wrong; {route_fix}"
     elif isinstance(exc, TransportError):
         hint = "check CHARIOT_URL (scheme, host, port), the network and proxies" if backend == "rest" else \

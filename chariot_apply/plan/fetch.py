@@ -343,25 +343,30 @@ async def runs_at_addresses(client: Backend, project_ids: Sequence[str], address
     """Every run at ``addresses``: batches of exact names (and their versions) in the projects, all at once."""
     if not project_ids or not addresses:
         return []
-    names = sorted({name for _, name, _ in addresses})
-    batches = [names[i:i + NAME_BATCH] for i in range(0, len(names), NAME_BATCH)]
-
-    async def batch_of(batch: list[str]) -> list[Run]:
-        versions = sorted({v for _, n, v in addresses if n in set(batch)})
-        return await _collect(client.iter_runs(project_ids=list(project_ids), name_ilikes=[escape_ilike(n)
-                                               for n in batch], versions=versions, page_size=PAGE_SIZE))
-
-    pages = await bound.all(batch_of(b) for b in batches)
-    return [r for page in pages for r in page if run_key(r) in addresses]
+    versions_of: dict[str, set[str]] = {}
+    for _, name, version in addresses:
+        versions_of.setdefault(name, set()).add(version)
+    found = await runs_named(client, versions_of, bound, project_ids=project_ids, versions_of=versions_of)
+    return [r for r in found if run_key(r) in addresses]
 
 
-async def runs_named(client: Backend, wanted: Iterable[str], bound: Bounded) -> list[Run]:
-    """Runs with exactly these names, in any project (filtered later): batched exact-name ILIKE filters."""
+async def runs_named(client: Backend, wanted: Iterable[str], bound: Bounded, *,
+                     project_ids: Sequence[str] | None = None,
+                     versions_of: Mapping[str, Set[str]] | None = None) -> list[Run]:
+    """Runs with exactly these names (in ``project_ids``, of the versions ``versions_of`` gives each name, where
+    given; else filtered later): batched exact-name ILIKE filters, all at once."""
     names = sorted(set(wanted))
     batches = [names[i:i + NAME_BATCH] for i in range(0, len(names), NAME_BATCH)]
-    pages = await bound.all(
-        _collect(client.iter_runs(name_ilikes=[escape_ilike(n) for n in batch], page_size=PAGE_SIZE))
-        for batch in batches)
+
+    def filters(batch: list[str]) -> dict[str, Any]:
+        chosen: dict[str, Any] = {"name_ilikes": [escape_ilike(n) for n in batch]}
+        if project_ids is not None:
+            chosen["project_ids"] = list(project_ids)
+        if versions_of is not None:
+            chosen["versions"] = sorted({v for n in batch for v in versions_of[n]})
+        return chosen
+
+    pages = await bound.all(_collect(client.iter_runs(page_size=PAGE_SIZE, **filters(b))) for b in batches)
     exact = set(names)
     return [r for page in pages for r in page if r.name in exact]
 
