@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply.backends.rest.retry import RETRYABLE_STATUSES, RetryPolicy
-from chariot_apply.chariot.backend import Backend, runs_by_id
+from chariot_apply.chariot.backend import Backend, matches_nothing, runs_by_id
 from chariot_apply.chariot.errors import (
     ApiException,
     BlueprintDoesNotExistError,
@@ -194,8 +194,8 @@ class SdkBackend:
                                     blueprint_id=blueprint_id, project_id=project_id, notes=notes))
 
     async def get_runs(self, /, **filters: Any) -> list[Run]:
-        if any(v == [] for v in filters.values()):
-            return []  # an empty filter matches nothing (the SDK would send no filter at all)
+        if matches_nothing(filters):
+            return []  # the SDK would send no filter at all
         runs = await self._call(self._sdk.get_runs, **_sdk_filters(filters))
         return [Run.model_validate(_fields(r)) for r in runs]
 
@@ -243,7 +243,7 @@ class SdkBackend:
     # ------------------------------------------------------------------ checkpoints and models
 
     async def get_checkpoints(self, /, **filters: Any) -> list[Checkpoint]:
-        if any(v == [] for v in filters.values()):
+        if matches_nothing(filters):
             return []
         found = await self._call(self._sdk.get_checkpoints, **_sdk_filters(filters))
         return [Checkpoint.model_validate(_fields(c)) for c in found]

@@ -4,7 +4,7 @@ async. The planner, the executor, watching, harvesting and export talk to this p
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,6 +76,12 @@ class Backend(Protocol):
                                            project_id: str | None = None) -> str: ...
     async def get_models(self, *, project_ids: Sequence[str] | None = None, names: Sequence[str] | None = None,
                          versions: Sequence[str] | None = None) -> list[Model]: ...
+
+
+def matches_nothing(filters: Mapping[str, Any]) -> bool:
+    """An empty list filter (``ids=[]``) matches nothing: no request is to be sent, rather than one that would
+    read as "no filter at all". ``select`` and ``sort`` are not filters."""
+    return any(value == [] for name, value in filters.items() if name not in ("select", "sort"))
 
 
 async def runs_by_id(get_runs: Callable[..., Awaitable[list[Run]]], page_size: int,

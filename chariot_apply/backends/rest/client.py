@@ -25,7 +25,7 @@ from chariot_apply.backends.rest.auth import ClientCredentials, Credentials, NoC
 from chariot_apply.backends.rest.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.backends.rest.settings import ChariotSettings
 from chariot_apply.backends.rest.transport import transport_for
-from chariot_apply.chariot.backend import Backend, runs_by_id
+from chariot_apply.chariot.backend import Backend, matches_nothing, runs_by_id
 from chariot_apply.chariot.errors import (
     ApiException,
     BlueprintDoesNotExistError,
@@ -424,7 +424,7 @@ def _body(model: type[M], **fields: Any) -> M:
 
 
 def _matches_nothing(query: rest.Query) -> bool:
-    return any(getattr(query, name) == [] for name in query.list_fields if name not in ("select", "sort"))
+    return matches_nothing({name: getattr(query, name) for name in query.list_fields})
 
 
 def _created(response: httpx.Response) -> str:
