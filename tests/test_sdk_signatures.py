@@ -84,3 +84,108 @@ def test_a_difference_fails(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(module, "lookup_blueprint_id", lookup_blueprint_id)
     assert signature_text(entry, implementation(entry)) != reference_text(entry)
+
+
+# ---------------------------------------------------------------------- our own SDK-shaped facade
+
+#: Run methods of the SDK and the facade's counterpart, which takes the run (its id; ``reload``: the run) first.
+#: ``Run.get_checkpoints`` is ``get_checkpoints(run_ids=[...])`` and ``Checkpoint.create_model`` is
+#: ``create_model_from_checkpoint(checkpoint_id=...)``: the facade has the functions, not a second spelling.
+FACADE_RUN_METHODS = {
+    "Run.stop": ("stop_run", "run_id: str"),
+    "Run.delete": ("delete_run", "run_id: str"),
+    "Run.reload": ("reload", "run: Run"),
+    "Run.get_events": ("get_events", "run_id: str"),
+    "Run.get_metrics": ("get_metrics", "run_id: str"),
+    "Run.get_all_metrics": ("get_all_metrics", "run_id: str"),
+    "Run.get_global_steps_with_checkpoints": ("get_global_steps_with_checkpoints", "run_id: str"),
+}
+FACADE_FUNCTIONS = sorted(n for n, e in REFERENCE.items() if e.kind == "function")
+
+
+def facade_text(obj: Any) -> str:
+    """The facade's signature with ``self`` dropped; ``dict[str, Any]`` spelled ``dict`` (the same type: mypy
+    --strict wants the parameters written) and ``delete``'s missing ``-> None`` in the reference made explicit."""
+    signature = inspect.signature(obj, eval_str=True)
+    signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return normalized(str(signature)).replace("dict[str, Any]", "dict")
+
+
+def reference_with(entry: Entry, first: str | None = None) -> str:
+    params = ", ".join(p for p in (first, entry.params) if p)
+    return normalized(f"({params}) -> {entry.returns or 'None'}")
+
+
+@pytest.mark.parametrize("name", FACADE_FUNCTIONS)
+def test_the_facade_has_the_sdk_function_signature(name: str) -> None:
+    from chariot_apply.backends.rest.sync import ChariotClient
+
+    entry = REFERENCE[name]
+    assert facade_text(getattr(ChariotClient, entry.qualified.rsplit(".", 1)[1])) == reference_with(entry)
+
+
+@pytest.mark.parametrize("method", sorted(FACADE_RUN_METHODS))
+def test_the_facade_has_each_run_method_after_the_run(method: str) -> None:
+    from chariot_apply.backends.rest.sync import ChariotClient
+
+    entry = REFERENCE[f"chariot.training_v2.run.{method}"]
+    counterpart, first = FACADE_RUN_METHODS[method]
+    assert facade_text(getattr(ChariotClient, counterpart)) == reference_with(entry, first)
+
+
+def test_every_run_method_is_in_the_facade_table() -> None:
+    """A method the reference gains must be placed: a counterpart, or a line saying which function serves it."""
+    documented = {e.qualified.split(".", 3)[3] for e in REFERENCE.values()
+                  if e.kind == "method" and ".run.Run." in e.qualified}
+    assert documented - set(FACADE_RUN_METHODS) == {"Run.get_checkpoints"}
+
+
+def model_text(model: Any) -> str:
+    """A pydantic model's constructor as the reference writes it (``(*, field: type = default, ...)``), built from
+    its fields (a deferred model's own signature is ``(**data)``)."""
+    fields = [f"{name}: {inspect.formatannotation(info.annotation)}" + ("" if info.is_required() else
+                                                                       f" = {info.get_default()!r}")
+              for name, info in model.model_fields.items()]
+    return normalized(f"(*, {', '.join(fields)})").replace("dict[str, Any]", "dict")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in REFERENCE.items() if e.kind == "class"))
+def test_our_models_have_the_documented_constructor(name: str) -> None:
+    """The facade's models (ours) are built from what the SDK's are, field for field, type for type; the one
+    deviation is written here: a metric's and a progress entry's ``value`` may be null, as real blueprints
+    report (chariot-blueprint-facts)."""
+    from chariot_apply.chariot import models
+
+    entry = REFERENCE[name]
+    documented = reference_text(entry)
+    if name.endswith(("Metric", "Progress")):
+        documented = re.sub(r"(?<![\w])value: float \| int,", "value: float | int | None,", documented)
+    assert model_text(getattr(models, entry.qualified.rsplit(".", 1)[1])) == documented
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in REFERENCE.items() if e.kind == "exception"))
+def test_our_exceptions_are_built_as_the_sdks_are(name: str) -> None:
+    """Our exceptions take the SDK's parameters first, in its order and kinds, with its defaults; what they add
+    (``message``, ``request_id``, ``hint``) is keyword-only after them, so SDK-style construction means the same."""
+    from chariot_apply.chariot import errors
+
+    entry = REFERENCE[name]
+    ours = inspect.signature(getattr(errors, entry.qualified.rsplit(".", 1)[1]), eval_str=True)
+    namespace: dict[str, Any] = {"Any": Any}
+    exec(f"def documented({entry.params}): pass", namespace)  # the reference's own text, as Python reads it
+    documented = list(inspect.signature(namespace["documented"]).parameters.values())
+    head = list(ours.parameters.values())[:len(documented)]
+    assert [(p.name, p.kind, p.default) for p in head] == [(p.name, p.kind, p.default) for p in documented]
+    assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for p in list(ours.parameters.values())[len(documented):])
+
+
+def test_a_facade_difference_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked by breaking the facade on purpose: ``download_checkpoint`` returning the paths is a difference."""
+    from chariot_apply.backends.rest.sync import ChariotClient
+
+    def download_checkpoint(self: Any, id: str, file_dir: str) -> list[str]:
+        return []
+
+    monkeypatch.setattr(ChariotClient, "download_checkpoint", download_checkpoint)
+    entry = REFERENCE["chariot.training_v2.checkpoint.download_checkpoint"]
+    assert facade_text(ChariotClient.download_checkpoint) != reference_with(entry)

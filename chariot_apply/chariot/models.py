@@ -145,7 +145,7 @@ class Event(ChariotModel):
     run_id: str
     created_at: datetime
     status: str
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any]
 
 
 class Metric(ChariotModel):
