@@ -7,14 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import Faults
 from chariot_apply.emulator.server import BackgroundServer
 from tests.cli_helpers import run_cli
-from tests.factories import live_runs, manifest, use_standin_sdk, write_manifests
+from tests.factories import classifier_config, create_directly, live_runs, manifest, use_standin_sdk, write_manifests
 
 
 @pytest.fixture(params=["rest", "sdk"])
@@ -161,3 +163,42 @@ def test_a_read_that_fails_for_a_moment_is_retried(backend: str, workdir: Path, 
     result = run_cli("plan", "--detailed-exitcode")
     assert result.exit_code == 2, result.output
     assert faults.injected == 2
+
+
+def test_events_follow_ends_with_the_run(backend: str, workdir: Path, clock: ManualClock) -> None:
+    """``events --follow`` polls through the backend until the run finishes; the clock moves meanwhile."""
+    declared(workdir, "alpha")
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    moving = threading.Event()
+
+    def advance() -> None:
+        while not moving.wait(0.02):
+            clock.advance(30)
+
+    ticker = threading.Thread(target=advance, daemon=True)
+    ticker.start()
+    try:
+        followed = run_cli("events", "vision/alpha@1.0.0", "--follow", "--interval", "0.05")
+    finally:
+        moving.set()
+        ticker.join()
+    assert followed.exit_code == 0, followed.output
+    statuses = [line.split()[2] for line in followed.stdout.splitlines()]
+    assert statuses[0] == "run_created" and statuses[-1] == "job_completed"
+    assert run_cli("events", "vision/alpha@1.0.0").stdout == followed.stdout
+
+
+def test_import_adopts_what_it_can_name_and_says_what_it_cannot(backend: str, workdir: Path,
+                                                                 server: BackgroundServer) -> None:
+    """Another tool's run, imported: on REST it is adopted and the next plan is clean; through the SDK (no
+    blueprint by id) nothing half-made is written and the reason is given."""
+    create_directly(server, "theirs", config=classifier_config(epochs=2))
+    imported = run_cli("import", "--project", "vision", "-o", "runs/imported")
+    written = workdir / "runs" / "imported" / "vision.yaml"
+    if backend == "sdk":
+        assert "cannot read blueprint" in imported.output and "Traceback" not in imported.output
+        assert not written.exists() or "image-classifier" not in written.read_text()
+        return
+    assert imported.exit_code == 0, imported.output
+    assert "name: image-classifier" in written.read_text()
+    assert run_cli("plan", "--detailed-exitcode").exit_code == 0
