@@ -6,9 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import yaml
+from pydantic import ValidationError as PydanticValidationError
+
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.jsonvalue import is_schema_default
 from chariot_apply.chariot.models import STOPPING_STATUSES, Run
+from chariot_apply.manifest.expand import escape_variables
+from chariot_apply.manifest.loader import check_document
+from chariot_apply.manifest.model import TrainingRun
+from chariot_apply.manifest.yaml_source import parse_documents
 from chariot_apply.plan.live import ResolvedBlueprint, runs_by_address
 from chariot_apply.plan.ownership import parse_notes
 
@@ -35,7 +42,8 @@ def without_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> di
 
 def run_manifest(run: Run, project: str, blueprint: ResolvedBlueprint) -> dict[str, Any]:
     """One TrainingRun document for ``run``: its blueprint's exact version, its task type and resources, its config
-    without schema defaults, its notes without our marker, and a state from its status."""
+    without schema defaults, its notes without our marker, and a state from its status; a ``${`` in any of it
+    written ``$${``, so that loading the file gives the run's own text back."""
     resources: dict[str, Any] = {}
     if run.resources is not None:
         resources = {"cpu": run.resources.cpu, "memory": run.resources.memory}
@@ -51,8 +59,9 @@ def run_manifest(run: Run, project: str, blueprint: ResolvedBlueprint) -> dict[s
         spec["notes"] = notes.rstrip()
     if run.status in STOPPED:
         spec["state"] = "stopped"
-    return {"apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
-            "metadata": {"name": run.name, "version": run.version, "project": project}, "spec": spec}
+    return escape_variables({"apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
+                             "metadata": {"name": run.name, "version": run.version, "project": project},
+                             "spec": spec})
 
 
 def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str], blueprints: Mapping[str, ResolvedBlueprint],
@@ -66,17 +75,48 @@ def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str], blue
         run = at_address[0]
         project = project_names.get(project_id, project_id)
         blueprint = blueprints.get(run.blueprint_id or "")
+        where = f"{shown(project)}/{shown(name)}@{shown(version)}"
         if blueprint is None:
-            skipped.append(f"{project}/{name}@{version}: its blueprint {run.blueprint_id} no longer exists")
+            skipped.append(f"{where}: its blueprint {run.blueprint_id} no longer exists")
             continue
         if not blueprint.described:
-            skipped.append(f"{project}/{name}@{version}: this backend cannot read blueprint {run.blueprint_id}'s name "
+            skipped.append(f"{where}: this backend cannot read blueprint {run.blueprint_id}'s name "
                            "and version (the SDK has no call for it): export it with --backend rest")
             continue
-        documents.append(run_manifest(run, project, blueprint))
+        document = run_manifest(run, project, blueprint)
+        refusal = refused(document, project)
+        if refusal is not None:
+            skipped.append(f"{where}: its manifest would be refused "
+                           f"({refusal}); rename the run in Chariot, or declare it by hand")
+            continue
+        documents.append(document)
         declared.append(run)
-        skipped += [f"{project}/{name}@{version}: run {other.id} is a second run at this address (only the oldest, "
+        skipped += [f"{where}: run {other.id} is a second run at this address (only the oldest, "
                     f"{run.id}, is exported)" for other in at_address[1:]]
     return documents, declared, skipped
 
 
+
+
+def refused(document: Mapping[str, Any], project: str) -> str | None:
+    """Why the project's own loader would refuse ``document`` once written (``None``: it would not): an
+    exported file that broke every later plan in its folder is worse than a run left out. The model decides (as
+    it does for every valid manifest the loader reads); only a refusal is read back as the loader would, for its
+    words."""
+    try:
+        TrainingRun.model_validate(document)
+    except PydanticValidationError:
+        pass
+    else:
+        return None
+    documents, problems = parse_documents(yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True),
+                                          "<export>")
+    if not problems:
+        problems = check_document(documents[0], project)[1]
+    return "; ".join(p.message for p in problems[:3]) if problems else None
+
+
+def shown(name: str, limit: int = 60) -> str:
+    """A server-given name fit for one line of output: control characters escaped, long ones cut."""
+    text = name if name.isprintable() else repr(name)[1:-1]
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(name)} characters)"

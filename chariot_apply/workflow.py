@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
 from chariot_apply.concurrency import Bounded
 from chariot_apply.errors import UserError, plain_message
 from chariot_apply.export import export_manifests
+from chariot_apply.files import safe_file_name, write_inside
 from chariot_apply.manifest.lock import LockedBlueprint, LockFile, read_lock, uncovered, write_lock
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import add_adopted
@@ -184,18 +186,27 @@ async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[st
     return Exported(*export_manifests(runs, dict(index.names), blueprints))
 
 
+def read_by_plans(manifest_paths: Sequence[str], directory: Path) -> bool:
+    """Whether a manifest file written into ``directory`` is one the manifest paths (folders or globs) take in."""
+    target = directory.resolve()
+    for listed in manifest_paths:
+        if any(c in listed for c in "*?["):
+            if fnmatch.fnmatch(str(target / "x.yaml"), str(Path(listed).absolute())):
+                return True
+        elif target.is_relative_to(Path(listed).resolve()) and not Path(listed).is_file():
+            return True
+    return False
+
+
 def write_exported(documents: Sequence[Mapping[str, Any]], directory: Path) -> list[Path]:
-    """One file per project (``<project>.yaml``), documents in address order."""
+    """One file per project (``<project>.yaml``, the name made safe), documents in address order."""
     directory.mkdir(parents=True, exist_ok=True)
     by_project: dict[str, list[Mapping[str, Any]]] = {}
     for document in documents:
         by_project.setdefault(document["metadata"]["project"], []).append(document)
-    written = []
-    for project, docs in sorted(by_project.items()):
-        path = directory / f"{project}.yaml"
-        path.write_text(yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True), "utf-8")
-        written.append(path)
-    return written
+    return [write_inside(directory, safe_file_name(project, ".yaml"),
+                         yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True))
+            for project, docs in sorted(by_project.items())]
 
 
 def check_plan_target(plan_: Plan, workspace: Workspace) -> None:
@@ -308,7 +319,16 @@ class Imported:
 async def import_runs(workspace: Workspace, project_file: Path, directory: Path, project: str, *,
                       name_ilikes: Sequence[str] = (), statuses: Sequence[str] = (),
                       ids: Sequence[str] = ()) -> Imported:
-    """Export the runs, write their manifests into ``directory``, and adopt those we do not own yet."""
+    """Export the runs, write their manifests into ``directory``, and adopt those we do not own yet.
+
+    ``directory`` must be one the plans read: a run adopted where no plan looks would be planned for deletion by
+    the next ``plan --prune``."""
+    if not read_by_plans(workspace.paths, directory):
+        listed = ", ".join(workspace.paths) or "none"
+        raise UserError(f"{directory} is not among the manifests the plans read ({listed})",
+                        hint="import into a folder under one of them (e.g. -o runs/imported), or list it under "
+                             "`manifests:` in the project file first; a run adopted where no plan looks would be "
+                             "deleted by the next `plan --prune`")
     exported = await export(workspace, project, name_ilikes=name_ilikes, statuses=statuses, ids=ids)
     paths = write_exported(exported.documents, directory)
     owner, adopted_before = workspace.project.owner, workspace.project.adopted

@@ -26,6 +26,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "export": {"backends", "cli", "render", "emulator", "github", "workflow"},
     "watch": {"backends", "cli", "render", "emulator", "github", "workflow"},
     "concurrency": {"chariot", "manifest", "plan", "apply", "render", "cli", "github", "emulator"},
+    # Writing files knows nothing of what it writes.
+    "files": {"chariot", "backends", "manifest", "plan", "apply", "render", "cli", "github", "emulator", "workflow",
+              "workspace", "export"},
     "emulator": {"cli", "manifest", "plan", "apply", "render", "github", "workflow"},
 }
 

@@ -44,6 +44,15 @@ def substitute(doc: Document, variables: Mapping[str, str]) -> Substituted:
     return result
 
 
+def escape_variables(value: Any) -> Any:
+    """``value`` written so that ``substitute`` gives it back unchanged: every ``${`` becomes ``$${``."""
+    if isinstance(value, dict):
+        return {k: escape_variables(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escape_variables(v) for v in value]
+    return value.replace("${", "$${") if isinstance(value, str) else value
+
+
 def _substitute(value: Any, path: Path_, doc: Document, variables: Mapping[str, str], result: Substituted) -> Any:
     if isinstance(value, dict):
         return {k: _substitute(v, (*path, k), doc, variables, result) for k, v in value.items()}

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chariot_apply.errors import UserError, plain_message
+from chariot_apply.files import write_file
 
 Key = tuple[str, str | None]  # (blueprint name, version pattern)
 HEADER = ("# chariot-apply.lock: the blueprint each (name, version pattern) of the manifests resolved to.\n"
@@ -45,20 +46,35 @@ class LockFile(BaseModel):
         return LockFile(blueprints=tuple(ordered))
 
 
+#: A lock file names a few blueprints; anything near this size is not one.
+MAX_LOCK_BYTES = 1 << 20
+
+
 def read_lock(path: Path) -> LockFile | None:
+    """The lock file at ``path`` (``None`` where there is none), read defensively: whatever is there (garbage
+    bytes, deep nesting, a huge file) is a clear error, never a crash."""
     if not path.is_file():
         return None
     try:
-        return LockFile.model_validate(yaml.safe_load(path.read_text("utf-8")) or {})
-    except (yaml.YAMLError, ValidationError) as exc:
-        detail = plain_message(exc.errors()[0]) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+        if path.stat().st_size > MAX_LOCK_BYTES:
+            raise ValueError(f"it is {path.stat().st_size:,} bytes, more than a lock file ever is")
+        return LockFile.model_validate(yaml.safe_load(path.read_bytes().decode("utf-8")) or {})
+    except (yaml.YAMLError, ValidationError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            detail = plain_message(exc.errors()[0])
+        elif isinstance(exc, UnicodeDecodeError):
+            detail = f"it is not UTF-8 text (byte {exc.start})"
+        elif isinstance(exc, RecursionError):
+            detail = "it is nested too deeply"
+        else:
+            detail = str(exc).splitlines()[0]
         raise UserError(f"{path} is not a chariot-apply lock file: {detail}",
                         hint="restore it from git, or delete it and run `chariot-apply lock`") from None
 
 
 def write_lock(path: Path, lock: LockFile) -> None:
     data = lock.model_dump(mode="json")
-    path.write_text(HEADER + yaml.safe_dump(data, sort_keys=False), "utf-8")
+    write_file(path, HEADER + yaml.safe_dump(data, sort_keys=False))
 
 
 def uncovered(lock: LockFile | None, keys: Iterable[Key]) -> list[Key]:

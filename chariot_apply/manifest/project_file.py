@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from chariot_apply.errors import UserError, plain_message
+from chariot_apply.files import write_file
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
 from chariot_apply.manifest.expand import DefaultsRule, defaults_rule
 from chariot_apply.manifest.model import DefaultsSpec
@@ -107,7 +108,7 @@ def add_adopted(path: Path, run_id: str) -> None:
     The file is edited as text, not re-dumped: its comments, order and layout stay as the team wrote them.
     """
     text = path.read_text("utf-8") if path.is_file() else ""
-    path.write_text(with_adopted(text, run_id), "utf-8")
+    write_file(path, with_adopted(text, run_id))
 
 
 def with_adopted(text: str, run_id: str) -> str:
