@@ -59,9 +59,10 @@ def run_manifest(run: Run, project: str, blueprint: ResolvedBlueprint) -> dict[s
         spec["notes"] = notes.rstrip()
     if run.status in STOPPED:
         spec["state"] = "stopped"
-    return escape_variables({"apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
-                             "metadata": {"name": run.name, "version": run.version, "project": project},
-                             "spec": spec})
+    document: dict[str, Any] = escape_variables({
+        "apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
+        "metadata": {"name": run.name, "version": run.version, "project": project}, "spec": spec})
+    return document
 
 
 def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str], blueprints: Mapping[str, ResolvedBlueprint],
