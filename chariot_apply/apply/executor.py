@@ -25,7 +25,7 @@ from chariot_apply.chariot.errors import (
     WriteOutcomeUnknownError,
 )
 from chariot_apply.chariot.ilike import escape_ilike
-from chariot_apply.chariot.models import Run
+from chariot_apply.chariot.models import Model, Run
 from chariot_apply.concurrency import Bounded
 from chariot_apply.plan.fetch import runs_named
 from chariot_apply.plan.live import RunKey, oldest_first, runs_by_address
@@ -122,7 +122,10 @@ class Executor:
         outcomes += await bound.all(self._attempt(c, self._create, report=True) for c in to_create)
         outcomes += await self._remove_own_duplicates(to_create, bound)
         promotions = [c for c in plan.changes if isinstance(c, Promote)]
-        outcomes += await bound.all(self._attempt(c, self._promote, report=True) for c in promotions)
+        promoted = await bound.all(self._attempt(c, self._promote, report=True) for c in promotions)
+        outcomes += promoted
+        made = [c for c, o in zip(promotions, promoted, strict=True) if o.ok and isinstance(c, Promote)]
+        outcomes += [o for o in await bound.all(self._model_made_twice(c) for c in made) if o is not None]
         return ApplyResult(tuple(outcomes))
 
     async def _attempt(self, change: Change, step: Callable[[Change], Awaitable[Outcome]],
@@ -180,13 +183,35 @@ class Executor:
                 summary=change.summary, project_id=change.model_project_id)
 
         async def find() -> str | None:
-            models = await self.client.get_models(project_ids=[change.model_project_id], names=[change.model_name],
-                                                  versions=[change.model_version])
-            return next((m.id for m in models if m.summary == change.summary), None)
+            return next((m.id for m in await self._models_at(change)), None)
 
-        model_id, found = await self._once(send, find)
+        model_id, found = await self._once(send, find, resend=False)
         how = " (its answer was lost; found it)" if found else ""
         return Outcome(change.address, change.kind, True, f"{done} [{model_id}]{how}", change.live.id)
+
+    async def _models_at(self, change: Promote) -> list[Model]:
+        models = await self.client.get_models(project_ids=[change.model_project_id], names=[change.model_name],
+                                              versions=[change.model_version])
+        return [m for m in models if m.summary == change.summary]
+
+    async def _model_made_twice(self, change: Promote) -> Outcome | None:
+        """Models cannot be deleted through the SDK, so one made twice (by two applies at once) is only reported,
+        with what to do; ``None`` where there is one, as there should be (or where the look fails: the model
+        was made, and the next plan looks again)."""
+        try:
+            models = await self._models_at(change)
+        except ChariotError:
+            return None
+        models.sort(key=lambda m: (m.created_at.isoformat() if m.created_at else "~", m.id))
+        if len(models) < 2:
+            return None
+        outcome = Outcome(change.address, "dedupe", False,
+                       f"model {change.model_name}@{change.model_version} exists {len(models)} times "
+                       f"({', '.join(m.id for m in models)}): another apply made it at the same time",
+                       change.live.id, hint=f"keep {models[0].id} (the oldest) and delete the others in Chariot; "
+                                            "chariot-apply cannot delete models")
+        self.reporter.finished(outcome)
+        return outcome
 
     async def _create(self, change: Change) -> Outcome:
         assert isinstance(change, Create | Replace)
@@ -211,21 +236,29 @@ class Executor:
         run_id, found = await self._once(send, lambda: find_created(self.client, request))
         return run_id, " (its answer was lost; found it by its marker)" if found else ""
 
-    async def _once(self, send: Callable[[], Awaitable[str]],
-                    find: Callable[[], Awaitable[str | None]]) -> tuple[str, bool]:
+    async def _once(self, send: Callable[[], Awaitable[str]], find: Callable[[], Awaitable[str | None]], *,
+                    resend: bool = True) -> tuple[str, bool]:
         """A write that must happen once (a run, a model): (its id, whether it was found rather than answered).
 
         After an uncertain answer it may have happened: look (now, and again a little later for a server that
-        commits late) before it is ever sent again. Refused before anything was sent: it did not happen."""
+        commits late) before it is ever sent again. Refused before anything was sent: it did not happen.
+        ``resend=False`` (models: a second one can never be deleted through the SDK) never sends it again after an
+        uncertain answer: not found by then, its outcome is unknown, and the next plan looks again."""
         for attempt in range(self.create_attempts):
             try:
                 return await send(), False
-            except UNCERTAIN:
+            except UNCERTAIN as exc:
                 for wait in (0.0, self.settle_delay):
                     await asyncio.sleep(wait)
                     found = await find()
                     if found is not None:
                         return found, True
+                if not resend:
+                    raise WriteOutcomeUnknownError(
+                        f"outcome unknown: the create was sent, its answer was lost ({exc.message}), and after "
+                        f"{self.settle_delay:g} s it is not there yet; not sent again, since it may still commit",
+                        hint="run `chariot-apply plan` in a minute: it finds the model if it was made, and "
+                             "promotes it again if it was not") from None
                 if attempt + 1 == self.create_attempts:
                     raise
             except TransportError:
