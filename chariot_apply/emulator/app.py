@@ -8,6 +8,7 @@ same models the client sends), so FastAPI added only its import, a large share o
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,15 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
         assert isinstance(exc, EmulatorError)
         body = rest.ErrorBody(error=exc.message, errors=exc.errors)
         return JSONResponse(body.model_dump(exclude_none=True), status_code=exc.status)
+
+    async def _busy(request: Request, exc: Exception) -> Response:
+        """Another process held the database past the busy timeout: a 503 to retry (a read is retried by the
+        client; a create is looked up first), never a 500 that reads as a bug."""
+        assert isinstance(exc, sqlite3.OperationalError)
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise exc
+        body = rest.ErrorBody(error="the emulator's database is busy with another process's write; retry")
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503, headers={"Retry-After": "1"})
 
     async def _route_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -213,6 +223,7 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
         return _reply(rest.Created, status_code=201, id=store.create_model(checkpoint_id, body))
 
     app = Starlette(routes=routes, exception_handlers={EmulatorError: _emulator_error,
+                                                       sqlite3.OperationalError: _busy,
                                                        StarletteHTTPException: _route_error},
                     middleware=[Middleware(RequestId), Middleware(FaultInjector, faults=faults)])
     app.state.store, app.state.auth, app.state.faults = store, auth, faults

@@ -65,14 +65,22 @@ def names_clause(where: Where, patterns: list[str]) -> None:
 
 
 class Transaction:
+    """One write transaction, taken at its start (``BEGIN IMMEDIATE``): a deferred one that read first and then
+    wrote would fail at once with "database is locked" when another process wrote meanwhile (SQLite cannot
+    wait there), where an immediate one waits its turn (the busy timeout). Inside another: part of it."""
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self._outer = False
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN")
+        self._outer = not self._db.in_transaction
+        if self._outer:
+            self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self._outer:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 @lru_cache(maxsize=256)

@@ -56,6 +56,8 @@ from chariot_apply.quantity import QuantityError, parse_quantity
 
 CHECKPOINT_BUCKET = "chariot-checkpoints"
 DEFAULT_USER_ID = "00000000-0000-4000-8000-00000000cafe"
+#: How long a write waits for another process's write to the same database file before giving up (then: 503 busy).
+BUSY_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass
@@ -97,23 +99,27 @@ class EmulatorStore:
         self._validators: dict[str, tuple[Any, dict[str, Any]]] = {}
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        # Several processes may share the file (two commands on the embedded emulator, two served ones): each
+        # waits up to BUSY_TIMEOUT for another's write, and every write transaction is taken at its start.
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                   timeout=BUSY_TIMEOUT_SECONDS)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL" if str(path) != ":memory:" else "PRAGMA journal_mode=MEMORY")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.create_function("matches_any", 2, matches_any, deterministic=True)
         self._db.create_function("iso_time", 1, iso_time, deterministic=True)
         self._db.executescript(SCHEMA)
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
-        if "fail_step" not in columns:  # an older database
-            self._db.execute("ALTER TABLE runs ADD COLUMN fail_step INTEGER")
-        if "doc" not in columns:
-            self._db.execute("ALTER TABLE runs ADD COLUMN doc TEXT")
-        self._keep_documents()
-        if seed and self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0:
-            self.seed(catalog or load_catalog(), backdate=True)
-        elif seed and self._db.execute("SELECT COUNT(*) FROM gpus").fetchone()[0] == 0:
-            self.seed(Catalog(gpus=(catalog or load_catalog()).gpus))  # a database from before GPUs were listed
+        with self._tx():  # one process at a time brings the file up to date and seeds it
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
+            if "fail_step" not in columns:  # an older database
+                self._db.execute("ALTER TABLE runs ADD COLUMN fail_step INTEGER")
+            if "doc" not in columns:
+                self._db.execute("ALTER TABLE runs ADD COLUMN doc TEXT")
+            self._keep_documents()
+            if seed and self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0:
+                self.seed(catalog or load_catalog(), backdate=True)
+            elif seed and self._db.execute("SELECT COUNT(*) FROM gpus").fetchone()[0] == 0:
+                self.seed(Catalog(gpus=(catalog or load_catalog()).gpus))  # a database from before GPUs were listed
 
     def close(self) -> None:
         with self._lock:
