@@ -19,14 +19,16 @@ from chariot_apply.gcpolicy import bulk_allocation
 T = TypeVar("T")
 
 
-def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False) -> T:
+def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False, timeout: float | None = None) -> T:
     """``bulk_heap``: the coroutine builds a large heap that lives to the end of the process (a plan): no
     collections while it runs, and what it made is frozen (``gcpolicy``). Only an entry point may decide that for
-    its process; a library call never does."""
+    its process; a library call never does. ``timeout``: cancelled after that many seconds (``TimeoutError``),
+    whatever it is waiting for: a server that trickles an answer byte by byte is bounded too."""
     results: list[T] = []
 
     async def main() -> None:
-        results.append(await awaitable)
+        async with asyncio.timeout(timeout):
+            results.append(await awaitable)
 
     with bulk_allocation() if bulk_heap else contextlib.nullcontext():
         asyncio.run(main())

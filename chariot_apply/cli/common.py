@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -22,11 +24,60 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
-def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False) -> T:
-    """``asyncio.run`` for a command (``asyncrun.run``: ``bulk_heap`` for one that builds a plan)."""
+class DeadlineExceeded(UserError):
+    """The command's overall deadline (``--deadline``) passed."""
+
+
+def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False, watching: bool = False) -> T:
+    """``asyncio.run`` for a command (``asyncrun.run``: ``bulk_heap`` for one that builds a plan), within what is
+    left of the command's deadline. ``watching`` (``--watch``, ``--follow``): bounded only by a deadline given."""
     from chariot_apply.asyncrun import run as run_async
 
-    return run_async(awaitable, bulk_heap=bulk_heap)
+    ctx = click.get_current_context(silent=True)
+    g = ctx.ensure_object(Globals) if ctx is not None else Globals()
+    limit = g.deadline if g.deadline is not None or not watching else None
+    seconds = parse_duration(limit or DEFAULT_DEADLINE) if limit is not None or not watching else None
+    remaining = None if seconds is None else max(0.0, g.started + seconds - time.monotonic())
+    try:
+        return run_async(awaitable, bulk_heap=bulk_heap, timeout=remaining)
+    except TimeoutError:
+        awaitable.close()
+        raise DeadlineExceeded(f"gave up: the command did not finish within {limit or DEFAULT_DEADLINE} "
+                               "(its deadline)", hint="a slow or stuck server: check it, or allow more time "
+                                                      "with --deadline (e.g. --deadline 2h)") from None
+
+
+#: Every command ends by then (``--deadline``): generous for a plan of many thousands of runs on a slow server.
+DEFAULT_DEADLINE = "1h"
+#: The longest duration taken anywhere (a week): past that, a typo.
+MAX_DURATION_SECONDS = 7 * 24 * 3600.0
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``15m``, ``2h``: a duration in seconds, more than zero and at most a week."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number_, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        value = float(number_) * units[unit] if len(number_) <= 20 else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{text!r} is not a duration such as 90s, 15m or 2h")
+    if value <= 0:
+        raise click.BadParameter("a duration must be more than zero")
+    if value > MAX_DURATION_SECONDS:
+        raise click.BadParameter(f"{text!r} is more than a week: give at most 168h")
+    return value
+
+
+def duration_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        parse_duration(value)
+    return value
+
+
+def _remember_duration(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    _remember(ctx, param, duration_option(ctx, param, value))
 
 
 @dataclass
@@ -40,6 +91,8 @@ class Globals:
     backend: str | None = None
     no_color: bool = False
     var: tuple[str, ...] = ()
+    deadline: str | None = None
+    started: float = field(default_factory=time.monotonic)  # the command's deadline counts from here
 
     @property
     def color(self) -> bool:
@@ -84,6 +137,10 @@ global_options: list[Callable[[F], F]] = [
                       "installed and no CHARIOT_URL is named) [env CHARIOT_APPLY_BACKEND]."),
     click.option("--no-color", is_flag=True, callback=_remember, expose_value=False,
                  help="No colour (also: NO_COLOR set, or not a terminal)."),
+    click.option("--deadline", callback=_remember_duration, expose_value=False, metavar="DURATION",
+                 envvar="CHARIOT_APPLY_DEADLINE",
+                 help=f"The whole command ends by then, whatever the server does (90s, 15m, 2h; default "
+                      f"{DEFAULT_DEADLINE}; --watch/--follow: none) [env CHARIOT_APPLY_DEADLINE]."),
     click.option("--var", multiple=True, callback=_remember, expose_value=False, metavar="NAME=VALUE",
                  help="A value for ${NAME} in manifests (before the environment and `vars:`); repeatable."),
 ]

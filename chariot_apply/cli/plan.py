@@ -12,12 +12,15 @@ from chariot_apply import workflow
 from chariot_apply.apply.executor import ApplyResult
 from chariot_apply.chariot.models import Run
 from chariot_apply.cli.common import (
+    DeadlineExceeded,
     command,
+    duration_option,
     files_option,
     global_settings,
     interval_option,
     locked_option,
     open_workspace,
+    parse_duration,
     run,
     selection_options,
     with_options,
@@ -73,19 +76,6 @@ def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace:
     ctx.exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 
 
-def _seconds(text: str) -> float:
-    """``90``, ``90s``, ``15m``, ``2h``: a duration in seconds."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    number_, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
-    try:
-        value = float(number_) * units[unit]
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a duration such as 90s, 15m or 2h") from None
-    if value <= 0:
-        raise click.BadParameter("a duration must be more than zero")
-    return value
-
-
 @command()
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path))
 @files_option
@@ -97,7 +87,8 @@ def _seconds(text: str) -> float:
 @click.option("--wait", is_flag=True, help="Then wait for the runs it created to reach --until; exit 1 if one "
                                            "failed or --timeout passed (for CI).")
 @click.option("--until", type=click.Choice(["running", "finished"]), default="running", show_default=True)
-@click.option("--timeout", default="30m", show_default=True, help="How long --wait waits (90s, 15m, 2h).")
+@click.option("--timeout", default="30m", show_default=True, callback=duration_option,
+              help="How long --wait waits (90s, 15m, 2h); the whole command still ends by --deadline.")
 @interval_option
 @click.pass_context
 def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], prune: bool, allow_replace: bool,
@@ -116,7 +107,7 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
         ws = open_workspace(ctx, files)
         result_plan = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude), locked=locked),
                           bulk_heap=True)
-    wait_seconds = _seconds(timeout) if wait else 0.0
+    wait_seconds = parse_duration(timeout) if wait else 0.0
     on_terminal = sys.stdout.isatty()
     # A long plan on a terminal: one line a run, not every detail (`plan` shows them all).
     click.echo(render_text(result_plan, color=color, compact=on_terminal and len(result_plan.changes) > 50), nl=False)
@@ -135,13 +126,15 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
     try:
         result = run(workflow.apply(ws, result_plan, reporter, check_stale=plan_file is not None,
                                     concurrency=concurrency))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, DeadlineExceeded) as stopped:
         _report(ApplyResult(tuple(reporter.outcomes)), interrupted=True)
+        if isinstance(stopped, DeadlineExceeded):
+            click.secho(f"Error: {stopped.message}", err=True, fg="red")
         unknown = len(result_plan.changes) - len(reporter.outcomes)
         click.secho(f"Interrupted: {unknown} change(s) were not finished; some may have reached Chariot.",
                     err=True, fg="red")
         click.echo("Hint: run `chariot-apply apply` again: it looks before it creates, and converges.", err=True)
-        ctx.exit(EXIT_INTERRUPTED)
+        ctx.exit(EXIT_ERROR if isinstance(stopped, DeadlineExceeded) else EXIT_INTERRUPTED)
     reporter.done()
     _report(result)
     if result.failed:

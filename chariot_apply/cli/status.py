@@ -57,7 +57,7 @@ def status(ctx: click.Context, files: tuple[str, ...], fmt: str, watch: bool, in
                 metrics = " ".join(f"{tag}={number(v)}" for tag, v in line.metrics.items())
                 click.echo(f"{line.address}: {line.status} {now[1]} {metrics}".rstrip())
 
-    run(workflow.watch(ws, projects, interval, show))
+    run(workflow.watch(ws, projects, interval, show), watching=True)
     click.echo("Every run has finished.")
 
 
@@ -75,7 +75,7 @@ def events(ctx: click.Context, address: str, follow: bool, interval: float) -> N
         click.echo(f"{event.sequence:>4}  {event.created_at.isoformat(timespec='seconds')}  {event.status}"
                    + (f"  {details}" if details else ""))
 
-    run(workflow.events(ws, address, follow=follow, interval=interval, show=show))
+    run(workflow.events(ws, address, follow=follow, interval=interval, show=show), watching=follow)
 
 
 @command()
