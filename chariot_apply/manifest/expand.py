@@ -10,6 +10,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ VARIABLE = re.compile(r"\$\$\{|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<defa
 SECRET_VARIABLE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL", re.IGNORECASE)
 #: A run's name stays readable: past this, a sweep point's slug is shortened with a hash.
 MAX_SWEEP_RUN_NAME = 100
+#: A grid with exclusions is expanded to apply them, up to this many combinations (a fraction of a second).
+MAX_BUILT_COMBINATIONS = 100_000
 
 
 # ---------------------------------------------------------------------------------------------- variables
@@ -93,7 +96,7 @@ def _substitute(value: Any, path: Path_, doc: Document, variables: Mapping[str, 
     if whole and whole.group("name"):
         try:
             typed = yaml.safe_load(text) if text.strip() else text
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):  # ValueError: an integer past Python's 4,300 digits stays text
             return text
         return typed if isinstance(typed, JSON_SCALARS) and typed is not None else text
     return text
@@ -207,9 +210,20 @@ class Point:
 
 
 def expand_sweep(doc: Document, sweep: TrainingRunSweep) -> tuple[list[Document], list[ManifestProblem]]:
-    """One TrainingRun document per point of the sweep's matrix."""
-    points = _points(doc, sweep.spec.matrix)
+    """One TrainingRun document per point of the sweep's matrix. Its size is counted before any point is built:
+    a grid of 10^12 combinations is refused at once, not after filling the memory."""
     matrix_at = doc.where(("spec", "matrix"))
+    matrix = sweep.spec.matrix
+    combinations = math.prod(len(values) for values in matrix.grid.values()) if matrix.grid else 0
+    at_most = combinations + len(matrix.include)  # exclusions only remove; an include may repeat a grid point
+    if at_most > sweep.spec.max_runs and (not matrix.exclude or at_most > MAX_BUILT_COMBINATIONS):
+        counted = (f"{at_most:,} points" if not matrix.exclude else
+                   f"{at_most:,} combinations before its exclusions (at most {MAX_BUILT_COMBINATIONS:,} are "
+                   "expanded to apply them)")
+        return [], [ManifestProblem(matrix_at, "spec.matrix",
+                                    f"the sweep has {counted}, more than maxRuns ({sweep.spec.max_runs})",
+                                    "remove values from the grid, or raise spec.maxRuns if you mean it")]
+    points = _points(doc, matrix)
     if len(points) > sweep.spec.max_runs:
         return [], [ManifestProblem(matrix_at, "spec.matrix",
                                     f"the sweep has {len(points)} points, more than maxRuns ({sweep.spec.max_runs})",
