@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chariot_apply.backends.rest.client import AsyncChariotClient
-from chariot_apply.backends.rest.settings import ChariotSettings
+from chariot_apply.backends.rest.settings import ChariotSettings, SettingsError
 from chariot_apply.chariot.errors import TransportError
 from chariot_apply.emulator.server import BackgroundServer
 
@@ -62,3 +62,39 @@ async def test_without_a_client_certificate_mutual_tls_refuses(tls_server: Backg
     async with AsyncChariotClient.from_settings(settings) as client:
         with pytest.raises(TransportError):
             await client.get_projects()
+
+
+async def test_ssl_cert_file_is_honoured_as_httpx_does(tls_server: BackgroundServer, pki: Path) -> None:
+    env = {"CHARIOT_URL": tls_server.url, "SSL_CERT_FILE": str(pki / "ca.pem"),
+           "CHARIOT_CLIENT_CERT": str(pki / "client.pem"), "CHARIOT_CLIENT_KEY": str(pki / "client.key")}
+    settings = ChariotSettings.from_env(env)
+    assert settings is not None
+    async with AsyncChariotClient.from_settings(settings) as client:
+        assert await client.get_projects()
+
+
+async def test_ssl_cert_dir_is_honoured(tls_server: BackgroundServer, pki: Path, tmp_path: Path) -> None:
+    hashed = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(pki / "ca.pem")], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    shutil.copy(pki / "ca.pem", tmp_path / f"{hashed}.0")
+    env = {"CHARIOT_URL": tls_server.url, "SSL_CERT_DIR": str(tmp_path),
+           "CHARIOT_CLIENT_CERT": str(pki / "client.pem"), "CHARIOT_CLIENT_KEY": str(pki / "client.key")}
+    settings = ChariotSettings.from_env(env)
+    assert settings is not None
+    async with AsyncChariotClient.from_settings(settings) as client:
+        assert await client.get_projects()
+
+
+@pytest.mark.parametrize("variable", ["CHARIOT_CA_BUNDLE", "SSL_CERT_FILE", "CHARIOT_CLIENT_CERT"])
+def test_a_missing_certificate_file_is_named_with_its_variable(variable: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pem"
+    env = {"CHARIOT_URL": "https://chariot.example", variable: str(missing)}
+    with pytest.raises(SettingsError) as refused:
+        ChariotSettings.from_env(env)
+    assert variable in refused.value.message and str(missing) in refused.value.message
+
+
+def test_credentials_in_the_url_are_refused_without_showing_them() -> None:
+    with pytest.raises(SettingsError) as refused:
+        ChariotSettings.from_env({"CHARIOT_URL": "https://me:hunter2@chariot.example", "CHARIOT_TOKEN": "t"})
+    assert "CHARIOT_TOKEN" in refused.value.message and "hunter2" not in refused.value.message

@@ -18,7 +18,8 @@ class ChariotSettings(BaseModel):
     token: SecretStr | None = None
     client_id: str | None = None
     client_secret: SecretStr | None = None
-    ca_bundle: Path | None = None
+    ca_bundle: Path | None = None  # a file of CA certificates, or a directory of them (as SSL_CERT_DIR)
+    ca_source: str = "CHARIOT_CA_BUNDLE"  # the variable ``ca_bundle`` came from, for a message about it
     client_cert: Path | None = None
     client_key: Path | None = None
     timeout_seconds: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
@@ -31,6 +32,20 @@ class ChariotSettings(BaseModel):
             raise ValueError("CHARIOT_CLIENT_ID and CHARIOT_CLIENT_SECRET must be given together")
         if self.client_key is not None and self.client_cert is None:
             raise ValueError("a client key needs its client certificate (CHARIOT_CLIENT_CERT)")
+        if "@" in self.url.partition("://")[2].partition("/")[0]:
+            raise ValueError(f"CHARIOT_URL holds credentials ({without_credentials(self.url)}): they would replace "
+                             "the token and end in a 401; give the URL alone and the token in CHARIOT_TOKEN (or "
+                             "CHARIOT_CLIENT_ID/CHARIOT_CLIENT_SECRET)")
+        for variable, path in ((self.ca_source, self.ca_bundle), ("CHARIOT_CLIENT_CERT", self.client_cert),
+                               ("CHARIOT_CLIENT_KEY", self.client_key)):
+            if path is None:
+                continue
+            if not path.exists():
+                raise ValueError(f"{variable} names {str(path)!r}, which does not exist")
+            if not os.access(path, os.R_OK):
+                raise ValueError(f"{variable} names {str(path)!r}, which cannot be read")
+            if path.is_dir() and variable != "SSL_CERT_DIR":
+                raise ValueError(f"{variable} names {str(path)!r}, a directory, not a file")
         return self
 
     @classmethod
@@ -42,7 +57,7 @@ class ChariotSettings(BaseModel):
             "token": env.get("CHARIOT_TOKEN"),
             "client_id": env.get("CHARIOT_CLIENT_ID"),
             "client_secret": env.get("CHARIOT_CLIENT_SECRET"),
-            "ca_bundle": env.get("CHARIOT_CA_BUNDLE"),
+            **_ca_bundle(env),
             "client_cert": env.get("CHARIOT_CLIENT_CERT"),
             "client_key": env.get("CHARIOT_CLIENT_KEY"),
             "timeout_seconds": env.get("CHARIOT_TIMEOUT"),
@@ -56,6 +71,15 @@ class ChariotSettings(BaseModel):
         except ValidationError as exc:
             raise SettingsError("invalid Chariot settings: " + "; ".join(plain_message(e) for e in exc.errors()),
                                 hint="check the CHARIOT_* environment variables (and --chariot-url)") from None
+
+
+def _ca_bundle(env: Mapping[str, str]) -> dict[str, object]:
+    """The CA certificates to trust: ``CHARIOT_CA_BUNDLE``, else OpenSSL's ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``
+    (as httpx honours them), else certifi's bundle (nothing set)."""
+    for variable in ("CHARIOT_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        if env.get(variable):
+            return {"ca_bundle": env[variable], "ca_source": variable}
+    return {}
 
 
 class SettingsError(UserError):

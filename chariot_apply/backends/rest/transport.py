@@ -16,6 +16,7 @@ Failures keep httpx's meaning, which the client relies on to know whether a requ
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import urllib.request
 from collections import deque
@@ -219,7 +220,8 @@ def environment_proxy(url: httpx.URL) -> str | None:
 
 
 def tls_context(verify: Any, cert: Any) -> ssl.SSLContext:
-    """``verify``: an ``ssl.SSLContext`` (used as it is), True (the certifi bundle), False, or a CA bundle path;
+    """``verify``: an ``ssl.SSLContext`` (used as it is), True (the certifi bundle), False, or a CA bundle path
+    (a file, or a directory as ``SSL_CERT_DIR`` is);
     ``cert``: a path or (cert, key)."""
     if isinstance(verify, ssl.SSLContext):
         context = verify
@@ -228,7 +230,10 @@ def tls_context(verify: Any, cert: Any) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     else:
-        context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else certifi.where())
+        if isinstance(verify, str) and os.path.isdir(verify):  # a directory of hashed certificates
+            context = ssl.create_default_context(capath=verify)
+        else:
+            context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else certifi.where())
     if cert is not None:
         certfile, keyfile = cert if isinstance(cert, tuple) else (cert, None)
         context.load_cert_chain(certfile, keyfile)
