@@ -30,9 +30,10 @@ import yaml
 from chariot_apply import workflow
 from chariot_apply.apply.executor import Reporter
 from chariot_apply.backends.rest.client import AsyncChariotClient
-from chariot_apply.chariot.models import Run
+from chariot_apply.chariot.models import Model, Run
 from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.faults import FaultKind, Faults
+from chariot_apply.emulator.lifecycle import LifecycleTiming
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
 from chariot_apply.errors import UserError
@@ -43,6 +44,9 @@ OWNER = "soak"
 PROJECT = "vision"
 POOL = [f"soak-{i:02d}" for i in range(16)]
 FOREIGN = 4
+#: Training runs this much faster than real time, so that checkpoints complete and models are promoted between
+#: cycles (the late commits of model creates are among the faults).
+TIME_SCALE = 20
 
 
 @dataclass
@@ -58,16 +62,24 @@ class Figures:
     lost: int = 0
     undeclared_left: int = 0
     unowned_touched: int = 0
+    models: int = 0  # models promoted over the soak
+    models_made_twice: int = 0  # (name, version) pairs with more than one model: must stay 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
 def manifest(name: str, epochs: int, state: str) -> dict[str, Any]:
+    """A run of the pool; every other one promotes its last checkpoint to a model whose version follows its
+    config (a replaced run promotes a version of its own)."""
+    spec: dict[str, Any] = {
+        "blueprint": {"name": "image-classifier", "version": "2.%"}, "taskType": "Image Classification",
+        "resources": {"cpu": "1", "memory": "1Gi"}, "config": {"dataset_id": "soak", "epochs": epochs},
+        "state": state, "allowReplace": True}
+    if int(name.rsplit("-", 1)[1]) % 2 == 0:
+        spec["promote"] = [{"model": {"name": f"model-{name}", "version": f"1.0.{epochs}", "summary": "soak"},
+                            "checkpoint": {"select": "last"}}]
     return {"apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
-            "metadata": {"name": name, "version": "1", "project": PROJECT},
-            "spec": {"blueprint": {"name": "image-classifier", "version": "2.%"}, "taskType": "Image Classification",
-                     "resources": {"cpu": "1", "memory": "1Gi"},
-                     "config": {"dataset_id": "soak", "epochs": epochs}, "state": state, "allowReplace": True}}
+            "metadata": {"name": name, "version": "1", "project": PROJECT}, "spec": spec}
 
 
 def edit(declared: dict[str, dict[str, Any]], rng: random.Random) -> str:
@@ -138,7 +150,7 @@ def soak(cycles: int, fault_rate: float, seed: int, hang: float, client_timeout:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="chariot-soak-") as tmp:
         root = Path(tmp)
-        store = EmulatorStore(root / "emulator.db")
+        store = EmulatorStore(root / "emulator.db", timing=LifecycleTiming().scaled(TIME_SCALE))
         with BackgroundServer(create_app(store, faults=faults)) as server:
             (root / "chariot-apply.yaml").write_text(f"owner: {OWNER}\nproject: {PROJECT}\nmanifests: [runs/]\n")
             (root / "runs").mkdir()
@@ -179,6 +191,9 @@ def soak(cycles: int, fault_rate: float, seed: int, hang: float, client_timeout:
             running = {n for n, m in declared.items() if m["spec"]["state"] == "running"}
             figures.lost = sum(1 for n in running if counts[(n, "1")] == 0)
             figures.undeclared_left = sum(1 for r in mine if r.name not in declared)
+            models = Counter((m.name, m.version) for m in asyncio.run(_models(server.url)))
+            figures.models = sum(models.values())
+            figures.models_made_twice = sum(n - 1 for n in models.values() if n > 1)
             now = {r.id: (r.notes, r.status) for r in live if r.id in foreign}
             figures.unowned_touched = sum(1 for run_id, (notes, _) in foreign.items()
                                           if run_id not in now or now[run_id][0] != notes
@@ -186,6 +201,11 @@ def soak(cycles: int, fault_rate: float, seed: int, hang: float, client_timeout:
         store.close()
     figures.seconds = round(time.perf_counter() - started, 1)
     return figures
+
+
+async def _models(url: str) -> list[Model]:
+    async with AsyncChariotClient(url) as client:
+        return await client.get_models()
 
 
 async def _quiet(url: str, faults: Faults) -> list[Run]:
@@ -221,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  converged: {figures.converged} after {figures.applies_to_converge} clean apply(s)")
     print(f"  duplicates: {figures.duplicates}  lost: {figures.lost}  undeclared left: {figures.undeclared_left}  "
           f"unowned touched: {figures.unowned_touched}")
+    print(f"  models promoted: {figures.models}  made twice: {figures.models_made_twice}")
     if args.json:
         print(json.dumps(figures.__dict__))
     return 0
