@@ -68,27 +68,27 @@ class Figures:
     notes: list[str] = field(default_factory=list)
 
 
-def manifest(name: str, epochs: int, state: str) -> dict[str, Any]:
-    """A run of the pool; every other one promotes its last checkpoint to a model whose version follows its
-    config (a replaced run promotes a version of its own)."""
+def manifest(name: str, epochs: int, state: str, promote: bool = True) -> dict[str, Any]:
+    """A run of the pool; with ``promote``, every other one promotes its last checkpoint to a model whose
+    version follows its config (a replaced run promotes a version of its own)."""
     spec: dict[str, Any] = {
         "blueprint": {"name": "image-classifier", "version": "2.%"}, "taskType": "Image Classification",
         "resources": {"cpu": "1", "memory": "1Gi"}, "config": {"dataset_id": "soak", "epochs": epochs},
         "state": state, "allowReplace": True}
-    if int(name.rsplit("-", 1)[1]) % 2 == 0:
+    if promote and int(name.rsplit("-", 1)[1]) % 2 == 0:
         spec["promote"] = [{"model": {"name": f"model-{name}", "version": f"1.0.{epochs}", "summary": "soak"},
                             "checkpoint": {"select": "last"}}]
     return {"apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
             "metadata": {"name": name, "version": "1", "project": PROJECT}, "spec": spec}
 
 
-def edit(declared: dict[str, dict[str, Any]], rng: random.Random) -> str:
+def edit(declared: dict[str, dict[str, Any]], rng: random.Random, promote: bool = True) -> str:
     """One random change to the declared runs; what it was."""
     absent = [n for n in POOL if n not in declared]
     choice = rng.choice(["add", "add", "remove", "config", "state"] if declared else ["add"])
     if choice == "add" and absent:
         name = rng.choice(absent)
-        declared[name] = manifest(name, rng.randint(1, 50), "running")
+        declared[name] = manifest(name, rng.randint(1, 50), "running", promote)
         return f"add {name}"
     if not declared:
         return "nothing"
@@ -97,7 +97,9 @@ def edit(declared: dict[str, dict[str, Any]], rng: random.Random) -> str:
         del declared[name]
         return f"remove {name}"
     if choice == "config":
-        declared[name]["spec"]["config"]["epochs"] = rng.randint(1, 50)
+        epochs = declared[name]["spec"]["config"]["epochs"] = rng.randint(1, 50)
+        for promotion in declared[name]["spec"].get("promote", []):
+            promotion["model"]["version"] = f"1.0.{epochs}"
         return f"config {name}"
     declared[name]["spec"]["state"] = rng.choice(["running", "stopped", "absent"])
     return f"state {name} {declared[name]['spec']['state']}"
@@ -171,7 +173,7 @@ def soak(cycles: int, fault_rate: float, seed: int, hang: float, client_timeout:
 
             faults.failure_rate = fault_rate
             for _ in range(cycles):
-                edit(declared, rng)
+                edit(declared, rng, promote=backend == "rest")  # the SDK cannot list models: it refuses them
                 write()
                 ok, _ = asyncio.run(cycle(ws))
                 figures.cycles_failed += not ok
