@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chariot_apply.chariot.backend import Backend
+from chariot_apply.chariot.errors import RunDoesNotExistError
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
 from chariot_apply.concurrency import Bounded
@@ -24,18 +25,22 @@ Until = Literal["running", "finished"]
 
 async def run_views(client: Backend, runs: Sequence[Run], names: dict[str, str],
                     bound: Bounded | None = None) -> list[RunView]:
-    """Each run with its last event and the latest value of each metric tag (two reads a run, in parallel)."""
+    """Each run with its last event and the latest value of each metric tag (two reads a run, in parallel). A
+    run deleted since it was listed (another apply removing its duplicate, a user) is left out, not an error."""
     bound = bound or Bounded(16)
 
-    async def view(run: Run) -> RunView:
+    async def view(run: Run) -> RunView | None:
         run_id = run.id or ""
-        events = await client.get_events(run_id, limit=1, sort=["sequence:desc"])
-        step = run.progress[0].value if run.progress else None
-        metrics = await client.get_metrics(run_id, global_steps=[int(step)]) if step else []
+        try:
+            events = await client.get_events(run_id, limit=1, sort=["sequence:desc"])
+            step = run.progress[0].value if run.progress else None
+            metrics = await client.get_metrics(run_id, global_steps=[int(step)]) if step else []
+        except RunDoesNotExistError:
+            return None
         return RunView(run, names.get(run.project_id or "", run.project_id or "?"), events[0] if events else None,
                        latest_by_tag(metrics))
 
-    return await bound.all(view(r) for r in runs)
+    return [v for v in await bound.all(view(r) for r in runs) if v is not None]
 
 
 def latest_by_tag(metrics: Iterable[Metric]) -> dict[str, float | int | None]:
