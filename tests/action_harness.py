@@ -22,6 +22,7 @@ OPENED = PAYLOADS / "github_pull_request_opened.json"
 SYNCHRONIZE = PAYLOADS / "pull_request_payloads" / "synchronize.payload.json"
 TOKEN = "ghs_writeToken123"
 CHARIOT_TOKEN_VALUE = "chariot-secret-token-value"
+WORKFLOW = ".github/workflows/chariot-apply.yml"  # plan and apply jobs in one file, as in examples/github
 
 
 def _pr_number(payload: Path) -> int:
@@ -62,16 +63,23 @@ class ActionRunner:
     expressions resolved, GITHUB_* variables, files for outputs and the step summary. `uses` steps
     (setup-python) and the install step are skipped: the test environment has chariot-apply installed."""
 
-    def __init__(self, tmp: Path, github_url: str) -> None:
+    def __init__(self, tmp: Path, github_url: str, github: FakeGitHub | None = None) -> None:
         self.tmp = tmp
         self.github_url = github_url
+        self.github = github
         self.summary = tmp / "step_summary.md"
 
-    def run(self, workspace: Path, inputs: dict[str, str], event: Path, event_name: str = "pull_request") -> StepRun:
+    def run(self, workspace: Path, inputs: dict[str, str], event: Path, event_name: str = "pull_request",
+            workflow: str = WORKFLOW) -> StepRun:
+        """One run of the action in ``workflow`` for ``event``, which GitHub (the fake) records as a workflow run."""
         output = self.tmp / f"output-{len(list(self.tmp.glob('output-*')))}.txt"
         output.write_text("")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHARIOT", "GITHUB_"))}
-        env |= {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace), "GITHUB_EVENT_PATH": str(event),
+        payload = json.loads(event.read_text())
+        head = payload.get("pull_request", {}).get("head", {}).get("sha") or payload.get("after", "")
+        run_id = self.github.record_run(_repository(event), head, workflow, event_name) if self.github else 1
+        env |= {"GITHUB_RUN_ID": str(run_id), "GITHUB_WORKFLOW_REF": f"{_repository(event)}/{workflow}@refs/heads/x",
+                "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace), "GITHUB_EVENT_PATH": str(event),
                 "GITHUB_EVENT_NAME": event_name, "GITHUB_REPOSITORY": _repository(event),
                 "GITHUB_API_URL": self.github_url, "GITHUB_OUTPUT": str(output),
                 "GITHUB_STEP_SUMMARY": str(self.summary), "RUNNER_TEMP": str(self.tmp),

@@ -106,7 +106,7 @@ def github_server(github: FakeGitHub) -> Iterator[BackgroundServer]:
 
 
 @pytest.fixture
-def runner(tmp_path: Path, github_server: BackgroundServer) -> ActionRunner:
+def runner(tmp_path: Path, github_server: BackgroundServer, github: FakeGitHub) -> ActionRunner:
     temp = tmp_path / "runner-temp"
     temp.mkdir()
-    return ActionRunner(temp, github_server.url)
+    return ActionRunner(temp, github_server.url, github)

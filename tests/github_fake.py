@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse, Response
 
 LIMIT = 65_536
 BOT = "github-actions[bot]"
+BASE_SHA = "ba5e" * 10  # the default branch's commit every pull request here was opened against
+SAME_BLOB = "blob-of-the-workflow"  # a workflow file no pull request changed
 
 
 @dataclass
@@ -29,7 +31,16 @@ class FakeGitHub:
     pulls: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (repo, sha) -> pulls
     labels: dict[tuple[str, int], set[str]] = field(default_factory=dict)
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)  # workflow runs, by id
+    files: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (repo, path, ref) -> blob id
     next_id: int = 1000
+
+    def record_run(self, repo: str, head_sha: str, path: str, event: str) -> int:
+        """A workflow run, as GitHub keeps it (``GET /repos/{repo}/actions/runs/{id}``); its id."""
+        run_id = 9_000_000 + len(self.runs)
+        self.runs[run_id] = {"id": run_id, "head_sha": head_sha, "path": path, "event": event,
+                             "repository": {"full_name": repo}}
+        return run_id
 
     def add(self, repo: str, number: int, body: str, user: str = "someone") -> int:
         self.next_id += 1
@@ -43,7 +54,7 @@ class FakeGitHub:
     def merge(self, repo: str, number: int, head_sha: str, merge_sha: str) -> None:
         """Pull request ``number`` (head ``head_sha``) merged as ``merge_sha``."""
         self.pulls.setdefault((repo, merge_sha), []).append(
-            {"number": number, "head": {"sha": head_sha}, "merge_commit_sha": merge_sha,
+            {"number": number, "head": {"sha": head_sha}, "base": {"sha": BASE_SHA}, "merge_commit_sha": merge_sha,
              "merged_at": "2026-11-28T00:00:00Z", "state": "closed"})
 
     def open_issues(self) -> list[dict[str, Any]]:
@@ -122,6 +133,16 @@ class FakeGitHub:
         async def pulls(owner: str, repo: str, sha: str, request: Request, per_page: int = 30,
                         page: int = 1) -> JSONResponse:
             return paged(request, self.pulls.get((f"{owner}/{repo}", sha), []), per_page, page)
+
+        @app.get("/repos/{owner}/{repo}/actions/runs/{run_id}")
+        async def workflow_run(owner: str, repo: str, run_id: int) -> JSONResponse:
+            if run_id not in self.runs:
+                return JSONResponse({"message": "Not Found"}, status_code=404)
+            return JSONResponse(self.runs[run_id])
+
+        @app.get("/repos/{owner}/{repo}/contents/{path:path}")
+        async def contents(owner: str, repo: str, path: str, ref: str) -> JSONResponse:
+            return JSONResponse({"path": path, "sha": self.files.get((f"{owner}/{repo}", path, ref), SAME_BLOB)})
 
         @app.post("/repos/{owner}/{repo}/issues/{number}/labels")
         async def add_labels(owner: str, repo: str, number: int, request: Request) -> JSONResponse:

@@ -47,7 +47,7 @@ def comment(plan_path: Path, manifest_set: str, environment: str) -> None:
     """Post (or update) the sticky plan comment on the pull request of GITHUB_EVENT_PATH."""
     from chariot_apply.github.action import comment_plan
     from chariot_apply.github.api import GitHubApi, ReadOnlyToken
-    from chariot_apply.github.comments import marker_for
+    from chariot_apply.github.comments import Provenance, marker_for
     from chariot_apply.github.event import pull_request_from_event
     from chariot_apply.workflow import read_plan
 
@@ -60,7 +60,7 @@ def comment(plan_path: Path, manifest_set: str, environment: str) -> None:
     plan = read_plan(plan_path).plan
     with GitHubApi(os.environ.get("GITHUB_API_URL", "https://api.github.com"), token) as api:
         try:
-            done = comment_plan(api, pr, marker_for(environment, manifest_set), plan)
+            done = comment_plan(api, pr, marker_for(environment, manifest_set), plan, Provenance.of_env(os.environ))
         except ReadOnlyToken as exc:
             click.echo(f"::warning::{exc} (a pull request from a fork gets a read-only token)")
             return

@@ -26,24 +26,28 @@ from chariot_apply.errors import UserError
 from chariot_apply.github.api import BodyTooLarge, GitHubApi, GitHubError, PullRequest, ReadOnlyToken
 from chariot_apply.github.comments import (
     COMMENT_LIMIT,
+    Provenance,
     ReviewRecord,
     Upserted,
+    brief,
     label_of,
     marker_for,
+    plan_comment_text,
     read_sticky,
+    shown_differs,
     upsert_sticky,
+    workflow_path,
 )
 from chariot_apply.github.drift import sync_drift_issue
 from chariot_apply.github.event import GitHubEvent
-from chariot_apply.github.review import diverges
+from chariot_apply.github.review import diverges, unproven
 from chariot_apply.github.runner import Runner
 from chariot_apply.manifest.errors import ManifestError
 from chariot_apply.plan.model import Plan, PlanOptions
 from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
-from chariot_apply.render.markdown import render_markdown, summary_markdown
+from chariot_apply.render.markdown import render_markdown
 
-FULL_PLAN_AT = "the workflow run's step summary (and the plan-json output, if uploaded as an artifact)"
 EMBEDDED = "embedded"
 LABELS = ("chariot-apply: no-changes", "chariot-apply: changes", "chariot-apply: destroys")
 Command = Literal["plan", "apply", "drift"]
@@ -88,6 +92,8 @@ class ActionInputs:
     environment: str  # names the PR comment: one per environment
     on_diverged: Policy
     on_unreviewed: Policy
+    plan_workflow: str | None = None  # the workflow file whose plan comments are trusted; None: this one
+    allow_apply_on_pull_request: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -106,6 +112,10 @@ class ActionInputs:
         if url != EMBEDDED and not url.startswith(("http://", "https://")):
             raise ActionInputError(f"chariot-url must be an http(s) URL or `embedded`, not {url!r}")
         host = EMBEDDED if url == EMBEDDED else (urlsplit(url).hostname or url)
+        plan_workflow = env.get("CHARIOT_APPLY_PLAN_WORKFLOW", "").strip()
+        if plan_workflow and workflow_path(plan_workflow) is None:
+            raise ActionInputError(f"plan-workflow must name a workflow file (.github/workflows/NAME.yml), not "
+                                   f"{plan_workflow!r}")
         return cls(command=command,  # type: ignore[arg-type]
                    manifests=_words(env.get("CHARIOT_APPLY_MANIFESTS", "")), chariot_url=url,
                    prune=_flag(env, "CHARIOT_APPLY_PRUNE", False),
@@ -115,7 +125,9 @@ class ActionInputs:
                    comment=_flag(env, "CHARIOT_APPLY_COMMENT", True), labels=_flag(env, "CHARIOT_APPLY_LABELS", False),
                    environment=env.get("CHARIOT_APPLY_ENVIRONMENT", "").strip() or host,
                    on_diverged=_choice(env, "CHARIOT_APPLY_ON_DIVERGED", ("fail", "apply"), "fail"),  # type: ignore[arg-type]
-                   on_unreviewed=_choice(env, "CHARIOT_APPLY_ON_UNREVIEWED", ("fail", "apply"), "fail"))  # type: ignore[arg-type]
+                   on_unreviewed=_choice(env, "CHARIOT_APPLY_ON_UNREVIEWED", ("fail", "apply"), "fail"),  # type: ignore[arg-type]
+                   plan_workflow=workflow_path(plan_workflow),
+                   allow_apply_on_pull_request=_flag(env, "CHARIOT_APPLY_ALLOW_APPLY_ON_PULL_REQUEST", False))
 
 
 class LogReporter(Reporter):
@@ -191,6 +203,11 @@ def run_action(env: Mapping[str, str], log: TextIO, *, github_transport: httpx.B
 
 def _run(step: Step) -> int:
     inputs = step.inputs
+    if inputs.command == "apply" and step.event.name == "pull_request" and not inputs.allow_apply_on_pull_request:
+        raise ActionInputError(
+            "command: apply on a pull_request event would apply the pull request's own branch, unreviewed, with "
+            "the apply credentials", hint="plan on pull requests and apply on push to the default branch "
+            "(examples/github/chariot-apply.yml); set allow-apply-on-pull-request: true if you mean it")
     # The Chariot is the one the input names: never CHARIOT_URL from elsewhere, never the project file's.
     env = {k: v for k, v in step.env.items() if k != "CHARIOT_URL"}
     # Over REST, to that URL: neither the branch's project file nor the runner's SDK may send the plan elsewhere.
@@ -226,8 +243,9 @@ def _plan(step: Step, plan: Plan) -> int:
     runner = step.runner
     code = 1 if plan.needs_attention else (2 if plan.has_changes else 0)
     if step.inputs.comment and step.event.pull_request is not None:
-        _with_github(step, lambda api, pr: print(f"pull request comment: {comment_plan(api, pr, step.marker, plan)}",
-                                                 file=step.log))
+        provenance = Provenance.of_env(step.env)
+        _with_github(step, lambda api, pr: print(
+            f"pull request comment: {comment_plan(api, pr, step.marker, plan, provenance)}", file=step.log))
     if step.inputs.labels and step.event.pull_request is not None:
         _with_github(step, lambda api, pr: set_plan_label(api, pr, plan))
     runner.set_outputs(step.outputs | {"exitcode": str(code)})
@@ -240,6 +258,10 @@ def _plan(step: Step, plan: Plan) -> int:
 
 def _apply(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
     runner = step.runner
+    event = step.event.name
+    if event == "pull_request_target":
+        runner.warning("command: apply on a pull_request_target event runs with the base repository's secrets "
+                       "for a pull request's code; apply on push to the default branch instead")
     if plan.invalid:
         _annotate_invalid(runner, plan)
         runner.set_outputs(step.outputs)
@@ -293,10 +315,18 @@ def review_gate(step: Step, plan: Plan) -> tuple[bool, PullRequest | None, list[
         pull = merged[0]
         pr = PullRequest(event.repository, pull.number)
         body = read_sticky(api, pr, step.marker)
-    record = ReviewRecord.read(body) if body else None
-    if record is None:
-        return unreviewed, pr, [f"unreviewed: pull request #{pr.number} shows no plan of chariot-apply for "
-                                f"{inputs.environment}", *_policy("on-unreviewed", unreviewed)]
+        record = ReviewRecord.read(body) if body else None
+        if record is None or body is None:
+            return unreviewed, pr, [f"unreviewed: pull request #{pr.number} shows no plan of chariot-apply for "
+                                    f"{inputs.environment}", *_policy("on-unreviewed", unreviewed)]
+        # What was seen is what is approved: the visible text must be what the record says, and the record must
+        # come from a run of the plan workflow, as the default branch defines it, on the pull request's head.
+        doubt = shown_differs(body, step.marker, record) or unproven(
+            api, record, event.repository, pull, inputs.plan_workflow or workflow_path(
+                step.env.get("GITHUB_WORKFLOW_REF", "")))
+    if doubt is not None:
+        return unreviewed, pr, [f"unreviewed: the plan comment on pull request #{pr.number} cannot be trusted: "
+                                f"{doubt}", *_policy("on-unreviewed", unreviewed)]
     divergence = diverges(record, plan, pull.head_sha or None)
     if divergence is None:
         return True, pr, [f"reviewed: applying the plan shown in pull request #{pr.number} "
@@ -369,19 +399,21 @@ def _outcomes_markdown(result: ApplyResult, plan: Plan) -> str:
     return head + table + "\n"
 
 
-def comment_plan(api: GitHubApi, pr: PullRequest, marker: str, plan: Plan) -> Upserted:
+def comment_plan(api: GitHubApi, pr: PullRequest, marker: str, plan: Plan, provenance: Provenance) -> Upserted:
     """The sticky comment for ``plan`` with the record of what it shows: brief when nothing changes (and then
     only updating an existing one), otherwise summary and details cut to GitHub's limit."""
-    record = ReviewRecord.of(plan).render()
-    if not plan.has_changes and all(i.kind == "no-op" for i in plan.items):
-        return upsert_sticky(api, pr, marker, f"{record}\n{summary_markdown(plan)}", create_if_missing=False)
-    limit = COMMENT_LIMIT - len(marker) - len(record) - 2
+    if brief(plan):
+        return upsert_sticky(api, pr, marker, _after_marker(plan_comment_text(marker, plan, provenance)),
+                             create_if_missing=False)
     try:
-        body = render_markdown(plan, limit=limit, full_plan_at=FULL_PLAN_AT)
-        return upsert_sticky(api, pr, marker, f"{record}\n{body}")
+        return upsert_sticky(api, pr, marker, _after_marker(plan_comment_text(marker, plan, provenance)))
     except BodyTooLarge:  # GitHub counted differently than we did: leave a wide margin
-        body = render_markdown(plan, limit=limit // 2, full_plan_at=FULL_PLAN_AT)
-        return upsert_sticky(api, pr, marker, f"{record}\n{body}")
+        text = plan_comment_text(marker, plan, provenance, limit=(COMMENT_LIMIT - 2 * len(marker)) // 3)
+        return upsert_sticky(api, pr, marker, _after_marker(text))
+
+
+def _after_marker(text: str) -> str:
+    return text.split("\n", 1)[1]
 
 
 def set_plan_label(api: GitHubApi, pr: PullRequest, plan: Plan) -> None:

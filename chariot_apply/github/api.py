@@ -67,6 +67,18 @@ class MergedPull:
     head_sha: str
     merge_commit_sha: str | None
     merged: bool
+    base_sha: str = ""  # the base branch's commit the pull request was opened against
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """A run of a workflow (``GET /repos/{repo}/actions/runs/{id}``): which file, on which commit, where."""
+
+    id: int
+    repository: str
+    head_sha: str
+    path: str  # ``.github/workflows/x.yml`` (GitHub may prefix ``owner/repo/`` and suffix ``@ref``)
+    event: str
 
 
 class GitHubApi:
@@ -169,11 +181,32 @@ class GitHubApi:
         pulls = []
         for data in self._pages(f"/repos/{repository}/commits/{sha}/pulls?per_page=100"):
             if isinstance(data, dict) and isinstance(data.get("number"), int):
-                head = data.get("head")
+                head, base = data.get("head"), data.get("base")
                 head_sha = str(head.get("sha", "")) if isinstance(head, dict) else ""
+                base_sha = str(base.get("sha", "")) if isinstance(base, dict) else ""
                 pulls.append(MergedPull(data["number"], head_sha, data.get("merge_commit_sha"),
-                                        bool(data.get("merged_at"))))
+                                        bool(data.get("merged_at")), base_sha))
         return pulls
+
+    # ------------------------------------------------------------------ where a plan comment came from
+
+    def workflow_run(self, repository: str, run_id: int) -> WorkflowRun:
+        data = self._json(self._call("GET", f"/repos/{repository}/actions/runs/{run_id}"))
+        if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+            raise GitHubError(f"GitHub answered with a workflow run we cannot read (run {run_id})")
+        repo = data.get("repository")
+        return WorkflowRun(data["id"], str(repo.get("full_name", "")) if isinstance(repo, dict) else "",
+                           str(data.get("head_sha", "")), str(data.get("path", "")), str(data.get("event", "")))
+
+    def file_sha(self, repository: str, path: str, ref: str) -> str | None:
+        """The blob id of ``path`` at ``ref`` (``None``: no such file there)."""
+        try:
+            data = self._json(self._call("GET", f"/repos/{repository}/contents/{quote(path)}?ref={quote(ref)}"))
+        except GitHubError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return str(data["sha"]) if isinstance(data, dict) and data.get("sha") else None
 
     def add_labels(self, pr: PullRequest, labels: list[str]) -> None:
         self._call("POST", f"/repos/{pr.repository}/issues/{pr.number}/labels", {"labels": labels})

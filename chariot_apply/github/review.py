@@ -1,10 +1,12 @@
-"""Applying what was reviewed: the plan made on merge against the one its pull request showed. Pure."""
+"""Applying what was reviewed: the plan made on merge against the one its pull request showed (pure), and
+whether the comment that showed it came from the plan workflow's own run (``unproven``, through the API)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chariot_apply.github.comments import ReviewRecord
+from chariot_apply.github.api import GitHubApi, GitHubError, MergedPull
+from chariot_apply.github.comments import ReviewRecord, workflow_path
 from chariot_apply.plan.model import Plan
 
 
@@ -40,3 +42,37 @@ def diverges(reviewed: ReviewRecord, plan: Plan, merged_head: str | None) -> Div
         return None
     return Divergence(f"the merge-time plan does {len(extra)} thing(s) the reviewed plan did not show",
                       extra, tuple(sorted(before - now)))
+
+
+def unproven(api: GitHubApi, record: ReviewRecord, repository: str, pull: MergedPull,
+             expected_workflow: str | None) -> str | None:
+    """Why ``record`` cannot be proven to come from a run of the plan workflow on the pull request's head commit,
+    as the base branch defines that workflow (None: it is proven). Every workflow of a repository comments as
+    the same bot, so the author's login proves nothing; GitHub's record of the run does."""
+    made_by = record.provenance
+    if made_by.run_id is None or made_by.repository is None:
+        return "it does not say which workflow run wrote it"
+    if made_by.repository != repository:
+        return f"it was written by a run in {made_by.repository}, not {repository}"
+    if expected_workflow is None:
+        return "this apply does not know which workflow makes the plans (set the plan-workflow input)"
+    try:
+        run = api.workflow_run(repository, made_by.run_id)
+        if run.repository and run.repository != repository:
+            return f"workflow run {run.id} belongs to {run.repository}, not {repository}"
+        ran = workflow_path(run.path)
+        if ran != expected_workflow or (made_by.workflow and made_by.workflow != ran):
+            return f"workflow run {run.id} ran {ran or run.path!r}, not the plan workflow {expected_workflow!r}"
+        if not pull.head_sha or run.head_sha != pull.head_sha:
+            return (f"workflow run {run.id} planned commit {run.head_sha[:12]}, not the pull request's head "
+                    f"{pull.head_sha[:12]}")
+        if not pull.base_sha:
+            return "GitHub did not say which base commit the pull request had, to compare its workflow with"
+        at_head = api.file_sha(repository, expected_workflow, pull.head_sha)
+        at_base = api.file_sha(repository, expected_workflow, pull.base_sha)
+    except GitHubError as exc:
+        return f"GitHub could not confirm the workflow run that wrote it ({exc})"
+    if at_head is None or at_head != at_base:
+        return (f"the pull request changed {expected_workflow}: its plan ran the branch's definition of the "
+                "workflow, not the base branch's")
+    return None
