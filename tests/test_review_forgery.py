@@ -41,7 +41,9 @@ def _forge(comment: dict, **provenance: object) -> str:
     """The comment rewritten consistently (record and visible text agree) with another provenance."""
     marker, _ = comment["body"].split("\n", 1)
     record = ReviewRecord.read(comment["body"])
-    assert record is not None and (reviewed := record.reviewed_plan()) is not None
+    assert record is not None
+    reviewed = record.reviewed_plan()
+    assert reviewed is not None
     return plan_comment_text(marker, reviewed, replace(record.provenance, **provenance), record.limit)
 
 
