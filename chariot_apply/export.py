@@ -3,6 +3,7 @@ exported manifests against the same runs changes nothing. Pure."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from chariot_apply.manifest.model import TrainingRun
 from chariot_apply.manifest.yaml_source import parse_documents
 from chariot_apply.plan.live import ResolvedBlueprint, runs_by_address
 from chariot_apply.plan.ownership import parse_notes
+from chariot_apply.plan.sensitive import is_secret, write_only_paths
 
 STOPPED = frozenset({"job_terminated"}) | STOPPING_STATUSES
 
@@ -40,10 +42,12 @@ def without_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> di
     return out
 
 
-def run_manifest(run: Run, project: str, blueprint: ResolvedBlueprint) -> dict[str, Any]:
+def run_manifest(run: Run, project: str, blueprint: ResolvedBlueprint) -> tuple[dict[str, Any], list[str]]:
     """One TrainingRun document for ``run``: its blueprint's exact version, its task type and resources, its config
     without schema defaults, its notes without our marker, and a state from its status; a ``${`` in any of it
-    written ``$${``, so that loading the file gives the run's own text back."""
+    written ``$${``, so that loading the file gives the run's own text back. A secret config value (a secret-
+    looking key, or one the blueprint's schema marks write-only) is written as a ``${VARIABLE}`` reference,
+    never its value: these files are committed. Returns the document and the variables it needs."""
     resources: dict[str, Any] = {}
     if run.resources is not None:
         resources = {"cpu": run.resources.cpu, "memory": run.resources.memory}
@@ -54,7 +58,7 @@ def run_manifest(run: Run, project: str, blueprint: ResolvedBlueprint) -> dict[s
     spec: dict[str, Any] = {"blueprint": {"name": blueprint.name, "version": escape_ilike(blueprint.version)},
                             "taskType": run.task_type, "resources": resources,
                             "config": without_defaults(run.config or {}, blueprint.config_schema)}
-    notes, _ = parse_notes(run.notes)
+    notes, marker = parse_notes(run.notes)
     if notes.strip():
         spec["notes"] = notes.rstrip()
     if run.status in STOPPED:
@@ -62,16 +66,32 @@ def run_manifest(run: Run, project: str, blueprint: ResolvedBlueprint) -> dict[s
     document: dict[str, Any] = escape_variables({
         "apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
         "metadata": {"name": run.name, "version": run.version, "project": project}, "spec": spec})
-    return document
+    secret = (*write_only_paths(blueprint.config_schema), *(marker.secret if marker else ()))
+    needed: list[str] = []
+
+    def reference(config: dict[str, Any], prefix: str) -> None:
+        for key, value in config.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if is_secret(path, secret):
+                variable = re.sub(r"\W+", "_", f"{run.name}_{path}").strip("_").upper()
+                variable = variable if variable[:1].isalpha() else f"V_{variable}"
+                config[key] = f"${{{variable}}}"
+                needed.append(f"config.{path} -> ${{{variable}}}")
+            elif isinstance(value, dict):
+                reference(value, path)
+
+    reference(document["spec"]["config"], "")
+    return document, needed
 
 
 def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str], blueprints: Mapping[str, ResolvedBlueprint],
-                     ) -> tuple[list[dict[str, Any]], list[Run], list[str]]:
-    """A manifest per address (the oldest run there: the one every plan keeps), the runs they declare, and
-    what was left out."""
+                     ) -> tuple[list[dict[str, Any]], list[Run], list[str], list[str]]:
+    """A manifest per address (the oldest run there: the one every plan keeps), the runs they declare, what was
+    left out, and the variables the manifests need for their secret values."""
     documents: list[dict[str, Any]] = []
     declared: list[Run] = []
     skipped: list[str] = []
+    variables: list[str] = []
     for (project_id, name, version), at_address in sorted(runs_by_address(runs).items()):
         run = at_address[0]
         project = project_names.get(project_id, project_id)
@@ -84,7 +104,7 @@ def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str], blue
             skipped.append(f"{where}: this backend cannot read blueprint {run.blueprint_id}'s name "
                            "and version (the SDK has no call for it): export it with --backend rest")
             continue
-        document = run_manifest(run, project, blueprint)
+        document, needed = run_manifest(run, project, blueprint)
         refusal = refused(document, project)
         if refusal is not None:
             skipped.append(f"{where}: its manifest would be refused "
@@ -92,9 +112,10 @@ def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str], blue
             continue
         documents.append(document)
         declared.append(run)
+        variables += [f"{where}: {line}" for line in needed]
         skipped += [f"{where}: run {other.id} is a second run at this address (only the oldest, "
                     f"{run.id}, is exported)" for other in at_address[1:]]
-    return documents, declared, skipped
+    return documents, declared, skipped, variables
 
 
 

@@ -164,6 +164,7 @@ class Exported:
     documents: list[dict[str, Any]]
     runs: list[Run]  # the runs the documents declare
     skipped: list[str]
+    variables: list[str]  # "address: config.path -> ${VARIABLE}": secret values are written as references
 
 
 async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[str] = (),

@@ -212,8 +212,16 @@ def _workflow(name: str) -> dict:
 def test_example_workflows_follow_the_rules(name: str) -> None:
     workflow = _workflow(name)
     assert workflow["permissions"] == {}  # least privilege: every job says what it needs
-    for job in workflow["jobs"].values():
-        assert job["permissions"]["contents"] == "read" and job.get("environment") == "chariot"
+    for name_, job in workflow["jobs"].items():
+        # Two credentials: the client that writes lives only where the default branch deploys (the apply);
+        # plans and drift checks get the read-only one, on an environment any pull request may use.
+        writes = name_ == "apply"
+        assert job["permissions"]["contents"] == "read"
+        assert job.get("environment") == ("chariot" if writes else "chariot-plan")
+        secrets = str([s.get("with", {}) for s in job["steps"] if "chariot-apply" in s.get("uses", "")])
+        assert ("CHARIOT_READER_CLIENT" in secrets) is not writes and ("secrets.CHARIOT_CLIENT_" in secrets) is writes
+        if writes:
+            assert job["permissions"]["actions"] == "read"  # to confirm the run that wrote the plan comment
         assert "concurrency" in job
         for step in job["steps"]:
             uses = step.get("uses", "")

@@ -152,7 +152,8 @@ def test_variables(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert document["metadata"]["name"] == "fallback"  # ${NAME:-fallback}
     assert config["epochs"] == 7 and isinstance(config["epochs"], int)  # one variable: the YAML type of its value
     assert config["dataset_id"] == "ds-from-env"  # the environment before vars:
-    assert config["literal"] == "${NOT_A_VAR}"  # $${ is a literal ${
+    assert config["literal"] == "$${NOT_A_VAR}"  # $${ is a literal ${, and render writes it so again
+    assert config["hf_token"] == "(sensitive)"  # a secret variable's value is redacted (--show-secrets prints it)
     assert document["spec"]["sensitive"] == ["hf_token"]  # from a secret-looking variable
     flagged = yaml.safe_load(run_cli("render", "--var", "SUFFIX=from-flag", "--var", "EPOCHS=30").stdout)
     assert flagged["spec"]["config"]["dataset_id"] == "ds-from-flag" and flagged["spec"]["config"]["epochs"] == 30

@@ -40,8 +40,7 @@ def export(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], s
     defaults, notes, and a state from the status. Planning them against the same runs changes nothing."""
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
     exported = run(workflow.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids))
-    for line in exported.skipped:
-        click.echo(f"Skipped {line}", err=True)
+    _say_what_was_left_out(exported)
     if output is None:
         click.echo(yaml.safe_dump_all(exported.documents, sort_keys=False, allow_unicode=True), nl=False)
         return
@@ -62,8 +61,17 @@ def import_(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], 
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
     imported = run(workflow.import_runs(ws, project_file, output, from_project, name_ilikes=name_ilike,
                                         statuses=status, ids=ids))
-    for line in imported.exported.skipped:
-        click.echo(f"Skipped {line}", err=True)
+    _say_what_was_left_out(imported.exported)
     click.echo(f"Imported {len(imported.exported.documents)} run(s) into "
                f"{', '.join(map(str, imported.paths)) or 'nothing'}; adopted {len(imported.adopted)} (recorded in "
                f"{project_file}). Commit both; `chariot-apply plan` shows no changes.")
+
+
+def _say_what_was_left_out(exported: workflow.Exported) -> None:
+    for line in exported.skipped:
+        click.echo(f"Skipped {line}", err=True)
+    if exported.variables:
+        click.echo("Secret values are written as ${VARIABLE} references, never their values; set each (in the "
+                   "environment, with --var, or under `vars:`) before planning these manifests:", err=True)
+        for line in exported.variables:
+            click.echo(f"  {line}", err=True)

@@ -46,12 +46,14 @@ def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...],
 @command()
 @files_option
 @click.option("--origins", is_flag=True, help="Say where each value came from when another file set it (defaults).")
+@click.option("--show-secrets", is_flag=True, help="Print secret config values instead of (sensitive): for a file "
+                                                   "to plan from, never for a log.")
 @click.pass_context
-def render(ctx: click.Context, files: tuple[str, ...], origins: bool) -> None:
+def render(ctx: click.Context, files: tuple[str, ...], origins: bool, show_secrets: bool) -> None:
     """Print the fully expanded TrainingRun documents (variables, defaults and sweeps applied) as YAML:
-    what `plan` diffs, readable, and planned again to the same plan."""
+    what `plan` diffs, readable, and (with --show-secrets) planned again to the same plan."""
     ws = open_workspace(ctx, files, quiet=True)
-    click.echo(render_manifests(ws.manifests(), origins=origins), nl=False)
+    click.echo(render_manifests(ws.manifests(), origins=origins, show_secrets=show_secrets), nl=False)
 
 
 @command("lock")

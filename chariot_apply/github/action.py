@@ -22,6 +22,7 @@ import httpx
 from chariot_apply import workflow
 from chariot_apply.apply.executor import ApplyResult, Outcome, Reporter
 from chariot_apply.asyncrun import run
+from chariot_apply.backends.rest.settings import url_password, without_credentials
 from chariot_apply.errors import UserError
 from chariot_apply.github.api import BodyTooLarge, GitHubApi, GitHubError, PullRequest, ReadOnlyToken
 from chariot_apply.github.comments import (
@@ -49,6 +50,8 @@ from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown
 
 EMBEDDED = "embedded"
+#: Characters left unused under GitHub's comment limit, for what it may count differently.
+COMMENT_MARGIN = 1_000
 LABELS = ("chariot-apply: no-changes", "chariot-apply: changes", "chariot-apply: destroys")
 Command = Literal["plan", "apply", "drift"]
 Policy = Literal["fail", "apply"]
@@ -110,7 +113,8 @@ class ActionInputs:
                      "can read it, such as the environment both jobs use), or to `embedded` to try the action "
                      "on the embedded emulator")
         if url != EMBEDDED and not url.startswith(("http://", "https://")):
-            raise ActionInputError(f"chariot-url must be an http(s) URL or `embedded`, not {url!r}")
+            raise ActionInputError(f"chariot-url must be an http(s) URL or `embedded`, not "
+                                   f"{without_credentials(url)!r}")
         host = EMBEDDED if url == EMBEDDED else (urlsplit(url).hostname or url)
         plan_workflow = env.get("CHARIOT_APPLY_PLAN_WORKFLOW", "").strip()
         if plan_workflow and workflow_path(plan_workflow) is None:
@@ -170,6 +174,7 @@ def run_action(env: Mapping[str, str], log: TextIO, *, github_transport: httpx.B
     runner = Runner(env, log)
     for secret in ("CHARIOT_TOKEN", "CHARIOT_CLIENT_SECRET", "GITHUB_TOKEN"):
         runner.mask(env.get(secret))
+    runner.mask(url_password(env.get("CHARIOT_URL", "")))
     outputs = {"has-changes": "false", "exitcode": "1", "summary": "", "plan-json": ""}
     step: Step | None = None
     try:
@@ -282,7 +287,8 @@ def _apply(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
     runner.add_summary(report)
     if pr is not None and step.inputs.comment:
         marker = f"<!-- chariot-apply:applied:{label_of(step.inputs.environment)} -->"
-        _with_github(step, lambda api, target: api.create_comment(target, f"{marker}\n{report}"), pr)
+        comment = _outcomes_markdown(result, plan, limit=COMMENT_LIMIT - len(marker) - 1 - COMMENT_MARGIN)
+        _with_github(step, lambda api, target: api.create_comment(target, f"{marker}\n{comment}"), pr)
     for outcome in result.failed:
         runner.error(f"{outcome.address}: {outcome.kind} failed: {outcome.detail}")
     attention = plan.unreached
@@ -390,13 +396,29 @@ def _annotate_invalid(runner: Runner, plan: Plan) -> None:
             runner.error(f"{item.address}: {problem.path}: {problem.message}")
 
 
-def _outcomes_markdown(result: ApplyResult, plan: Plan) -> str:
-    rows = "\n".join(f"| `{o.address}` | {o.kind} | {'✅' if o.ok else '❌'} {o.detail} | "
-                     f"{f'`{o.run_id}`' if o.run_id else ''} |" for o in result.outcomes)
+def _outcomes_markdown(result: ApplyResult, plan: Plan, limit: int | None = None) -> str:
+    """The apply's outcome: the counts first, then a row an outcome, failures first; past ``limit`` characters
+    the rows are cut (never the counts), saying how many were left out and where they all are."""
+    failed = sum(1 for o in result.outcomes if not o.ok)
     head = (f"### chariot-apply: apply {'complete' if result.ok else 'incomplete'}\n\n"
-            f"Applied to {plan.header()}\n\n")
-    table = "| run | action | outcome | run id |\n|---|---|---|---|\n" + rows if rows else "Nothing to do."
-    return head + table + "\n"
+            f"Applied to {plan.header()}\n\n**{len(result.outcomes) - failed} done, {failed} failed.**\n\n")
+    if not result.outcomes:
+        return head + "Nothing to do.\n"
+    ordered = sorted(result.outcomes, key=lambda o: o.ok)  # failures first: what needs a look
+    rows = [f"| `{o.address}` | {o.kind} | {'✅' if o.ok else '❌'} {o.detail} | "
+            f"{f'`{o.run_id}`' if o.run_id else ''} |\n" for o in ordered]
+    table = "| run | action | outcome | run id |\n|---|---|---|---|\n"
+    if limit is None or len(head) + len(table) + sum(map(len, rows)) <= limit:
+        return head + table + "".join(rows)
+    note = "\n_{} more outcome(s) cut to fit; every outcome is in the workflow run's step summary._\n"
+    room = limit - len(head) - len(table) - len(note) - 10
+    kept: list[str] = []
+    for row in rows:
+        if room - len(row) < 0:
+            break
+        kept.append(row)
+        room -= len(row)
+    return head + table + "".join(kept) + note.format(len(rows) - len(kept))
 
 
 def comment_plan(api: GitHubApi, pr: PullRequest, marker: str, plan: Plan, provenance: Provenance) -> Upserted:

@@ -10,8 +10,9 @@ from typing import TextIO
 
 from chariot_apply.manifest.errors import ManifestProblem
 
-#: GitHub drops a step summary over 1 MiB, counted in bytes (UTF-8), for the whole step.
-STEP_SUMMARY_LIMIT = 1024 * 1024
+#: GitHub drops a step summary over 1 MiB (1,048,576 bytes of UTF-8) for the whole step; ours stays under a
+#: million, a margin for what GitHub adds around it.
+STEP_SUMMARY_LIMIT = 1_000_000
 CUT_NOTE = "\n\n_Cut: the step summary is limited to 1 MiB._\n"
 
 
@@ -60,8 +61,8 @@ class Runner:
                     out.write(f"{key}={value}\n")
 
     def add_summary(self, markdown: str) -> None:
-        """Append to the step summary, cut so that the whole of it stays within GitHub's 1 MiB in bytes
-        (a multi-byte character is never split)."""
+        """Append to the step summary, cut so that the whole of it stays under ``STEP_SUMMARY_LIMIT`` bytes,
+        within GitHub's 1 MiB with a margin (a multi-byte character is never split)."""
         path = self.env.get("GITHUB_STEP_SUMMARY")
         if not path:
             return

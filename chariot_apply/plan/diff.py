@@ -46,7 +46,7 @@ from chariot_apply.plan.model import (
     traits,
 )
 from chariot_apply.plan.ownership import Marker, compose_notes, is_owned, parse_notes, spec_fingerprint
-from chariot_apply.plan.sensitive import scrub
+from chariot_apply.plan.sensitive import scrub, write_only_paths
 from chariot_apply.quantity import parse_quantity, same_quantity
 
 REPLACE_HINT = ("runs are immutable: bump metadata.version to train a new run beside it, or allow the replace "
@@ -212,11 +212,12 @@ def _plan_stopped(addr: str, run: DeclaredRun, current: Run | None) -> Item:
 
 def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, current: Run | None) -> list[Item]:
     spec = run.spec
-    sensitive = spec.sensitive
     resolved = ctx.live.blueprints.get((spec.blueprint.name, spec.blueprint.version))
     if not isinstance(resolved, ResolvedBlueprint):
         return [_invalid(addr, run, "spec.blueprint", resolved or "blueprint was not resolved",
                          "check spec.blueprint.name and the version pattern (SQL ILIKE)")]
+    # What the manifest marks, and what the blueprint's schema says is write-only (a pydantic SecretStr).
+    sensitive = tuple(dict.fromkeys((*spec.sensitive, *write_only_paths(resolved.config_schema))))
     if (spec.promote or spec.checkpoints) and ctx.live.models is None:
         where = "spec.promote" if spec.promote else "spec.checkpoints"
         return [_invalid(addr, run, where, "this backend cannot list models, so it cannot tell whether a promotion "
@@ -244,7 +245,7 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
     choice = BlueprintChoice(name=resolved.name, pattern=spec.blueprint.version, id=resolved.id,
                              version=resolved.version)
     if current is None:
-        return _validation_problems(ctx, run, addr, request) or [
+        return _validation_problems(ctx, run, addr, request, sensitive) or [
             Create(address=addr, blueprint=choice, run=request, sensitive=sensitive, reason="declared, not present")]
     ref = live_ref(current)
     if current.status == "job_failed":
@@ -252,7 +253,7 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
             return [Failed(address=addr, live=ref, sensitive=sensitive,
                            reason=f"run {current.id} failed and is left as it is; set spec.onFailure: recreate to "
                                   "replace it with a new run")]
-        return _validation_problems(ctx, run, addr, request) or [
+        return _validation_problems(ctx, run, addr, request, sensitive) or [
             Replace(address=addr, live=ref, blueprint=choice, run=request, differences=(), sensitive=sensitive,
                     reason=f"run {current.id} failed (job_failed), and spec.onFailure is recreate")]
     differences, notices = _compare(ctx, run, current, resolved, task_type, request.spec_hash)
@@ -270,7 +271,7 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
     if not (ctx.options.allow_replace or spec.allow_replace):
         return [BlockedReplace(address=addr, live=ref, differences=differences, notices=notices,
                                sensitive=sensitive, reason=REPLACE_HINT)]
-    return _validation_problems(ctx, run, addr, request) or [
+    return _validation_problems(ctx, run, addr, request, sensitive) or [
         Replace(address=addr, live=ref, blueprint=choice, run=request, differences=differences, notices=notices,
                 sensitive=sensitive, reason="the declared run differs from the live one, and replacing is allowed")]
 
@@ -296,7 +297,8 @@ def _did_you_mean(given: str, choices: Iterable[str]) -> str:
 def _marker(run: DeclaredRun, owner: str, spec_hash: str) -> Marker:
     """Our marker; a sweep's run records its sweep and point too."""
     origin = run.manifest.metadata.sweep
-    return Marker(owner, spec_hash, sweep=origin.name if origin else None, point=origin.point if origin else None)
+    return Marker(owner, spec_hash, sweep=origin.name if origin else None, point=origin.point if origin else None,
+                  secret=tuple(run.spec.sensitive))
 
 
 def _invalid(addr: str, run: DeclaredRun, path: str, message: str, hint: str) -> Item:
@@ -304,7 +306,8 @@ def _invalid(addr: str, run: DeclaredRun, path: str, message: str, hint: str) ->
                    problems=(Problem(location=str(run.where(path)), path=path, message=message),))
 
 
-def _validation_problems(ctx: _Context, run: DeclaredRun, addr: str, request: RunRequest) -> list[Item]:
+def _validation_problems(ctx: _Context, run: DeclaredRun, addr: str, request: RunRequest,
+                         sensitive: tuple[str, ...]) -> list[Item]:
     if ctx.validation is None:
         return []
     errors = ctx.validation.get(validation_key(request.blueprint_id, request.config), ())
@@ -314,9 +317,9 @@ def _validation_problems(ctx: _Context, run: DeclaredRun, addr: str, request: Ru
     for error in errors:
         path = "spec.config" + error.path[1:] if error.path.startswith("$") else f"spec.config.{error.path}"
         # The server's words may quote the value: never a secret one.
-        message = scrub(error.message, run.spec.config, run.spec.sensitive)
+        message = scrub(error.message, run.spec.config, sensitive)
         problems.append(Problem(location=str(run.where(path)), path=path, message=message))
-    return [Invalid(address=addr, sensitive=run.spec.sensitive, problems=tuple(problems),
+    return [Invalid(address=addr, sensitive=sensitive, problems=tuple(problems),
                     reason="the blueprint's config schema refuses this config; fix spec.config")]
 
 

@@ -2,11 +2,13 @@
 
     Baseline for the Q4 report          <- the user's notes, shown and compared without the marker
 
-    [chariot-apply owner=team-vision spec=3f2a9c0d1e4b5a69 apply=9c41d2e07a3b]
+    [chariot-apply owner=team-vision spec=3f2a9c0d1e4b5a69 secret=hub.password apply=9c41d2e07a3b]
 
-``apply`` names the one ``chariot-apply apply`` process that created the run: when two applies race and
-both create a run at one address, each can tell its own duplicates from the other's, and deletes only
-its own. Markers without it (written before it existed, or by ``plan``) still parse.
+``secret`` lists the config paths the manifest marked ``sensitive`` (names, never values), so that export,
+which sees only the live run, writes them as variable references too. ``apply`` names the one
+``chariot-apply apply`` process that created the run: when two applies race and both create a run at one
+address, each can tell its own duplicates from the other's, and deletes only its own. Markers without it
+(written before it existed, or by ``plan``) still parse.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 MARKER = re.compile(r"(?:\n\n|^)\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) spec=(?P<spec>[0-9a-f]{16})"
                     r"(?: sweep=(?P<sweep>[A-Za-z0-9._-]+) point=(?P<point>[A-Za-z0-9._-]+))?"
+                    r"(?: secret=(?P<secret>[A-Za-z0-9._%,-]+))?"
                     r"(?: apply=(?P<apply>[0-9a-f]{8,32}))?\]\s*\Z")
 
 
@@ -30,11 +34,13 @@ class Marker:
     apply: str | None = None  # the apply process that created the run
     sweep: str | None = None  # the sweep and point the run was declared by
     point: str | None = None
+    secret: tuple[str, ...] = ()  # config paths the manifest marked sensitive: never exported in clear
 
     def render(self) -> str:
         origin = f" sweep={self.sweep} point={self.point}" if self.sweep and self.point else ""
+        secret = f" secret={','.join(quote(p, safe='._-') for p in self.secret)}" if self.secret else ""
         made_by = f" apply={self.apply}" if self.apply else ""
-        return f"[chariot-apply owner={self.owner} spec={self.spec}{origin}{made_by}]"
+        return f"[chariot-apply owner={self.owner} spec={self.spec}{origin}{secret}{made_by}]"
 
     def same_run(self, other: Marker | None) -> bool:
         """The same owner and spec: the same declared run, whichever apply created it."""
@@ -53,8 +59,9 @@ def parse_notes(notes: str | None) -> tuple[str, Marker | None]:
     match = MARKER.search(notes)
     if match is None:
         return notes, None
+    secret = tuple(unquote(p) for p in match["secret"].split(",") if p) if match["secret"] else ()
     return notes[: match.start()], Marker(match["owner"], match["spec"], match["apply"], match["sweep"],
-                                          match["point"])
+                                          match["point"], secret)
 
 
 def is_owned(notes: str | None, run_id: str | None, owner: str, adopted: Collection[str]) -> bool:

@@ -26,6 +26,35 @@ def is_secret(path: str, sensitive: Sequence[str]) -> bool:
     return any(SECRET_KEY.search(part) for part in parts)
 
 
+def write_only_paths(schema: Mapping[str, Any]) -> tuple[str, ...]:
+    """Dotted config paths the blueprint's JSON schema marks ``writeOnly`` (or ``format: password``): what pydantic
+    makes of a ``SecretStr`` field. Local ``$ref``s (``#/$defs/...``) are followed, once each."""
+    found: list[str] = []
+
+    def walk(node: Any, prefix: str, seen: frozenset[str]) -> None:
+        if not isinstance(node, Mapping):
+            return
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/") and ref not in seen:
+            target: Any = schema
+            for part in ref[2:].split("/"):
+                target = target.get(part) if isinstance(target, Mapping) else None
+            walk(target, prefix, seen | {ref})
+        if prefix and (node.get("writeOnly") is True or node.get("format") == "password"):
+            found.append(prefix)
+            return
+        for combinator in ("allOf", "anyOf", "oneOf"):
+            for option in node.get(combinator) or ():
+                walk(option, prefix, seen)
+        properties = node.get("properties")
+        if isinstance(properties, Mapping):
+            for key, child in properties.items():
+                walk(child, f"{prefix}.{key}" if prefix else str(key), seen)
+
+    walk(schema, "", frozenset())
+    return tuple(dict.fromkeys(found))
+
+
 def secret_values(config: Any, sensitive: Sequence[str], prefix: str = "") -> Iterator[Any]:
     """Every value in ``config`` that sits under a secret key (whole subtrees, and their leaves)."""
     if not isinstance(config, Mapping):

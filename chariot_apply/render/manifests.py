@@ -1,5 +1,6 @@
 """``chariot-apply render``: the fully expanded TrainingRun documents (after variables, defaults and sweeps),
-as YAML that ``plan`` reads back to the same plan. Pure."""
+as YAML that ``plan`` reads back to the same plan (with ``--show-secrets``: secret values are ``(sensitive)``
+otherwise). Pure."""
 
 from __future__ import annotations
 
@@ -8,27 +9,36 @@ from typing import Any
 
 import yaml
 
+from chariot_apply.manifest.expand import escape_variables
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.yaml_source import format_path
+from chariot_apply.render.redact import redact_config
 
 
-def manifest_document(run: DeclaredRun) -> dict[str, Any]:
-    """The run as a TrainingRun document: defaults left out, the project always named."""
+def manifest_document(run: DeclaredRun, *, show_secrets: bool = False) -> dict[str, Any]:
+    """The run as a TrainingRun document: defaults left out, the project always named, secret config values
+    ``(sensitive)`` unless ``show_secrets``, and every ``${`` written ``$${`` so that reading it back gives the
+    same text (variables were substituted already)."""
     document: dict[str, Any] = run.manifest.model_dump(by_alias=True, exclude_defaults=True, mode="json")
     document["apiVersion"], document["kind"] = "chariot-apply/v1", "TrainingRun"
     document["metadata"]["project"] = run.project
-    return {key: document[key] for key in ("apiVersion", "kind", "metadata", "spec")}
+    if not show_secrets and "config" in document["spec"]:
+        document["spec"]["config"] = redact_config(document["spec"]["config"], run.spec.sensitive)
+    escaped: dict[str, Any] = escape_variables({key: document[key] for key in ("apiVersion", "kind", "metadata",
+                                                                                "spec")})
+    return escaped
 
 
-def render_manifests(runs: Sequence[DeclaredRun], *, origins: bool = False) -> str:
+def render_manifests(runs: Sequence[DeclaredRun], *, origins: bool = False, show_secrets: bool = False) -> str:
     """One YAML document per run, each headed by where it was declared (and, with ``origins``, where each of its
-    values was written: the run's document, a sweep's template or grid, shared defaults, the project file)."""
+    values was written: the run's document, a sweep's template or grid, shared defaults, the project file).
+    Secret values are ``(sensitive)`` (teams pipe this into CI logs) unless ``show_secrets``."""
     parts = []
     for run in sorted(runs, key=lambda r: (r.project, r.name, r.version)):
         head = [f"# {run.project}/{run.name}@{run.version}: declared at {run.location}"]
         if origins:
             head += [f"#   {format_path(path)} <- {where}" for path, where in run.field_locations
                      if path[:1] == ("spec",) and len(path) > 1]
-        body = yaml.safe_dump(manifest_document(run), sort_keys=False, allow_unicode=True)
+        body = yaml.safe_dump(manifest_document(run, show_secrets=show_secrets), sort_keys=False, allow_unicode=True)
         parts.append("\n".join(head) + "\n" + body)
     return "---\n".join(parts)

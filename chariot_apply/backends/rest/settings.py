@@ -95,3 +95,12 @@ def without_credentials(url: str) -> str:
     if "@" in authority:
         authority = "***@" + authority.rpartition("@")[2]
     return f"{scheme}{sep}{authority}{slash}{path}"
+
+
+def url_password(url: str) -> str | None:
+    """The ``user:password@`` part's password (or the whole userinfo where there is no colon), to mask it."""
+    authority = url.partition("://")[2].partition("/")[0] if "://" in url else url.partition("/")[0]
+    if "@" not in authority:
+        return None
+    userinfo = authority.rpartition("@")[0]
+    return userinfo.partition(":")[2] or userinfo
