@@ -25,6 +25,7 @@ from chariot_apply.files import safe_file_name, write_inside
 from chariot_apply.manifest.lock import LockedBlueprint, LockFile, read_lock, uncovered, write_lock
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import add_adopted
+from chariot_apply.pending import add_pending, read_pending
 from chariot_apply.plan.document import PlanDocument
 from chariot_apply.plan.fetch import PLAN_CONCURRENCY, fetch_live_state, live_and_plan, plan_validated
 from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint
@@ -84,7 +85,8 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
                         hint="run `chariot-apply lock` (or a plan without --locked) and commit chariot-apply.lock")
     async with workspace.client() as client:
         live, made = await live_and_plan(client, declared, options, adopted=workspace.project.adopted,
-                                         locked=lock.ids() if lock else None)
+                                         locked=lock.ids() if lock else None,
+                                         pending_models=read_pending(workspace.pending_path))
         limitations = tuple(f"the {workspace.connection.backend} backend: {what}" for what in client.limitations)
     if missing:
         _write_lock(workspace, lock, live, missing)
@@ -116,7 +118,10 @@ async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_
             stale = await stale_addresses(client, plan_)
             if stale:
                 raise StalePlanError(stale)
-        return await Executor(client, reporter, concurrency=concurrency).apply(plan_)
+        result = await Executor(client, reporter, concurrency=concurrency).apply(plan_)
+    if result.pending_models:
+        add_pending(workspace.pending_path, result.pending_models)
+    return result
 
 
 def read_plan(path: Path) -> PlanDocument:

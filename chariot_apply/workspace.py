@@ -16,6 +16,7 @@ from chariot_apply.manifest.loader import load_manifests
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import ProjectFile, find_project_file, load_project_file, project_defaults
 from chariot_apply.names import EMBEDDED_DB, LOCK_FILE, PROJECT_FILE
+from chariot_apply.pending import PENDING_FILE
 
 if TYPE_CHECKING:
     from chariot_apply.chariot.backend import Backend
@@ -32,6 +33,7 @@ class Workspace:
     variables: Mapping[str, str] = field(default_factory=dict)
     defaults: tuple[DefaultsRule, ...] = ()
     lock_path: Path = Path(LOCK_FILE)
+    pending_path: Path = PENDING_FILE  # model creates whose outcome is unknown (``pending``)
     shared: SharedClient = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -85,7 +87,7 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
     values = {k: _text(v) for k, v in settings.vars.items()} | dict(os.environ if env is None else env) | dict(
         variables or {})
     return Workspace(settings, link, paths, tuple(notices), values, tuple(project_defaults(path, settings)),
-                     root / LOCK_FILE)
+                     root / LOCK_FILE, root / PENDING_FILE)
 
 
 def _text(value: object) -> str:

@@ -62,6 +62,9 @@ class Outcome:
 @dataclass(frozen=True)
 class ApplyResult:
     outcomes: tuple[Outcome, ...]
+    #: Models whose create may still commit (project id, name, version): remembered, so that no plan promotes
+    #: them again meanwhile (``pending``).
+    pending_models: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def failed(self) -> tuple[Outcome, ...]:
@@ -96,6 +99,7 @@ class Executor:
     grace_period: timedelta | None = None  # None: the service's default (10 minutes)
     apply_id: str = field(default_factory=lambda: secrets.token_hex(6))
     _unreached: int = field(default=0, init=False)  # creates in a row that could not reach Chariot
+    _pending_models: list[tuple[str, str, str]] = field(default_factory=list, init=False)
 
     async def apply(self, plan: Plan) -> ApplyResult:
         bound = Bounded(self.concurrency)
@@ -126,7 +130,7 @@ class Executor:
         outcomes += promoted
         made = [c for c, o in zip(promotions, promoted, strict=True) if o.ok and isinstance(c, Promote)]
         outcomes += [o for o in await bound.all(self._model_made_twice(c) for c in made) if o is not None]
-        return ApplyResult(tuple(outcomes))
+        return ApplyResult(tuple(outcomes), tuple(self._pending_models))
 
     async def _attempt(self, change: Change, step: Callable[[Change], Awaitable[Outcome]],
                        report: bool = False) -> Outcome:
@@ -185,7 +189,11 @@ class Executor:
         async def find() -> str | None:
             return next((m.id for m in await self._models_at(change)), None)
 
-        model_id, found = await self._once(send, find, resend=False)
+        try:
+            model_id, found = await self._once(send, find, resend=False)
+        except WriteOutcomeUnknownError:
+            self._pending_models.append((change.model_project_id, change.model_name, change.model_version))
+            raise
         how = " (its answer was lost; found it)" if found else ""
         return Outcome(change.address, change.kind, True, f"{done} [{model_id}]{how}", change.live.id)
 

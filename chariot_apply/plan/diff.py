@@ -265,7 +265,7 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
             harvested, waiting = harvest_items(run, addr, current, ref, ctx.live.project_ids, project_id,
                                                ctx.live.harvest.get(current.id or "", Harvest()),
                                                ctx.live.models or (),  # known here: see the start of this function
-                                               ctx.options.owner)
+                                               ctx.options.owner, ctx.live.pending_models)
             notices += tuple(waiting)
         return [NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive), *harvested]
     if not (ctx.options.allow_replace or spec.allow_replace):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Set
 from dataclasses import replace
@@ -53,22 +54,26 @@ PLAN_CONCURRENCY = 32
 
 async def make_plan(client: Backend, declared: Sequence[DeclaredRun], options: PlanOptions, *,
                     adopted: Iterable[str] = (), concurrency: int = PLAN_CONCURRENCY,
-                    locked: Mapping[BlueprintKey, str] | None = None) -> Plan:
+                    locked: Mapping[BlueprintKey, str] | None = None,
+                    pending_models: Iterable[tuple[str, str, str]] = ()) -> Plan:
     """``live_and_plan``, for callers that need only the plan."""
     return (await live_and_plan(client, declared, options, adopted=adopted, concurrency=concurrency,
-                                locked=locked))[1]
+                                locked=locked, pending_models=pending_models))[1]
 
 
 async def live_and_plan(client: Backend, declared: Sequence[DeclaredRun], options: PlanOptions, *,
                         adopted: Iterable[str] = (), concurrency: int = PLAN_CONCURRENCY,
-                        locked: Mapping[BlueprintKey, str] | None = None) -> tuple[LiveState, Plan]:
+                        locked: Mapping[BlueprintKey, str] | None = None,
+                        pending_models: Iterable[tuple[str, str, str]] = ()) -> tuple[LiveState, Plan]:
     """Read the live state and plan. Configs are validated while the projects are still being listed (those of
-    every declared run, as far as time allows), then whatever the draft plan still needs."""
+    every declared run, as far as time allows), then whatever the draft plan still needs. ``pending_models``:
+    model creates an earlier apply could not confirm (``chariot_apply.pending``), not promoted again yet."""
     bound = Bounded(concurrency)
     validations = Validations(client, bound)
     try:
         live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, locked=locked,
                                       meanwhile=validations, settle=False, everything=options.prune)
+        live = dataclasses.replace(live, pending_models=frozenset(pending_models))
         return live, await plan_validated(client, declared, live, options, bound, validations)
     finally:  # the pages asked past the end came back while the plan was being made
         await bound.settle_detached()

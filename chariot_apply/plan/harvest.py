@@ -8,7 +8,7 @@ second model. A checkpoint a model was made from is never deleted.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from chariot_apply.chariot.models import Checkpoint, Model, Run
@@ -39,8 +39,8 @@ def model_summary(summary: str, owner: str, run_id: str) -> str:
 
 
 def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_ids: Mapping[str, str],
-                  project_id: str, harvest: Harvest, models: Sequence[Model],
-                  owner: str) -> tuple[list[Item], list[str]]:
+                  project_id: str, harvest: Harvest, models: Sequence[Model], owner: str,
+                  pending: Collection[tuple[str, str, str]] = ()) -> tuple[list[Item], list[str]]:
     """(items, notices) for the promotions and the retention policy of one declared run's live run."""
     items: list[Item] = []
     notices: list[str] = []
@@ -66,6 +66,11 @@ def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_
                                              f"checkpoint {m.checkpoint_id}) and was not made by chariot-apply from "
                                              "this run: no second model is made",
                                       notices=("bump spec.promote[].model.version, or remove the promotion",)))
+            continue
+        if (target_project, target.name, target.version) in pending:
+            notices.append(f"promote {target.name}@{target.version}: waiting: an earlier apply's create of it may "
+                           "still commit (its answer was lost); it is not sent again until it appears or 10 minutes "
+                           "have passed")
             continue
         checkpoint, waiting = choose(harvest, promotion.checkpoint)
         if checkpoint is None:

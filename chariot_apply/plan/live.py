@@ -48,6 +48,9 @@ class LiveState:
     adopted: frozenset[str] = frozenset()
     gpu_types: frozenset[str] | None = None  # what get_available_system_gpus offers; None: not asked
     harvest: Mapping[str, Harvest] = field(default_factory=dict)  # by run id: checkpoints and their metrics
+    #: Model creates an earlier apply sent whose outcome is unknown (project id, name, version): not promoted
+    #: again while they may still commit.
+    pending_models: frozenset[tuple[str, str, str]] = frozenset()
     models: tuple[Model, ...] | None = ()  # in the projects where runs declare promotions or retention; None:
     # the backend cannot list models
     newer: Mapping[BlueprintKey, ResolvedBlueprint] = field(default_factory=dict)  # past the lock
