@@ -33,6 +33,7 @@ from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.document import render_json
 from chariot_apply.render.status import StatusDocument, status_document
+from chariot_apply.suggest import did_you_mean
 from chariot_apply.watch import (
     Until,
     Waited,
@@ -90,10 +91,11 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
         limitations = tuple(f"the {workspace.connection.backend} backend: {what}" for what in client.limitations)
     if missing:
         _write_lock(workspace, lock, live, missing)
+    skipped = (workspace.skipped(),) if workspace.skipped() else ()
     made = made.model_copy(update={"target": PlanTarget(server=workspace.connection.server_name, commit=commit,
                                                         planned_at=datetime.now(UTC),
                                                         backend=workspace.connection.backend),
-                                   "warnings": made.warnings + limitations})
+                                   "warnings": made.warnings + limitations + tuple(s for s in skipped if s)})
     if made.unmatched:
         raise UserError(f"--target/--exclude {', '.join(repr(s) for s in made.unmatched)} matches no run",
                         hint="give an address as project/name@version (globs allowed; without @version: every "
@@ -148,8 +150,14 @@ async def lock(workspace: Workspace, upgrade: Sequence[str] | None = None) -> li
     declared = workspace.manifests()
     current = read_lock(workspace.lock_path) or LockFile()
     keys = blueprint_keys(declared)
+    named = {k[0] for k in keys}
+    for name in upgrade or ():
+        if name not in named:
+            raise UserError(f"no manifest declares blueprint {name!r}, so there is nothing of it to upgrade",
+                            hint=did_you_mean(name, named))
     redo = {k for k in keys if upgrade is not None and (not upgrade or k[0] in upgrade)}
-    wanted = set(uncovered(current, keys)) | redo
+    # Named blueprints only: `--upgrade a` moves a's pairs and touches nothing else (not even unlocked ones).
+    wanted = redo if upgrade else set(uncovered(current, keys)) | redo
     async with workspace.client() as client:
         live = await fetch_live_state(client, [r for r in declared if (r.spec.blueprint.name,
                                                                        r.spec.blueprint.version) in wanted])
@@ -173,18 +181,31 @@ class Exported:
 
 
 async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[str] = (),
-                 statuses: Sequence[str] = (), ids: Sequence[str] = ()) -> Exported:
-    """Manifests for the live runs of ``project`` that the filters select (``get_runs`` semantics)."""
+                 statuses: Sequence[str] = (), ids: Sequence[str] = (), include_managed: bool = False) -> Exported:
+    """Manifests for the live runs of ``project`` that the filters select (``get_runs`` semantics), but for those
+    chariot-apply manages already (their manifests exist: a second copy would declare them twice) unless
+    ``include_managed``. Nothing selected is an error: an export of nothing is never "done"."""
     async with workspace.client() as client:
         index = ProjectIndex.of(await client.find_projects([project]))
         project_id = index.ids.get(project)
         if project_id is None:
-            raise UserError(f"project {project!r} does not exist", hint="give a project name or id")
+            known = await client.get_projects()
+            raise UserError(f"project {project!r} does not exist",
+                            hint=f"give a project name or id: {did_you_mean(project, [p.name for p in known])}")
         filters: dict[str, Any] = {"project_ids": [project_id]}
         filters |= {"name_ilikes": list(name_ilikes)} if name_ilikes else {}
         filters |= {"statuses": list(statuses)} if statuses else {}
         filters |= {"ids": list(ids)} if ids else {}
-        runs = [r async for r in client.iter_runs(page_size=1000, **filters)]
+        listed = [r async for r in client.iter_runs(page_size=1000, **filters)]
+        owner, adopted = workspace.project.owner, workspace.project.adopted
+        runs = [r for r in listed if include_managed or not is_owned(r.notes, r.id, owner, adopted)]
+        if not runs:
+            managed = len(listed) - len(runs)
+            raise UserError(f"no run in project {project!r} matches" + (
+                f" that chariot-apply does not manage already ({managed} it does)" if managed else ""),
+                hint="--include-managed exports the managed ones too" if managed else
+                "check --name-ilike (SQL ILIKE: % and _), --status and --id; `chariot-apply status --all` "
+                "lists what there is")
         bound = Bounded(32)
         used = sorted({r.blueprint_id for r in runs if r.blueprint_id})
         found = await bound.all(client.get_blueprint(i) for i in used)
@@ -273,11 +294,19 @@ async def events(workspace: Workspace, address: str, *, follow: bool, interval: 
                 show(event)
 
 
-async def metrics(workspace: Workspace, address: str) -> list[Metric]:
-    """Every metric of the run at ``address`` (``get_all_metrics``)."""
+async def metrics(workspace: Workspace, address: str, tags: Sequence[str] = ()) -> list[Metric]:
+    """Every metric of the run at ``address`` (``get_all_metrics``); a tag asked for that the run does not
+    report is an error with the tags it does (not an empty table)."""
     async with workspace.client() as client:
         run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
-        return await client.get_all_metrics(run.id or "")
+        found = await client.get_all_metrics(run.id or "")
+    reported = sorted({m.tag for m in found})
+    for tag in tags:
+        if tag not in reported:
+            raise UserError(f"{address} reports no metric tag {tag!r}",
+                            hint=did_you_mean(tag, reported) + (f" (its tags: {', '.join(reported[:12])})"
+                                                                if reported else ""))
+    return found
 
 
 async def wait(workspace: Workspace, run_ids: Sequence[str], until: Until, timeout: float, interval: float,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from chariot_apply.connect import BackendChoice, Connection, SharedClient, connection
 from chariot_apply.errors import UserError
 from chariot_apply.manifest.expand import DefaultsRule
-from chariot_apply.manifest.loader import load_manifests
+from chariot_apply.manifest.loader import Loaded, load_manifests
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import ProjectFile, find_project_file, load_project_file, project_defaults
 from chariot_apply.names import EMBEDDED_DB, LOCK_FILE, PROJECT_FILE
@@ -35,6 +35,7 @@ class Workspace:
     lock_path: Path = Path(LOCK_FILE)
     pending_path: Path = PENDING_FILE  # model creates whose outcome is unknown (``pending``)
     shared: SharedClient = field(init=False, compare=False, repr=False)
+    loaded: Loaded = field(default_factory=Loaded, compare=False, repr=False)  # what reading the manifests found
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shared", SharedClient(self.connection))
@@ -46,9 +47,19 @@ class Workspace:
     async def close(self) -> None:
         await self.shared.close()
 
-    def manifests(self, *, skip_foreign: bool = False) -> list[DeclaredRun]:
-        return load_manifests(self.paths, self.project.project, skip_foreign=skip_foreign, variables=self.variables,
-                              defaults=self.defaults)
+    def manifests(self, *, named_are_manifests: bool = True) -> list[DeclaredRun]:
+        """The declared runs; YAML files that are not manifests are passed over (``skipped``)."""
+        return load_manifests(self.paths, self.project.project, variables=self.variables, defaults=self.defaults,
+                              loaded=self.loaded, named_are_manifests=named_are_manifests)
+
+    def skipped(self) -> str | None:
+        """One line on the files ``manifests`` passed over as not ours, if any."""
+        foreign = self.loaded.foreign
+        if not foreign:
+            return None
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        return (f"skipped {len(foreign)} YAML file(s) that are not chariot-apply manifests (no apiVersion "
+                f"chariot-apply/v1): {shown}")
 
 
 def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, owner: str | None = None,

@@ -131,7 +131,7 @@ def test_export_through_the_sdk_says_what_it_cannot_name(backend: str, workdir: 
     """The SDK cannot read a blueprint by id: export says so for each run instead of writing a nameless one."""
     declared(workdir, "alpha")
     assert run_cli("apply", "--auto-approve").exit_code == 0
-    result = run_cli("export", "--project", "vision")
+    result = run_cli("export", "--project", "vision", "--include-managed")
     assert result.exit_code == 0, result.output
     if backend == "sdk":
         assert "cannot read blueprint" in result.stderr and "--backend rest" in result.stderr

@@ -99,7 +99,7 @@ def test_prune_shows_candidates_when_listing_and_an_empty_set_never_prunes(workd
     empty = workdir / "empty"
     empty.mkdir()
     result = run_cli("apply", "-f", str(empty), "--prune", "--auto-approve")
-    assert "refusing to prune" in result.stdout
+    assert result.exit_code == 1 and "no manifests found" in result.stderr  # never "delete everything"
     assert len(live_runs(server)) == 2
 
 

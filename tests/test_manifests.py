@@ -145,7 +145,8 @@ def test_project_file_and_environment(tmp_path: Path) -> None:
     path.write_text("owner: 'bad owner!'\nextra: 1\n")
     with pytest.raises(ManifestError) as info:
         load_project_file(path, env={})
-    assert {p.path for p in info.value.problems} == {"owner", "extra"}
+    assert {p.path for p in info.value.problems} == {"owner", ""}  # an unknown key is said at its own line
+    assert "chariot-apply.yaml:2:1: unknown key 'extra'" in str(info.value.details)
 
 
 # The schema is the contract; the pydantic model must agree with it on what is a valid manifest.

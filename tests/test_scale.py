@@ -232,7 +232,8 @@ def test_the_lock_is_written_used_upgraded_and_enforced(workdir: Path, store: Em
     assert uncovered.exit_code == 1 and "does not cover object-detector (latest)" in uncovered.stderr
     upgraded = run_cli("lock", "--upgrade", "image-classifier")
     assert upgraded.exit_code == 0 and "image-classifier 2.% -> 2.9.0" in upgraded.stdout
-    assert "object-detector (latest) -> 2.1.0-rc.1" in upgraded.stdout  # what the lock lacked is added too
+    assert "object-detector" not in upgraded.stdout  # --upgrade NAME touches NAME only, not even what is unlocked
+    assert "object-detector (latest) -> 2.1.0-rc.1" in run_cli("lock").stdout  # a plain lock adds what it lacks
     assert "newer blueprint" not in run_cli("plan").stdout
 
 

@@ -33,13 +33,16 @@ def adopt(ctx: click.Context, address: str) -> None:
 @with_options(selection)
 @click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False),
               help="Write <project>.yaml into this directory (default: print).")
+@click.option("--include-managed", is_flag=True, help="Also the runs chariot-apply manages already (their "
+                                                      "manifests exist: a copy would declare them twice).")
 @click.pass_context
 def export(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], status: tuple[str, ...],
-           ids: tuple[str, ...], output: Path | None) -> None:
+           ids: tuple[str, ...], output: Path | None, include_managed: bool) -> None:
     """Write manifests for live runs: blueprint and exact version, task type, resources, config without schema
     defaults, notes, and a state from the status. Planning them against the same runs changes nothing."""
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
-    exported = run(workflow.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids))
+    exported = run(workflow.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids,
+                                   include_managed=include_managed))
     _say_what_was_left_out(exported)
     if output is None:
         click.echo(yaml.safe_dump_all(exported.documents, sort_keys=False, allow_unicode=True), nl=False)

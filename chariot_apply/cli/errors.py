@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tempfile
 import traceback
 from typing import Any
@@ -30,10 +31,35 @@ def show_bug(exc: BaseException) -> None:
     click.echo(f"Hint: please report it with the traceback saved in {report.name}", err=True)
 
 
+#: Flags that change or delete runs: never offered as the "did you mean" of a flag the user typed.
+DESTRUCTIVE_FLAGS = frozenset({"--prune", "--allow-replace", "--auto-approve"})
+#: Flags of other tools a user reaches for, and what does that here.
+SAFE_INSTEAD = {
+    "--dry-run": "chariot-apply has no --dry-run: `chariot-apply plan` shows what apply would do, changing nothing",
+    "--check": "`chariot-apply plan --detailed-exitcode` exits 2 when there are changes, changing nothing",
+    "--diff": "`chariot-apply plan` shows the difference",
+}
+
+
+def safer_suggestion(exc: click.NoSuchOption) -> click.NoSuchOption:
+    """``exc`` with no destructive flag among its suggestions, and the safe command for a well-known flag."""
+    instead = {k.replace("-", ""): v for k, v in SAFE_INSTEAD.items()}.get(exc.option_name.replace("-", "").replace(
+        "_", ""))
+    if instead is not None:
+        return click.NoSuchOption(exc.option_name, message=f"No such option: {exc.option_name}. {instead}.",
+                                  ctx=exc.ctx)
+    # A destructive flag is offered only for what is plainly a typo of it (--prun), never for another word.
+    safe = [p for p in exc.possibilities or () if p not in DESTRUCTIVE_FLAGS
+            or difflib.SequenceMatcher(None, exc.option_name, p).ratio() >= 0.85]
+    return click.NoSuchOption(exc.option_name, possibilities=safe or None, ctx=exc.ctx)
+
+
 class ChariotApplyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.NoSuchOption as exc:
+            raise safer_suggestion(exc) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except UserError as exc:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,14 +14,17 @@ from chariot_apply.cli.errors import EXIT_ERROR
 from chariot_apply.errors import UserError
 from chariot_apply.render.manifests import render_manifests
 
+if TYPE_CHECKING:
+    from chariot_apply.workspace import Workspace
+
 
 @command()
 @click.argument("paths", nargs=-1)
 @files_option
 @click.option("--online", is_flag=True, help="Also resolve blueprints and validate configs on the server.")
 @click.option("--skip-foreign", is_flag=True,
-              help="Skip YAML documents that are not chariot-apply manifests (for pre-commit, which passes "
-                   "every YAML file).")
+              help="Skip the YAML files named here that are not chariot-apply manifests too, as those found in "
+                   "directories always are (for pre-commit, which names every YAML file); they are counted.")
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...], online: bool,
              skip_foreign: bool) -> None:
@@ -29,7 +33,8 @@ def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...],
     PATHS are manifest files or directories, like -f.
     """
     ws = open_workspace(ctx, paths + files, quiet=not online)
-    declared = ws.manifests(skip_foreign=skip_foreign)
+    declared = ws.manifests(named_are_manifests=not skip_foreign)
+    _say_skipped(ws)
     if online:
         from chariot_apply import workflow  # the client and the planner: only for --online
         from chariot_apply.plan.model import Plan
@@ -53,7 +58,9 @@ def render(ctx: click.Context, files: tuple[str, ...], origins: bool, show_secre
     """Print the fully expanded TrainingRun documents (variables, defaults and sweeps applied) as YAML:
     what `plan` diffs, readable, and (with --show-secrets) planned again to the same plan."""
     ws = open_workspace(ctx, files, quiet=True)
-    click.echo(render_manifests(ws.manifests(), origins=origins, show_secrets=show_secrets), nl=False)
+    declared = ws.manifests()
+    _say_skipped(ws)
+    click.echo(render_manifests(declared, origins=origins, show_secrets=show_secrets), nl=False)
 
 
 @command("lock")
@@ -74,3 +81,9 @@ def lock(ctx: click.Context, files: tuple[str, ...], upgrade: bool, names: tuple
         click.echo(f"  {line}")
     where = os.path.relpath(ws.lock_path)
     click.echo(f"{where}: {len(changed)} blueprint(s) locked or moved." if changed else f"{where}: up to date.")
+
+
+def _say_skipped(ws: Workspace) -> None:
+    line = ws.skipped()
+    if line:
+        click.echo(f"chariot-apply: {line}", err=True)

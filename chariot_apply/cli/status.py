@@ -88,7 +88,7 @@ def events(ctx: click.Context, address: str, follow: bool, interval: float) -> N
 def metrics(ctx: click.Context, address: str, tags: tuple[str, ...], fmt: str, plot: bool, png: Path | None) -> None:
     """The metrics of the run at ADDRESS (project/name@version)."""
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
-    chosen = ordered(run(workflow.metrics(ws, address)), tags)
+    chosen = ordered(run(workflow.metrics(ws, address, tags)), tags)
     if png is not None:
         write_png(chosen, png, address)
         click.echo(f"Wrote {png}", err=True)

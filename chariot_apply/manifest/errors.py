@@ -36,7 +36,8 @@ class ManifestError(UserError):
 
     hint = "fix the manifests listed above and run the command again"
 
-    def __init__(self, problems: list[ManifestProblem]) -> None:
+    def __init__(self, problems: list[ManifestProblem], what: str = "the manifests") -> None:
         self.problems = sorted(problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the manifests:",
-                         details=tuple(map(str, self.problems)))
+        super().__init__(f"{len(self.problems)} problem(s) in {what}:", details=tuple(map(str, self.problems)))
+        if what != "the manifests":
+            self.hint = f"fix {what} as listed above and run the command again"

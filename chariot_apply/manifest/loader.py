@@ -7,7 +7,7 @@ import glob
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -93,16 +93,33 @@ def _display(path: Path) -> Path:
         return path
 
 
-def load_manifests(paths: Sequence[str | Path], default_project: str, *, skip_foreign: bool = False,
-                   variables: Mapping[str, str] | None = None,
-                   defaults: Sequence[DefaultsRule] = ()) -> list[DeclaredRun]:
+OUR_KINDS = frozenset({"TrainingRun", "TrainingRunSweep", "RunDefaults"})
+
+
+@dataclass
+class Loaded:
+    """What ``load_manifests`` read besides the runs: the files it passed over as not ours."""
+
+    foreign: list[str] = field(default_factory=list)
+
+
+def load_manifests(paths: Sequence[str | Path], default_project: str, *, variables: Mapping[str, str] | None = None,
+                   defaults: Sequence[DefaultsRule] = (), loaded: Loaded | None = None,
+                   named_are_manifests: bool = True) -> list[DeclaredRun]:
     """Read, validate and check every manifest; raise ``ManifestError`` with all problems found.
 
-    ``-`` reads standard input. With ``skip_foreign``, documents that are not ours (no ``apiVersion:
-    chariot-apply/...``) are passed over, as a pre-commit hook handed every YAML file must. ``variables``
-    fill ``${VAR}``; ``defaults`` are the project file's shared defaults."""
+    ``-`` reads standard input. Files found in a directory or by a glob that are not ours (a GitHub workflow, a
+    config beside the manifests: no document names ``apiVersion: chariot-apply/...`` or one of our kinds, and the
+    text never says ``chariot-apply/``) are passed over and listed in ``loaded.foreign``; a file named outright,
+    or standard input, is read as a manifest whatever it holds (unless not ``named_are_manifests``: a pre-commit
+    hook names every YAML file); a file that is ours and broken is an
+    error. Finding no manifest at all is an error too: an empty set never means "delete everything", and never
+    "all is well". ``variables`` fill ``${VAR}``; ``defaults`` are the project file's shared defaults."""
     variables = {} if variables is None else variables
+    loaded = loaded if loaded is not None else Loaded()
     files, problems = find_manifest_files(paths)
+    named = {Path(str(p)).resolve() for p in paths if named_are_manifests and str(p) != STDIN
+             and not glob.has_magic(str(p)) and Path(str(p)).is_file()}  # named outright: a manifest, by the user
     documents: list[Document] = []
     for file in files:
         name = STDIN_NAME if str(file) == STDIN else str(file)
@@ -112,10 +129,24 @@ def load_manifests(paths: Sequence[str | Path], default_project: str, *, skip_fo
             problems.append(ManifestProblem(Location(name), "", f"cannot read: {exc}"))
             continue
         docs, found = parse_documents(text, name)
-        documents += docs
+        searched = str(file) != STDIN and file.resolve() not in named
+        if searched and "chariot-apply/" not in text and not any(_is_ours(d) for d in docs):
+            if text.strip():
+                loaded.foreign.append(name)
+            continue
+        documents += [d for d in docs if _is_ours(d)]
         problems += found
-    if skip_foreign:
-        documents = [d for d in documents if _is_ours(d)]
+        problems += [ManifestProblem(d.start, "apiVersion", f"this document is not a chariot-apply manifest "
+                                     f"(apiVersion {d.data.get('apiVersion')!r})" if isinstance(d.data, dict)
+                                     else "this document is not a chariot-apply manifest (not a mapping)",
+                                     "a file that holds manifests holds only manifests: move the others out")
+                     for d in docs if not _is_ours(d) and d.data is not None]
+    if not documents and not problems:
+        where = ", ".join(map(str, paths)) or "the manifest paths"
+        skipped = f" ({len(loaded.foreign)} other YAML file(s) skipped)" if loaded.foreign else ""
+        raise ManifestError([ManifestProblem(Location(where), "", f"no manifests found in {where}{skipped}",
+                                             "add TrainingRun documents (apiVersion: chariot-apply/v1), or check "
+                                             "-f and `manifests` in chariot-apply.yaml")])
     runs, found = expand_documents(documents, default_project, variables=variables, defaults=defaults)
     problems += found
     problems += _duplicates(runs)
@@ -195,7 +226,9 @@ def _pydantic_problems(doc: Document, exc: PydanticValidationError) -> list[Mani
 
 
 def _is_ours(doc: Document) -> bool:
-    return isinstance(doc.data, dict) and str(doc.data.get("apiVersion", "")).startswith("chariot-apply/")
+    """Our apiVersion, or one of our kinds (then a wrong apiVersion is reported, not skipped)."""
+    return isinstance(doc.data, dict) and (str(doc.data.get("apiVersion", "")).startswith("chariot-apply/")
+                                           or doc.data.get("kind") in OUR_KINDS)
 
 
 def check_document(doc: Document, default_project: str) -> tuple[DeclaredRun | None, list[ManifestProblem]]:
@@ -260,6 +293,14 @@ def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]
     message = error.message
     if error.validator == "const":
         message = f"must be {error.validator_value!r}, not {error.instance!r}"
+    written = doc.numbers.get(path)
+    if error.validator == "type" and "string" in str(error.validator_value) and written is not None:
+        reads = ("as a number where text is expected" if written == str(error.instance)
+                 else f"as the number {error.instance}")
+        key = format_path(path).rsplit(".", 1)[-1]
+        yield ManifestProblem(doc.where(path), format_path(path), f"YAML reads {written} {reads}: quote it",
+                              f'write {key}: "{written}"')
+        return
     yield ManifestProblem(doc.where(path), format_path(path), message)
 
 

@@ -22,6 +22,7 @@ from chariot_apply.manifest.expand import DefaultsRule, defaults_rule
 from chariot_apply.manifest.model import DefaultsSpec
 from chariot_apply.manifest.yaml_source import format_path, parse_documents
 from chariot_apply.names import PROJECT_FILE
+from chariot_apply.suggest import did_you_mean
 
 OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 DEFAULT_OWNER = "default"
@@ -67,11 +68,14 @@ def load_project_file(path: Path | None, env: Mapping[str, str] | None = None) -
     """The project file at ``path`` (or none), with environment overrides applied."""
     env = os.environ if env is None else env
     data: dict[str, Any] = {}
+    document = None
+    what = f"the project file ({_shown(path)})" if path is not None else "the project settings"
     if path is not None:
-        docs, problems = parse_documents(path.read_text("utf-8"), str(path))
+        docs, problems = parse_documents(path.read_text("utf-8"), _shown(path))
         if problems:
-            raise ManifestError(problems)
+            raise ManifestError(problems, what)
         if docs:
+            document = docs[0]
             data = docs[0].data if isinstance(docs[0].data, dict) else {}
     overrides = {"owner": env.get("CHARIOT_APPLY_OWNER"), "project": env.get("CHARIOT_APPLY_PROJECT"),
                  "backend": env.get("CHARIOT_APPLY_BACKEND")}
@@ -79,9 +83,17 @@ def load_project_file(path: Path | None, env: Mapping[str, str] | None = None) -
     try:
         return ProjectFile.model_validate(data), path
     except ValidationError as exc:
-        location = Location(str(path or "environment"))
-        raise ManifestError([ManifestProblem(location, format_path(tuple(e["loc"])), plain_message(e))
-                             for e in exc.errors()]) from None
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            where = document.where(loc) if document is not None else Location(str(path or "environment"))
+            if error["type"] == "extra_forbidden":
+                known = [f.alias or name for name, f in ProjectFile.model_fields.items()]
+                problems.append(ManifestProblem(where, format_path(loc[:-1]), f"unknown key {loc[-1]!r}",
+                                                did_you_mean(str(loc[-1]), known) if len(loc) == 1 else None))
+            else:
+                problems.append(ManifestProblem(where, format_path(loc), plain_message(error)))
+        raise ManifestError(problems, what) from None
 
 
 def project_defaults(path: Path | None, settings: ProjectFile) -> list[DefaultsRule]:

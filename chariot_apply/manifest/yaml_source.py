@@ -27,6 +27,7 @@ class Document:
     data: Any
     start: Location
     locations: dict[Path_, Location] = field(default_factory=dict)
+    numbers: dict[Path_, str] = field(default_factory=dict)  # a number's text as written (1.10 reads as 1.1)
 
     def where(self, path: Path_) -> Location:
         """The location of ``path``, or of its nearest ancestor that has one."""
@@ -200,6 +201,8 @@ def _scalar(loader: yaml.SafeLoader, node: Node, path: Path_, doc: Document,
                                         f"{_shown(node)} is not a number JSON can carry",
                                         "use a finite number, or quote it to make it text"))
         return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        doc.numbers[path] = node.value
     if not isinstance(value, JSON_SCALARS):
         kind = {"tag:yaml.org,2002:timestamp": "a YAML date", "tag:yaml.org,2002:binary": "YAML binary data",
                 "tag:yaml.org,2002:set": "a YAML set"}.get(node.tag, f"a YAML {type(value).__name__}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from chariot_apply.plan.model import (
 from chariot_apply.plan.ownership import Marker, compose_notes, is_owned, parse_notes, spec_fingerprint
 from chariot_apply.plan.sensitive import scrub, write_only_paths
 from chariot_apply.quantity import parse_quantity, same_quantity
+from chariot_apply.suggest import did_you_mean
 
 REPLACE_HINT = ("runs are immutable: bump metadata.version to train a new run beside it, or allow the replace "
                 "with --allow-replace (or spec.allowReplace: true)")
@@ -129,8 +129,10 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         if not selected(addr, options):
             continue
         if project_id is None:
-            items.append(_invalid(addr, run, "metadata.project", f"project {run.project!r} does not exist",
-                                  "check metadata.project, or `project` in chariot-apply.yaml"))
+            where = "metadata.project, or `project` in chariot-apply.yaml"
+            hint = (f"{_did_you_mean(run.project, live.known_projects)} (see {where})" if live.known_projects
+                    else f"check {where}")
+            items.append(_invalid(addr, run, "metadata.project", f"project {run.project!r} does not exist", hint))
             continue
         key = (project_id, run.name, run.version)
         declared_keys.add(key)
@@ -289,9 +291,7 @@ def _request(run: DeclaredRun, project_id: str, blueprint: ResolvedBlueprint, ta
 
 
 def _did_you_mean(given: str, choices: Iterable[str]) -> str:
-    by_fold = {c.casefold(): c for c in choices}
-    close = difflib.get_close_matches(given.casefold(), list(by_fold), n=1, cutoff=0.5)
-    return f"did you mean {by_fold[close[0]]!r}?" if close else f"choose one of {sorted(by_fold.values())}"
+    return did_you_mean(given, choices, cutoff=0.5, listed=20)
 
 
 def _marker(run: DeclaredRun, owner: str, spec_hash: str) -> Marker:

@@ -42,6 +42,7 @@ from chariot_apply.plan.live import (
     run_key,
 )
 from chariot_apply.plan.model import Create, Plan, PlanOptions, Replace
+from chariot_apply.suggest import did_you_mean
 
 NAME_BATCH = 100
 PAGE_SIZE = 1000
@@ -158,6 +159,9 @@ async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], ad
         # manifest declares needs no action), so that a plan's cost follows what is declared and running, not
         # the projects' whole history.
         index = ProjectIndex.of(await bound(client.find_projects(sorted({r.project for r in declared}))))
+        if any(r.project not in index.ids for r in declared):  # a typo: the names there are, for its hint
+            with contextlib.suppress(ChariotError):
+                known_projects.extend(p.name for p in await bound(client.get_projects()))
         involved = sorted({index.ids[r.project] for r in declared if r.project in index.ids})
         addresses = {(index.ids[r.project], r.name, r.version) for r in declared if r.project in index.ids}
         statuses = None if everything else ACTIVE_STATUSES
@@ -166,6 +170,7 @@ async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], ad
         elsewhere = {r.id: r for listing in listings for r in listing if run_key(r) not in addresses}
         return index, involved, whole, list(elsewhere.values())
 
+    known_projects: list[str] = []
     lookups_task = bound.all(_resolve(client, key) for key in keys)
     versions_task = bound(client.get_blueprints(names=names, limit=PAGE_SIZE)) if names else _nothing()
     wants_gpus = any(r.spec.resources.gpu is not None for r in declared if r.spec.state == "running")
@@ -205,7 +210,8 @@ async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], ad
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=listed if everything else frozenset(),
                      active_projects=listed, elsewhere=tuple(elsewhere),
                      adopted=frozenset(adopted), newer=newer, harvest=harvest, models=models,
-                     gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None)
+                     gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None,
+                     known_projects=tuple(known_projects))
 
 
 async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Sequence[Run],
@@ -333,7 +339,20 @@ async def _resolve(client: Backend, key: BlueprintKey) -> tuple[BlueprintKey, Re
     try:
         return key, ResolvedBlueprint.of(await client.lookup_blueprint(name, pattern))
     except BlueprintDoesNotExistError as exc:
-        return key, exc.message
+        return key, exc.message + await _blueprint_hint(client, name, pattern)
+
+
+async def _blueprint_hint(client: Backend, name: str, pattern: str | None) -> str:
+    """A refusal's did-you-mean, from the blueprints the server lists (only on this path: a typo's cost)."""
+    try:
+        listed = await client.get_blueprints(limit=PAGE_SIZE)
+    except ChariotError:
+        return ""
+    versions = sorted({b.version for b in listed if b.name == name and b.version})
+    if versions:
+        return f" (its versions: {', '.join(versions[-8:])}; the pattern is SQL ILIKE, e.g. 2.%)"
+    names = {b.name for b in listed}
+    return f" ({did_you_mean(name, names)})" if names else ""
 
 
 async def _blueprint_by_id(client: Backend, blueprint_id: str) -> ResolvedBlueprint | None:

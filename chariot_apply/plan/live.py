@@ -55,6 +55,7 @@ class LiveState:
     # the backend cannot list models
     newer: Mapping[BlueprintKey, ResolvedBlueprint] = field(default_factory=dict)  # past the lock
     elsewhere: tuple[RunSummary, ...] = ()  # the runs listed at addresses no manifest declares
+    known_projects: tuple[str, ...] = ()  # every project's name, listed only when a declared one was not found
 
 
 Validation = Mapping[ValidationKey, tuple[ConfigError, ...]]
