@@ -1,0 +1,116 @@
+"""Every mistake gets an answer (issue 22): a typo gets a did-you-mean, nothing that found nothing says "all is
+well", and no error hides another. One test a row of the issue's table: the message, where, and the exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from chariot_apply.emulator.server import BackgroundServer
+from tests.cli_helpers import run_cli
+from tests.factories import create_directly, manifest, write_manifests
+
+WORKFLOW = "name: ci\non: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n" + "".join(
+    f"      - run: echo ${{{{ matrix.v{i} }}}}\n" for i in range(10))
+
+
+def test_a_github_workflow_among_the_manifests_is_skipped_with_one_line(workdir: Path) -> None:
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a"))
+    (workdir / "runs" / "ci.yml").write_text(WORKFLOW)
+    for command in (["plan"], ["validate"], ["render"]):
+        result = run_cli(*command)
+        assert result.exit_code in (0, 2), (command, result.output)
+        assert "is not closed" not in result.output
+        assert "skipped 1 YAML file(s) that are not chariot-apply manifests" in result.output, command
+        assert "runs/ci.yml" in result.output
+
+
+def test_a_file_that_is_ours_and_broken_is_an_error_still(workdir: Path) -> None:
+    (workdir / "runs" / "a.yaml").write_text("apiVersion: chariot-apply/v1\nkind: TrainingRun\nmetadata: [oops\n")
+    result = run_cli("plan")
+    assert result.exit_code == 1 and "runs/a.yaml:" in result.stderr
+
+
+def test_an_empty_manifest_directory_is_an_error_not_all_is_well(workdir: Path) -> None:
+    result = run_cli("plan")
+    assert result.exit_code == 1, result.output
+    assert "no manifests found in" in result.stderr and "No changes" not in result.output
+
+
+def test_an_unquoted_version_is_explained(workdir: Path) -> None:
+    (workdir / "runs" / "a.yaml").write_text(yaml.safe_dump(manifest("a")).replace("version: 1.0.0", "version: 1.10"))
+    result = run_cli("validate")
+    assert result.exit_code == 1
+    assert "runs/a.yaml:" in result.stderr and "YAML reads 1.10 as the number 1.1: quote it" in result.stderr
+
+
+def test_a_typo_in_the_project_file_is_located_with_a_suggestion(workdir: Path) -> None:
+    (workdir / "chariot-apply.yaml").write_text("project: vision\nownr: team\nmanifests: [runs/]\n")
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a"))
+    result = run_cli("validate")
+    assert result.exit_code == 1
+    assert "chariot-apply.yaml:2:1: unknown key 'ownr' (did you mean 'owner'?)" in result.stderr
+    assert "in the project file" in result.stderr and "in the manifests" not in result.stderr
+
+
+def test_blueprint_and_project_typos_get_a_suggestion(workdir: Path) -> None:
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a", blueprint="image-clasifier"),
+                    manifest("b", project="visoin"))
+    result = run_cli("plan")
+    assert result.exit_code == 1
+    assert "blueprint 'image-clasifier' with version ILIKE '2.%' does not exist (did you mean 'image-classifier'?)" \
+        in result.stdout
+    assert "project 'visoin' does not exist" in result.stdout and "did you mean 'vision'?" in result.stdout
+
+
+def test_lock_upgrade_of_an_unknown_blueprint_is_an_error(workdir: Path) -> None:
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a"))
+    result = run_cli("lock", "--upgrade", "image-clasifier")
+    assert result.exit_code == 1 and "did you mean 'image-classifier'?" in result.stderr
+    assert not (workdir / "chariot-apply.lock").exists()
+
+
+def test_an_unknown_metric_tag_is_an_error_with_the_tags(workdir: Path, server: BackgroundServer,
+                                                         clock: object) -> None:
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a"))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    clock.advance(30)  # type: ignore[attr-defined]
+    result = run_cli("metrics", "vision/a@1.0.0", "--tag", "los")
+    assert result.exit_code == 1 and "reports no metric tag 'los'" in result.stderr
+    assert "did you mean 'loss'?" in result.stderr
+    assert run_cli("metrics", "vision/a@1.0.0", "--tag", "loss").exit_code == 0
+
+
+def test_an_import_of_nothing_is_an_error(workdir: Path, server: BackgroundServer) -> None:
+    create_directly(server, "theirs")
+    result = run_cli("import", "--project", "vision", "--name-ilike", "nomatch%", "-o", "runs/imported")
+    assert result.exit_code == 1 and "no run in project 'vision' matches" in result.stderr
+    assert not (workdir / "runs" / "imported").exists()
+
+
+def test_export_leaves_the_runs_we_manage_out(workdir: Path, server: BackgroundServer) -> None:
+    write_manifests(workdir / "runs" / "a.yaml", manifest("mine"))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    create_directly(server, "theirs")
+    exported = run_cli("export", "--project", "vision")
+    assert exported.exit_code == 0
+    names = [d["metadata"]["name"] for d in yaml.safe_load_all(exported.stdout)]
+    assert names == ["theirs"]  # dropping this into runs/ declares nothing twice
+    everything = run_cli("export", "--project", "vision", "--include-managed")
+    assert sorted(d["metadata"]["name"] for d in yaml.safe_load_all(everything.stdout)) == ["mine", "theirs"]
+
+
+def test_a_safe_flag_is_never_answered_with_a_destructive_one(workdir: Path) -> None:
+    for flag in ("--dry-run", "--dryrun"):
+        result = run_cli("apply", flag)
+        assert result.exit_code == 2
+        assert "chariot-apply plan" in result.stderr and "--prune" not in result.stderr
+    assert "Did you mean '--prune'?" in run_cli("plan", "--prun").stderr  # a plain typo of it still is
+
+
+def test_the_json_plan_of_a_typo_is_invalid_too(workdir: Path) -> None:
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a", blueprint="image-clasifier"))
+    document = json.loads(run_cli("plan", "--format", "json").stdout)
+    assert document["counts"]["invalid"] == 1
