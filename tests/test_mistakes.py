@@ -114,3 +114,39 @@ def test_the_json_plan_of_a_typo_is_invalid_too(workdir: Path) -> None:
     write_manifests(workdir / "runs" / "a.yaml", manifest("a", blueprint="image-clasifier"))
     document = json.loads(run_cli("plan", "--format", "json").stdout)
     assert document["counts"]["invalid"] == 1
+
+
+LENIENT = {"type": "object", "required": ["dataset_id"],  # as pydantic makes it: no additionalProperties: false
+           "properties": {"dataset_id": {"type": "string"}, "learning_rate": {"type": "number", "default": 0.001},
+                          "epochs": {"type": "integer", "default": 3}}}
+
+
+def test_a_config_key_typo_is_said_at_its_line_with_a_suggestion(workdir: Path, store: object) -> None:
+    from chariot_apply.emulator.catalog import BlueprintSeed, Catalog
+
+    store.seed(Catalog(blueprints=[BlueprintSeed(name="lenient", version="1.0.0",  # type: ignore[attr-defined]
+                                                 task_types=["Other"], config_schema=LENIENT)]))
+    path = write_manifests(workdir / "runs" / "a.yaml",
+                           manifest("a", blueprint="lenient", blueprint_version=None, taskType="Other",
+                                    config={"dataset_id": "d", "learing_rate": 0.1}))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "learing_rate" in text)
+    lenient = run_cli("plan")
+    assert lenient.exit_code == 0, lenient.output  # the schema lets it pass: a warning, not an error
+    assert f"runs/a.yaml:{line}:" in lenient.stdout and "did you mean 'learning_rate'?" in lenient.stdout
+    assert "would train without it" in lenient.stdout
+    strict = run_cli("plan", "--strict-config")
+    assert strict.exit_code == 1 and f"runs/a.yaml:{line}:" in strict.stdout
+    (workdir / "chariot-apply.yaml").write_text("owner: team-test\nproject: vision\nmanifests: [runs/]\n"
+                                                "strictConfig: true\n")
+    assert run_cli("plan").exit_code == 1
+
+
+def test_a_config_key_typo_where_the_schema_forbids_extras_is_one_located_error(workdir: Path) -> None:
+    path = write_manifests(workdir / "runs" / "a.yaml",
+                           manifest("a", config={"dataset_id": "d", "epochs": "many", "learing_rate": 0.1}))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "learing_rate" in text)
+    result = run_cli("plan")
+    assert result.exit_code == 1
+    assert f"runs/a.yaml:{line}:" in result.stdout and "did you mean 'learning_rate'?" in result.stdout
+    assert "Additional properties" not in result.stdout  # ours says it better, at the key's own line
+    assert "epochs" in result.stdout  # and hides no other error

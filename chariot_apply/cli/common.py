@@ -190,6 +190,9 @@ selection_options: list[Callable[[F], F]] = [
     click.option("--allow-replace", is_flag=True, help="Replace (delete, then create) runs that changed."),
     click.option("--target", multiple=True, help="Only these addresses (project/name@version, globs)."),
     click.option("--exclude", multiple=True, help="Not these addresses (globs)."),
+    click.option("--strict-config", is_flag=True, help="A config key the blueprint's schema does not name is an "
+                                                       "error, not a warning (also: strictConfig: true in the "
+                                                       "project file)."),
 ]
 interval_option = click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0.05, 3600),
                                help="Seconds between looks.")

@@ -37,9 +37,9 @@ from chariot_apply.workspace import Workspace
 
 
 def _options(ws: Workspace, prune: bool, allow_replace: bool, target: tuple[str, ...],
-             exclude: tuple[str, ...]) -> PlanOptions:
+             exclude: tuple[str, ...], strict_config: bool) -> PlanOptions:
     return PlanOptions(owner=ws.project.owner, prune=prune, allow_replace=allow_replace, targets=target,
-                       excludes=exclude)
+                       excludes=exclude, strict_config=strict_config or ws.project.strict_config)
 
 
 def _render(plan_: Plan, fmt: str, color: bool) -> str:
@@ -59,10 +59,12 @@ def _render(plan_: Plan, fmt: str, color: bool) -> str:
 @locked_option
 @click.pass_context
 def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace: bool, target: tuple[str, ...],
-         exclude: tuple[str, ...], fmt: str, out: Path | None, detailed_exitcode: bool, locked: bool) -> None:
+         exclude: tuple[str, ...], strict_config: bool, fmt: str, out: Path | None, detailed_exitcode: bool,
+         locked: bool) -> None:
     """Show what apply would do."""
     ws = open_workspace(ctx, files)
-    result = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude), locked=locked),
+    result = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config),
+                               locked=locked),
                  bulk_heap=True)
     click.echo(_render(result, fmt, global_settings(ctx).color), nl=False)
     if out is not None:
@@ -92,20 +94,21 @@ def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace:
 @interval_option
 @click.pass_context
 def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], prune: bool, allow_replace: bool,
-          target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool, concurrency: int,
+          target: tuple[str, ...], exclude: tuple[str, ...], strict_config: bool, auto_approve: bool, concurrency: int,
           locked: bool, wait: bool, until: str, timeout: str, interval: float) -> None:
     """Make Chariot match the manifests (or carry out a saved PLAN_FILE exactly)."""
     color = global_settings(ctx).color
     if plan_file is not None:
         result_plan = workflow.load_saved_plan(plan_file)
-        if files or prune or allow_replace or target or exclude:
+        if files or prune or allow_replace or target or exclude or strict_config:
             raise UserError("a saved plan is applied as it is",
                             hint="drop -f/--prune/--allow-replace/--target/--exclude")
         ws = open_workspace(ctx, (), need_manifests=False)
         workflow.check_plan_target(result_plan, ws)
     else:
         ws = open_workspace(ctx, files)
-        result_plan = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude), locked=locked),
+        result_plan = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config),
+                                        locked=locked),
                           bulk_heap=True)
     wait_seconds = parse_duration(timeout) if wait else 0.0
     on_terminal = sys.stdout.isatty()

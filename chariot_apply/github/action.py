@@ -227,6 +227,7 @@ def _run(step: Step) -> int:
 def _plan_and_act(step: Step, ws: workflow.Workspace) -> int:
     inputs, runner = step.inputs, step.runner
     options = PlanOptions(owner=ws.project.owner, prune=inputs.prune, allow_replace=inputs.allow_replace,
+                          strict_config=ws.project.strict_config,
                           targets=inputs.targets, excludes=inputs.excludes)
     plan = run(workflow.plan(ws, options, commit=step.event.sha), bulk_heap=True)
     plan_path = runner.temp_dir() / "chariot-apply-plan.json"

@@ -34,7 +34,7 @@ class ServerSection(BaseModel):
 
 
 class ProjectFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     owner: str = DEFAULT_OWNER
     project: str = "default"
@@ -47,6 +47,8 @@ class ProjectFile(BaseModel):
     vars: dict[str, str | int | float | bool] = Field(default_factory=dict,
                                                       description="values of ${VAR} (after --var and the environment)")
     defaults: tuple[DefaultsSpec, ...] = Field(default=(), description="shared defaults, as in RunDefaults")
+    strict_config: bool = Field(default=False, alias="strictConfig",
+                                description="a config key the blueprint's schema does not name is an error")
 
     @field_validator("owner")
     @classmethod

@@ -140,7 +140,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         at_address = by_address.get(key, [])
         observed.append(Observed(address=addr, project_id=project_id, name=run.name, version=run.version,
                                  runs=tuple(live_ref(r) for r in at_address)))
-        items += _plan_one(ctx, run, addr, project_id, at_address)
+        items += _unknown_config_keys(ctx, run, addr, _plan_one(ctx, run, addr, project_id, at_address), warnings)
     if options.prune and not declared:
         warnings.append("no manifests were given: refusing to prune (that would delete every run we own)")
     elif declared:
@@ -153,6 +153,47 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     items.sort(key=lambda i: (i.address, traits(i.kind).order))
     return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
                 warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options))
+
+
+def unknown_config_keys(run: DeclaredRun, live: LiveState, options: PlanOptions) -> tuple[list[str], bool]:
+    """(the config keys the blueprint's schema does not name, whether they are errors): a typo (``learing_rate``)
+    that a pydantic-made schema, which allows extra keys, lets pass, so the run trains with the default."""
+    resolved = live.blueprints.get((run.spec.blueprint.name, run.spec.blueprint.version))
+    if run.spec.state != "running" or not isinstance(resolved, ResolvedBlueprint):
+        return [], False
+    properties = resolved.config_schema.get("properties")
+    if not isinstance(properties, Mapping) or not properties:
+        return [], False
+    unknown = [str(k) for k in run.spec.config if k not in properties]
+    return unknown, bool(unknown) and (options.strict_config or resolved.config_schema.get("additionalProperties")
+                                       is False)
+
+
+def _unknown_config_keys(ctx: _Context, run: DeclaredRun, addr: str, planned: list[Item],
+                         warnings: list[str]) -> list[Item]:
+    """Said at the key's own line with a did-you-mean: a warning, or (``strict_config``, or a schema that forbids
+    extra keys) an error, once the server has validated the rest (so that no error hides another)."""
+    unknown, strict = unknown_config_keys(run, ctx.live, ctx.options)
+    if not unknown:
+        return planned
+    resolved = ctx.live.blueprints[(run.spec.blueprint.name, run.spec.blueprint.version)]
+    names = list(map(str, resolved.config_schema["properties"])) if isinstance(resolved, ResolvedBlueprint) else []
+    problems = [Problem(location=str(run.where(f"spec.config.{key}")), path=f"spec.config.{key}",
+                        message=f"unknown config key {key!r} ({did_you_mean(key, names)})") for key in unknown]
+    if not strict:
+        warnings += [f"{p.location}: {p.path}: {p.message}; the blueprint's schema lets it pass, so {addr} would "
+                     "train without it (--strict-config, or strictConfig: true in the project file, makes this an "
+                     "error)" for p in problems]
+        return planned
+    if ctx.validation is None:
+        return planned  # the draft: the create stays, so that its config is validated for its other problems
+    # The server's own words on the same keys ("Additional properties are not allowed") say less: ours replace
+    # them; its other problems stay.
+    others = [p for item in planned if isinstance(item, Invalid) for p in item.problems
+              if not any(repr(key) in p.message for key in unknown)]
+    kept = [item for item in planned if not isinstance(item, Invalid | Create | Replace)]
+    return [Invalid(address=addr, sensitive=run.spec.sensitive, problems=tuple(problems + others),
+                    reason="fix the config keys the blueprint does not know"), *kept]
 
 
 def _owned(ctx: _Context, run: RunIdentity) -> bool:

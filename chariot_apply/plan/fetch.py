@@ -29,7 +29,7 @@ from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import ACTIVE_STATUSES, Model, Run, RunSummary
 from chariot_apply.concurrency import Bounded, settled
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.plan.diff import build_plan, validation_key
+from chariot_apply.plan.diff import build_plan, unknown_config_keys, validation_key
 from chariot_apply.plan.harvest import Harvest
 from chariot_apply.plan.live import (
     BlueprintKey,
@@ -86,8 +86,8 @@ async def plan_validated(client: Backend, declared: Sequence[DeclaredRun], live:
     draft = build_plan(declared, live, options)
     keys = {validation_key(i.run.blueprint_id, i.run.config) for i in draft.items if isinstance(i, Create | Replace)}
     validation = await (validations or Validations(client, bound)).of(keys)
-    if not any(validation.values()):
-        return draft  # every config is valid: the draft is the plan
+    if not any(validation.values()) and not any(unknown_config_keys(r, live, options)[1] for r in declared):
+        return draft  # every config is valid (and no key is an error): the draft is the plan
     return build_plan(declared, live, options, validation)
 
 

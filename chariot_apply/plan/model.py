@@ -230,6 +230,7 @@ class PlanOptions(Frozen):
     allow_replace: bool = False
     targets: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
+    strict_config: bool = False  # a config key the blueprint's schema does not name is an error, not a warning
 
 
 class Observed(Frozen):
