@@ -89,6 +89,11 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
         raise UserError("no manifests given", hint="pass -f PATH (a file, directory or glob), or list `manifests` "
                         f"in {PROJECT_FILE}")
     root = path.parent if path is not None else Path.cwd()
+    if path is None:  # said once, up front: where this command may write
+        notices.append(f"chariot-apply: no {PROJECT_FILE} here or above: the lock file ({LOCK_FILE}) and the "
+                       f"embedded emulator's state ({EMBEDDED_DB.parent}/) are written in {root}; create "
+                       f"{PROJECT_FILE} where they belong (`chariot-apply init` is not needed: owner, project and "
+                       "manifests are its three lines).")
     from_file = settings.server.url if server_from_project_file else None
     link = connection(chariot_url, from_file, embedded_db=root / EMBEDDED_DB, env=env,
                       backend=backend or settings.backend)

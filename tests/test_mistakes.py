@@ -150,3 +150,31 @@ def test_a_config_key_typo_where_the_schema_forbids_extras_is_one_located_error(
     assert f"runs/a.yaml:{line}:" in result.stdout and "did you mean 'learning_rate'?" in result.stdout
     assert "Additional properties" not in result.stdout  # ours says it better, at the key's own line
     assert "epochs" in result.stdout  # and hides no other error
+
+
+def test_a_variable_of_the_wrong_type_is_a_located_error_naming_it(workdir: Path, server: BackgroundServer) -> None:
+    """`--var EPOCHS=abc` where the blueprint wants an integer: was "6 blocked replaces 10 -> 'abc'"."""
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a", config={"dataset_id": "d", "epochs": "${EPOCHS}"}))
+    assert run_cli("--var", "EPOCHS=10", "apply", "--auto-approve").exit_code == 0
+    result = run_cli("--var", "EPOCHS=abc", "plan")
+    assert result.exit_code == 1, result.output
+    assert "spec.config.epochs" in result.stdout and "(the value of ${EPOCHS})" in result.stdout
+    assert "replacing is not allowed" not in result.stdout
+
+
+def test_without_a_project_file_it_says_where_it_writes(tmp_path: Path, monkeypatch: object) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[attr-defined]
+    monkeypatch.delenv("CHARIOT_URL", raising=False)  # type: ignore[attr-defined]
+    write_manifests(tmp_path / "runs" / "a.yaml", manifest("a"))
+    result = run_cli("--owner", "me", "plan", "-f", "runs/")
+    assert f"no chariot-apply.yaml here or above: the lock file (chariot-apply.lock) and the embedded emulator's " \
+           f"state (.chariot-apply/) are written in {tmp_path}" in result.stderr.replace("\n", " ")
+
+
+def test_an_unknown_field_hides_no_other_error(workdir: Path) -> None:
+    text = yaml.safe_dump(manifest("a", state="runing"))
+    (workdir / "runs" / "a.yaml").write_text(text.replace("resources:", "resourcez: {cpu: '1'}\n  resources:"))
+    result = run_cli("validate")
+    assert result.exit_code == 1
+    assert "unknown field 'resourcez' (did you mean 'resources'?)" in result.stderr
+    assert "'runing' is not one of" in result.stderr

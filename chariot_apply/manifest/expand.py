@@ -37,6 +37,7 @@ MAX_BUILT_COMBINATIONS = 100_000
 class Substituted:
     problems: list[ManifestProblem] = field(default_factory=list)
     secret_paths: list[Path_] = field(default_factory=list)  # where a secret-looking variable's value went
+    filled: dict[Path_, tuple[str, ...]] = field(default_factory=dict)  # where each variable's value went
 
 
 def substitute(doc: Document, variables: Mapping[str, str]) -> Substituted:
@@ -90,6 +91,8 @@ def _substitute(value: Any, path: Path_, doc: Document, variables: Mapping[str, 
         result.problems.append(ManifestProblem(doc.where(path), format_path(path), "a ${ is not closed with }",
                                                "write ${NAME}, or $${ for a literal ${"))
         return value
+    if names:
+        result.filled[path] = tuple(names)
     if any(SECRET_VARIABLE.search(n) for n in names):
         result.secret_paths.append(path)
     whole = VARIABLE.fullmatch(value)

@@ -162,6 +162,7 @@ def expand_documents(documents: Sequence[Document], default_project: str, *, var
     problems: list[ManifestProblem] = []
     for doc in documents:
         substituted = substitute(doc, variables)
+        doc.filled = substituted.filled
         problems += substituted.problems
         sensitive_from_secrets(doc, substituted.secret_paths)
     rules = list(defaults)
@@ -258,7 +259,7 @@ def check_document(doc: Document, default_project: str) -> tuple[DeclaredRun | N
 
 def _declared(doc: Document, manifest: TrainingRun, default_project: str) -> DeclaredRun:
     return DeclaredRun(manifest, manifest.metadata.project or default_project, doc.start,
-                       tuple(doc.locations.items()))
+                       tuple(doc.locations.items()), tuple(doc.filled.items()))
 
 
 def _schema_problems(doc: Document) -> Iterable[ManifestProblem]:

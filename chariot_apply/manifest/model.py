@@ -193,6 +193,14 @@ class DeclaredRun:
     project: str
     location: Location
     field_locations: tuple[tuple[Path_, Location], ...] = ()  # paths formatted only when one is asked for
+    filled: tuple[tuple[Path_, tuple[str, ...]], ...] = ()  # the values ${VARIABLES} filled, by path
+
+    def variables_at(self, path: str) -> tuple[str, ...]:
+        """The variables whose values fill ``path`` (e.g. ``spec.config.epochs``), or what encloses it."""
+        filled = {format_path(p): names for p, names in self.filled}
+        while path and path not in filled:
+            path = path.rpartition(".")[0]
+        return filled.get(path, ())
 
     @property
     def name(self) -> str:

@@ -28,6 +28,7 @@ class Document:
     start: Location
     locations: dict[Path_, Location] = field(default_factory=dict)
     numbers: dict[Path_, str] = field(default_factory=dict)  # a number's text as written (1.10 reads as 1.1)
+    filled: dict[Path_, tuple[str, ...]] = field(default_factory=dict)  # values that came from ${VARIABLES}
 
     def where(self, path: Path_) -> Location:
         """The location of ``path``, or of its nearest ancestor that has one."""

@@ -312,8 +312,10 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
             notices += tuple(waiting)
         return [NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive), *harvested]
     if not (ctx.options.allow_replace or spec.allow_replace):
-        return [BlockedReplace(address=addr, live=ref, differences=differences, notices=notices,
-                               sensitive=sensitive, reason=REPLACE_HINT)]
+        # Validated too: a config the blueprint refuses is said as such, not as a replace that is not allowed.
+        return _validation_problems(ctx, run, addr, request, sensitive) or [
+            BlockedReplace(address=addr, live=ref, differences=differences, notices=notices, sensitive=sensitive,
+                           reason=REPLACE_HINT, run=request)]
     return _validation_problems(ctx, run, addr, request, sensitive) or [
         Replace(address=addr, live=ref, blueprint=choice, run=request, differences=differences, notices=notices,
                 sensitive=sensitive, reason="the declared run differs from the live one, and replacing is allowed")]
@@ -359,6 +361,9 @@ def _validation_problems(ctx: _Context, run: DeclaredRun, addr: str, request: Ru
         path = "spec.config" + error.path[1:] if error.path.startswith("$") else f"spec.config.{error.path}"
         # The server's words may quote the value: never a secret one.
         message = scrub(error.message, run.spec.config, sensitive)
+        filled_by = run.variables_at(path)
+        if filled_by:  # said where the value came from: the variable, not the manifest line
+            message += " (the value of " + ", ".join(f"${{{n}}}" for n in filled_by) + ")"
         problems.append(Problem(location=str(run.where(path)), path=path, message=message))
     return [Invalid(address=addr, sensitive=sensitive, problems=tuple(problems),
                     reason="the blueprint's config schema refuses this config; fix spec.config")]

@@ -41,7 +41,7 @@ from chariot_apply.plan.live import (
     ValidationKey,
     run_key,
 )
-from chariot_apply.plan.model import Create, Plan, PlanOptions, Replace
+from chariot_apply.plan.model import BlockedReplace, Create, Plan, PlanOptions, Replace
 from chariot_apply.suggest import did_you_mean
 
 NAME_BATCH = 100
@@ -84,7 +84,8 @@ async def plan_validated(client: Backend, declared: Sequence[DeclaredRun], live:
                          options: PlanOptions, bound: Bounded, validations: Validations | None = None) -> Plan:
     """The plan for ``live``, with the configs of the runs it creates or replaces validated on the server."""
     draft = build_plan(declared, live, options)
-    keys = {validation_key(i.run.blueprint_id, i.run.config) for i in draft.items if isinstance(i, Create | Replace)}
+    keys = {validation_key(i.run.blueprint_id, i.run.config) for i in draft.items
+            if isinstance(i, Create | Replace | BlockedReplace) and i.run is not None}
     validation = await (validations or Validations(client, bound)).of(keys)
     if not any(validation.values()) and not any(unknown_config_keys(r, live, options)[1] for r in declared):
         return draft  # every config is valid (and no key is an error): the draft is the plan

@@ -162,6 +162,7 @@ class BlockedReplace(_Item):
     kind: Literal["blocked-replace"] = "blocked-replace"
     live: LiveRun
     differences: tuple[Difference, ...]
+    run: RunRequest | None = None  # what the replacement would send: its config is validated like a create's
 
 
 class Invalid(_Item):

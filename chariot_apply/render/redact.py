@@ -31,7 +31,7 @@ def _redact_difference(diff: Difference, sensitive: tuple[str, ...]) -> Differen
 
 def redact_item(item: Item) -> Item:
     update: dict[str, Any] = {}
-    if isinstance(item, Create | Replace):
+    if isinstance(item, Create | Replace | BlockedReplace) and item.run is not None:
         update["run"] = item.run.model_copy(update={"config": redact_config(item.run.config, item.sensitive)})
     if isinstance(item, Replace | BlockedReplace):
         update["differences"] = tuple(_redact_difference(d, item.sensitive) for d in item.differences)
