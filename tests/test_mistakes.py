@@ -178,3 +178,13 @@ def test_an_unknown_field_hides_no_other_error(workdir: Path) -> None:
     assert result.exit_code == 1
     assert "unknown field 'resourcez' (did you mean 'resources'?)" in result.stderr
     assert "'runing' is not one of" in result.stderr
+
+
+def test_a_defaults_value_every_run_overrides_is_still_reported(workdir: Path) -> None:
+    defaults = {"apiVersion": "chariot-apply/v1", "kind": "RunDefaults", "metadata": {"name": "shared"},
+                "spec": {"template": {"resources": {"cpu": "1", "memory": "1GB"}, "notse": "x"}}}
+    write_manifests(workdir / "runs" / "a.yaml", defaults, manifest("a"))  # "a" sets its own memory
+    result = run_cli("validate")
+    assert result.exit_code == 1, result.output
+    assert "spec.template.resources.memory" in result.stderr and "runs/a.yaml:" in result.stderr
+    assert "'notse'" in result.stderr and "notes" in result.stderr  # the misspelt key too, at once

@@ -110,8 +110,8 @@ def test_defaults_merge_under_runs_with_their_provenance(tmp_path: Path) -> None
     write_manifests(tmp_path / "defaults.yaml", defaults)
     with pytest.raises(ManifestError) as info:
         load_manifests([tmp_path], "vision")
-    (problem,) = info.value.problems
-    assert problem.location.file.endswith("defaults.yaml") and problem.path == "spec.resources.cpu"
+    (problem,) = info.value.problems  # once, at the defaults' own line (not again for the run that inherits it)
+    assert problem.location.file.endswith("defaults.yaml") and problem.path == "spec.template.resources.cpu"
 
 
 def test_project_file_defaults_and_render_origins(workdir: Path) -> None:

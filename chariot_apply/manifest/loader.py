@@ -25,9 +25,10 @@ from chariot_apply.manifest.expand import (
     sensitive_from_secrets,
     substitute,
 )
-from chariot_apply.manifest.model import DeclaredRun, RunDefaults, TrainingRun, TrainingRunSweep
-from chariot_apply.manifest.yaml_source import Document, format_path, parse_documents
+from chariot_apply.manifest.model import DeclaredRun, RunDefaults, RunSpec, TrainingRun, TrainingRunSweep
+from chariot_apply.manifest.yaml_source import Document, Path_, format_path, parse_documents
 from chariot_apply.quantity import QuantityError, parse_quantity
+from chariot_apply.suggest import did_you_mean
 
 YAML_SUFFIXES = (".yaml", ".yml")
 STDIN, STDIN_NAME = "-", "<stdin>"
@@ -187,7 +188,21 @@ def expand_documents(documents: Sequence[Document], default_project: str, *, var
             origin = point.data["metadata"].get("sweep") if point is not doc else None
             problems += [_in_point(p, origin["point"]) for p in found] if origin else found
             runs += [run] if run is not None else []
-    return runs, problems
+    return runs, _once_per_place(problems)
+
+
+def _once_per_place(problems: list[ManifestProblem]) -> list[ManifestProblem]:
+    """One problem a place and key: a defaults value is reported at its line once, not again (in other words)
+    for every run that inherits it."""
+    seen: set[tuple[Location, str]] = set()
+    kept = []
+    for problem in problems:
+        key = (problem.location, problem.path.rpartition(".")[2])
+        if problem.location.line and key in seen:
+            continue
+        seen.add(key)
+        kept.append(problem)
+    return kept
 
 
 def _kind(doc: Document) -> Any:
@@ -199,14 +214,17 @@ def _in_point(problem: ManifestProblem, point: str) -> ManifestProblem:
 
 
 def check_defaults(doc: Document) -> tuple[DefaultsRule | None, list[ManifestProblem]]:
+    """The rule, and its problems: those of its shape drop it; those of its template's values (checked on their
+    own, so that a value every run overrides is still reported) leave it in place, as the runs see it."""
     problems = list(_schema_problems(doc))
     if problems:
-        return None, problems
+        return None, _once_per_place(problems + list(_template_problems(doc)))
     try:
         rule = RunDefaults.model_validate(doc.data)
     except PydanticValidationError as exc:
         return None, _pydantic_problems(doc, exc)
-    return defaults_rule(doc, rule.spec.selector, rule.spec.template, ("spec", "template")), []
+    return defaults_rule(doc, rule.spec.selector, rule.spec.template, ("spec", "template")), list(
+        _template_problems(doc))
 
 
 def check_sweep(doc: Document) -> tuple[list[Document], list[ManifestProblem]]:
@@ -305,23 +323,40 @@ def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]
     yield ManifestProblem(doc.where(path), format_path(path), message)
 
 
-def _quantity_problems(doc: Document) -> Iterable[ManifestProblem]:
-    spec = doc.data.get("spec")
+def _quantity_problems(doc: Document, spec_at: Path_ = ("spec",)) -> Iterable[ManifestProblem]:
+    spec: Any = doc.data
+    for key in spec_at:
+        spec = spec.get(key) if isinstance(spec, dict) else None
     resources_ = spec.get("resources") if isinstance(spec, dict) else None
     if not isinstance(resources_, dict):
         return
     for name in QUANTITY_FIELDS:
         value = resources_.get(name)
+        at = (*spec_at, "resources", name)
         if isinstance(value, str):
             try:
                 quantity = parse_quantity(value)
             except QuantityError as exc:
-                yield ManifestProblem(doc.where(("spec", "resources", name)), f"spec.resources.{name}", str(exc),
-                                      QUANTITY_HINT)
+                yield ManifestProblem(doc.where(at), format_path(at), str(exc), QUANTITY_HINT)
                 continue
             if quantity.value <= 0:
-                yield ManifestProblem(doc.where(("spec", "resources", name)), f"spec.resources.{name}",
-                                      f"{value!r} must be more than zero")
+                yield ManifestProblem(doc.where(at), format_path(at), f"{value!r} must be more than zero")
+
+
+def _template_problems(doc: Document) -> Iterable[ManifestProblem]:
+    """A defaults template checked on its own, as far as a part of a spec can be: its keys are spec fields, its
+    quantities are quantities. A value every run overrides would otherwise never be reported."""
+    spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
+    template = spec.get("template") if isinstance(spec, dict) else None
+    if not isinstance(template, dict):
+        return
+    fields = [f.alias or name for name, f in RunSpec.model_fields.items()]
+    for key in template:
+        if key not in fields:
+            at = ("spec", "template", key)
+            yield ManifestProblem(doc.where(at), format_path(at), f"unknown field {key!r} in a defaults template",
+                                  did_you_mean(str(key), fields))
+    yield from _quantity_problems(doc, ("spec", "template"))
 
 
 def _duplicates(runs: list[DeclaredRun]) -> Iterable[ManifestProblem]:
