@@ -31,6 +31,7 @@ from chariot_apply.plan.fetch import PLAN_CONCURRENCY, fetch_live_state, live_an
 from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint
 from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
+from chariot_apply.plan.sensitive import write_only_paths
 from chariot_apply.render.document import render_json
 from chariot_apply.render.status import StatusDocument, status_document
 from chariot_apply.suggest import did_you_mean
@@ -137,9 +138,13 @@ def read_plan(path: Path) -> PlanDocument:
                         hint="make one with `chariot-apply plan --out FILE` or `--format json`") from None
 
 
+def _locked(key: BlueprintKey, blueprint: ResolvedBlueprint) -> LockedBlueprint:
+    return LockedBlueprint(name=key[0], pattern=key[1], id=blueprint.id, version=blueprint.version,
+                           secret=write_only_paths(blueprint.config_schema))
+
+
 def _write_lock(workspace: Workspace, lock: LockFile | None, live: LiveState, keys: Iterable[BlueprintKey]) -> None:
-    entries = [LockedBlueprint(name=k[0], pattern=k[1], id=b.id, version=b.version) for k in keys
-               if isinstance(b := live.blueprints.get(k), ResolvedBlueprint)]
+    entries = [_locked(k, b) for k in keys if isinstance(b := live.blueprints.get(k), ResolvedBlueprint)]
     if entries:
         write_lock(workspace.lock_path, (lock or LockFile()).with_entries(entries))
 
@@ -166,7 +171,7 @@ async def lock(workspace: Workspace, upgrade: Sequence[str] | None = None) -> li
         raise UserError("cannot lock: " + "; ".join(f"{k[0]} {k[1] or '(latest)'}: {v}" for k, v in failed.items()),
                         hint="check spec.blueprint in the manifests")
     before = current.ids()
-    entries = [LockedBlueprint(name=k[0], pattern=k[1], id=b.id, version=b.version) for k, b in live.blueprints.items()
+    entries = [_locked(k, b) for k, b in live.blueprints.items()
                if isinstance(b, ResolvedBlueprint) and before.get(k) != b.id]
     write_lock(workspace.lock_path, current.with_entries(entries))
     return [f"{e.name} {e.pattern or '(latest)'} -> {e.version} ({e.id})" for e in entries]

@@ -58,9 +58,13 @@ def render(ctx: click.Context, files: tuple[str, ...], origins: bool, show_secre
     """Print the fully expanded TrainingRun documents (variables, defaults and sweeps applied) as YAML:
     what `plan` diffs, readable, and (with --show-secrets) planned again to the same plan."""
     ws = open_workspace(ctx, files, quiet=True)
+    from chariot_apply.manifest.lock import read_lock
+
     declared = ws.manifests()
     _say_skipped(ws)
-    click.echo(render_manifests(declared, origins=origins, show_secrets=show_secrets), nl=False)
+    lock = read_lock(ws.lock_path)
+    click.echo(render_manifests(declared, origins=origins, show_secrets=show_secrets,
+                                write_only=lock.secrets() if lock else None), nl=False)
 
 
 @command("lock")

@@ -266,11 +266,13 @@ class EmulatorStore:
             problems = _config_problems(validator, body.config, "$.config") + _resource_problems(body)
             if problems:
                 raise EmulatorError(422, "invalid run", problems)
-            now = self._now()
             config = apply_defaults(schema, body.config)
-            run_id = self._ids.new(now)
-            clock = lifecycle.started(now, config, self.timing, seed=run_id)
             with self._tx():
+                # The time is taken once the write lock is held: a run is never older than one committed
+                # before it by another process (the oldest run at an address is the one every plan keeps).
+                now = self._now()
+                run_id = self._ids.new(now)
+                clock = lifecycle.started(now, config, self.timing, seed=run_id)
                 self._db.execute(
                     "INSERT INTO runs (id, name, name_folded, version, created_at, blueprint_id, project_id, user_id, "
                     "task_type, "
@@ -365,11 +367,14 @@ class EmulatorStore:
         """Let every run catch up with the clock; return how many transitions happened."""
         with self._lock:
             now = self._now()
-            due = self._query("SELECT * FROM runs WHERE next_at IS NOT NULL AND next_at <= ? AND deleted=0", [now])
-            if not due:
+            if not self._query("SELECT 1 FROM runs WHERE next_at IS NOT NULL AND next_at <= ? AND deleted=0 LIMIT 1",
+                               [now]):
                 return 0
             count = 0
-            with self._tx():
+            with self._tx():  # read again under the write lock: another process may have advanced them meanwhile
+                now = self._now()
+                due = self._query("SELECT * FROM runs WHERE next_at IS NOT NULL AND next_at <= ? AND deleted=0",
+                                  [now])
                 for row in due:
                     state, effects = lifecycle.advance(_clock_of(row), now, self.timing)
                     self._apply(row, state, effects)

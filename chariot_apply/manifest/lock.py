@@ -25,6 +25,8 @@ class LockedBlueprint(BaseModel):
     pattern: str | None = None
     id: str
     version: str
+    #: Config paths the blueprint's schema marks write-only (its secrets): so that `render`, offline, redacts them.
+    secret: tuple[str, ...] = ()
 
     @property
     def key(self) -> Key:
@@ -38,6 +40,9 @@ class LockFile(BaseModel):
 
     def ids(self) -> dict[Key, str]:
         return {b.key: b.id for b in self.blueprints}
+
+    def secrets(self) -> dict[Key, tuple[str, ...]]:
+        return {b.key: b.secret for b in self.blueprints if b.secret}
 
     def with_entries(self, entries: Iterable[LockedBlueprint]) -> LockFile:
         """This lock with ``entries`` added or replacing the ones of the same key, in a stable order."""
