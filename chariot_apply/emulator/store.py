@@ -14,6 +14,7 @@ import json
 import random
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as Set
@@ -104,7 +105,7 @@ class EmulatorStore:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                    timeout=BUSY_TIMEOUT_SECONDS)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL" if str(path) != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self._journal("wal" if str(path) != ":memory:" else "memory")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.create_function("matches_any", 2, matches_any, deterministic=True)
         self._db.create_function("iso_time", 1, iso_time, deterministic=True)
@@ -120,6 +121,21 @@ class EmulatorStore:
                 self.seed(catalog or load_catalog(), backdate=True)
             elif seed and self._db.execute("SELECT COUNT(*) FROM gpus").fetchone()[0] == 0:
                 self.seed(Catalog(gpus=(catalog or load_catalog()).gpus))  # a database from before GPUs were listed
+
+    def _journal(self, mode: str) -> None:
+        """Set the journal mode. Switching a new file to WAL needs it alone for a moment, and SQLite answers
+        "locked" at once instead of waiting when another process holds it: look and try again, within the
+        busy timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != mode:
+                    self._db.execute(f"PRAGMA journal_mode={mode.upper()}")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         with self._lock:
