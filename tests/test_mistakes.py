@@ -188,3 +188,29 @@ def test_a_defaults_value_every_run_overrides_is_still_reported(workdir: Path) -
     assert result.exit_code == 1, result.output
     assert "spec.template.resources.memory" in result.stderr and "runs/a.yaml:" in result.stderr
     assert "'notse'" in result.stderr and "notes" in result.stderr  # the misspelt key too, at once
+
+
+def test_a_mistake_in_a_sweeps_template_is_said_once_naming_the_points(workdir: Path) -> None:
+    template = manifest("t", resources_={"cpu": "lots", "memory": "1Gi"})["spec"]
+    sweep = {"apiVersion": "chariot-apply/v1", "kind": "TrainingRunSweep",
+             "metadata": {"name": "lr", "version": "1"},
+             "spec": {"template": template, "matrix": {"grid": {"config.learning_rate": [0.1, 0.01, 0.001, 0.0001]}}}}
+    write_manifests(workdir / "runs" / "s.yaml", sweep)
+    result = run_cli("validate")
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if "resources.cpu" in line]
+    assert len(lines) == 1 and "runs/s.yaml:" in lines[0], result.stderr  # once, at the template's line
+
+
+def test_a_mistake_every_point_of_a_sweep_shares_is_said_once_naming_them(workdir: Path) -> None:
+    """A grid value every point takes (here a bad quantity): one problem at the grid's line, naming the points."""
+    sweep = {"apiVersion": "chariot-apply/v1", "kind": "TrainingRunSweep",
+             "metadata": {"name": "lr", "version": "1"},
+             "spec": {"template": manifest("t")["spec"],
+                      "matrix": {"grid": {"config.learning_rate": [0.1, 0.01, 0.001, 0.0001],
+                                          "resources.cpu": ["lots"]}}}}
+    write_manifests(workdir / "runs" / "s.yaml", sweep)
+    result = run_cli("validate")
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if "resources.cpu" in line]
+    assert len(lines) == 1 and "sweep points" in lines[0] and lines[0].count("-cpulots") == 4, result.stderr

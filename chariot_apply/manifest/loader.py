@@ -183,11 +183,17 @@ def expand_documents(documents: Sequence[Document], default_project: str, *, var
             problems += found
         else:
             points = [doc]
+        in_points: dict[ManifestProblem, list[str]] = {}  # a sweep's problem, and the points that have it
         for point in points:
             run, found = check_document(point, default_project)
             origin = point.data["metadata"].get("sweep") if point is not doc else None
-            problems += [_in_point(p, origin["point"]) for p in found] if origin else found
+            if origin:
+                for problem in found:
+                    in_points.setdefault(problem, []).append(origin["point"])
+            else:
+                problems += found
             runs += [run] if run is not None else []
+        problems += [_in_points(problem, names) for problem, names in in_points.items()]
     return runs, _once_per_place(problems)
 
 
@@ -209,8 +215,10 @@ def _kind(doc: Document) -> Any:
     return doc.data.get("kind") if isinstance(doc.data, dict) else None
 
 
-def _in_point(problem: ManifestProblem, point: str) -> ManifestProblem:
-    return replace(problem, message=f"sweep point {point}: {problem.message}")
+def _in_points(problem: ManifestProblem, points: list[str]) -> ManifestProblem:
+    """One problem for every point of a sweep that has it (at the template's or the grid's line), naming them."""
+    shown = ", ".join(points[:6]) + (f" and {len(points) - 6} more" if len(points) > 6 else "")
+    return replace(problem, message=f"sweep point{'s' if len(points) > 1 else ''} {shown}: {problem.message}")
 
 
 def check_defaults(doc: Document) -> tuple[DefaultsRule | None, list[ManifestProblem]]:

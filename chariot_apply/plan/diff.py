@@ -181,9 +181,12 @@ def _unknown_config_keys(ctx: _Context, run: DeclaredRun, addr: str, planned: li
     problems = [Problem(location=str(run.where(f"spec.config.{key}")), path=f"spec.config.{key}",
                         message=f"unknown config key {key!r} ({did_you_mean(key, names)})") for key in unknown]
     if not strict:
-        warnings += [f"{p.location}: {p.path}: {p.message}; the blueprint's schema lets it pass, so {addr} would "
-                     "train without it (--strict-config, or strictConfig: true in the project file, makes this an "
-                     "error)" for p in problems]
+        for p in problems:  # once a place: a sweep's points share their template's line
+            line = (f"{p.location}: {p.path}: {p.message}; the blueprint's schema lets it pass, so the run would "
+                    "train without it (--strict-config, or strictConfig: true in the project file, makes this an "
+                    "error)")
+            if line not in warnings:
+                warnings.append(line)
         return planned
     if ctx.validation is None:
         return planned  # the draft: the create stays, so that its config is validated for its other problems
