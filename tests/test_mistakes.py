@@ -214,3 +214,19 @@ def test_a_mistake_every_point_of_a_sweep_shares_is_said_once_naming_them(workdi
     assert result.exit_code == 1
     lines = [line for line in result.stderr.splitlines() if "resources.cpu" in line]
     assert len(lines) == 1 and "sweep points" in lines[0] and lines[0].count("-cpulots") == 4, result.stderr
+
+
+def test_addresses_complete_from_the_manifests(workdir: Path) -> None:
+    """bash/zsh/fish completion of `events`/`metrics` ADDRESS and `--target`: the declared addresses, offline."""
+    import os
+    import subprocess
+    import sys
+
+    write_manifests(workdir / "runs" / "a.yaml", manifest("alpha"), manifest("alpine"), manifest("beta"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARIOT")} | {
+        "_CHARIOT_APPLY_COMPLETE": "bash_complete", "CHARIOT_URL": "http://127.0.0.1:9"}  # never asked
+    for words, cword in (("chariot-apply events vision/al", "2"), ("chariot-apply plan --target vision/al", "3")):
+        done = subprocess.run([sys.executable, "-c", "from chariot_apply.cli.main import cli; "
+                               "cli(prog_name='chariot-apply')"], cwd=workdir, capture_output=True, text=True,
+                              env=env | {"COMP_WORDS": words, "COMP_CWORD": cword}, timeout=60)
+        assert done.stdout.split() == ["plain,vision/alpha@1.0.0", "plain,vision/alpine@1.0.0"], done

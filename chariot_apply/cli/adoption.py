@@ -8,7 +8,7 @@ import click
 import yaml
 
 from chariot_apply import workflow
-from chariot_apply.cli.common import command, global_settings, open_workspace, run, with_options
+from chariot_apply.cli.common import command, complete_address, global_settings, open_workspace, run, with_options
 
 selection = [
     click.option("--project", "from_project", required=True, help="The project (name or id) whose runs to take."),
@@ -19,7 +19,7 @@ selection = [
 
 
 @command()
-@click.argument("address")
+@click.argument("address", shell_complete=complete_address)
 @click.pass_context
 def adopt(ctx: click.Context, address: str) -> None:
     """Take ownership of the existing run at ADDRESS (project/name@version), recorded in the project file."""

@@ -185,11 +185,26 @@ def open_workspace(ctx: click.Context, files: Sequence[str], quiet: bool = False
 files_option = click.option("-f", "--filename", "files", multiple=True,
                             help="Manifest file, directory (recursive) or glob; '-' reads standard input. "
                                  "Repeatable.")
+def complete_address(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion: the addresses the project's manifests declare (read offline, no server asked; a
+    project that does not load completes nothing rather than printing an error into the shell)."""
+    try:
+        from chariot_apply.workspace import open_workspace as open_
+
+        g = global_settings(ctx)
+        runs = open_(config=g.config, owner=g.owner, project=g.project, need_manifests=False).manifests()
+    except Exception:
+        return []
+    addresses = sorted({f"{r.project}/{r.name}@{r.version}" for r in runs})
+    return [a for a in addresses if a.startswith(incomplete)]
+
+
 selection_options: list[Callable[[F], F]] = [
     click.option("--prune", is_flag=True, help="Delete runs we own that no manifest declares."),
     click.option("--allow-replace", is_flag=True, help="Replace (delete, then create) runs that changed."),
-    click.option("--target", multiple=True, help="Only these addresses (project/name@version, globs)."),
-    click.option("--exclude", multiple=True, help="Not these addresses (globs)."),
+    click.option("--target", multiple=True, shell_complete=complete_address,
+                 help="Only these addresses (project/name@version, globs)."),
+    click.option("--exclude", multiple=True, shell_complete=complete_address, help="Not these addresses (globs)."),
     click.option("--strict-config", is_flag=True, help="A config key the blueprint's schema does not name is an "
                                                        "error, not a warning (also: strictConfig: true in the "
                                                        "project file)."),

@@ -9,7 +9,7 @@ import click
 
 from chariot_apply import workflow
 from chariot_apply.chariot.models import Event
-from chariot_apply.cli.common import command, files_option, interval_option, open_workspace, run
+from chariot_apply.cli.common import command, complete_address, files_option, interval_option, open_workspace, run
 from chariot_apply.errors import UserError
 from chariot_apply.render.metrics import ordered, render_metrics_csv, render_metrics_json, render_metrics_text
 from chariot_apply.render.metrics import plot as plot_metrics
@@ -62,7 +62,7 @@ def status(ctx: click.Context, files: tuple[str, ...], fmt: str, watch: bool, in
 
 
 @command()
-@click.argument("address")
+@click.argument("address", shell_complete=complete_address)
 @click.option("--follow", is_flag=True, help="Keep printing new events until the run finishes.")
 @interval_option
 @click.pass_context
@@ -79,7 +79,7 @@ def events(ctx: click.Context, address: str, follow: bool, interval: float) -> N
 
 
 @command()
-@click.argument("address")
+@click.argument("address", shell_complete=complete_address)
 @click.option("--tag", "tags", multiple=True, help="Only this metric tag; repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True)
 @click.option("--plot", is_flag=True, help="Draw each tag's curve in the terminal.")
