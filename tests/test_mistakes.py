@@ -230,3 +230,15 @@ def test_addresses_complete_from_the_manifests(workdir: Path) -> None:
                                "cli(prog_name='chariot-apply')"], cwd=workdir, capture_output=True, text=True,
                               env=env | {"COMP_WORDS": words, "COMP_CWORD": cword}, timeout=60)
         assert done.stdout.split() == ["plain,vision/alpha@1.0.0", "plain,vision/alpine@1.0.0"], done
+
+
+def test_a_config_key_typo_in_a_sweep_template_is_said_once_with_every_point(workdir: Path) -> None:
+    template = manifest("t", config={"dataset_id": "d", "learing_rate": 0.1})["spec"]
+    sweep = {"apiVersion": "chariot-apply/v1", "kind": "TrainingRunSweep", "metadata": {"name": "lr", "version": "1"},
+             "spec": {"template": template, "matrix": {"grid": {"config.epochs": [1, 2, 3, 4]}}}}
+    write_manifests(workdir / "runs" / "s.yaml", sweep)
+    result = run_cli("plan")
+    assert result.exit_code == 1
+    said = [line for line in result.stdout.splitlines() if "learing_rate" in line]
+    assert len(said) == 1 and "did you mean 'learning_rate'?" in said[0], result.stdout
+    assert "4 runs (vision/lr-" in result.stdout

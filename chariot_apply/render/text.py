@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, ItemKind, Plan, traits
+from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, Item, ItemKind, Plan, traits
 from chariot_apply.render.describe import details, headline
 from chariot_apply.render.redact import redact_plan
 
@@ -33,6 +33,15 @@ def _paint(text: str, kind: ItemKind, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
 
 
+def _same_trouble(items: list[Item]) -> list[list[Item]]:
+    """Items that need attention for the very same reason at the very same lines (a sweep's points sharing a
+    template's mistake), said once with every address; the others one by one, in order."""
+    groups: dict[tuple[str, str, tuple[str, ...]], list[Item]] = {}
+    for item in items:
+        groups.setdefault((item.kind, item.reason, tuple(details(item))), []).append(item)
+    return list(groups.values())
+
+
 def render_text(plan: Plan, *, color: bool = False, verbose: bool = False, compact: bool = False) -> str:
     """The plan; ``compact``: one line per change, no details (a long apply on a terminal)."""
     plan = redact_plan(plan)
@@ -57,8 +66,12 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False, compa
         out.append("No changes. Chariot matches the manifests.\n")
     if attention:
         out.append("Needs attention:\n")
-        for item in attention:
-            out.append("  " + _paint(f"{traits(item.kind).symbol} {headline(item)}", item.kind, color))
+        for group in _same_trouble(attention):
+            item = group[0]
+            head = headline(item) if len(group) == 1 else (
+                f"{len(group)} runs ({', '.join(i.address for i in group[:4])}"
+                f"{f' and {len(group) - 4} more' if len(group) > 4 else ''}): " + headline(item).split(": ", 1)[1])
+            out.append("  " + _paint(f"{traits(item.kind).symbol} {head}", item.kind, color))
             out += [f"      {line}" for line in details(item)]
         out.append("")
     noticed = [i for i in quiet if i.notices]
