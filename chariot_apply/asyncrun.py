@@ -27,9 +27,21 @@ def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False, timeout: 
     results: list[T] = []
 
     async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(_quiet_about_expected_failures)
         async with asyncio.timeout(timeout):
             results.append(await awaitable)
 
     with bulk_allocation() if bulk_heap else contextlib.nullcontext():
         asyncio.run(main())
     return results[0]
+
+
+def _quiet_about_expected_failures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A request left behind (a page past the end, a look-up after a failure) that failed the way requests fail
+    (the server gone, a refusal) is no news: the command has said what went wrong, once, without a traceback.
+    Anything else is reported as asyncio would."""
+    from chariot_apply.errors import UserError
+
+    if isinstance(context.get("exception"), UserError | OSError):
+        return
+    loop.default_exception_handler(context)

@@ -303,6 +303,8 @@ async def list_project(client: Backend, project_id: str, bound: Bounded, page_si
             for answer in done:
                 number = in_flight.pop(answer)
                 if end is not None and number > end:
+                    if not answer.cancelled():
+                        answer.exception()  # looked at, so that asyncio never reports it as "never retrieved"
                     continue  # past the end: whatever it says does not matter
                 if answer.exception() is not None:
                     failures.append(cast(BaseException, answer.exception()))
