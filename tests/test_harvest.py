@@ -16,10 +16,12 @@ from tests.factories import classifier_config, live_runs, manifest, write_manife
 START = 6  # seconds from create to job_running; step N is done at START + N
 
 
-def promoted(select: dict[str, object], version: str = "1.0.0", **spec: object) -> dict[str, object]:
+def promoted(select: dict[str, object], version: str = "1.0.0", when: str = "available",
+             **spec: object) -> dict[str, object]:
+    """A run that promotes a checkpoint; ``when: available`` here (these tests watch checkpoints as they come)."""
     return manifest("a", config=classifier_config(epochs=3),
                     promote=[{"model": {"name": "traffic", "version": version, "summary": "Best so far"},
-                              "checkpoint": select}], **spec)
+                              "checkpoint": select, "when": when}], **spec)
 
 
 def state(server: BackgroundServer) -> tuple[list[Checkpoint], list[Model]]:
@@ -104,9 +106,26 @@ def test_retention_deletes_exactly_the_others_and_never_a_promoted_one(workdir: 
         checkpoints={"keep": {"last": 1, "best": {"metric": "accuracy", "mode": "min", "count": 1}}}))
     plan = run_cli("plan")
     assert "3 checkpoint(s) will be deleted" in plan.stdout, plan.stdout
+    assert '- 3 checkpoint(s) of run "vision/a@1.0.0" (steps 30, 40, 50)' in plan.stdout
+    assert '- run "vision/a@1.0.0"' not in plan.stdout  # never drawn as deleting the run
     by_step = {c.global_step: c.id for c in state(server)[0]}
     doomed = {by_step[30], by_step[40], by_step[50]}  # kept: 60 (last), 10 (lowest accuracy), 20 (a model's)
     assert all(f"- checkpoint {cid}" in plan.stdout for cid in doomed)
     assert run_cli("apply", "--auto-approve").exit_code == 0
     assert {c.id for c in state(server)[0]} == {by_step[10], by_step[20], by_step[60]}
     assert "No changes" in run_cli("plan").stdout
+
+
+def test_a_promotion_waits_for_the_run_to_finish_by_default(workdir: Path, server: BackgroundServer,
+                                                            clock: ManualClock) -> None:
+    """`select: best` while the run trains would register an early checkpoint as that version for good."""
+    write_manifests(workdir / "runs" / "a.yaml", promoted({"select": "best", "metric": "loss"}, when="finished"))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    clock.advance(START + 12)  # complete checkpoints exist, but the run is still training
+    training = run_cli("plan", "--detailed-exitcode")
+    assert training.exit_code == 0 and "promote traffic@1.0.0: waiting for the run to finish" in training.stdout
+    assert state(server)[1] == []
+    clock.advance(10_000)  # finished
+    done = run_cli("plan", "--detailed-exitcode")
+    assert done.exit_code == 2 and "will be promoted to model traffic@1.0.0" in done.stdout
+    assert '+ model "traffic@1.0.0" <- checkpoint step' in done.stdout  # said as a model, not a run

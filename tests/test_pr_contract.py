@@ -290,3 +290,25 @@ def test_a_large_apply_still_posts_its_result_within_githubs_limits(count: int, 
     runner.add_summary(render_markdown(plan))
     runner.add_summary(_outcomes_markdown(result, plan))
     assert summary.stat().st_size <= 1_000_000  # under 1 MiB with a margin for what GitHub adds
+
+
+def test_a_merge_applies_while_a_run_with_retention_trains(repo: Path, runner: Runner, server: BackgroundServer,
+                                                           github: FakeGitHub, clock: ManualClock) -> None:
+    """The reproduction: a PR that touches nothing of a training run with `checkpoints.keep` diverged at merge,
+    because the run's checkpoint list grew between review and merge. Retention is a lifecycle action: derived
+    afresh from the merged manifests, it never makes a merge diverge, and it is applied."""
+    runs = repo / "training" / "runs" / "a.yaml"
+    keeper = manifest("trains", config=classifier_config(epochs=30), checkpoints={"keep": {"last": 1}})
+    write_manifests(runs, keeper)
+    dispatch = chariot_inputs(server, command="apply", **{"on-unreviewed": "apply"})
+    assert runner.run(repo, dispatch, OPENED, event_name="workflow_dispatch").returncode == 0
+    clock.advance(40)  # a few checkpoints
+    write_manifests(runs, keeper, manifest("unrelated"))
+    reviewed = runner.run(repo, chariot_inputs(server), OPENED)
+    assert "1 to create" in reviewed.outputs["summary"] and "Checkpoints to delete" in reviewed.outputs["summary"]
+    clock.advance(60)  # more checkpoints: the retention action now names others
+    done = runner.run(repo, chariot_inputs(server, command="apply"), merged(runner.tmp, github, OPENED),
+                      event_name="push")
+    assert done.returncode == 0, done.log
+    assert "reviewed: applying the plan shown in pull request #2" in done.log
+    assert sorted(r.name for r in live_runs(server)) == ["trains", "unrelated"]

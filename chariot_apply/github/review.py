@@ -29,14 +29,17 @@ def diverges(reviewed: ReviewRecord, plan: Plan, merged_head: str | None) -> Div
     if merged_head and reviewed.sha and reviewed.sha != merged_head:
         return Divergence(f"the plan in the pull request is for commit {reviewed.sha[:12]}, but {merged_head[:12]} "
                           "was merged: the last commit was never planned")
-    now = set(plan.action_keys())
+    # Lifecycle actions (retention, promotion) are what already-declared rules call for as runs train: derived
+    # afresh from the merged manifests, they never make a merge diverge; the declared changes must be within
+    # the review.
+    now = {key for key in plan.action_keys() if not _lifecycle(key)}
     if reviewed.actions is None:
         if plan.fingerprint() == reviewed.fingerprint:
             return None
         return Divergence(f"the merge-time plan ({plan.fingerprint()}) differs from the reviewed one "
                           f"({reviewed.fingerprint}); the review was too large to compare action by action",
                           tuple(sorted(now)))
-    before = set(reviewed.actions)
+    before = {key for key in reviewed.actions if not _lifecycle(key)}
     extra = tuple(sorted(now - before))
     if not extra:
         return None
@@ -76,3 +79,12 @@ def unproven(api: GitHubApi, record: ReviewRecord, repository: str, pull: Merged
         return (f"the pull request changed {expected_workflow}: its plan ran the branch's definition of the "
                 "workflow, not the base branch's")
     return None
+
+
+#: Kinds of change a reviewed declaration calls for as time passes (not a change a pull request makes).
+LIFECYCLE_KINDS = frozenset({"promote", "delete-checkpoints"})
+
+
+def _lifecycle(action_key: str) -> bool:
+    """``address kind spec-hash live-run-id``: whether its kind is a lifecycle one."""
+    return any(f" {kind} " in action_key for kind in LIFECYCLE_KINDS)

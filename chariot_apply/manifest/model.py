@@ -98,6 +98,9 @@ class CheckpointChoice(_Strict):
 class Promotion(_Strict):
     model: ModelTarget
     checkpoint: CheckpointChoice = CheckpointChoice()
+    # finished: once the run has finished (a model version can never be made again: `best` must be the best of
+    # the whole run); available: as soon as a matching checkpoint is complete.
+    when: Literal["finished", "available"] = "finished"
 
 
 class BestKeep(_Strict):

@@ -11,7 +11,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from chariot_apply.chariot.models import Checkpoint, Model, Run
+from chariot_apply.chariot.models import FINISHED_STATUSES, Checkpoint, Model, Run
 from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, Keep
 from chariot_apply.plan.model import Conflict, DeleteCheckpoints, Invalid, Item, LiveRun, Problem, Promote
 
@@ -71,6 +71,11 @@ def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_
             notices.append(f"promote {target.name}@{target.version}: waiting: an earlier apply's create of it may "
                            "still commit (its answer was lost); it is not sent again until it appears or 10 minutes "
                            "have passed")
+            continue
+        if promotion.when == "finished" and live.status not in FINISHED_STATUSES:
+            step = f", step {live.progress[0].value} of {live.progress[0].final_value}" if live.progress else ""
+            notices.append(f"promote {target.name}@{target.version}: waiting for the run to finish "
+                           f"({live.status}{step}; when: available promotes as soon as a checkpoint is complete)")
             continue
         checkpoint, waiting = choose(harvest, promotion.checkpoint)
         if checkpoint is None:

@@ -24,6 +24,19 @@ from chariot_apply.plan.model import (
 )
 
 
+def subject(item: Item) -> str:
+    """What a change touches, said as what it is: a run, a model made from a run, a run's checkpoints."""
+    match item:
+        case Promote():
+            return f"model \"{item.model_name}@{item.model_version}\" <- checkpoint step {item.global_step} of run " \
+                   f"\"{item.address}\""
+        case DeleteCheckpoints():
+            steps = ", ".join(map(str, item.steps[:8])) + (" ..." if len(item.steps) > 8 else "")
+            return f"{len(item.checkpoint_ids)} checkpoint(s) of run \"{item.address}\" (steps {steps})"
+        case _:
+            return f"run \"{item.address}\""
+
+
 def headline(item: Item) -> str:
     """``vision/a@1 will be created``."""
     match item:

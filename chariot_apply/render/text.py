@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, Item, ItemKind, Plan, traits
-from chariot_apply.render.describe import details, headline
+from chariot_apply.render.describe import details, headline, subject
 from chariot_apply.render.redact import redact_plan
 
 
@@ -54,7 +54,7 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False, compa
         for item in changes:
             if not compact:
                 out.append(f"  # {headline(item)}")
-            out.append("  " + _paint(f"{traits(item.kind).symbol} run \"{item.address}\"", item.kind, color))
+            out.append("  " + _paint(f"{traits(item.kind).symbol} {subject(item)}", item.kind, color))
             if not compact:
                 out += [f"      {line}" for line in details(item)]
                 out.append("")
