@@ -133,3 +133,27 @@ def test_apply_asks_on_a_terminal(tmp_path: Path, answer: str, applied: bool) ->
     listed = subprocess.run([sys.executable, "-m", "chariot_apply.cli.main", "status", "-f", "runs.yaml"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert ("vision/asked@1.0.0" in listed.stdout) is applied
+
+
+def test_serve_reads_the_time_scale_from_the_environment_as_the_embedded_one_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`CHARIOT_EMULATOR_TIME_SCALE` sped up only the embedded emulator; a served demo could not be sped up."""
+    import asyncio
+
+    from tests.factories import classifier_config, new_run
+
+    monkeypatch.setenv("CHARIOT_EMULATOR_TIME_SCALE", "5000")
+
+    async def trained(url: str) -> str | None:
+        async with AsyncChariotClient(url) as client:
+            run_id = await new_run(client, "fast", config=classifier_config(epochs=50))  # 500 steps: 8 min at 1x
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                (run,) = await client.get_runs(ids=[run_id])
+                if run.status == "job_completed":
+                    return run.status
+                await asyncio.sleep(0.1)
+            return run.status
+
+    with EmulatorProcess(tmp_path / "e.db") as server:
+        assert asyncio.run(trained(server.url)) == "job_completed"  # minutes at real pace

@@ -29,7 +29,9 @@ def emulator() -> None:
 @click.option("--latency", default=0.0, type=click.FloatRange(0, 60), help="Seconds added to every request.")
 @click.option("--frozen-clock", is_flag=True, help="Stop simulated time: runs keep their status (benchmarks).")
 @click.option("--time-scale", default=1.0, type=click.FloatRange(min=0.001, max=100_000), show_default=True,
-              help="Run the simulated training this many times faster (a demo of watching runs: 20).")
+              envvar="CHARIOT_EMULATOR_TIME_SCALE",  # as the embedded emulator reads it: one knob for both
+              help="Run the simulated training this many times faster (a demo of watching runs: 20) "
+                   "[env CHARIOT_EMULATOR_TIME_SCALE].")
 @click.option("--fail-at-step", type=click.IntRange(min=1), help="Every run fails (job_failed) at this step.")
 @click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1), help="This share of runs fails, each at a "
                                                                              "step of its own.")
