@@ -35,9 +35,9 @@ class Where:
     def created(self, after: datetime | None, before: datetime | None) -> Where:
         """Strictly after / before, as the reference's keyset pagination needs."""
         if after is not None:
-            self.add("created_at > ?", timestamp(after))
+            self.add("created_at > ?", round(timestamp(after), 6))
         if before is not None:
-            self.add("created_at < ?", timestamp(before))
+            self.add("created_at < ?", round(timestamp(before), 6))
         return self
 
     def __str__(self) -> str:

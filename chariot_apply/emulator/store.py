@@ -160,7 +160,9 @@ class EmulatorStore:
     # ------------------------------------------------------------------ helpers
 
     def _now(self) -> float:
-        return timestamp(self.clock.now())
+        """The time, to the microsecond: what is stored is what is served (ISO 8601 to the microsecond), so that
+        an object's own ``created_at`` given back as ``created_before``/``created_after`` excludes it, strictly."""
+        return round(timestamp(self.clock.now()), 6)
 
     def _tx(self) -> Transaction:
         return Transaction(self._db)
@@ -409,21 +411,22 @@ class EmulatorStore:
         status_at = row["status_updated_at"]
         metrics, last_step_at = [], None
         for effect in effects:
+            at = round(effect.at, 6)  # stored as served: to the microsecond (keyset filters are strict)
             if effect.global_step is not None:
-                last_step_at = effect.at
-                metrics += [(self._ids.new(effect.at), run_id, effect.global_step, tag, value, effect.at, run_id)
+                last_step_at = at
+                metrics += [(self._ids.new(at), run_id, effect.global_step, tag, value, at, run_id)
                             for tag, value in effect.metrics.items()]
                 if effect.complete_checkpoints:
                     self._db.execute("UPDATE checkpoints SET status='complete', status_updated_at=? "
-                                     "WHERE run_id=? AND status='incomplete'", [effect.at, run_id])
+                                     "WHERE run_id=? AND status='incomplete'", [at, run_id])
                 if effect.checkpoint:  # the last one is complete at once: the run is over
                     self._db.execute(
                         "INSERT INTO checkpoints (id, run_id, project_id, global_step, created_at, status, "
                         "status_updated_at) VALUES (?,?,?,?,?,?,?)",
-                        (self._ids.new(effect.at), run_id, row["project_id"], effect.global_step, effect.at,
-                         "complete" if effect.status else "incomplete", effect.at))
+                        (self._ids.new(at), run_id, row["project_id"], effect.global_step, at,
+                         "complete" if effect.status else "incomplete", at))
             if effect.status:
-                status_at = effect.at
+                status_at = at
         self._db.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", metrics)
         self._record_events(run_id, [e for e in effects if e.status])
         self._save_clock(run_id, state, status_at)
@@ -434,7 +437,7 @@ class EmulatorStore:
         if not effects:
             return
         start = self._db.execute("SELECT events FROM runs WHERE id=?", [run_id]).fetchone()[0]
-        rows = [(self._ids.new(e.at), run_id, start + i + 1, e.at, e.status, json.dumps(e.details))
+        rows = [(self._ids.new(e.at), run_id, start + i + 1, round(e.at, 6), e.status, json.dumps(e.details))
                 for i, e in enumerate(effects)]
         self._db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
         self._db.execute("UPDATE runs SET events=? WHERE id=?", [start + len(rows), run_id])
