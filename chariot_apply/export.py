@@ -118,8 +118,6 @@ def export_manifests(runs: Sequence[Run], project_names: Mapping[str, str], blue
     return documents, declared, skipped, variables
 
 
-
-
 def refused(document: Mapping[str, Any], project: str) -> str | None:
     """Why the project's own loader would refuse ``document`` once written (``None``: it would not): an
     exported file that broke every later plan in its folder is worse than a run left out. The model decides (as

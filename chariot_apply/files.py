@@ -28,9 +28,9 @@ def safe_file_name(name: str, suffix: str) -> str:
 def write_inside(directory: Path, file_name: str, text: str) -> Path:
     """Write ``directory/file_name``, refusing any name that would lie outside ``directory``."""
     path = directory / file_name
-    if path.is_symlink():
-        write_file(path, text)  # refused, naming the link
-    if Path(file_name).name != file_name or not path.resolve().is_relative_to(directory.resolve()):
+    # The folder it lands in, not the file (``write_file`` refuses a link there rather than follow it).
+    if Path(file_name).name != file_name or file_name in ("", ".", "..") or \
+            path.parent.resolve() != directory.resolve():
         raise UserError(f"refusing to write {path}: it lies outside {directory}")
     write_file(path, text)
     return path

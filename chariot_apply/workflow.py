@@ -92,11 +92,11 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
         limitations = tuple(f"the {workspace.connection.backend} backend: {what}" for what in client.limitations)
     if missing:
         _write_lock(workspace, lock, live, missing)
-    skipped = (workspace.skipped(),) if workspace.skipped() else ()
+    skipped = workspace.skipped()
     made = made.model_copy(update={"target": PlanTarget(server=workspace.connection.server_name, commit=commit,
                                                         planned_at=datetime.now(UTC),
                                                         backend=workspace.connection.backend),
-                                   "warnings": made.warnings + limitations + tuple(s for s in skipped if s)})
+                                   "warnings": (*made.warnings, *limitations, *([skipped] if skipped else []))})
     if made.unmatched:
         raise UserError(f"--target/--exclude {', '.join(repr(s) for s in made.unmatched)} matches no run",
                         hint="give an address as project/name@version (globs allowed; without @version: every "

@@ -35,14 +35,13 @@ def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False, watching:
 
     ctx = click.get_current_context(silent=True)
     g = ctx.ensure_object(Globals) if ctx is not None else Globals()
-    limit = g.deadline if g.deadline is not None or not watching else None
-    seconds = parse_duration(limit or DEFAULT_DEADLINE) if limit is not None or not watching else None
-    remaining = None if seconds is None else max(0.0, g.started + seconds - time.monotonic())
+    limit = g.deadline or (None if watching else DEFAULT_DEADLINE)
+    remaining = None if limit is None else max(0.0, g.started + parse_duration(limit) - time.monotonic())
     try:
         return run_async(awaitable, bulk_heap=bulk_heap, timeout=remaining)
     except TimeoutError:
         awaitable.close()
-        raise DeadlineExceeded(f"gave up: the command did not finish within {limit or DEFAULT_DEADLINE} "
+        raise DeadlineExceeded(f"gave up: the command did not finish within {limit} "
                                "(its deadline)", hint="a slow or stuck server: check it, or allow more time "
                                                       "with --deadline (e.g. --deadline 2h)") from None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import glob
 import json
 import sys
@@ -28,7 +27,7 @@ from chariot_apply.manifest.expand import (
 from chariot_apply.manifest.model import DeclaredRun, RunDefaults, RunSpec, TrainingRun, TrainingRunSweep
 from chariot_apply.manifest.yaml_source import Document, Path_, format_path, parse_documents
 from chariot_apply.quantity import QuantityError, parse_quantity
-from chariot_apply.suggest import did_you_mean
+from chariot_apply.suggest import closest, did_you_mean
 
 YAML_SUFFIXES = (".yaml", ".yml")
 STDIN, STDIN_NAME = "-", "<stdin>"
@@ -303,8 +302,8 @@ def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]
         allowed = list(error.schema.get("properties", {})) if isinstance(error.schema, Mapping) else []
         for key in error.instance:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+                close = closest(key, allowed)
+                hint = f"did you mean {close!r}?" if close else f"allowed: {', '.join(allowed)}"
                 yield ManifestProblem(doc.where((*path, key)), format_path((*path, key)),
                                       f"unknown field {key!r}", hint)
         return

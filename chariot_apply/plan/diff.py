@@ -155,29 +155,29 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
                 warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options))
 
 
-def unknown_config_keys(run: DeclaredRun, live: LiveState, options: PlanOptions) -> tuple[list[str], bool]:
-    """(the config keys the blueprint's schema does not name, whether they are errors): a typo (``learing_rate``)
-    that a pydantic-made schema, which allows extra keys, lets pass, so the run trains with the default."""
+def unknown_config_keys(run: DeclaredRun, live: LiveState,
+                        options: PlanOptions) -> tuple[list[str], bool, list[str]]:
+    """(the config keys the blueprint's schema does not name, whether they are errors, the keys it does name): a
+    typo (``learing_rate``) that a pydantic-made schema, which allows extra keys, lets pass, so the run trains with
+    the default."""
     resolved = live.blueprints.get((run.spec.blueprint.name, run.spec.blueprint.version))
     if run.spec.state != "running" or not isinstance(resolved, ResolvedBlueprint):
-        return [], False
+        return [], False, []
     properties = resolved.config_schema.get("properties")
     if not isinstance(properties, Mapping) or not properties:
-        return [], False
+        return [], False, []
     unknown = [str(k) for k in run.spec.config if k not in properties]
-    return unknown, bool(unknown) and (options.strict_config or resolved.config_schema.get("additionalProperties")
-                                       is False)
+    strict = bool(unknown) and (options.strict_config or resolved.config_schema.get("additionalProperties") is False)
+    return unknown, strict, list(map(str, properties))
 
 
 def _unknown_config_keys(ctx: _Context, run: DeclaredRun, addr: str, planned: list[Item],
                          warnings: list[str]) -> list[Item]:
     """Said at the key's own line with a did-you-mean: a warning, or (``strict_config``, or a schema that forbids
     extra keys) an error, once the server has validated the rest (so that no error hides another)."""
-    unknown, strict = unknown_config_keys(run, ctx.live, ctx.options)
+    unknown, strict, names = unknown_config_keys(run, ctx.live, ctx.options)
     if not unknown:
         return planned
-    resolved = ctx.live.blueprints[(run.spec.blueprint.name, run.spec.blueprint.version)]
-    names = list(map(str, resolved.config_schema["properties"])) if isinstance(resolved, ResolvedBlueprint) else []
     problems = [Problem(location=str(run.where(f"spec.config.{key}")), path=f"spec.config.{key}",
                         message=f"unknown config key {key!r} ({did_you_mean(key, names)})") for key in unknown]
     if not strict:
