@@ -242,3 +242,10 @@ def test_a_config_key_typo_in_a_sweep_template_is_said_once_with_every_point(wor
     said = [line for line in result.stdout.splitlines() if "learing_rate" in line]
     assert len(said) == 1 and "did you mean 'learning_rate'?" in said[0], result.stdout
     assert "4 runs (vision/lr-" in result.stdout
+
+
+def test_a_kind_that_is_not_text_is_an_error_not_a_crash(workdir: Path) -> None:
+    """Found by the manifest fuzz in CI: `kind: []` made the foreign-file check raise "unhashable type"."""
+    (workdir / "runs" / "a.yaml").write_text("apiVersion: chariot-apply/v1\nkind: []\nmetadata: {name: a}\n")
+    result = run_cli("validate")
+    assert result.exit_code == 1 and "runs/a.yaml:" in result.stderr

@@ -254,7 +254,7 @@ def _pydantic_problems(doc: Document, exc: PydanticValidationError) -> list[Mani
 def _is_ours(doc: Document) -> bool:
     """Our apiVersion, or one of our kinds (then a wrong apiVersion is reported, not skipped)."""
     return isinstance(doc.data, dict) and (str(doc.data.get("apiVersion", "")).startswith("chariot-apply/")
-                                           or doc.data.get("kind") in OUR_KINDS)
+                                           or (isinstance(kind := doc.data.get("kind"), str) and kind in OUR_KINDS))
 
 
 def check_document(doc: Document, default_project: str) -> tuple[DeclaredRun | None, list[ManifestProblem]]:
