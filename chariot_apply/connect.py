@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the HTTP client loads when a command first talks to Chariot
     import httpx
 
     from chariot_apply.chariot.backend import Backend
+    from chariot_apply.emulator.catalog import GpuSeed
 
 EMBEDDED_URL = "http://embedded-emulator"
 
@@ -92,6 +93,8 @@ def _shown(path: Path) -> Path:
 
 
 TIME_SCALE_VARIABLE = "CHARIOT_EMULATOR_TIME_SCALE"
+#: The emulated cluster's GPUs, ``A100=8,T4=4`` (embedded and served alike).
+GPUS_VARIABLE = "CHARIOT_EMULATOR_GPUS"
 
 
 def embedded_transport(db: Path) -> httpx.AsyncBaseTransport:
@@ -109,7 +112,20 @@ def embedded_transport(db: Path) -> httpx.AsyncBaseTransport:
                         hint="for example 10, to run the emulator ten times faster") from None
     if timing.step_seconds <= 0:
         raise UserError(f"{TIME_SCALE_VARIABLE} must be more than zero")
-    return EmulatorTransport(create_app(EmulatorStore(db, timing=timing)))
+    gpus = gpu_inventory(os.environ.get(GPUS_VARIABLE))
+    return EmulatorTransport(create_app(EmulatorStore(db, timing=timing, gpus=gpus)))
+
+
+def gpu_inventory(text: str | None) -> list[GpuSeed] | None:
+    """The emulated cluster's GPUs as ``--gpus``/``CHARIOT_EMULATOR_GPUS`` give them (None: the catalog's)."""
+    from chariot_apply.emulator.catalog import parse_gpus
+
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_gpus(text)
+    except ValueError as exc:
+        raise UserError(f"GPUs {text!r}: {exc}", hint="give TYPE=COUNT pairs, for example A100=8,T4=4") from None
 
 
 def connection(url: str | None = None, server_url_from_file: str | None = None,

@@ -20,12 +20,16 @@ from chariot_apply.plan.ownership import is_owned
 from chariot_apply.views import RunView
 
 FAILED_STATUSES = frozenset({"job_failed", "job_create_failed"})
+#: The newest metrics a status reads of each run: enough for the last validation pass (a blueprint writes its many
+#: tags at one step) and the training tags since, without reading a long run's whole history.
+RECENT_METRICS = 200
 Until = Literal["running", "finished"]
 
 
 async def run_views(client: Backend, runs: Sequence[Run], names: dict[str, str],
                     bound: Bounded | None = None) -> list[RunView]:
-    """Each run with its last event and the latest value of each metric tag (two reads a run, in parallel). A
+    """Each run with its last event and the latest value of each metric tag among its newest metrics (two reads a
+    run, in parallel). A
     run deleted since it was listed (another apply removing its duplicate, a user) is left out, not an error."""
     bound = bound or Bounded(16)
 
@@ -33,8 +37,7 @@ async def run_views(client: Backend, runs: Sequence[Run], names: dict[str, str],
         run_id = run.id or ""
         try:
             events = await client.get_events(run_id, limit=1, sort=["sequence:desc"])
-            step = run.progress[0].value if run.progress else None
-            metrics = await client.get_metrics(run_id, global_steps=[int(step)]) if step else []
+            metrics = await client.get_metrics(run_id, limit=RECENT_METRICS) if run.progress else []
         except RunDoesNotExistError:
             return None
         return RunView(run, names.get(run.project_id or "", run.project_id or "?"), events[0] if events else None,

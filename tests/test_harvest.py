@@ -1,5 +1,6 @@
 """Models from checkpoints and checkpoint retention, declared in the run's manifest, on the emulator's
-clock-driven lifecycle (a step a second of its manual clock; a checkpoint every 10 steps, complete at the next)."""
+clock-driven lifecycle (a step a second of its manual clock; a checkpoint after each epoch's validation pass, every
+10 steps, complete at the next step)."""
 
 from __future__ import annotations
 
@@ -58,11 +59,11 @@ def test_a_promotion_waits_for_a_complete_checkpoint_then_happens_once(workdir: 
 
 
 def test_best_by_a_metric_and_a_step(workdir: Path, server: BackgroundServer, clock: ManualClock) -> None:
-    write_manifests(workdir / "runs" / "a.yaml", promoted({"select": "best", "metric": "loss", "mode": "min"}))
+    write_manifests(workdir / "runs" / "a.yaml", promoted({"select": "best", "metric": "val/loss", "mode": "min"}))
     run_cli("apply", "--auto-approve")
-    clock.advance(START + 30)  # finished: checkpoints at 10, 20, 30; loss falls, so the last is the best
+    clock.advance(START + 31)  # finished: checkpoints at 10, 20, 30; loss falls, so the last is the best
     assert "checkpoint at step 30 will be promoted" in run_cli("plan").stdout
-    write_manifests(workdir / "runs" / "a.yaml", promoted({"select": "best", "metric": "accuracy", "mode": "min"}))
+    write_manifests(workdir / "runs" / "a.yaml", promoted({"select": "best", "metric": "val/accuracy", "mode": "min"}))
     assert "checkpoint at step 10 will be promoted" in run_cli("plan").stdout
     write_manifests(workdir / "runs" / "a.yaml", promoted({"select": "step", "step": 20}))
     assert "checkpoint at step 20 will be promoted" in run_cli("plan").stdout
@@ -97,13 +98,13 @@ def test_retention_deletes_exactly_the_others_and_never_a_promoted_one(workdir: 
     run_spec = {"config": classifier_config(epochs=6)}
     write_manifests(workdir / "runs" / "a.yaml", manifest("a", **run_spec))
     run_cli("apply", "--auto-approve")
-    clock.advance(START + 60)  # finished: checkpoints at 10 .. 60
+    clock.advance(START + 61)  # finished (the last validation pass is done): checkpoints at 10 .. 60
     write_manifests(workdir / "runs" / "a.yaml", manifest("a", **run_spec, promote=[
         {"model": {"name": "keeper", "version": "1.0.0"}, "checkpoint": {"select": "step", "step": 20}}]))
     assert run_cli("apply", "--auto-approve").exit_code == 0  # a model from step 20
     write_manifests(workdir / "runs" / "a.yaml", manifest("a", **run_spec, promote=[
         {"model": {"name": "keeper", "version": "1.0.0"}, "checkpoint": {"select": "step", "step": 20}}],
-        checkpoints={"keep": {"last": 1, "best": {"metric": "accuracy", "mode": "min", "count": 1}}}))
+        checkpoints={"keep": {"last": 1, "best": {"metric": "val/accuracy", "mode": "min", "count": 1}}}))
     plan = run_cli("plan")
     assert "3 checkpoint(s) will be deleted" in plan.stdout, plan.stdout
     assert '- 3 checkpoint(s) of run "vision/a@1.0.0" (steps 30, 40, 50)' in plan.stdout
@@ -119,7 +120,7 @@ def test_retention_deletes_exactly_the_others_and_never_a_promoted_one(workdir: 
 def test_a_promotion_waits_for_the_run_to_finish_by_default(workdir: Path, server: BackgroundServer,
                                                             clock: ManualClock) -> None:
     """`select: best` while the run trains would register an early checkpoint as that version for good."""
-    write_manifests(workdir / "runs" / "a.yaml", promoted({"select": "best", "metric": "loss"}, when="finished"))
+    write_manifests(workdir / "runs" / "a.yaml", promoted({"select": "best", "metric": "val/loss"}, when="finished"))
     assert run_cli("apply", "--auto-approve").exit_code == 0
     clock.advance(START + 12)  # complete checkpoints exist, but the run is still training
     training = run_cli("plan", "--detailed-exitcode")

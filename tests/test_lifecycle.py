@@ -39,9 +39,15 @@ async def test_a_run_trains_to_completion(client: AsyncChariotClient, clock: Man
     assert run.progress and (run.progress[0].value, run.progress[0].final_value) == (30, 30)
     metrics = await client.get_all_metrics(run_id)
     assert sorted({m.global_step for m in metrics}) == list(range(1, 31))
-    assert {m.tag for m in metrics} == {"loss", "accuracy"}
-    losses = [m.value for m in sorted(metrics, key=lambda m: m.global_step) if m.tag == "loss"]
-    assert losses == sorted(losses, reverse=True)
+    tags_at: dict[int, set[str]] = {}
+    for m in metrics:
+        tags_at.setdefault(m.global_step, set()).add(m.tag)
+    assert tags_at[1] == tags_at[9] == {"train/loss", "train/lr"}  # logged every step of a 10-step epoch
+    for epoch_end in (10, 20, 30):  # a validation pass writes its tags at the epoch's last step
+        assert {"val/loss", "val/accuracy", "ds-1/val/accuracy"} < tags_at[epoch_end]
+    losses = [m.value for m in sorted(metrics, key=lambda m: m.global_step) if m.tag == "train/loss"]
+    epoch_means = [sum(losses[i:i + 10]) / 10 for i in (0, 10, 20)]
+    assert epoch_means == sorted(epoch_means, reverse=True) and losses[-1] < losses[0] / 2  # noisy, but falling
     assert await client.get_global_steps_with_checkpoints(run_id) == [10, 20, 30]
     checkpoints = await client.get_checkpoints(run_ids=[run_id])
     assert {c.status for c in checkpoints} == {"complete"}
@@ -60,20 +66,20 @@ async def test_progress_grows(client: AsyncChariotClient, clock: ManualClock, st
 
 
 async def test_defaults_of_events_metrics_and_checkpoints(client: AsyncChariotClient, clock: ManualClock) -> None:
-    run_id = await new_run(client, config={"max_steps": 700, "base_model": "phi-3-mini", "dataset_id": "d"},
-                           blueprint="llm-fine-tune", task_type="Text Generation")
+    run_id = await new_run(client, config=classifier_config(epochs=70))  # 700 steps, 10 an epoch
     clock.advance(10_000)
     assert len(await client.get_events(run_id)) == len(START_PHASES) + 2
     events = await client.get_events(run_id, limit=3)
     assert [e.sequence for e in events] == [6, 5, 4]  # default sequence:desc
     assert [e.sequence for e in await client.get_events(run_id, sort=["sequence"], limit=2)] == [1, 2]
     assert [e.sequence for e in await client.get_events(run_id, sort=["sequence:asc"], offset=4)] == [5, 6]
+    everything = await client.get_all_metrics(run_id)
+    assert len(everything) > rest.METRICS_DEFAULT_LIMIT
     assert len(await client.get_metrics(run_id)) == rest.METRICS_DEFAULT_LIMIT
-    assert len(await client.get_all_metrics(run_id)) == 1400
-    last = await client.get_metrics(run_id, global_steps=[700], tags=["loss"])
-    assert [(m.global_step, m.tag) for m in last] == [(700, "loss")]
+    last = await client.get_metrics(run_id, global_steps=[700], tags=["train/loss"])
+    assert [(m.global_step, m.tag) for m in last] == [(700, "train/loss")]
     older = await client.get_metrics(run_id, created_before=last[0].created_at, limit=5000)
-    assert len(older) == 1398
+    assert {m.id for m in older} == {m.id for m in everything if m.created_at < last[0].created_at}  # strictly
     checkpoints = await client.get_checkpoints(run_ids=[run_id])
     assert len(checkpoints) == rest.CHECKPOINTS_DEFAULT_LIMIT
     assert [c.global_step for c in checkpoints] == list(range(700, 600, -10))  # created_at:desc
@@ -135,7 +141,7 @@ async def test_download_and_model_from_checkpoint(client: AsyncChariotClient, cl
     with pytest.raises(InvalidArgumentError, match="existing directory"):
         await client.download_checkpoint(checkpoint.id, tmp_path / "missing")
     written = await client.download_checkpoint(checkpoint.id, tmp_path)
-    assert sorted(p.name for p in written) == ["metadata.json", "model.pt"]
+    assert sorted(p.name for p in written) == ["chariot_model_config.json", "model.pt"]
     assert (tmp_path / "model.pt").stat().st_size == 4096
     with pytest.raises(InvalidArgumentError, match="SemVer"):
         await client.create_model_from_checkpoint(checkpoint_id=checkpoint.id, name="m", version="1.0",
@@ -174,7 +180,8 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     clock.advance(100)
     run = second.get_run(run_id, None)
     assert (run["name"], run["status"]) == ("kept", "job_completed")
-    assert len(second.metrics(run_id, None)) == 40
+    losses = [m for m in second.metrics(run_id, None) if m["tag"] == "train/loss"]
+    assert sorted(m["global_step"] for m in losses) == list(range(1, 21))
     second.close()
 
 

@@ -77,10 +77,10 @@ def test_an_unknown_metric_tag_is_an_error_with_the_tags(workdir: Path, server: 
     write_manifests(workdir / "runs" / "a.yaml", manifest("a"))
     assert run_cli("apply", "--auto-approve").exit_code == 0
     clock.advance(30)  # type: ignore[attr-defined]
-    result = run_cli("metrics", "vision/a@1.0.0", "--tag", "los")
-    assert result.exit_code == 1 and "reports no metric tag 'los'" in result.stderr
-    assert "did you mean 'loss'?" in result.stderr
-    assert run_cli("metrics", "vision/a@1.0.0", "--tag", "loss").exit_code == 0
+    result = run_cli("metrics", "vision/a@1.0.0", "--tag", "train/los")
+    assert result.exit_code == 1 and "reports no metric tag 'train/los'" in result.stderr
+    assert "did you mean 'train/loss'?" in result.stderr
+    assert run_cli("metrics", "vision/a@1.0.0", "--tag", "train/loss").exit_code == 0
 
 
 def test_an_import_of_nothing_is_an_error(workdir: Path, server: BackgroundServer) -> None:

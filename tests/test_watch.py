@@ -62,9 +62,11 @@ def test_status_shows_progress_last_event_and_latest_metrics(fast: BackgroundSer
     b = lines["vision/b@1.0.0"]
     assert b["progress"][0]["value"] == b["progress"][0]["final_value"] == 20
     assert b["last_event"]["status"] == "job_completed" and b["age_seconds"] >= 0
-    assert set(b["metrics"]) == {"loss", "accuracy"} and 0 < b["metrics"]["loss"] < 2.6
+    assert {"train/loss", "train/lr", "val/loss", "val/accuracy", "ds-1/val/accuracy"} == set(b["metrics"])
+    assert 0 < b["metrics"]["train/loss"] < 2.6  # the latest of every tag, the validation pass's as well
     text = run_cli("status").stdout
-    assert "[####################] 20/20" in text and "job_completed" in text and "loss=" in text
+    assert "[####################] 20/20" in text and "job_completed" in text and "val/accuracy=" in text
+    assert "train/lr=" not in text and "+2 more" in text  # a row shows headline tags; JSON has them all
 
 
 def test_watch_off_a_terminal_prints_changes_and_ends(fast: BackgroundServer, workdir: Path) -> None:
@@ -101,9 +103,9 @@ def test_metrics_csv_equals_get_all_metrics_and_a_png_is_written(fast: Backgroun
             return sorted((m.global_step, m.tag, float(m.value or 0)) for m in every_metric)
 
     assert [(int(r["global_step"]), r["tag"], float(r["value"])) for r in rows] == asyncio.run(every())
-    only_loss = json.loads(run_cli("metrics", "vision/a@1.0.0", "--tag", "loss", "--format", "json").stdout)
-    assert {m["tag"] for m in only_loss} == {"loss"} and len(only_loss) == 10
-    assert "loss (step 1 to 10)" in run_cli("metrics", "vision/a@1.0.0", "--plot").stdout
+    only_loss = json.loads(run_cli("metrics", "vision/a@1.0.0", "--tag", "train/loss", "--format", "json").stdout)
+    assert {m["tag"] for m in only_loss} == {"train/loss"} and len(only_loss) == 10
+    assert "train/loss (step 1 to 10)" in run_cli("metrics", "vision/a@1.0.0", "--plot").stdout
     png = workdir / "curves.png"
     assert run_cli("metrics", "vision/a@1.0.0", "--png", str(png)).exit_code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from chariot_apply.connect import GPUS_VARIABLE, gpu_inventory
 from chariot_apply.errors import UserError
 from chariot_apply.names import EMBEDDED_DB
 
@@ -35,9 +36,15 @@ def emulator() -> None:
 @click.option("--fail-at-step", type=click.IntRange(min=1), help="Every run fails (job_failed) at this step.")
 @click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1), help="This share of runs fails, each at a "
                                                                              "step of its own.")
+@click.option("--restart-at-step", type=click.IntRange(min=1),
+              help="Every run is restarted once (run_restart_requested) at this step, and resumes from its last "
+                   "checkpoint.")
+@click.option("--gpus", envvar=GPUS_VARIABLE, metavar="TYPE=COUNT,...",
+              help="The cluster's GPUs, for example A100=8,T4=4: runs that ask for more than are free wait in "
+                   f"job_pending [env {GPUS_VARIABLE}].")
 def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: str | None,
           client_secret: str | None, latency: float, frozen_clock: bool, time_scale: float,
-          fail_at_step: int | None, fail_rate: float) -> None:
+          fail_at_step: int | None, fail_rate: float, restart_at_step: int | None, gpus: str | None) -> None:
     """Serve the emulator over HTTP."""
     from chariot_apply.emulator.app import AuthConfig, create_app
     from chariot_apply.emulator.clock import ManualClock, SystemClock
@@ -50,8 +57,11 @@ def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: st
         raise click.UsageError("--client-id and --client-secret go together")
     auth = AuthConfig(tokens=set(tokens), clients={client_id: client_secret} if client_id and client_secret else {})
     clock = ManualClock(SystemClock().now()) if frozen_clock else SystemClock()
-    timing = replace(LifecycleTiming(), fail_at_step=fail_at_step, fail_probability=fail_rate).scaled(time_scale)
-    app = create_app(EmulatorStore(db, clock=clock, timing=timing), auth=auth, faults=Faults(latency_seconds=latency))
+    timing = replace(LifecycleTiming(), fail_at_step=fail_at_step, fail_probability=fail_rate,
+                     restart_at_step=restart_at_step).scaled(time_scale)
+    inventory = gpu_inventory(gpus)
+    app = create_app(EmulatorStore(db, clock=clock, timing=timing, gpus=inventory), auth=auth,
+                     faults=Faults(latency_seconds=latency))
     try:
         listener = listening_socket(host, port)
     except OSError as exc:

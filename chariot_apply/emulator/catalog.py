@@ -35,12 +35,34 @@ class GpuSeed(BaseModel):
     count: int = Field(ge=0)
 
 
+class DatasetSeed(BaseModel):
+    """A dataset snapshot's size: how many steps an epoch over it takes (others have a default size)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1)
+    size: int = Field(ge=1)
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
     projects: list[ProjectSeed] = Field(default_factory=list)
     gpus: list[GpuSeed] = Field(default_factory=list)
+    datasets: list[DatasetSeed] = Field(default_factory=list)
     schemas: dict[str, Any] = Field(default_factory=dict)  # anchors for the YAML file; not stored
     blueprints: list[BlueprintSeed] = Field(default_factory=list)
+
+
+def parse_gpus(text: str) -> list[GpuSeed]:
+    """``A100=8,T4=4`` as the cluster's GPU inventory; ValueError says what is wrong."""
+    out: list[GpuSeed] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, sep, count = part.partition("=")
+        if not sep or not kind.strip() or not count.strip().isdigit():
+            raise ValueError(f"{part!r} is not TYPE=COUNT (for example A100=8)")
+        out.append(GpuSeed(type=kind.strip(), count=int(count)))
+    if len({g.type.upper() for g in out}) != len(out):
+        raise ValueError("a GPU type is named twice")
+    return out
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

@@ -1,38 +1,41 @@
-"""The simulated life of a training run, as pure functions of its state and the time.
+"""The simulated life of a training run, as functions of its state, its training (``training.Recipe``) and the time.
 
-A run goes ``run_created → job_created → job_submitted → job_pending → job_running``,
-trains one global step per ``step_seconds`` (writing ``loss`` and ``accuracy``, a
-checkpoint every ``checkpoint_every`` steps), and ends ``job_completed``. A stop
-goes ``run_stop_requested → job_terminate_requested → job_terminating →
+A run goes ``run_created → job_created → job_submitted → job_pending → job_running``. It waits in ``job_pending``
+while the cluster has not the GPUs it asks for (``Admission``), and ends ``job_create_failed`` at once when it
+never could. Running, it trains one global step per ``step_seconds``, logging training metrics; at the end of
+each epoch a validation pass (a second progress operation, ``Evaluating``) writes many tags at one step, and
+every ``checkpoint_every`` steps a checkpoint is saved, incomplete until the next step has uploaded it. It ends
+``job_completed``, or ``job_failed``: its loss became NaN, its batch did not fit in memory, its ``start_model``
+does not exist, or a fault knob said so. A restart (``run_restart_requested``) sends it back to ``job_pending``
+and on from its last checkpoint. A stop goes ``run_stop_requested → job_terminate_requested → job_terminating →
 job_terminated``, finishing within the grace period (never later than it).
 
-A run may be made to fail (``job_failed``) at a chosen step, or with a probability (decided once per run,
-from its id), so that failure can be tested. ``time_scale`` speeds the whole life up (10: ten times faster).
+``time_scale`` speeds the whole life up (10: ten times faster).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chariot_apply.chariot.models import FINISHED_STATUSES
+from chariot_apply.emulator import training
 
 START_PHASES: tuple[str, ...] = ("job_created", "job_submitted", "job_pending", "job_running")
 STOP_PHASES: tuple[str, ...] = ("job_terminate_requested", "job_terminating", "job_terminated")
+RUNNING = len(START_PHASES)
 
 
 @dataclass(frozen=True)
 class LifecycleTiming:
     phase_seconds: tuple[float, ...] = (1.0, 1.0, 2.0, 2.0)  # delay before each START_PHASES entry
     step_seconds: float = 1.0
-    checkpoint_every: int = 10
-    default_steps: int = 50
-    max_steps: int = 10_000
     stop_phase_seconds: tuple[float, ...] = (1.0, 2.0, 3.0)  # after the stop; capped by the grace period
     fail_at_step: int | None = None  # every run fails at this step
     fail_probability: float = 0.0  # or: this share of runs fails, each at a step of its own
+    restart_at_step: int | None = None  # every run is restarted once at this step (a node lost)
 
     def scaled(self, time_scale: float) -> LifecycleTiming:
         """The same life, ``time_scale`` times faster."""
@@ -46,13 +49,16 @@ class RunClock:
     """What the lifecycle needs to know about a run; times are epoch seconds."""
 
     status: str
-    phase: int  # index of the next START_PHASES entry; len(START_PHASES) once running
+    phase: int  # index of the next START_PHASES entry; RUNNING once running
     global_step: int
     total_steps: int
-    next_at: float | None  # when the next transition is due; None when nothing more will happen
+    next_at: float | None  # when the next transition is due; None when nothing more will happen by itself
     stop_at: float | None = None  # when the stop was requested
     grace: float | None = None
     fail_step: int | None = None  # the step at which the run fails (a fault knob), if it does
+    restart_step: int | None = None  # the step at which it is restarted, once
+    evaluating: int | None = None  # validation batches done, during a validation pass
+    waiting: str | None = None  # why it waits in job_pending (no GPUs free), until a run ends
 
     @property
     def finished(self) -> bool:
@@ -67,24 +73,32 @@ class Effect:
     status: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     global_step: int | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float | None] = field(default_factory=dict)
     checkpoint: bool = False
     complete_checkpoints: bool = False
+    progress: bool = False  # the run's progress changed (without a step: a validation pass moved on)
 
 
-def total_steps(config: dict[str, Any], timing: LifecycleTiming) -> int:
-    """Steps a run will train: ``max_steps``, else ``epochs`` x 10, else the default."""
-    for key, factor in (("max_steps", 1), ("epochs", 10)):
-        value = config.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return min(value * factor, timing.max_steps)
-    return timing.default_steps
+@dataclass
+class Admission:
+    """What decides whether a run may be created and start, from outside the run: the cluster and the catalog."""
+
+    #: Why the job cannot be created at all (more GPUs than the cluster has), if so.
+    create_problem: Callable[[], str | None] = lambda: None
+    #: Why the run will have to wait for GPUs, if it would now (nothing is taken).
+    shortage: Callable[[], str | None] = lambda: None
+    #: Why the run must wait for GPUs now (None: they were taken for it).
+    take_gpus: Callable[[], str | None] = lambda: None
+    #: Why the run cannot start (its start_model is missing), if so.
+    start_problem: Callable[[], str | None] = lambda: None
+    #: Why the first step runs out of memory, if it does.
+    memory_problem: Callable[[], str | None] = lambda: None
 
 
-def started(created_at: float, config: dict[str, Any], timing: LifecycleTiming, seed: str = "") -> RunClock:
-    total = total_steps(config, timing)
-    return RunClock(status="run_created", phase=0, global_step=0, total_steps=total,
-                    next_at=created_at + timing.phase_seconds[0], fail_step=_fail_step(total, timing, seed))
+def started(created_at: float, r: training.Recipe, timing: LifecycleTiming, seed: str = "") -> RunClock:
+    return RunClock(status="run_created", phase=0, global_step=0, total_steps=r.total_steps,
+                    next_at=created_at + timing.phase_seconds[0], fail_step=_fail_step(r.total_steps, timing, seed),
+                    restart_step=timing.restart_at_step)
 
 
 def _fail_step(total: int, timing: LifecycleTiming, seed: str) -> int | None:
@@ -97,28 +111,31 @@ def _fail_step(total: int, timing: LifecycleTiming, seed: str) -> int | None:
     return 1 + int(where * total) if chance < timing.fail_probability else None
 
 
-def metric_values(step: int, total: int) -> dict[str, float]:
-    progress = step / max(total, 1)
-    return {"loss": round(2.5 * math.exp(-3 * progress) + 0.05, 6),
-            "accuracy": round(0.1 + 0.85 * (1 - math.exp(-4 * progress)), 6)}
-
-
 def request_stop(run: RunClock, now: float, grace: float, timing: LifecycleTiming) -> tuple[RunClock, Effect]:
     first = now + min(timing.stop_phase_seconds[0], grace)
-    stopping = replace(run, status="run_stop_requested", stop_at=now, grace=grace, next_at=first)
+    stopping = replace(run, status="run_stop_requested", stop_at=now, grace=grace, next_at=first, evaluating=None,
+                       waiting=None)
     return stopping, Effect(at=now, status="run_stop_requested", details={"grace_period_seconds": grace})
 
 
-def advance(run: RunClock, now: float, timing: LifecycleTiming) -> tuple[RunClock, list[Effect]]:
+def advance(run: RunClock, now: float, timing: LifecycleTiming, r: training.Recipe, seed: str,
+            admission: Admission | None = None) -> tuple[RunClock, list[Effect]]:
     """Every transition due by ``now``, in order, and the state after them."""
     effects: list[Effect] = []
+    gate = admission or Admission()
     while run.next_at is not None and run.next_at <= now and not run.finished:
-        run, effect = _step(run, timing)
+        run, effect = _step(run, timing, r, seed, gate)
         effects.append(effect)
     return run, effects
 
 
-def _step(run: RunClock, timing: LifecycleTiming) -> tuple[RunClock, Effect]:
+def _failed(run: RunClock, at: float, reason: str, **details: Any) -> tuple[RunClock, Effect]:
+    return (replace(run, status="job_failed", next_at=None, evaluating=None),
+            Effect(at=at, status="job_failed", details={"reason": reason, **details}))
+
+
+def _step(run: RunClock, timing: LifecycleTiming, r: training.Recipe, seed: str,
+          gate: Admission) -> tuple[RunClock, Effect]:
     at = run.next_at
     assert at is not None
     if run.stop_at is not None:
@@ -128,19 +145,65 @@ def _step(run: RunClock, timing: LifecycleTiming) -> tuple[RunClock, Effect]:
         if index + 1 < len(STOP_PHASES):
             nxt = run.stop_at + min(timing.stop_phase_seconds[index + 1], run.grace or 0.0)
         return replace(run, status=status, next_at=nxt), Effect(at=at, status=status)
-    if run.phase < len(START_PHASES):
-        status = START_PHASES[run.phase]
-        phase = run.phase + 1
-        nxt = at + (timing.phase_seconds[phase] if phase < len(START_PHASES) else timing.step_seconds)
-        return replace(run, status=status, phase=phase, next_at=nxt), Effect(at=at, status=status)
+    if run.phase < RUNNING:
+        return _start_phase(run, at, timing, gate)
+    if run.evaluating is not None:
+        return _evaluate(run, at, timing, r, seed)
     step = run.global_step + 1
+    if step == 1 and (problem := gate.memory_problem()):
+        return _failed(run, at, problem, exit_code=137)
+    if step == run.restart_step:
+        resume = (run.global_step // r.checkpoint_every) * r.checkpoint_every
+        return (replace(run, status="run_restart_requested", phase=START_PHASES.index("job_pending"),
+                        global_step=resume, restart_step=None, next_at=at + timing.phase_seconds[2]),
+                Effect(at=at, status="run_restart_requested",
+                       details={"reason": "the node running the job was lost", "resume_from_step": resume}))
+    metrics = training.training_metrics(r, step, seed) if step % r.log_every == 0 or step == 1 else {}
+    if step == r.nan_step:
+        return (replace(run, global_step=step, status="job_failed", next_at=None),
+                Effect(at=at, global_step=step, metrics=training.training_metrics(r, step, seed), status="job_failed",
+                       details={"reason": f"training diverged: the loss is not a number at step {step} (learning "
+                                          f"rate {r.learning_rate:g} is too high for {r.model})",
+                                "global_step": step}))
     if step == run.fail_step:
-        failed = Effect(at=at, global_step=step, metrics=metric_values(step, run.total_steps), status="job_failed",
-                        details={"reason": f"the training process exited at step {step} (injected failure)"})
-        return replace(run, global_step=step, status="job_failed", next_at=None), failed
+        return (replace(run, global_step=step, status="job_failed", next_at=None),
+                Effect(at=at, global_step=step, metrics=metrics, status="job_failed",
+                       details={"reason": f"the training process exited at step {step} (injected failure)"}))
+    validates = step % r.evaluate_every == 0 or step >= run.total_steps
+    effect = Effect(at=at, global_step=step, metrics=metrics, complete_checkpoints=True)
+    return replace(run, global_step=step, evaluating=0 if validates else None,
+                   next_at=at + (timing.step_seconds / 4 if validates else timing.step_seconds)), effect
+
+
+def _start_phase(run: RunClock, at: float, timing: LifecycleTiming, gate: Admission) -> tuple[RunClock, Effect]:
+    status = START_PHASES[run.phase]
+    if status == "job_created" and (problem := gate.create_problem()):
+        return replace(run, status="job_create_failed", next_at=None), Effect(
+            at=at, status="job_create_failed", details={"reason": problem})
+    if status == "job_pending" and (waiting := gate.shortage()):
+        # It waits, with no transition due: a run that ends frees GPUs and wakes it (the store's job).
+        return replace(run, status=status, phase=run.phase + 1, next_at=None, waiting=waiting), Effect(
+            at=at, status=status, details={"reason": waiting})
+    if status == "job_running":
+        if waiting := gate.take_gpus():  # another run took them first: wait on, silently
+            return replace(run, next_at=None, waiting=waiting), Effect(at=at)
+        if problem := gate.start_problem():
+            return _failed(run, at, problem)
+    phase = run.phase + 1
+    nxt = at + (timing.phase_seconds[phase] if phase < RUNNING else timing.step_seconds)
+    return replace(run, status=status, phase=phase, next_at=nxt, waiting=None), Effect(at=at, status=status)
+
+
+def _evaluate(run: RunClock, at: float, timing: LifecycleTiming, r: training.Recipe,
+              seed: str) -> tuple[RunClock, Effect]:
+    """A validation pass in the first half of the step after an epoch's last: half way (two progress operations at
+    once), then its results, all at the epoch's last step, and a checkpoint, uploaded by the time of the next step."""
+    step = run.global_step
+    if run.evaluating == 0:
+        return (replace(run, evaluating=max(1, r.eval_batches // 2), next_at=at + timing.step_seconds / 4),
+                Effect(at=at, progress=True))
     done = step >= run.total_steps
-    effect = Effect(at=at, global_step=step, metrics=metric_values(step, run.total_steps),
-                    checkpoint=step % timing.checkpoint_every == 0 or done, complete_checkpoints=True,
-                    status="job_completed" if done else None)
-    return replace(run, global_step=step, status="job_completed" if done else run.status,
-                   next_at=None if done else at + timing.step_seconds), effect
+    effect = Effect(at=at, global_step=step, metrics=training.validation_metrics(r, step, seed),
+                    checkpoint=step % r.checkpoint_every == 0 or done, status="job_completed" if done else None)
+    return replace(run, evaluating=None, status="job_completed" if done else run.status,
+                   next_at=None if done else at + timing.step_seconds / 2), effect

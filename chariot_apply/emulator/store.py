@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import heapq
 import json
 import random
 import sqlite3
@@ -18,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,8 @@ from chariot_apply.backends.rest import api as rest
 from chariot_apply.chariot.ilike import fold
 from chariot_apply.chariot.models import FINISHED_STATUSES
 from chariot_apply.chariot.semver import is_semver
-from chariot_apply.emulator import lifecycle
-from chariot_apply.emulator.catalog import Catalog, load_catalog
+from chariot_apply.emulator import lifecycle, training
+from chariot_apply.emulator.catalog import Catalog, GpuSeed, load_catalog
 from chariot_apply.emulator.clock import Clock, SystemClock
 from chariot_apply.emulator.errors import EmulatorError as EmulatorError
 from chariot_apply.emulator.queries import (
@@ -45,9 +46,11 @@ from chariot_apply.emulator.queries import (
 from chariot_apply.emulator.schema import (
     ACTIVE,
     ACTIVE_CLAUSE,
+    ADDED_RUN_COLUMNS,
     DOCUMENT_SOURCES,
     DOCUMENT_VERSION,
     SCHEMA,
+    WAITING_INDEX,
     iso_time,
     run_document,
     run_json,
@@ -92,7 +95,7 @@ def apply_defaults(schema: dict[str, Any], config: dict[str, Any]) -> dict[str, 
 class EmulatorStore:
     def __init__(self, path: str | Path = ":memory:", *, clock: Clock | None = None,
                  timing: lifecycle.LifecycleTiming | None = None, catalog: Catalog | None = None,
-                 seed: bool = True) -> None:
+                 seed: bool = True, gpus: Sequence[GpuSeed] | None = None) -> None:
         self.clock = clock or SystemClock()
         self.timing = timing or lifecycle.LifecycleTiming()
         self._lock = threading.RLock()
@@ -112,15 +115,18 @@ class EmulatorStore:
         self._db.executescript(SCHEMA)
         with self._tx():  # one process at a time brings the file up to date and seeds it
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
-            if "fail_step" not in columns:  # an older database
-                self._db.execute("ALTER TABLE runs ADD COLUMN fail_step INTEGER")
-            if "doc" not in columns:
-                self._db.execute("ALTER TABLE runs ADD COLUMN doc TEXT")
+            for column, kind in ADDED_RUN_COLUMNS.items():  # an older database
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+            self._db.execute(WAITING_INDEX)
+            _allow_null_metrics(self._db)
             self._keep_documents()
             if seed and self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0:
                 self.seed(catalog or load_catalog(), backdate=True)
             elif seed and self._db.execute("SELECT COUNT(*) FROM gpus").fetchone()[0] == 0:
                 self.seed(Catalog(gpus=(catalog or load_catalog()).gpus))  # a database from before GPUs were listed
+        if gpus is not None:
+            self.set_gpus(gpus)
 
     def _journal(self, mode: str) -> None:
         """Set the journal mode. Switching a new file to WAL needs it alone for a moment, and SQLite answers
@@ -176,7 +182,11 @@ class EmulatorStore:
         """Add the catalog's projects and blueprints (existing names and versions are kept)."""
         with self._lock, self._tx():
             now = self._now()
-            added = {"projects": 0, "blueprints": 0, "gpus": 0}
+            added = {"projects": 0, "blueprints": 0, "gpus": 0, "datasets": 0}
+            for dataset in catalog.datasets:
+                if not self._query("SELECT 1 FROM datasets WHERE id=?", [dataset.id]):
+                    self._db.execute("INSERT INTO datasets VALUES (?, ?)", (dataset.id, dataset.size))
+                    added["datasets"] += 1
             for gpu in catalog.gpus:
                 if not self._query("SELECT 1 FROM gpus WHERE type=?", [gpu.type]):
                     self._db.execute("INSERT INTO gpus VALUES (?, ?)", (gpu.type, gpu.count))
@@ -203,6 +213,12 @@ class EmulatorStore:
                      json.dumps(bp.task_types), int(bp.deleted)))
                 added["blueprints"] += 1
             return added
+
+    def set_gpus(self, gpus: Sequence[GpuSeed]) -> None:
+        """The cluster's GPU inventory is exactly ``gpus`` from now on (``emulator serve --gpus``)."""
+        with self._lock, self._tx():
+            self._db.execute("DELETE FROM gpus")
+            self._db.executemany("INSERT INTO gpus VALUES (?, ?)", [(g.type, g.count) for g in gpus])
 
     def gpus(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -290,16 +306,16 @@ class EmulatorStore:
                 # before it by another process (the oldest run at an address is the one every plan keeps).
                 now = self._now()
                 run_id = self._ids.new(now)
-                clock = lifecycle.started(now, config, self.timing, seed=run_id)
+                clock = lifecycle.started(now, self._recipe(body.task_type, config), self.timing, seed=run_id)
                 self._db.execute(
                     "INSERT INTO runs (id, name, name_folded, version, created_at, blueprint_id, project_id, user_id, "
                     "task_type, "
                     "resources, config, notes, status, status_updated_at, progress_updated_at, phase, global_step, "
-                    "total_steps, next_at, fail_step) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "total_steps, next_at, fail_step, restart_step) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (run_id, body.name, fold(body.name), body.version, now, body.blueprint_id, body.project_id, user_id,
                      body.task_type, body.resources.model_dump_json(exclude_none=True), json.dumps(config),
                      body.notes, clock.status, now, None, clock.phase, clock.global_step, clock.total_steps,
-                     clock.next_at, clock.fail_step))
+                     clock.next_at, clock.fail_step, clock.restart_step))
                 self._record_events(run_id, [lifecycle.Effect(at=now, status="run_created")])
             return run_id
 
@@ -381,42 +397,155 @@ class EmulatorStore:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _recipe(self, task_type: str, config: dict[str, Any]) -> training.Recipe:
+        return training.recipe(task_type, config, self._dataset_sizes())
+
+    def _dataset_sizes(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._query("SELECT id, size FROM datasets")}
+
     def advance(self) -> int:
-        """Let every run catch up with the clock; return how many transitions happened."""
+        """Let every run catch up with the clock; return how many transitions happened.
+
+        Transitions are taken in time order across runs, so that a run waiting for GPUs starts the moment another
+        one frees them, however far the clock has moved since the last request."""
         with self._lock:
             now = self._now()
             if not self._query("SELECT 1 FROM runs WHERE next_at IS NOT NULL AND next_at <= ? AND deleted=0 LIMIT 1",
-                               [now]):
+                               [now]) and not self._wakeable():
                 return 0
-            count = 0
             with self._tx():  # read again under the write lock: another process may have advanced them meanwhile
-                now = self._now()
-                due = self._query("SELECT * FROM runs WHERE next_at IS NOT NULL AND next_at <= ? AND deleted=0",
-                                  [now])
-                for row in due:
-                    state, effects = lifecycle.advance(_clock_of(row), now, self.timing)
-                    self._apply(row, state, effects)
-                    count += len(effects)
-            return count
+                return self._advance_locked(self._now())
 
-    def _save_clock(self, run_id: str, state: lifecycle.RunClock, status_at: float) -> None:
+    def _wakeable(self) -> bool:
+        """A run waits for GPUs, and some are free now (a run was stopped or deleted since)."""
+        waiting = self._query("SELECT resources FROM runs WHERE waiting IS NOT NULL AND deleted=0 "
+                              "ORDER BY created_at LIMIT 1")
+        return bool(waiting) and Cluster.of(self).fits(_gpu_of(waiting[0]["resources"]))
+
+    def _advance_locked(self, now: float) -> int:
+        due = {r["id"]: r for r in self._query(
+            "SELECT * FROM runs WHERE next_at IS NOT NULL AND next_at <= ? AND deleted=0", [now])}
+        waiting = {r["id"]: r for r in self._query(
+            "SELECT * FROM runs WHERE waiting IS NOT NULL AND deleted=0 ORDER BY created_at")}
+        rows = due | waiting
+        clocks = {run_id: _clock_of(row) for run_id, row in rows.items()}
+        effects: dict[str, list[lifecycle.Effect]] = {run_id: [] for run_id in rows}
+        recipes: dict[str, training.Recipe] = {}
+        sizes = self._dataset_sizes()
+        cluster: Cluster | None = None
+        queue = [(clock.next_at, run_id) for run_id, clock in clocks.items() if clock.next_at is not None]
+        if waiting:
+            cluster = Cluster.of(self)
+            queue += self._wake(waiting, clocks, cluster, now)
+        heapq.heapify(queue)
+        while queue:
+            at, run_id = heapq.heappop(queue)
+            clock, row = clocks[run_id], rows[run_id]
+            if clock.next_at != at or at > now or clock.finished:
+                continue
+            if run_id not in recipes:
+                recipes[run_id] = training.recipe(row["task_type"], json.loads(row["config"]), sizes)
+            recipe, gpu = recipes[run_id], _gpu_of(row["resources"])
+            if gpu is not None and cluster is None:
+                cluster = Cluster.of(self)
+            admission = self._admission(row, recipe, gpu, cluster)
+            held = clock.phase == lifecycle.RUNNING and not clock.finished and clock.waiting is None
+            clock, happened = lifecycle.advance(clock, at, self.timing, recipe, run_id, admission)
+            clocks[run_id] = clock
+            effects[run_id] += happened
+            if clock.next_at is not None:
+                heapq.heappush(queue, (clock.next_at, run_id))
+            if held and clock.finished and gpu is not None and cluster is not None:
+                cluster.release(gpu)
+                for item in self._wake(waiting, clocks, cluster, at):
+                    heapq.heappush(queue, item)
+        count = 0
+        for run_id, happened in effects.items():
+            if happened or clocks[run_id] != _clock_of(rows[run_id]):
+                self._apply(rows[run_id], clocks[run_id], happened, recipes.get(run_id))
+                count += len(happened)
+        return count
+
+    def _wake(self, waiting: dict[str, sqlite3.Row], clocks: dict[str, lifecycle.RunClock], cluster: Cluster,
+              at: float) -> list[tuple[float, str]]:
+        """Runs that wait for GPUs, oldest first, that fit now: due at ``at``. The oldest that does not fit
+        keeps the others waiting behind it (first come, first served)."""
+        out = []
+        for run_id, row in waiting.items():
+            clock = clocks[run_id]
+            if clock.waiting is None or clock.finished or clock.stop_at is not None:
+                continue
+            if not cluster.fits(_gpu_of(row["resources"])):
+                break
+            clocks[run_id] = replace(clock, waiting=None, next_at=at)
+            out.append((at, run_id))
+        return out
+
+    def _admission(self, row: sqlite3.Row, recipe: training.Recipe, gpu: tuple[str, int] | None,
+                   cluster: Cluster | None) -> lifecycle.Admission:
+        resources = json.loads(row["resources"])
+
+        def take_gpus() -> str | None:
+            if gpu is None or cluster is None:
+                return None
+            return cluster.take(gpu)
+
+        def shortage() -> str | None:
+            return None if gpu is None or cluster is None or cluster.fits(gpu) else cluster.shortage(gpu)
+
+        def create_problem() -> str | None:
+            return None if gpu is None or cluster is None else cluster.never_fits(gpu)
+
+        def memory_problem() -> str | None:
+            have = training.memory_available_gib(resources.get("memory"), gpu)
+            if have is None or recipe.memory_needed_gib <= have:
+                return None
+            where = f"{gpu[1]} x {gpu[0]}" if gpu else f"resources.memory {resources.get('memory')}"
+            return (f"out of memory: {recipe.model} with batch size {recipe.batch_size} needs about "
+                    f"{recipe.memory_needed_gib:g} GiB; the run has {have:g} GiB ({where}). Use a smaller "
+                    "batch_size or ask for more memory")
+
+        return lifecycle.Admission(create_problem=create_problem, shortage=shortage, take_gpus=take_gpus,
+                                   start_problem=lambda: self._start_problem(recipe.start_model),
+                                   memory_problem=memory_problem)
+
+    def _start_problem(self, start: dict[str, Any] | None) -> str | None:
+        """Why a run cannot load its start_model: the checkpoint or model it names does not exist (or is not
+        complete)."""
+        if not start:
+            return None
+        if "checkpoint_id" in start:
+            rows = self._query("SELECT status FROM checkpoints WHERE id=? AND deleted=0", [str(start["checkpoint_id"])])
+            if not rows:
+                return f"start_model: checkpoint {start['checkpoint_id']} does not exist"
+            if rows[0]["status"] != "complete":
+                return f"start_model: checkpoint {start['checkpoint_id']} is not complete"
+        if "model_id" in start and not self._query("SELECT 1 FROM models WHERE id=?", [str(start["model_id"])]):
+            return f"start_model: model {start['model_id']} does not exist"
+        return None
+
+    def _save_clock(self, run_id: str, state: lifecycle.RunClock, status_at: float,
+                    recipe: training.Recipe | None = None) -> None:
         self._db.execute(
-            "UPDATE runs SET status=?, status_updated_at=?, phase=?, global_step=?, next_at=?, stop_at=?, grace=? "
-            "WHERE id=?",
+            "UPDATE runs SET status=?, status_updated_at=?, phase=?, global_step=?, next_at=?, stop_at=?, grace=?, "
+            "restart_step=?, eval_value=?, eval_total=?, waiting=? WHERE id=?",
             (state.status, status_at, state.phase, state.global_step, state.next_at, state.stop_at, state.grace,
-             run_id))
+             state.restart_step, state.evaluating, None if state.evaluating is None or recipe is None
+             else recipe.eval_batches, state.waiting, run_id))
 
-    def _apply(self, row: sqlite3.Row, state: lifecycle.RunClock, effects: list[lifecycle.Effect]) -> None:
+    def _apply(self, row: sqlite3.Row, state: lifecycle.RunClock, effects: list[lifecycle.Effect],
+               recipe: training.Recipe | None) -> None:
         run_id = row["id"]
         status_at = row["status_updated_at"]
         metrics, last_step_at = [], None
         for effect in effects:
             at = round(effect.at, 6)  # stored as served: to the microsecond (keyset filters are strict)
-            if effect.global_step is not None:
+            if effect.progress or effect.global_step is not None:
                 last_step_at = at
+            if effect.global_step is not None:
                 metrics += [(self._ids.new(at), run_id, effect.global_step, tag, value, at, run_id)
                             for tag, value in effect.metrics.items()]
-                if effect.complete_checkpoints:
+                if effect.complete_checkpoints:  # the next step has uploaded them
                     self._db.execute("UPDATE checkpoints SET status='complete', status_updated_at=? "
                                      "WHERE run_id=? AND status='incomplete'", [at, run_id])
                 if effect.checkpoint:  # the last one is complete at once: the run is over
@@ -429,7 +558,7 @@ class EmulatorStore:
                 status_at = at
         self._db.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", metrics)
         self._record_events(run_id, [e for e in effects if e.status])
-        self._save_clock(run_id, state, status_at)
+        self._save_clock(run_id, state, status_at, recipe)
         if last_step_at is not None:
             self._db.execute("UPDATE runs SET progress_updated_at=? WHERE id=?", [last_step_at, run_id])
 
@@ -511,11 +640,15 @@ class EmulatorStore:
             row = self._checkpoint_row(checkpoint_id)
             if row["status"] != "complete":
                 raise EmulatorError(409, f"checkpoint {checkpoint_id} is still being written")
+            run = self._query("SELECT task_type, config FROM runs WHERE id=?", [row["run_id"]])[0]
+            recipe = self._recipe(run["task_type"], json.loads(run["config"]))
             seed = hashlib.sha256(checkpoint_id.encode()).digest()
             weights = (seed * 128)[:4096]
-            meta = json.dumps({"run_id": row["run_id"], "global_step": row["global_step"],
-                               "sha256": hashlib.sha256(weights).hexdigest()}, indent=2).encode()
-            return {"model.pt": weights, "metadata.json": meta}
+            config = {"artifact_type": "pytorch", "task_type": run["task_type"], "model": recipe.model,
+                      "class_labels": dict(enumerate(recipe.labels)) if recipe.family.name == "detection" else None,
+                      "inference_engine": "ultralytics" if recipe.family.name == "detection" else "torchserve",
+                      "global_step": row["global_step"], "weights_sha256": hashlib.sha256(weights).hexdigest()}
+            return {"model.pt": weights, "chariot_model_config.json": json.dumps(config, indent=2).encode()}
 
     def models(self, query: rest.ModelQuery) -> list[dict[str, Any]]:
         with self._lock:
@@ -547,7 +680,78 @@ class EmulatorStore:
 def _clock_of(row: sqlite3.Row) -> lifecycle.RunClock:
     return lifecycle.RunClock(status=row["status"], phase=row["phase"], global_step=row["global_step"],
                               total_steps=row["total_steps"], next_at=row["next_at"], stop_at=row["stop_at"],
-                              grace=row["grace"], fail_step=row["fail_step"])
+                              grace=row["grace"], fail_step=row["fail_step"], restart_step=row["restart_step"],
+                              evaluating=row["eval_value"], waiting=row["waiting"])
+
+
+def _gpu_of(resources: str) -> tuple[str, int] | None:
+    """(type, count) of the GPUs a run's stored resources ask for, if any."""
+    gpu = json.loads(resources).get("gpu")
+    return (str(gpu.get("type") or ""), int(gpu.get("count") or 0)) if isinstance(gpu, dict) else None
+
+
+@dataclass
+class Cluster:
+    """The GPUs of the emulated cluster: how many of each type, and how many the running runs hold."""
+
+    total: dict[str, int]
+    used: dict[str, int]
+
+    @classmethod
+    def of(cls, store: EmulatorStore) -> Cluster:
+        total = {r["type"].upper(): r["count"] for r in store._query("SELECT type, count FROM gpus")}
+        used: dict[str, int] = {}
+        for row in store._query(f"SELECT resources FROM runs WHERE phase={lifecycle.RUNNING} AND deleted=0 "
+                                f"AND waiting IS NULL AND {ACTIVE_CLAUSE} AND resources LIKE '%\"gpu\"%'"):
+            gpu = _gpu_of(row["resources"])
+            if gpu is not None:
+                used[gpu[0].upper()] = used.get(gpu[0].upper(), 0) + gpu[1]
+        return cls(total, used)
+
+    def free(self, kind: str) -> int:
+        return self.total.get(kind.upper(), 0) - self.used.get(kind.upper(), 0)
+
+    def fits(self, gpu: tuple[str, int] | None) -> bool:
+        return gpu is None or gpu[1] <= self.free(gpu[0])
+
+    def never_fits(self, gpu: tuple[str, int]) -> str | None:
+        kind, count = gpu
+        have = self.total.get(kind.upper())
+        if have is None:
+            offered = ", ".join(f"{n} x {k}" for k, n in sorted(self.total.items())) or "none"
+            return f"the cluster has no {kind} GPUs (it has: {offered})"
+        if count > have:
+            return f"the run asks for {count} x {kind} GPUs; the cluster has {have}"
+        return None
+
+    def take(self, gpu: tuple[str, int]) -> str | None:
+        """Take the GPUs for a run that starts, or say why it must wait."""
+        if not self.fits(gpu):
+            return self.shortage(gpu)
+        kind, count = gpu
+        self.used[kind.upper()] = self.used.get(kind.upper(), 0) + count
+        return None
+
+    def shortage(self, gpu: tuple[str, int]) -> str:
+        kind, count = gpu
+        return (f"waiting for {count} x {kind} GPUs: {max(0, self.free(kind))} of {self.total.get(kind.upper(), 0)} "
+                "free")
+
+    def release(self, gpu: tuple[str, int]) -> None:
+        self.used[gpu[0].upper()] = max(0, self.used.get(gpu[0].upper(), 0) - gpu[1])
+
+
+def _allow_null_metrics(db: sqlite3.Connection) -> None:
+    """A database from before null metric values had ``value REAL NOT NULL``: rebuild the table without it."""
+    columns = {r[1]: r for r in db.execute("PRAGMA table_info(metrics)")}
+    if not columns["value"][3]:  # notnull
+        return
+    db.execute("ALTER TABLE metrics RENAME TO metrics_old")
+    db.execute("CREATE TABLE metrics (id TEXT PRIMARY KEY, run_id TEXT NOT NULL, global_step INTEGER NOT NULL, "
+               "tag TEXT NOT NULL, value REAL, created_at REAL NOT NULL, job_id TEXT)")
+    db.execute("INSERT INTO metrics SELECT id, run_id, global_step, tag, value, created_at, job_id FROM metrics_old")
+    db.execute("DROP TABLE metrics_old")
+    db.execute("CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, created_at)")
 
 
 def _checkpoint_out(row: sqlite3.Row, selected: Set[str] | None) -> dict[str, Any]:

@@ -80,22 +80,49 @@ def render_status_text(document: StatusDocument) -> str:
     rows = [("RUN", "STATUS", "PROGRESS", "AGE", "LAST EVENT", "METRICS")]
     for line in document.runs:
         rows.append((line.address, line.status or "?", progress_bar(line.progress), age(line.age_seconds),
-                     line.last_event.status if line.last_event else "-",
-                     " ".join(f"{tag}={number(v)}" for tag, v in line.metrics.items()) or "-"))
+                     last_event(line.last_event), headline_metrics(line.metrics)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
                    for row in rows)
 
 
+#: How many metric tags a table row shows (JSON has them all).
+HEADLINE_TAGS = 3
+
+
+def last_event(event: EventLine | None) -> str:
+    """The last event's status, and its reason where it gives one (why a run waits or failed)."""
+    if event is None:
+        return "-"
+    reason = event.details.get("reason")
+    return f"{event.status}: {reason}" if isinstance(reason, str) and reason else event.status
+
+
+def headline_metrics(metrics: dict[str, float | None]) -> str:
+    """A few tags for a table row: overall ones (``metrics/mAP50(B)``, ``val/loss``) before per-dataset ones
+    (``<snapshot>/<split>/...``), validation before training; ``+N more`` for the rest."""
+    def rank(tag: str) -> tuple[int, int, str]:
+        return (tag.count("/") > 1, tag.startswith("train/"), tag)
+
+    tags = sorted(metrics, key=rank)
+    shown = " ".join(f"{tag}={number(metrics[tag])}" for tag in tags[:HEADLINE_TAGS])
+    more = len(tags) - HEADLINE_TAGS
+    return (shown + (f" +{more} more" if more > 0 else "")) or "-"
+
+
 def progress_bar(progress: tuple[ProgressLine, ...]) -> str:
-    """``[#######.............] 35/100 steps`` from the first operation of the run's progress."""
+    """``[#######.............] 35/100 steps`` from the run's first operation (training), then the others it
+    reports at once (``Evaluating 4/10 batches``)."""
     if not progress:
         return "-"
-    p = progress[0]
+    p, *others = progress
     if p.value is None or not p.final_value:
-        return f"{number(p.value)} {p.units or ''}".strip()
-    filled = max(0, min(BAR, round(BAR * p.value / p.final_value)))
-    return f"[{'#' * filled}{'.' * (BAR - filled)}] {number(p.value)}/{number(p.final_value)} {p.units or ''}".rstrip()
+        bar = f"{number(p.value)} {p.units or ''}".strip()
+    else:
+        filled = max(0, min(BAR, round(BAR * p.value / p.final_value)))
+        bar = f"[{'#' * filled}{'.' * (BAR - filled)}] {number(p.value)}/{number(p.final_value)} {p.units or ''}"
+    extra = (f"{o.operation or '?'} {number(o.value)}/{number(o.final_value)} {o.units or ''}".strip() for o in others)
+    return ", ".join([bar.rstrip(), *extra])
 
 
 def age(seconds: float | None) -> str:
