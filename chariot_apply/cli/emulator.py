@@ -84,7 +84,7 @@ def seed(file: Path, db: Path) -> None:
 
     try:
         catalog = load_catalog(file)
-    except (ValidationError, ValueError) as exc:
+    except (ValidationError, ValueError, OSError) as exc:
         raise UserError(f"{file} is not a catalog: {str(exc).splitlines()[0]}",
                         hint="see chariot_apply/emulator/catalog.yaml for the shape") from None
     store = EmulatorStore(db)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ class BlueprintSeed(BaseModel):
     task_types: list[str] = Field(default_factory=list)
     description: str | None = None
     config_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    #: A JSON file holding the schema instead, relative to the catalog file (a blueprint's published schema).
+    config_schema_file: str | None = None
     deleted: bool = False
 
 
@@ -66,9 +70,18 @@ def parse_gpus(text: str) -> list[GpuSeed]:
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    """The built-in catalog, or the seed file at ``path``."""
+    """The built-in catalog, or the seed file at ``path``; ``config_schema_file`` entries are read in."""
     if path is None:
-        text = resources.files("chariot_apply.emulator").joinpath("catalog.yaml").read_text("utf-8")
+        folder: Traversable = resources.files("chariot_apply.emulator")
+        text = folder.joinpath("catalog.yaml").read_text("utf-8")
     else:
+        folder = Path(path).parent
         text = Path(path).read_text("utf-8")
-    return Catalog.model_validate(yaml.safe_load(text) or {})
+    catalog = Catalog.model_validate(yaml.safe_load(text) or {})
+    for blueprint in catalog.blueprints:
+        if blueprint.config_schema_file is not None:
+            schema = json.loads(folder.joinpath(blueprint.config_schema_file).read_text("utf-8"))
+            if not isinstance(schema, dict):
+                raise ValueError(f"{blueprint.config_schema_file} does not hold a JSON object")
+            blueprint.config_schema, blueprint.config_schema_file = schema, None
+    return catalog

@@ -185,8 +185,9 @@ def _start_phase(run: RunClock, at: float, timing: LifecycleTiming, gate: Admiss
         return replace(run, status=status, phase=run.phase + 1, next_at=None, waiting=waiting), Effect(
             at=at, status=status, details={"reason": waiting})
     if status == "job_running":
-        if waiting := gate.take_gpus():  # another run took them first: wait on, silently
-            return replace(run, next_at=None, waiting=waiting), Effect(at=at)
+        if waiting := gate.take_gpus():  # other runs took them meanwhile: it waits, and says why
+            return replace(run, status="job_pending", next_at=None, waiting=waiting), Effect(
+                at=at, status="job_pending", details={"reason": waiting})
         if problem := gate.start_problem():
             return _failed(run, at, problem)
     phase = run.phase + 1

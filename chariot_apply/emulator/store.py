@@ -392,8 +392,9 @@ class EmulatorStore:
                 if row["status"] not in FINISHED_STATUSES:
                     self._record_events(run_id, [lifecycle.Effect(at=self._now(), status="job_terminated",
                                                                   details={"reason": "run deleted"})])
-                self._db.execute("UPDATE runs SET deleted=1, next_at=NULL WHERE id=?", [run_id])
+                self._db.execute("UPDATE runs SET deleted=1, next_at=NULL, waiting=NULL WHERE id=?", [run_id])
                 self._db.execute("UPDATE checkpoints SET deleted=1 WHERE run_id=?", [run_id])
+                self._advance_locked(self._now())  # its GPUs are free now: a waiting run starts now
 
     # ------------------------------------------------------------------ lifecycle
 
