@@ -7,8 +7,9 @@ that lets an object's own time through (as it did before times were stored as se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,25 +39,35 @@ async def check_listings(client: AsyncChariotClient, clock: ManualClock, story: 
     checkpoints = await client.get_checkpoints(limit=1000)
     for run in every_run:
         assert run.created_at is not None and run.id is not None
-        await same(lambda: client.get_runs(created_after=run.created_at, limit=1000), every_run,
-                   lambda r: r.created_at > run.created_at)
-        await same(lambda: client.get_runs(created_before=run.created_at, limit=1000), every_run,
-                   lambda r: r.created_at < run.created_at)
-        await same(lambda: client.get_runs(id_after=run.id, limit=1000), every_run, lambda r: r.id > run.id)
+        same(await client.get_runs(created_after=run.created_at, limit=1000), every_run, after(run.created_at))
+        same(await client.get_runs(created_before=run.created_at, limit=1000), every_run, before(run.created_at))
+        same(await client.get_runs(id_after=run.id, limit=1000), every_run, id_after(run.id))
         metrics = await client.get_all_metrics(run.id)
         for metric in metrics[:: max(1, len(metrics) // 5)]:
-            await same(lambda: client.get_metrics(run.id, created_before=metric.created_at, limit=100_000), metrics,
-                       lambda m: m.created_at < metric.created_at)
+            same(await client.get_metrics(run.id, created_before=metric.created_at, limit=100_000), metrics,
+                 before(metric.created_at))
     for checkpoint in checkpoints:
-        at: datetime = checkpoint.created_at
-        await same(lambda: client.get_checkpoints(created_after=at, limit=1000), checkpoints,
-                   lambda c: c.created_at > at)
-        await same(lambda: client.get_checkpoints(created_before=at, limit=1000), checkpoints,
-                   lambda c: c.created_at < at)
+        same(await client.get_checkpoints(created_after=checkpoint.created_at, limit=1000), checkpoints,
+             after(checkpoint.created_at))
+        same(await client.get_checkpoints(created_before=checkpoint.created_at, limit=1000), checkpoints,
+             before(checkpoint.created_at))
 
 
-async def same(listing: Callable[[], Awaitable[list]], everything: list, keep: Callable) -> None:
-    assert {x.id for x in await listing()} == {x.id for x in everything if keep(x)}
+def after(at: datetime) -> Callable[[Any], bool]:
+    return lambda x: bool(x.created_at > at)
+
+
+def before(at: datetime) -> Callable[[Any], bool]:
+    return lambda x: bool(x.created_at < at)
+
+
+def id_after(run_id: str) -> Callable[[Any], bool]:
+    return lambda x: bool(x.id > run_id)
+
+
+def same(listed: list[Any], everything: list[Any], keep: Callable[[Any], bool]) -> None:
+    """The server's filtered listing is the full listing filtered here."""
+    assert {x.id for x in listed} == {x.id for x in everything if keep(x)}
 
 
 def emulator(story: Story) -> tuple[EmulatorStore, ManualClock]:
