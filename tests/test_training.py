@@ -201,3 +201,20 @@ async def test_a_restart_resumes_from_the_last_checkpoint(clock: ManualClock) ->
         steps = [m.global_step for m in await client.get_all_metrics(run_id) if m.tag == "train/loss"]
         assert sorted(steps) == sorted([*range(1, 25), *range(21, 41)])  # steps 21-24 were trained twice
     store.close()
+
+
+def test_gpu_inventory_from_serve_and_the_environment_is_parsed_or_refused() -> None:
+    from chariot_apply.connect import gpu_inventory
+    from chariot_apply.errors import UserError
+
+    assert [(g.type, g.count) for g in gpu_inventory("A100=8, T4=4") or []] == [("A100", 8), ("T4", 4)]
+    assert gpu_inventory(None) is None and gpu_inventory(" ") is None  # the catalog's
+    for bad in ("A100", "A100=x", "=3", "A100=1,a100=2"):
+        with pytest.raises(UserError, match="GPUs"):
+            gpu_inventory(bad)
+
+
+def test_a_store_given_gpus_keeps_exactly_those(clock: ManualClock) -> None:
+    store = EmulatorStore(":memory:", clock=clock, gpus=[GpuSeed(type="A100", count=2)])
+    assert store.gpus() == [{"type": "A100", "count": 2}]
+    store.close()
