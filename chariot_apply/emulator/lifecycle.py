@@ -129,9 +129,13 @@ def advance(run: RunClock, now: float, timing: LifecycleTiming, r: training.Reci
     return run, effects
 
 
-def _failed(run: RunClock, at: float, reason: str, **details: Any) -> tuple[RunClock, Effect]:
-    return (replace(run, status="job_failed", next_at=None, evaluating=None),
-            Effect(at=at, status="job_failed", details={"reason": reason, **details}))
+def _failed(run: RunClock, at: float, reason: str, step: int | None = None,
+            metrics: dict[str, float | None] | None = None, **details: Any) -> tuple[RunClock, Effect]:
+    """The run ends ``job_failed`` with ``reason``; at ``step``, with what it logged there, if it had trained."""
+    return (replace(run, status="job_failed", next_at=None, evaluating=None,
+                    global_step=run.global_step if step is None else step),
+            Effect(at=at, status="job_failed", global_step=step, metrics=metrics or {},
+                   details={"reason": reason, **details}))
 
 
 def _step(run: RunClock, timing: LifecycleTiming, r: training.Recipe, seed: str,
@@ -158,17 +162,13 @@ def _step(run: RunClock, timing: LifecycleTiming, r: training.Recipe, seed: str,
                         global_step=resume, restart_step=None, next_at=at + timing.phase_seconds[2]),
                 Effect(at=at, status="run_restart_requested",
                        details={"reason": "the node running the job was lost", "resume_from_step": resume}))
-    metrics = training.training_metrics(r, step, seed) if step % r.log_every == 0 or step == 1 else {}
+    logged = step % r.log_every == 0 or step in (1, r.nan_step)  # the step whose loss is NaN logs the null
+    metrics = training.training_metrics(r, step, seed) if logged else {}
     if step == r.nan_step:
-        return (replace(run, global_step=step, status="job_failed", next_at=None),
-                Effect(at=at, global_step=step, metrics=training.training_metrics(r, step, seed), status="job_failed",
-                       details={"reason": f"training diverged: the loss is not a number at step {step} (learning "
-                                          f"rate {r.learning_rate:g} is too high for {r.model})",
-                                "global_step": step}))
+        return _failed(run, at, f"training diverged: the loss is not a number at step {step} (learning rate "
+                                f"{r.learning_rate:g} is too high for {r.model})", step, metrics, global_step=step)
     if step == run.fail_step:
-        return (replace(run, global_step=step, status="job_failed", next_at=None),
-                Effect(at=at, global_step=step, metrics=metrics, status="job_failed",
-                       details={"reason": f"the training process exited at step {step} (injected failure)"}))
+        return _failed(run, at, f"the training process exited at step {step} (injected failure)", step, metrics)
     validates = step % r.evaluate_every == 0 or step >= run.total_steps
     effect = Effect(at=at, global_step=step, metrics=metrics, complete_checkpoints=True)
     return replace(run, global_step=step, evaluating=0 if validates else None,

@@ -432,6 +432,8 @@ class EmulatorStore:
         clocks = {run_id: _clock_of(row) for run_id, row in rows.items()}
         effects: dict[str, list[lifecycle.Effect]] = {run_id: [] for run_id in rows}
         recipes: dict[str, training.Recipe] = {}
+        gpus: dict[str, tuple[str, int] | None] = {}
+        admissions: dict[str, lifecycle.Admission] = {}
         sizes = self._dataset_sizes()
         cluster: Cluster | None = None
         queue = [(clock.next_at, run_id) for run_id, clock in clocks.items() if clock.next_at is not None]
@@ -444,14 +446,18 @@ class EmulatorStore:
             clock, row = clocks[run_id], rows[run_id]
             if clock.next_at != at or at > now or clock.finished:
                 continue
-            if run_id not in recipes:
+            if run_id not in recipes:  # worked out once a run, not at each of its steps
                 recipes[run_id] = training.recipe(row["task_type"], json.loads(row["config"]), sizes)
-            recipe, gpu = recipes[run_id], _gpu_of(row["resources"])
-            if gpu is not None and cluster is None:
-                cluster = Cluster.of(self)
-            admission = self._admission(row, recipe, gpu, cluster)
+                gpus[run_id] = _gpu_of(row["resources"])
+                if gpus[run_id] is not None and cluster is None:
+                    cluster = Cluster.of(self)
+                admissions[run_id] = self._admission(row, recipes[run_id], gpus[run_id], cluster)
+            recipe, gpu = recipes[run_id], gpus[run_id]
             held = clock.phase == lifecycle.RUNNING and not clock.finished and clock.waiting is None
-            clock, happened = lifecycle.advance(clock, at, self.timing, recipe, run_id, admission)
+            # A run without GPUs touches no other run: it catches up in one go. One with GPUs goes a moment at a
+            # time, so that what it frees is taken in time order.
+            clock, happened = lifecycle.advance(clock, now if gpu is None else at, self.timing, recipe, run_id,
+                                                admissions[run_id])
             clocks[run_id] = clock
             effects[run_id] += happened
             if clock.next_at is not None:
