@@ -44,7 +44,7 @@ def test_a_promotion_waits_for_a_complete_checkpoint_then_happens_once(workdir: 
     clock.advance(1)  # step 11: the step-10 checkpoint is complete
     ready = run_cli("plan", "--detailed-exitcode")
     assert ready.exit_code == 2 and "checkpoint at step 10 will be promoted to model traffic@1.0.0" in ready.stdout
-    assert "1 model(s) to promote." in ready.stdout
+    assert "Lifecycle: 1 to promote." in ready.stdout
     applied = run_cli("apply", "--auto-approve")
     assert applied.exit_code == 0, applied.output
     (model,) = state(server)[1]

@@ -305,7 +305,7 @@ def test_a_merge_applies_while_a_run_with_retention_trains(repo: Path, runner: R
     clock.advance(40)  # a few checkpoints
     write_manifests(runs, keeper, manifest("unrelated"))
     reviewed = runner.run(repo, chariot_inputs(server), OPENED)
-    assert "1 to create" in reviewed.outputs["summary"] and "Checkpoints to delete" in reviewed.outputs["summary"]
+    assert "1 to create" in reviewed.outputs["summary"] and "checkpoint(s) to delete" in reviewed.outputs["summary"]
     clock.advance(60)  # more checkpoints: the retention action now names others
     done = runner.run(repo, chariot_inputs(server, command="apply"), merged(runner.tmp, github, OPENED),
                       event_name="push")

@@ -134,9 +134,11 @@ def test_apply_wait_fails_on_a_failed_run_and_the_plan_shows_it(workdir: Path,
         assert "job_failed" in events and "injected failure" in events
         write_manifests(workdir / "runs" / "a.yaml", manifest("a", onFailure="recreate"))
         recreate = run_cli("plan")
-        assert '-/+ run "vision/a@1.0.0"' in recreate.stdout and "failed (job_failed)" in recreate.stdout
+        assert '+ run "vision/a@1.0.0"' in recreate.stdout and "Lifecycle actions" in recreate.stdout
+        assert f"run {failed.id} failed (job_failed): attempt 2 of 4" in recreate.stdout
         assert run_cli("apply", "--auto-approve").exit_code == 0
-        assert [r.id for r in live_runs(server)] != [failed.id] and len(live_runs(server)) == 1
+        # The failed run is kept: it is the first attempt, counted by the next retry, and its checkpoints stay.
+        assert [r.id for r in live_runs(server)][0] == failed.id and len(live_runs(server)) == 2
 
 
 def test_apply_wait_fails_on_timeout(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

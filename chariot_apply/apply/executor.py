@@ -117,7 +117,7 @@ class Executor:
         live = await runs_at(self.client, [c.run for c in creations], bound)
         to_create: list[Create | Replace] = []
         for change in creations:
-            skipped = _already_there(change, live.get(_key(change.run), []))
+            skipped = _already_there(change, _not_attempts(change, live.get(_key(change.run), [])))
             if skipped is None:
                 to_create.append(change)
             else:
@@ -287,7 +287,8 @@ class Executor:
             if wanted is None:
                 continue
             mine = replace(wanted, apply=self.apply_id)
-            same = [r for r in live.get(_key(change.run), []) if wanted.same_run(parse_notes(r.notes)[1])]
+            same = [r for r in _not_attempts(change, live.get(_key(change.run), []))
+                    if wanted.same_run(parse_notes(r.notes)[1])]
             doomed += [(change, same[0], other) for other in same[1:] if parse_notes(other.notes)[1] == mine]
         return await bound.all(self._attempt(change, _deleter(self.client, keeper, extra), report=True)
                                for change, keeper, extra in doomed)
@@ -300,6 +301,12 @@ def _deleter(client: Backend, keeper: Run, extra: Run) -> Callable[[Change], Awa
         return Outcome(change.address, "dedupe", True, f"another apply created this run at the same time; kept "
                        f"{keeper.id}, deleted ours {extra.id}", keeper.id)
     return delete
+
+
+def _not_attempts(change: Create | Replace, runs: Sequence[Run]) -> list[Run]:
+    """``runs`` without the failed attempts a retry follows (kept at the address; never taken for the new run)."""
+    kept = {a.id for a in change.attempts} if isinstance(change, Create) else set()
+    return [r for r in runs if r.id not in kept]
 
 
 def _key(request: RunRequest) -> RunKey:

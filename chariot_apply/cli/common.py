@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from chariot_apply.duration import parse_duration_text
 from chariot_apply.errors import UserError
 from chariot_apply.names import PROJECT_FILE
 
@@ -53,17 +53,11 @@ MAX_DURATION_SECONDS = 7 * 24 * 3600.0
 
 
 def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``15m``, ``2h``: a duration in seconds, more than zero and at most a week."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    number_, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    """``90``, ``90s``, ``15m``, ``2h``, ``1h30m``: a duration in seconds, more than zero and at most a week."""
     try:
-        value = float(number_) * units[unit] if len(number_) <= 20 else math.nan
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise click.BadParameter(f"{text!r} is not a duration such as 90s, 15m or 2h")
-    if value <= 0:
-        raise click.BadParameter("a duration must be more than zero")
+        value = parse_duration_text(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     if value > MAX_DURATION_SECONDS:
         raise click.BadParameter(f"{text!r} is more than a week: give at most 168h")
     return value

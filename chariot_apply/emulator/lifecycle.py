@@ -95,9 +95,14 @@ class Admission:
     memory_problem: Callable[[], str | None] = lambda: None
 
 
-def started(created_at: float, r: training.Recipe, timing: LifecycleTiming, seed: str = "") -> RunClock:
-    return RunClock(status="run_created", phase=0, global_step=0, total_steps=r.total_steps,
-                    next_at=created_at + timing.phase_seconds[0], fail_step=_fail_step(r.total_steps, timing, seed),
+def started(created_at: float, r: training.Recipe, timing: LifecycleTiming, seed: str = "",
+            resume_step: int = 0) -> RunClock:
+    """A new run's clock; ``resume_step``: it resumes from a checkpoint of an earlier attempt at that step, and an
+    injected failure (a fault of the node, not of the training) does not happen to it again."""
+    resume = min(max(0, resume_step), r.total_steps)
+    return RunClock(status="run_created", phase=0, global_step=resume, total_steps=r.total_steps,
+                    next_at=created_at + timing.phase_seconds[0],
+                    fail_step=None if resume else _fail_step(r.total_steps, timing, seed),
                     restart_step=timing.restart_at_step)
 
 

@@ -306,7 +306,8 @@ class EmulatorStore:
                 # before it by another process (the oldest run at an address is the one every plan keeps).
                 now = self._now()
                 run_id = self._ids.new(now)
-                clock = lifecycle.started(now, self._recipe(body.task_type, config), self.timing, seed=run_id)
+                clock = lifecycle.started(now, self._recipe(body.task_type, config), self.timing, seed=run_id,
+                                          resume_step=self._resume_step(body, config))
                 self._db.execute(
                     "INSERT INTO runs (id, name, name_folded, version, created_at, blueprint_id, project_id, user_id, "
                     "task_type, "
@@ -515,6 +516,18 @@ class EmulatorStore:
         return lifecycle.Admission(create_problem=create_problem, shortage=shortage, take_gpus=take_gpus,
                                    start_problem=lambda: self._start_problem(recipe.start_model),
                                    memory_problem=memory_problem)
+
+    def _resume_step(self, body: rest.CreateRunBody, config: dict[str, Any]) -> int:
+        """A run whose start_model is a complete checkpoint of an earlier run at its own address resumes from that
+        checkpoint's step (a blueprint loads its most recent checkpoint to resume); any other start_model
+        (fine-tuning from another run) trains from step 0."""
+        start = config.get("start_model")
+        if not isinstance(start, dict) or "checkpoint_id" not in start:
+            return 0
+        rows = self._query("SELECT c.global_step FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE c.id=? "
+                           "AND c.deleted=0 AND c.status='complete' AND r.project_id=? AND r.name=? AND r.version=?",
+                           [str(start["checkpoint_id"]), body.project_id, body.name, body.version])
+        return int(rows[0]["global_step"] or 0) if rows else 0
 
     def _start_problem(self, start: dict[str, Any] | None) -> str | None:
         """Why a run cannot load its start_model: the checkpoint or model it names does not exist (or is not

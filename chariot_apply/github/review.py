@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from chariot_apply.github.api import GitHubApi, GitHubError, MergedPull
 from chariot_apply.github.comments import ReviewRecord, workflow_path
-from chariot_apply.plan.model import Plan
+from chariot_apply.plan.model import LIFECYCLE_KEY, Plan
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,9 @@ def diverges(reviewed: ReviewRecord, plan: Plan, merged_head: str | None) -> Div
     if merged_head and reviewed.sha and reviewed.sha != merged_head:
         return Divergence(f"the plan in the pull request is for commit {reviewed.sha[:12]}, but {merged_head[:12]} "
                           "was merged: the last commit was never planned")
-    # Lifecycle actions (retention, promotion) are what already-declared rules call for as runs train: derived
-    # afresh from the merged manifests, they never make a merge diverge; the declared changes must be within
-    # the review.
+    # Lifecycle actions (retention, promotion, limits, retries, creates after what they depend on) are what
+    # already-reviewed rules call for as runs train: derived afresh from the merged manifests (the reviewed
+    # commit: checked above), they never make a merge diverge; the declared changes must be within the review.
     now = {key for key in plan.action_keys() if not _lifecycle(key)}
     if reviewed.actions is None:
         if plan.fingerprint() == reviewed.fingerprint:
@@ -81,10 +81,10 @@ def unproven(api: GitHubApi, record: ReviewRecord, repository: str, pull: Merged
     return None
 
 
-#: Kinds of change a reviewed declaration calls for as time passes (not a change a pull request makes).
+#: Kinds that were always lifecycle actions, in review records written before keys said ``lifecycle:``.
 LIFECYCLE_KINDS = frozenset({"promote", "delete-checkpoints"})
 
 
 def _lifecycle(action_key: str) -> bool:
-    """``address kind spec-hash live-run-id``: whether its kind is a lifecycle one."""
-    return any(f" {kind} " in action_key for kind in LIFECYCLE_KINDS)
+    """``address kind spec-hash live-run-id``: whether it is a lifecycle action's key."""
+    return f" {LIFECYCLE_KEY}" in action_key or any(f" {kind} " in action_key for kind in LIFECYCLE_KINDS)

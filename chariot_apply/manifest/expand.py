@@ -23,7 +23,9 @@ from chariot_apply.manifest.errors import Location, ManifestProblem
 from chariot_apply.manifest.model import Matrix, Selector, TrainingRunSweep
 from chariot_apply.manifest.yaml_source import JSON_SCALARS, Document, Path_, format_path
 
-VARIABLE = re.compile(r"\$\$\{|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|\$\{")
+#: ``${run:ADDRESS...}`` refers to another run (``plan/references.py``), resolved by the planner: kept as written.
+VARIABLE = re.compile(r"\$\$\{|(?P<reference>\$\{run:[^}]*\})"
+                      r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|\$\{")
 SECRET_VARIABLE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL", re.IGNORECASE)
 #: A run's name stays readable: past this, a sweep point's slug is shortened with a hash.
 MAX_SWEEP_RUN_NAME = 100
@@ -69,6 +71,8 @@ def _substitute(value: Any, path: Path_, doc: Document, variables: Mapping[str, 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$${":
             return "${"
+        if match.group("reference"):
+            return match.group(0)
         name = match.group("name")
         if name is None:
             raise _Unclosed

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chariot_apply.chariot.semver import is_semver
+from chariot_apply.duration import parse_duration_text
 from chariot_apply.manifest.errors import Location
 from chariot_apply.manifest.yaml_source import Path_, format_path
 from chariot_apply.quantity import parse_quantity
@@ -118,6 +119,50 @@ class CheckpointPolicy(_Strict):
     keep: Keep
 
 
+def _duration(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        value = str(value)
+    if isinstance(value, str):
+        parse_duration_text(value)
+    return value
+
+
+class Stall(_Strict):
+    """Progress that has not moved for ``no_progress_for`` (while the job runs) stops the run, or recreates it."""
+
+    no_progress_for: str = Field(alias="noProgressFor")
+    action: Literal["stop", "recreate"] = "stop"
+
+    _durations = field_validator("no_progress_for", mode="before")(lambda cls, v: _duration(v))
+
+
+class Limits(_Strict):
+    max_duration: str | None = Field(default=None, alias="maxDuration")
+    stall: Stall | None = None
+
+    _durations = field_validator("max_duration", mode="before")(lambda cls, v: _duration(v))
+
+
+#: Retries when ``onFailure: recreate`` says no number.
+DEFAULT_MAX_RETRIES = 3
+
+
+class OnFailure(_Strict):
+    """What a failed run calls for: left as it is, or recreated at most ``max_retries`` times (attempts are the
+    failed runs at its address), resuming from the last complete checkpoint where ``resume`` says so."""
+
+    action: Literal["leave", "recreate"] = "leave"
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, alias="maxRetries", ge=0, le=100, strict=True)
+    resume: Literal["lastCheckpoint", "none"] = "none"
+
+    @classmethod
+    def shorthand(cls, value: Any) -> Any:
+        """``onFailure: recreate`` is ``{action: recreate}``."""
+        return {"action": value} if isinstance(value, str) else value
+
+
 class RunSpec(_Strict):
     blueprint: BlueprintRef
     task_type: str | None = Field(default=None, alias="taskType", min_length=1, max_length=253)
@@ -127,9 +172,14 @@ class RunSpec(_Strict):
     state: DesiredState = "running"
     allow_replace: bool = Field(default=False, alias="allowReplace", strict=True)
     sensitive: tuple[Annotated[str, Field(min_length=1)], ...] = ()
-    on_failure: Literal["leave", "recreate"] = Field(default="leave", alias="onFailure")
+    on_failure: OnFailure = Field(default=OnFailure(), alias="onFailure")
     promote: tuple[Promotion, ...] = ()
     checkpoints: CheckpointPolicy | None = None
+    limits: Limits | None = None
+    depends_on: tuple[Annotated[str, Field(min_length=1, max_length=700)], ...] = Field(default=(),
+                                                                                      alias="dependsOn")
+
+    _on_failure = field_validator("on_failure", mode="before")(lambda cls, v: OnFailure.shorthand(v))
 
 
 class TrainingRun(_Strict):

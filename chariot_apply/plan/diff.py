@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, assert_never
 
@@ -12,8 +12,9 @@ from chariot_apply.chariot.ilike import ilike
 from chariot_apply.chariot.jsonvalue import is_schema_default, same_json
 from chariot_apply.chariot.models import Gpu, Resources, Run, RunSummary
 from chariot_apply.lazyimport import import_without
-from chariot_apply.manifest.model import DeclaredRun, ResourcesSpec
-from chariot_apply.plan.harvest import Harvest, harvest_items
+from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, ResourcesSpec
+from chariot_apply.plan.harvest import Harvest, choose, harvest_items, model_made_from
+from chariot_apply.plan.lifecycle import Upstream, failed_attempts, next_retry, past_limit, retry_rule, upstream_state
 from chariot_apply.plan.live import (
     LiveState,
     ResolvedBlueprint,
@@ -42,9 +43,20 @@ from chariot_apply.plan.model import (
     Replace,
     RunRequest,
     Stop,
+    Waiting,
     traits,
 )
 from chariot_apply.plan.ownership import Marker, compose_notes, is_owned, parse_notes, spec_fingerprint
+from chariot_apply.plan.references import (
+    Reference,
+    ReferenceError_,
+    as_created,
+    cycles,
+    dependencies,
+    qualified,
+    references_in,
+    substitute,
+)
 from chariot_apply.plan.sensitive import scrub, write_only_paths
 from chariot_apply.quantity import parse_quantity, same_quantity
 from chariot_apply.suggest import did_you_mean
@@ -110,13 +122,18 @@ class _Context:
     live: LiveState
     options: PlanOptions
     validation: Validation | None
+    by_address: Mapping[RunKey, list[Run]] = field(default_factory=dict)
+    declared_at: Mapping[RunKey, tuple[str, DeclaredRun]] = field(default_factory=dict)  # (address, run)
+    cycles: Mapping[RunKey, list[str]] = field(default_factory=dict)  # the dependency cycle a run is on
 
 
 def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOptions,
                validation: Validation | None = None) -> Plan:
     """Everything to do, and everything to see, to make Chariot match ``declared``."""
-    ctx = _Context(live, options, validation)
     by_address = runs_by_address(live.runs)
+    declared_at = {(pid, r.name, r.version): (address(live.project_names.get(pid, r.project), r.name, r.version), r)
+                   for r in declared if (pid := live.project_ids.get(r.project)) is not None}
+    ctx = _Context(live, options, validation, by_address, declared_at, _dependency_cycles(declared_at, live))
     items: list[Item] = []
     observed: list[Observed] = []
     declared_keys: set[tuple[str, str, str]] = set()
@@ -209,15 +226,17 @@ def _plan_one(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, at_ad
     unowned = [r for r in at_address if not _owned(ctx, r)]
     if unowned:
         return [_conflict(addr, other, run.spec.sensitive) for other in unowned]
-    current = owned[0] if owned else None
-    items: list[Item] = [_duplicate(addr, extra, owned[0], run.spec.sensitive) for extra in owned[1:]]
+    attempts = failed_attempts(run, owned)  # kept: the attempts onFailure counts, and what a retry resumes from
+    alive = [r for r in owned if r not in attempts]
+    current = alive[0] if alive else None
+    items: list[Item] = [_duplicate(addr, extra, alive[0], run.spec.sensitive) for extra in alive[1:]]
     match run.spec.state:
         case "absent":
             return [*items, _plan_absent(addr, run, current)]
         case "stopped":
             return [*items, _plan_stopped(addr, run, current)]
         case "running":
-            return [*items, *_plan_running(ctx, run, addr, project_id, current)]
+            return [*items, *_plan_running(ctx, run, addr, project_id, current, attempts)]
         case _:
             assert_never(run.spec.state)
 
@@ -256,7 +275,8 @@ def _plan_stopped(addr: str, run: DeclaredRun, current: Run | None) -> Item:
     return NoOp(address=addr, live=ref, reason=f"stopped, as declared ({current.status})", sensitive=sensitive)
 
 
-def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, current: Run | None) -> list[Item]:
+def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, current: Run | None,
+                  attempts: Sequence[Run]) -> list[Item]:
     spec = run.spec
     resolved = ctx.live.blueprints.get((spec.blueprint.name, spec.blueprint.version))
     if not isinstance(resolved, ResolvedBlueprint):
@@ -287,22 +307,25 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
         return [_invalid(addr, run, "spec.resources.gpu.type",
                          f"GPU type {gpu.type!r} is not one Chariot offers: {sorted(offered) or 'none'}",
                          _did_you_mean(gpu.type, offered))]
+    if spec.on_failure.resume == "lastCheckpoint" and not _takes_start_model(resolved):
+        return [_invalid(addr, run, "spec.onFailure.resume",
+                         f"blueprint {resolved.name} {resolved.version}'s config has no start_model: a new run "
+                         "cannot resume from a checkpoint", "use resume: none, or a blueprint that takes start_model")]
     request = _request(run, project_id, resolved, task_type, ctx.options.owner)
     choice = BlueprintChoice(name=resolved.name, pattern=spec.blueprint.version, id=resolved.id,
                              version=resolved.version)
     if current is None:
-        return _validation_problems(ctx, run, addr, request, sensitive) or [
-            Create(address=addr, blueprint=choice, run=request, sensitive=sensitive, reason="declared, not present")]
+        return _validation_problems(ctx, run, addr, request, sensitive) or _plan_create(
+            ctx, run, addr, request, choice, attempts, sensitive)
     ref = live_ref(current)
-    if current.status == "job_failed":
-        if spec.on_failure == "leave":
-            return [Failed(address=addr, live=ref, sensitive=sensitive,
-                           reason=f"run {current.id} failed and is left as it is; set spec.onFailure: recreate to "
-                                  "replace it with a new run")]
-        return _validation_problems(ctx, run, addr, request, sensitive) or [
-            Replace(address=addr, live=ref, blueprint=choice, run=request, differences=(), sensitive=sensitive,
-                    reason=f"run {current.id} failed (job_failed), and spec.onFailure is recreate")]
+    if current.status == "job_failed":  # onFailure: leave (a recreate keeps it as an attempt: not current)
+        return [Failed(address=addr, live=ref, sensitive=sensitive,
+                       reason=f"run {current.id} failed and is left as it is; set spec.onFailure: recreate to "
+                              "recreate it (at most maxRetries times)")]
     differences, notices = _compare(ctx, run, current, resolved, task_type, request.spec_hash)
+    if attempts:
+        notices += (f"{len(attempts)} earlier attempt(s) failed and are kept: "
+                    + ", ".join(a.id or "?" for a in attempts),)
     if not differences:
         reason = {"active": "up to date", "stopping": f"being stopped ({current.status}); left alone",
                   "finished": f"finished ({current.status}); left alone"}.get(ref.phase, "up to date")
@@ -313,6 +336,13 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
                                                ctx.live.models or (),  # known here: see the start of this function
                                                ctx.options.owner, ctx.live.pending_models)
             notices += tuple(waiting)
+        limit = past_limit(run, current, ctx.live.now) if ref.phase == "active" else None
+        if limit is not None and limit.action == "stop":
+            return [Stop(address=addr, live=ref, rule=limit.rule, reason=limit.reason, notices=notices,
+                         sensitive=sensitive), *harvested]
+        if limit is not None:
+            return [Replace(address=addr, live=ref, blueprint=choice, run=request, differences=(), rule=limit.rule,
+                            reason=limit.reason, notices=notices, sensitive=sensitive), *harvested]
         return [NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive), *harvested]
     if not (ctx.options.allow_replace or spec.allow_replace):
         # Validated too: a config the blueprint refuses is said as such, not as a replace that is not allowed.
@@ -322,6 +352,142 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
     return _validation_problems(ctx, run, addr, request, sensitive) or [
         Replace(address=addr, live=ref, blueprint=choice, run=request, differences=differences, notices=notices,
                 sensitive=sensitive, reason="the declared run differs from the live one, and replacing is allowed")]
+
+
+def _takes_start_model(blueprint: ResolvedBlueprint) -> bool:
+    """Whether the blueprint's config has a start_model (where its schema names its properties at all)."""
+    properties = blueprint.config_schema.get("properties")
+    return not isinstance(properties, Mapping) or not properties or "start_model" in properties
+
+
+def _plan_create(ctx: _Context, run: DeclaredRun, addr: str, request: RunRequest, choice: BlueprintChoice,
+                 attempts: Sequence[Run], sensitive: tuple[str, ...]) -> list[Item]:
+    """No run of ours is at the address: a create, once what it depends on has finished; a retry (a lifecycle
+    create) when every run here failed; or nothing more once the retries are used up."""
+    gate = _gate(ctx, run, addr, request)
+    if isinstance(gate, list):
+        return gate
+    resolved, upstreams = gate
+    config = substitute(request.config, resolved)
+    retry = next_retry(run, attempts, request.spec_hash, dict(ctx.live.harvest))
+    kept = tuple(live_ref(a) for a in attempts)
+    if retry is None:
+        rule = f"created once {', '.join(upstreams)} finished (spec.dependsOn)" if upstreams else ""
+        return [Create(address=addr, blueprint=choice, run=request.model_copy(update={"config": config}),
+                       sensitive=sensitive, rule=rule, attempts=kept,
+                       reason=f"declared; {', '.join(upstreams)} finished" if upstreams else "declared, not present")]
+    if retry.exhausted:
+        return [Failed(address=addr, live=live_ref(retry.after), sensitive=sensitive,
+                       reason=f"run {retry.after.id} failed, the last of {retry.allowed} attempt(s) "
+                              f"(spec.onFailure maxRetries {run.spec.on_failure.max_retries}); left as it is")]
+    if retry.resume_from is not None:
+        config = {**config, "start_model": {"checkpoint_id": retry.resume_from[0]}}
+    notices = () if retry.resume_from or run.spec.on_failure.resume == "none" else (
+        f"run {retry.after.id} left no complete checkpoint: the new run starts from the beginning",)
+    return [Create(address=addr, blueprint=choice, run=request.model_copy(update={"config": config}),
+                   sensitive=sensitive, rule=retry_rule(run), attempts=kept, notices=notices,
+                   reason=f"run {retry.after.id} failed ({retry.after.status}): {retry.words()}")]
+
+
+def _dependency_cycles(declared_at: Mapping[RunKey, tuple[str, DeclaredRun]],
+                       live: LiveState) -> dict[RunKey, list[str]]:
+    edges: dict[str, list[str]] = {}
+    keys: dict[str, RunKey] = {}
+    for key, (addr, run) in declared_at.items():
+        keys[addr] = key
+        try:
+            found = dependencies(run)
+        except ReferenceError_:
+            continue  # said where the run is planned
+        upstream_keys = [_upstream_key(d.address, run, live) for d in found]
+        edges[addr] = [declared_at[k][0] for k in upstream_keys if k is not None and k in declared_at]
+    return {keys[a]: loop for a, loop in cycles(edges).items()}
+
+
+def _upstream_key(written: str, run: DeclaredRun, live: LiveState) -> RunKey | None:
+    parts = qualified(written, run.project)
+    if parts is None:
+        return None
+    project_id = live.project_ids.get(parts[0])
+    return (project_id, parts[1], parts[2]) if project_id is not None else None
+
+
+def _gate(ctx: _Context, run: DeclaredRun, addr: str,
+          request: RunRequest) -> list[Item] | tuple[dict[str, str], tuple[str, ...]]:
+    """What the run's dependencies allow: items to show instead of a create (waiting, or a located error), or
+    (each reference resolved to its id, the upstream addresses)."""
+    try:
+        found = dependencies(run)
+    except ReferenceError_ as bad:
+        return [_invalid(addr, run, bad.path, str(bad), "see `${run:...}` in docs/lifecycle.md")]
+    if not found:
+        return {}, ()
+    key = (request.project_id, run.name, run.version)
+    if key in ctx.cycles:
+        return [_invalid(addr, run, found[0].path, "a dependency cycle: " + " -> ".join(ctx.cycles[key]),
+                         "a run cannot wait, even through others, for itself: remove one of the dependencies")]
+    upstreams: dict[str, Upstream] = {}
+    waiting: list[str] = []
+    for dep in found:
+        up_key = _upstream_key(dep.address, run, ctx.live)
+        if up_key is None or up_key not in ctx.declared_at:
+            known = [a for a, _ in ctx.declared_at.values()]
+            return [_invalid(addr, run, dep.path, f"{dep.address!r} is not a declared run",
+                             f"{_did_you_mean(dep.address, known)}; an address is project/name@version, or "
+                             "name@version in this run's project")]
+        up_addr, up_run = ctx.declared_at[up_key]
+        if up_addr in upstreams:
+            continue
+        owned = [r for r in ctx.by_address.get(up_key, []) if _owned(ctx, r)]
+        up_attempts = failed_attempts(up_run, owned)
+        alive = [r for r in owned if r not in up_attempts]
+        state = upstream_state(up_addr, up_run, alive[0] if alive else None, up_attempts)
+        if state.state == "failed":
+            return [_invalid(addr, run, dep.path, f"it depends on {state.words}",
+                             "nothing that depends on a failed run is created: fix the upstream, or remove the "
+                             "dependency")]
+        upstreams[up_addr] = state
+        if state.state == "waiting":
+            waiting.append(state.words)
+    if waiting:
+        return [Waiting(address=addr, upstreams=tuple(upstreams), spec_hash=request.spec_hash,
+                        sensitive=run.spec.sensitive, reason="waiting for " + "; ".join(waiting))]
+    resolved: dict[str, str] = {}
+    for reference in references_in(run.spec.config):
+        up_key = _upstream_key(reference.address, run, ctx.live)
+        assert up_key is not None
+        state = upstreams[ctx.declared_at[up_key][0]]
+        value = _resolve(ctx, reference, ctx.declared_at[up_key][1], state)
+        if isinstance(value, Problem):
+            return [Invalid(address=addr, sensitive=run.spec.sensitive, problems=(value.model_copy(update={
+                "location": str(run.where(reference.path))}),), reason="the reference cannot be resolved")]
+        if value is None:
+            return [Waiting(address=addr, upstreams=tuple(upstreams), spec_hash=request.spec_hash,
+                            sensitive=run.spec.sensitive,
+                            reason=f"waiting for the model that {state.words} promotes ({reference.text})")]
+        resolved[reference.text] = value
+    return resolved, tuple(upstreams)
+
+
+def _resolve(ctx: _Context, reference: Reference, upstream: DeclaredRun, state: Upstream) -> str | Problem | None:
+    """The id a reference names, a problem, or None: not there yet (a promotion made by this very plan)."""
+    live = state.live
+    assert live is not None
+    if reference.what == "model":
+        if not upstream.spec.promote:
+            return Problem(location="", path=reference.path,
+                           message=f"{reference.text}: {state.words} declares no spec.promote, so it makes no model")
+        targets = {(p.model.name, p.model.version) for p in upstream.spec.promote}
+        made = [m for m in ctx.live.models or () if (m.name, m.version) in targets
+                and model_made_from(m.summary, ctx.options.owner, live.id)]
+        return made[0].id if made else None
+    choice = CheckpointChoice(select="best", metric=reference.metric, mode=reference.mode) \
+        if reference.what == "best" else CheckpointChoice(select="last")
+    checkpoint, missing = choose(ctx.live.harvest.get(live.id or "", Harvest()), choice)
+    if checkpoint is None:
+        return Problem(location="", path=reference.path,
+                       message=f"{reference.text}: {state.words} has no {missing.removeprefix('a ')}")
+    return checkpoint.id or ""
 
 
 def _request(run: DeclaredRun, project_id: str, blueprint: ResolvedBlueprint, task_type: str,
@@ -397,7 +563,8 @@ def _compare(ctx: _Context, run: DeclaredRun, live: Run, resolved: ResolvedBluep
         diffs.append(Difference(path="taskType", live=live.task_type, declared=task_type))
     diffs += _resource_differences(spec.resources, live.resources, edited)
     schema = live_bp.config_schema if live_bp is not None else resolved.config_schema
-    diffs += _config_differences(spec.config, live.config or {}, schema, edited)
+    declared_config = as_created(spec.config, live.config or {})  # references were resolved at the create
+    diffs += _config_differences(declared_config, live.config or {}, schema, edited)
     if user_notes.rstrip() != (spec.notes or "").rstrip():
         notices.append("notes differ from the live run's; notes cannot change on a live run and take effect "
                        "when the run is next created")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from chariot_apply import __version__
-from chariot_apply.plan.model import PLAN_FORMAT_VERSION, Plan
+from chariot_apply.plan.model import LIFECYCLE_KEY, PLAN_FORMAT_VERSION, Plan
 
 
 class PlanDocument(BaseModel):
@@ -21,12 +21,19 @@ class PlanDocument(BaseModel):
     has_changes: bool
     redacted: bool  # a redacted plan was shown to someone; only an unredacted one can be applied
     plan: Plan
+    #: The declared changes (what a review approves) and the lifecycle actions (what reviewed rules call for now),
+    #: each as ``address kind spec live-run`` keys; and the fingerprint a review records (declared changes only).
+    declared: tuple[str, ...] = ()
+    lifecycle: tuple[str, ...] = ()
+    fingerprint: str = ""
 
     @classmethod
     def of(cls, plan: Plan, *, redacted: bool) -> PlanDocument:
         """``plan`` as a document: ``redacted`` says whether ``plan`` is already the redacted form."""
+        keys = plan.action_keys()
         return cls(summary=plan.summary(), counts=plan.counts(), has_changes=plan.has_changes, redacted=redacted,
-                   plan=plan)
+                   plan=plan, declared=tuple(k for k in keys if LIFECYCLE_KEY not in k),
+                   lifecycle=tuple(k for k in keys if LIFECYCLE_KEY in k), fingerprint=plan.fingerprint())
 
 
 def plan_json_schema() -> dict[str, Any]:

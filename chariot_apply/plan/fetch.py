@@ -15,6 +15,7 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Set
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from chariot_apply.chariot.backend import Backend
@@ -42,6 +43,7 @@ from chariot_apply.plan.live import (
     run_key,
 )
 from chariot_apply.plan.model import BlockedReplace, Create, Plan, PlanOptions, Replace
+from chariot_apply.plan.needs import harvest_needs
 from chariot_apply.suggest import did_you_mean
 
 NAME_BATCH = 100
@@ -206,45 +208,46 @@ async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], ad
         if found is not None:
             by_id[found.id] = found
     harvest, models = await _harvest(client, declared, runs, project_ids, bound)
+    now = datetime.now(UTC)
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
     return LiveState(project_ids=project_ids, project_names=project_names, blueprints=resolved,
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=listed if everything else frozenset(),
                      active_projects=listed, elsewhere=tuple(elsewhere),
                      adopted=frozenset(adopted), newer=newer, harvest=harvest, models=models,
                      gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None,
-                     known_projects=tuple(known_projects))
+                     known_projects=tuple(known_projects), now=now)
 
 
 async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Sequence[Run],
                    project_ids: Mapping[str, str], bound: Bounded,
                    ) -> tuple[dict[str, Harvest], tuple[Model, ...] | None]:
-    """Checkpoints (and, for a choice by metric, metrics) of the live runs whose manifests promote models or keep
-    checkpoints, and the models of their projects (None: the backend cannot list them); nothing is asked when no
-    manifest declares either."""
-    wanted = [r for r in declared if r.spec.state == "running" and (r.spec.promote or r.spec.checkpoints)]
-    if not wanted:
+    """Checkpoints (and, for a choice by metric, metrics) of the live runs whose checkpoints something declared
+    uses: their own promotions and retention, a retry that resumes from a failed attempt, a ``${run:...}``
+    reference from another run; and the models of the projects involved (None: the backend cannot list them).
+    Nothing is asked when no manifest declares any of these."""
+    needs = harvest_needs(declared)
+    if not needs:
         return {}, ()
-    keys = {(project_ids.get(r.project, ""), r.name, r.version): r for r in wanted}
-    targets = [r for r in runs if (r.project_id, r.name, r.version) in keys and r.id]
-    by_metric = {r.id for r in targets if _needs_metrics(keys[(r.project_id or "", r.name or "", r.version or "")])}
-    projects = {project_ids[r.project] for r in wanted if r.project in project_ids} | {
-        project_ids[p.model.project] for r in wanted for p in r.spec.promote
-        if p.model.project and p.model.project in project_ids}
+    keys = {(project_ids.get(project, ""), name, version): need for (project, name, version), need in needs.items()}
+    targets = [r for r in runs if r.id and (need := keys.get((r.project_id or "", r.name or "", r.version or "")))
+               is not None and (not need.failed_only or r.status == "job_failed")]
+    by_metric = sorted(r.id or "" for r in targets if keys[(r.project_id or "", r.name or "", r.version or "")].metrics)
+    projects = {project_ids[p] for (p, _, _), need in needs.items() if need.models and p in project_ids}
+    projects |= {project_ids[p.model.project] for r in declared if r.spec.state == "running" for p in r.spec.promote
+                 if p.model.project and p.model.project in project_ids}
     checkpoints_task = bound(client.get_checkpoints(run_ids=[r.id for r in targets], limit=PAGE_SIZE)) \
         if targets else _nothing()
-    metrics_task = bound.all(client.get_all_metrics(i) for i in sorted(i for i in by_metric if i))
-    models_task = bound(client.get_models(project_ids=sorted(projects))) if client.lists_models else _nothing()
+    metrics_task = bound.all(client.get_all_metrics(i) for i in by_metric)
+    models_task = bound(client.get_models(project_ids=sorted(projects))) \
+        if client.lists_models and projects else _nothing()
     checkpoints, metrics, models = await settled(checkpoints_task, metrics_task, models_task)
     values = {run_id: {(m.global_step, m.tag): m.value for m in found}
-              for run_id, found in zip(sorted(i for i in by_metric if i), metrics, strict=True)}
+              for run_id, found in zip(by_metric, metrics, strict=True)}
     harvest = {r.id or "": Harvest(tuple(c for c in checkpoints or [] if c.run_id == r.id), values.get(r.id or "", {}))
                for r in targets}
+    if not projects:
+        return harvest, ()
     return harvest, tuple(models) if models is not None else None
-
-
-def _needs_metrics(run: DeclaredRun) -> bool:
-    keep = run.spec.checkpoints.keep if run.spec.checkpoints else None
-    return any(p.checkpoint.select == "best" for p in run.spec.promote) or (keep is not None and keep.best is not None)
 
 
 def _apply_lock(resolved: dict[BlueprintKey, ResolvedBlueprint | str], locked: Mapping[BlueprintKey, str],

@@ -100,6 +100,11 @@ def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_
     return items, notices
 
 
+def model_made_from(summary: str | None, owner: str, run_id: str | None) -> bool:
+    """Whether a model's summary carries our marker for the run ``run_id``."""
+    return _marked(summary, owner, run_id)
+
+
 def _marked(summary: str | None, owner: str, run_id: str | None) -> bool:
     found = MODEL_MARKER.search(summary or "")
     return found is not None and found["owner"] == owner and found["run"] == run_id

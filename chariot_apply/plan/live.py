@@ -56,6 +56,7 @@ class LiveState:
     newer: Mapping[BlueprintKey, ResolvedBlueprint] = field(default_factory=dict)  # past the lock
     elsewhere: tuple[RunSummary, ...] = ()  # the runs listed at addresses no manifest declares
     known_projects: tuple[str, ...] = ()  # every project's name, listed only when a declared one was not found
+    now: datetime | None = None  # when it was fetched: spec.limits are measured to it (None: not measured)
 
 
 Validation = Mapping[ValidationKey, tuple[ConfigError, ...]]

@@ -1,7 +1,13 @@
 """The plan: a frozen value, built without side effects, saved and reloaded as JSON (``schemas/plan.schema.json``).
 
 Items are actions (create, stop, delete, replace, no-op) and the things a user must see that
-are not actions (conflict, prune candidate, blocked replace, invalid).
+are not actions (conflict, prune candidate, blocked replace, invalid, waiting).
+
+A change is of one of two kinds. A *declared change* is what the manifests changed: a reviewer approves it, the
+review record fingerprints it, and a merge applies it only within the review. A *lifecycle action* is what an
+already-reviewed declaration calls for as time passes (checkpoint retention, a promotion once its run finished,
+a limit's stop, a retry after a failure, a create once what it depends on has finished): it carries the ``rule``
+that calls for it, is derived afresh from the manifests each time, and never makes a merge diverge.
 """
 
 from __future__ import annotations
@@ -93,11 +99,15 @@ class Create(_Item):
     kind: Literal["create"] = "create"
     blueprint: BlueprintChoice
     run: RunRequest
+    rule: str = ""  # set: a lifecycle create (a retry after a failure, or once what it depends on finished)
+    #: Failed runs of ours at the address, kept as the attempts before this one (never taken for this create).
+    attempts: tuple[LiveRun, ...] = ()
 
 
 class Stop(_Item):
     kind: Literal["stop"] = "stop"
     live: LiveRun
+    rule: str = ""  # set: a lifecycle stop (spec.limits)
 
 
 class Delete(_Item):
@@ -112,6 +122,7 @@ class Replace(_Item):
     blueprint: BlueprintChoice
     run: RunRequest
     differences: tuple[Difference, ...]
+    rule: str = ""  # set: a lifecycle replace (spec.limits.stall with action: recreate)
 
 
 class NoOp(_Item):
@@ -140,6 +151,7 @@ class Promote(_Item):
     model_version: str
     model_project_id: str
     summary: str  # ends with our marker: the model is found again by it
+    rule: str = "spec.promote"
 
 
 class DeleteCheckpoints(_Item):
@@ -149,6 +161,16 @@ class DeleteCheckpoints(_Item):
     live: LiveRun
     checkpoint_ids: tuple[str, ...]
     steps: tuple[int, ...]
+    rule: str = "spec.checkpoints.keep"
+
+
+class Waiting(_Item):
+    """A declared run not created yet because what it depends on has not finished (``spec.dependsOn``, or a
+    ``${run:...}`` reference): created by a later apply or ``reconcile`` once it has."""
+
+    kind: Literal["waiting"] = "waiting"
+    upstreams: tuple[str, ...]
+    spec_hash: str
 
 
 class Failed(_Item):
@@ -172,12 +194,12 @@ class Invalid(_Item):
 
 Item = Annotated[
     Create | Stop | Delete | Replace | NoOp | Conflict | PruneCandidate | BlockedReplace | Invalid | Failed | Promote
-    | DeleteCheckpoints,
+    | DeleteCheckpoints | Waiting,
     Field(discriminator="kind"),
 ]
 Change = Create | Stop | Delete | Replace | Promote | DeleteCheckpoints
 ItemKind = Literal["create", "stop", "delete", "replace", "no-op", "conflict", "blocked-replace", "invalid",
-                   "prune-candidate", "failed", "promote", "delete-checkpoints"]
+                   "prune-candidate", "failed", "promote", "delete-checkpoints", "waiting"]
 ITEM_KINDS: tuple[ItemKind, ...] = get_args(ItemKind)
 
 
@@ -215,10 +237,29 @@ def traits(kind: ItemKind) -> KindTraits:
             return KindTraits("change", 6, "+")
         case "delete-checkpoints":
             return KindTraits("change", 4, "-")
+        case "waiting":
+            return KindTraits("quiet", 6, "…")
         case "no-op":
             return KindTraits("quiet", 8, " ")
         case _:
             assert_never(kind)
+
+
+def is_lifecycle(change: Change) -> bool:
+    """Whether ``change`` is a lifecycle action (what a reviewed rule calls for now), not a declared change."""
+    match change:
+        case Promote() | DeleteCheckpoints():
+            return True
+        case Create() | Stop() | Replace():
+            return bool(change.rule)
+        case Delete():
+            return False
+        case _:
+            assert_never(change)
+
+
+#: Marks a lifecycle action's key in ``Plan.action_keys`` (and in review records).
+LIFECYCLE_KEY = "lifecycle:"
 
 
 CHANGE_KINDS: tuple[ItemKind, ...] = tuple(k for k in ITEM_KINDS if traits(k).group == "change")
@@ -287,14 +328,17 @@ class Plan(Frozen):
         return " · ".join(parts)
 
     def fingerprint(self) -> str:
-        """A hash of what applying would do (each change's address, kind, spec and the run it touches):
-        equal fingerprints, equal applies. What a reviewer saw is checked against it on merge."""
-        digest = hashlib.sha256("\n".join(self.action_keys()).encode()).hexdigest()
+        """A hash of the declared changes (each one's address, kind, spec and the run it touches): equal
+        fingerprints, equal declared applies. What a reviewer saw is checked against it on merge; lifecycle
+        actions are not in it (they change as runs train)."""
+        declared = [k for k in self.action_keys() if LIFECYCLE_KEY not in k]
+        digest = hashlib.sha256("\n".join(declared).encode()).hexdigest()
         return digest[:16]
 
     def action_keys(self) -> tuple[str, ...]:
-        """One sorted line per change: ``address kind spec-hash live-run-id``."""
-        keys = []
+        """One sorted line per change: ``address kind spec-hash live-run-id``; a lifecycle action's kind is
+        ``lifecycle:KIND``; a waiting create is keyed as the lifecycle create it will be."""
+        keys = [f"{w.address} {LIFECYCLE_KEY}create {w.spec_hash} -" for w in self.waiting]
         for change in self.changes:
             match change:
                 case Create() | Replace():
@@ -308,13 +352,32 @@ class Plan(Frozen):
                 case _:
                     assert_never(change)
             live = "-" if isinstance(change, Create) else change.live.id
-            keys.append(f"{change.address} {change.kind} {what} {live}")
+            kind = f"{LIFECYCLE_KEY}{change.kind}" if is_lifecycle(change) else change.kind
+            keys.append(f"{change.address} {kind} {what} {live}")
         return tuple(sorted(keys))
 
     @property
     def changes(self) -> tuple[Change, ...]:
+        """Every change, declared and lifecycle: what ``apply`` carries out."""
         return tuple(i for i in self.items if isinstance(i, Create | Stop | Delete | Replace | Promote
                                                          | DeleteCheckpoints))
+
+    @property
+    def declared_changes(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if not is_lifecycle(c))
+
+    @property
+    def lifecycle_actions(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if is_lifecycle(c))
+
+    @property
+    def waiting(self) -> tuple[Waiting, ...]:
+        return tuple(i for i in self.items if isinstance(i, Waiting))
+
+    def only_lifecycle(self) -> Plan:
+        """This plan without its declared changes: what ``reconcile`` carries out."""
+        return self.model_copy(update={"items": tuple(i for i in self.items if not isinstance(
+            i, Create | Stop | Delete | Replace) or is_lifecycle(i))})
 
     @property
     def has_changes(self) -> bool:
@@ -335,13 +398,28 @@ class Plan(Frozen):
         ``plan`` exits 1 on them, as that apply would."""
         return self.unreached + len(self.invalid)
 
-    def counts(self) -> dict[str, int]:
-        counted: Counter[str] = Counter(i.kind for i in self.items)
+    def counts(self, lifecycle: bool | None = None) -> dict[str, int]:
+        """Items by kind; ``lifecycle`` True or False: only the changes of that kind, and every other item."""
+        counted: Counter[str] = Counter(i.kind for i in self.items if lifecycle is None or not isinstance(
+            i, Create | Stop | Delete | Replace | Promote | DeleteCheckpoints) or is_lifecycle(i) == lifecycle)
         return {kind: counted.get(kind, 0) for kind in ITEM_KINDS}
 
+    def lifecycle_summary(self) -> str:
+        """``Lifecycle: 1 stop, 1 create, 3 checkpoints deleted; 1 waiting.`` (empty: none)."""
+        c = self.counts(lifecycle=True)
+        parts = [f"{c[k]} {word}" for k, word in (("stop", "to stop"), ("replace", "to recreate"),
+                                                  ("create", "to create"), ("promote", "to promote"))
+                 if c[k]]
+        deleted = sum(len(a.checkpoint_ids) for a in self.lifecycle_actions if isinstance(a, DeleteCheckpoints))
+        if deleted:
+            parts.append(f"{deleted} checkpoint(s) to delete")
+        if c["waiting"]:
+            parts.append(f"{c['waiting']} waiting")
+        return f"Lifecycle: {', '.join(parts)}." if parts else ""
+
     def summary(self) -> str:
-        """The counts line, as Terraform prints it."""
-        c = self.counts()
+        """The counts line, as Terraform prints it (declared changes), then the lifecycle's."""
+        c = self.counts(lifecycle=False)
         line = (f"Plan: {c['create']} to create, {c['replace']} to replace, {c['stop']} to stop, "
                 f"{c['delete']} to delete; {c['no-op']} unchanged.")
         attention = [f"{c[k]} {k.replace('-', ' ')}{'s' if c[k] != 1 and k != 'invalid' else ''}"
@@ -350,10 +428,7 @@ class Plan(Frozen):
             line += f" {self.needs_attention} need attention: {', '.join(attention)}."
         if c["prune-candidate"]:
             line += f" {c['prune-candidate']} not declared (deleted with --prune)."
-        if c["promote"]:
-            line += f" {c['promote']} model(s) to promote."
-        if c["delete-checkpoints"]:
-            line += f" Checkpoints to delete on {c['delete-checkpoints']} run(s)."
         if c["failed"]:
-            line += f" {c['failed']} failed (left alone; spec.onFailure: recreate replaces them)."
-        return line
+            line += f" {c['failed']} failed (left alone; spec.onFailure: recreate recreates them)."
+        lifecycle = self.lifecycle_summary()
+        return f"{line} {lifecycle}" if lifecycle else line

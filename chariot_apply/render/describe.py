@@ -21,6 +21,8 @@ from chariot_apply.plan.model import (
     Replace,
     RunRequest,
     Stop,
+    Waiting,
+    is_lifecycle,
 )
 
 
@@ -41,7 +43,7 @@ def headline(item: Item) -> str:
     """``vision/a@1 will be created``."""
     match item:
         case Create():
-            return f"{item.address} will be created"
+            return f"{item.address} will be created" + (f" ({item.reason})" if item.rule else "")
         case Stop():
             return f"{item.address} will be stopped ({item.reason})"
         case Delete():
@@ -65,8 +67,17 @@ def headline(item: Item) -> str:
                     f"{item.model_name}@{item.model_version}")
         case DeleteCheckpoints():
             return f"{item.address}: {len(item.checkpoint_ids)} checkpoint(s) will be deleted ({item.reason})"
+        case Waiting():
+            return f"{item.address}: will be created later: {item.reason}"
         case _:
             assert_never(item)
+
+
+def rule_lines(item: Item) -> list[str]:
+    """The reviewed rule a lifecycle action carries out, said under it."""
+    if isinstance(item, Create | Stop | Replace | Promote | DeleteCheckpoints) and is_lifecycle(item):
+        return [f"rule: {item.rule}"]
+    return []
 
 
 def value(v: Any) -> str:
@@ -97,9 +108,10 @@ def request_lines(item: Create | Replace, request: RunRequest) -> list[str]:
 
 def details(item: Item) -> list[str]:
     """The indented lines under an item's headline."""
-    lines: list[str] = []
+    lines: list[str] = rule_lines(item)
     if isinstance(item, Create):
         lines += [f"+ {line}" for line in request_lines(item, item.run)]
+        lines += [f"  (attempt {i + 1}: run {a.id}, {a.status}; kept)" for i, a in enumerate(item.attempts)]
     if isinstance(item, Replace | BlockedReplace):
         lines += [difference_line(d) for d in item.differences]
     if isinstance(item, Replace):
@@ -118,7 +130,7 @@ def details(item: Item) -> list[str]:
 def diff_lines(item: Item) -> list[str]:
     """The item as ``+``/``-`` lines, for markdown ``diff`` blocks (which colour only those)."""
     if isinstance(item, Create):
-        return [f"+ {line}" for line in request_lines(item, item.run)]
+        return [f"  {line}" for line in rule_lines(item)] + [f"+ {line}" for line in request_lines(item, item.run)]
     if isinstance(item, Replace | BlockedReplace):
         lines = []
         for d in item.differences:
@@ -130,10 +142,10 @@ def diff_lines(item: Item) -> list[str]:
     if isinstance(item, Delete):
         return [f"- run {item.live.id} ({item.live.status})"]
     if isinstance(item, Stop | Conflict | PruneCandidate | Failed):
-        return [f"  run {item.live.id} ({item.live.status})"]
+        return [f"  {line}" for line in rule_lines(item)] + [f"  run {item.live.id} ({item.live.status})"]
     if isinstance(item, Invalid):
         return [f"! {p.location}: {p.path}: {p.message}" for p in item.problems]
-    return promotion_lines(item)
+    return [f"  {line}" for line in rule_lines(item)] + promotion_lines(item)
 
 
 def promotion_lines(item: Item) -> list[str]:

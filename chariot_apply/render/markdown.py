@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, ItemKind, Plan
+from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, Item, ItemKind, Plan
 from chariot_apply.render.describe import diff_lines, headline, remarks
 from chariot_apply.render.redact import redact_plan
 
@@ -34,6 +34,8 @@ def icon(kind: ItemKind) -> str:
             return "🟢 promote"
         case "delete-checkpoints":
             return "🔴 delete checkpoints"
+        case "waiting":
+            return "⏳ waiting"
         case "no-op":
             return "no change"
         case _:
@@ -55,9 +57,25 @@ def summary_markdown(plan: Plan, title: str = "chariot-apply plan") -> str:
                   f"invalid, {counts['conflict']} in conflict, {counts['blocked-replace']} blocked replace): "
                   "applying will fail on them until they are fixed.", ""]
     lines += [f"> [!NOTE]\n> {w}\n" for w in plan.warnings]
-    if not plan.has_changes and not any(counts[k] for k in ATTENTION_KINDS):
+    if plan.lifecycle_actions or plan.waiting:
+        lines += ["Lifecycle actions (what the reviewed manifests' rules call for as runs train; they never make "
+                  "a merge diverge, and are applied afresh on merge and by `reconcile`):", ""]
+        lines += [f"- {icon(i.kind)} `{i.address}`: {_escape(_rule(i))}" for i in
+                  sorted([*plan.lifecycle_actions, *plan.waiting], key=lambda i: i.address)[:MAX_LIFECYCLE_LINES]]
+        more = len(plan.lifecycle_actions) + len(plan.waiting) - MAX_LIFECYCLE_LINES
+        lines += [f"- and {more} more", ""] if more > 0 else [""]
+    if not plan.has_changes and not plan.waiting and not any(counts[k] for k in ATTENTION_KINDS):
         lines.append("No changes: Chariot matches the manifests.")
     return "\n".join(lines).rstrip() + "\n"
+
+
+#: The summary's lifecycle list stops here (the details follow).
+MAX_LIFECYCLE_LINES = 20
+
+
+def _rule(item: Item) -> str:
+    rule = getattr(item, "rule", "")
+    return f"{item.reason} ({rule})" if rule and rule not in item.reason else item.reason
 
 
 EMBEDDED_TITLE = " on the EMBEDDED EMULATOR (nothing reaches a real Chariot)"
@@ -81,7 +99,8 @@ def detail_blocks(plan: Plan) -> list[str]:
     plan = redact_plan(plan)
     blocks = []
     for item in plan.items:
-        if item.kind not in CHANGE_KINDS and item.kind not in ATTENTION_KINDS and not item.notices:
+        if item.kind not in CHANGE_KINDS and item.kind not in ATTENTION_KINDS and item.kind != "waiting" \
+                and not item.notices:
             continue
         body = "\n".join(diff_lines(item)).replace("```", "'''")
         code = f"```diff\n{body}\n```\n" if body else ""

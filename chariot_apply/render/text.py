@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, Item, ItemKind, Plan, traits
+from chariot_apply.plan.model import ATTENTION_KINDS, Item, ItemKind, Plan, traits
 from chariot_apply.render.describe import details, headline, subject
 from chariot_apply.render.redact import redact_plan
 
@@ -22,7 +22,7 @@ def _colour(kind: ItemKind) -> str | None:
             return "33"
         case "prune-candidate":
             return "36"
-        case "no-op":
+        case "no-op" | "waiting":
             return None
         case _:
             assert_never(kind)
@@ -42,28 +42,41 @@ def _same_trouble(items: list[Item]) -> list[list[Item]]:
     return list(groups.values())
 
 
+def _changes(items: list[Item], color: bool, compact: bool) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        if not compact:
+            out.append(f"  # {headline(item)}")
+        out.append("  " + _paint(f"{traits(item.kind).symbol} {subject(item)}", item.kind, color))
+        if not compact:
+            out += [f"      {line}" for line in details(item)]
+            out.append("")
+    if compact:
+        out.append("")
+    return out
+
+
 def render_text(plan: Plan, *, color: bool = False, verbose: bool = False, compact: bool = False) -> str:
     """The plan; ``compact``: one line per change, no details (a long apply on a terminal)."""
     plan = redact_plan(plan)
     out: list[str] = [f"Plan for {plan.header()}\n"]
-    changes = [i for i in plan.items if i.kind in CHANGE_KINDS]
+    changes: list[Item] = list(plan.declared_changes)
+    lifecycle: list[Item] = [*plan.lifecycle_actions, *plan.waiting]
     attention = [i for i in plan.items if i.kind in ATTENTION_KINDS]
     quiet = [i for i in plan.items if i.kind == "no-op"]
     if changes:
         out.append("chariot-apply will perform these actions:\n")
-        for item in changes:
-            if not compact:
-                out.append(f"  # {headline(item)}")
-            out.append("  " + _paint(f"{traits(item.kind).symbol} {subject(item)}", item.kind, color))
-            if not compact:
-                out += [f"      {line}" for line in details(item)]
-                out.append("")
-        if compact:
-            out.append("")
+        out += _changes(changes, color, compact)
     elif plan.needs_attention:
         out.append(f"No changes to make, but {plan.needs_attention} declared run(s) need attention.\n")
-    else:
+    elif not lifecycle:
         out.append("No changes. Chariot matches the manifests.\n")
+    else:
+        out.append("No declared changes.\n")
+    if lifecycle:
+        out.append("Lifecycle actions (what the reviewed manifests' rules call for as runs train; never a reason "
+                   "for a merge to diverge):\n")
+        out += _changes(sorted(lifecycle, key=lambda i: i.address), color, compact)
     if attention:
         out.append("Needs attention:\n")
         for group in _same_trouble(attention):

@@ -1,0 +1,133 @@
+"""What a declared run's rules call for as it trains: its limits, its retries, and whether what it depends on has
+finished. Pure: the time is the one the live state was fetched at."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from chariot_apply.chariot.models import Run
+from chariot_apply.duration import format_duration, parse_duration_text
+from chariot_apply.manifest.model import DeclaredRun
+from chariot_apply.plan.harvest import Harvest
+from chariot_apply.plan.ownership import parse_notes
+
+#: What an upstream run ends as for what depends on it to be created.
+USABLE_ENDS = frozenset({"job_completed", "job_terminated"})
+#: Ends after which what depends on it is never created (unless a retry is due).
+FAILED_ENDS = frozenset({"job_failed", "job_create_failed"})
+
+
+@dataclass(frozen=True)
+class LimitCall:
+    """A limit that a live run is past: stop it, or recreate it (a stall with ``action: recreate``)."""
+
+    action: Literal["stop", "recreate"]
+    rule: str
+    reason: str
+
+
+def past_limit(run: DeclaredRun, live: Run, now: datetime | None) -> LimitCall | None:
+    """The first of ``spec.limits`` that ``live`` (an active run) is past at ``now``, if any."""
+    limits = run.spec.limits
+    if limits is None or now is None:
+        return None
+    if limits.max_duration is not None and live.created_at is not None:
+        ran = (now - live.created_at).total_seconds()
+        allowed = parse_duration_text(limits.max_duration)
+        if ran > allowed:
+            return LimitCall("stop", f"spec.limits.maxDuration: {limits.max_duration}",
+                             f"it has run {format_duration(ran)}, past spec.limits.maxDuration {limits.max_duration}")
+    stall = limits.stall
+    if stall is not None and live.status == "job_running":
+        since = live.progress_updated_at or live.status_updated_at
+        if since is not None:
+            idle = (now - since).total_seconds()
+            if idle > parse_duration_text(stall.no_progress_for):
+                step = f" at step {live.progress[0].value:,}" if live.progress and live.progress[0].value else ""
+                return LimitCall(stall.action, f"spec.limits.stall: noProgressFor {stall.no_progress_for}, "
+                                 f"action {stall.action}",
+                                 f"its progress has not moved for {format_duration(idle)}{step} (stalled)")
+    return None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The next attempt of a run whose every attempt failed, or why there is none."""
+
+    attempt: int  # the number of the attempt to make (2 after one failure)
+    allowed: int  # 1 + maxRetries
+    after: Run  # the failed attempt it follows (the newest)
+    resume_from: tuple[str, int] | None = None  # (checkpoint id, step) it starts from
+
+    @property
+    def exhausted(self) -> bool:
+        return self.attempt > self.allowed
+
+    def words(self) -> str:
+        resume = f", resuming from step {self.resume_from[1]:,}" if self.resume_from else ""
+        return f"attempt {self.attempt} of {self.allowed}{resume}"
+
+
+def failed_attempts(run: DeclaredRun, owned: Sequence[Run]) -> list[Run]:
+    """The failed runs of ours at the address that ``onFailure: recreate`` keeps as attempts (oldest first); none
+    when the run is left as it is on failure."""
+    if run.spec.on_failure.action != "recreate" or run.spec.state != "running":
+        return []
+    return [r for r in owned if r.status == "job_failed"]
+
+
+def next_retry(run: DeclaredRun, attempts: Sequence[Run], spec_hash: str,
+               harvest: dict[str, Harvest] | None = None) -> Retry | None:
+    """The next attempt after ``attempts`` (the failed runs of this spec count; an older spec's are history), or
+    None when none of them is of this spec (a create of a new spec, not a retry)."""
+    same = [r for r in attempts if (m := parse_notes(r.notes)[1]) is not None and m.spec == spec_hash]
+    if not same:
+        return None
+    policy = run.spec.on_failure
+    resume = None
+    if policy.resume == "lastCheckpoint":
+        for failed in reversed(same):  # the newest attempt that left a complete checkpoint
+            complete = (harvest or {}).get(failed.id or "", Harvest()).complete()
+            if complete:
+                resume = (complete[-1].id or "", complete[-1].global_step or 0)
+                break
+    return Retry(attempt=len(same) + 1, allowed=policy.max_retries + 1, after=same[-1], resume_from=resume)
+
+
+def retry_rule(run: DeclaredRun) -> str:
+    policy = run.spec.on_failure
+    return f"spec.onFailure: recreate, maxRetries {policy.max_retries}, resume {policy.resume}"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Whether what a run depends on lets it be created: ``ready`` (with the upstream's run), ``waiting`` or
+    ``failed``, and the words for the plan."""
+
+    state: Literal["ready", "waiting", "failed"]
+    words: str
+    live: Run | None = None
+
+
+def upstream_state(address: str, declared: DeclaredRun, current: Run | None, attempts: Sequence[Run]) -> Upstream:
+    """What the upstream at ``address`` is, for what depends on it."""
+    if current is not None:
+        status = current.status or "unknown"
+        if status in USABLE_ENDS:
+            return Upstream("ready", f"{address} ({status})", current)
+        if status in FAILED_ENDS:
+            return Upstream("failed", f"{address} ended {status}")
+        progress = current.progress[0] if current.progress else None
+        step = (f", step {progress.value:,} of {progress.final_value:,}"
+                if progress is not None and progress.value is not None else "")
+        return Upstream("waiting", f"{address} ({status}{step})")
+    if declared.spec.state != "running":
+        return Upstream("failed", f"{address} is declared {declared.spec.state}: it will not run")
+    if attempts:
+        if len(attempts) <= declared.spec.on_failure.max_retries:
+            return Upstream("waiting", f"{address} (failed; spec.onFailure recreates it)")
+        return Upstream("failed", f"{address} failed {len(attempts)} time(s), its retries are used up")
+    return Upstream("waiting", f"{address} (not created yet)")
