@@ -8,7 +8,7 @@ from typing import Any
 
 from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.backends.rest.retry import RetryPolicy
-from chariot_apply.chariot.models import Resources, Run
+from chariot_apply.chariot.models import Checkpoint, Model, Resources, Run
 from chariot_apply.emulator.server import BackgroundServer
 
 # Outside test data, copied into the repository (tests/data/README.md says from where): a clone needs nothing beside it.
@@ -123,3 +123,15 @@ def cli_env(url: str, owner: str, backend: str = "rest") -> dict[str, str]:
     if backend == "sdk":
         return env | {"PYTHONPATH": str(SDK_STANDIN), "CHARIOT_SDK_STANDIN_URL": url}
     return env | {"CHARIOT_URL": url}
+
+
+#: Seconds from a create to job_running on the emulator's default timing; step N is done at START + N.
+START = 6
+
+
+def checkpoints_and_models(server: BackgroundServer) -> tuple[list[Checkpoint], list[Model]]:
+    """Every checkpoint and model on the server, read around the client under test."""
+    async def read() -> tuple[list[Checkpoint], list[Model]]:
+        async with AsyncChariotClient(server.url) as client:
+            return await client.get_checkpoints(limit=1000), await client.get_models()
+    return asyncio.run(read())

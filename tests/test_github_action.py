@@ -159,7 +159,7 @@ def test_errors_fail_the_step_with_annotations(repo: Path, runner: Runner, serve
     assert result.outputs["exitcode"] == "1"
     assert re.search(r"::error file=[^,]*bad\.yaml,line=6,col=\d+,title=spec\.resources\.cpu::", result.log)
     bad_input = runner.run(repo, chariot_inputs(server, command="destroy"), OPENED)
-    assert bad_input.returncode == 1 and "must be one of plan, apply, drift, not 'destroy'" in bad_input.log
+    assert bad_input.returncode == 1 and "must be one of plan, apply, drift, reconcile, not 'destroy'" in bad_input.log
 
 
 def test_refused_chariot_credentials_fail_the_step(repo: Path, runner: Runner, clock) -> None:
@@ -215,7 +215,7 @@ def test_example_workflows_follow_the_rules(name: str) -> None:
     for name_, job in workflow["jobs"].items():
         # Two credentials: the client that writes lives only where the default branch deploys (the apply);
         # plans and drift checks get the read-only one, on an environment any pull request may use.
-        writes = name_ == "apply"
+        writes = name_ in ("apply", "reconcile")
         assert job["permissions"]["contents"] == "read"
         assert job.get("environment") == ("chariot" if writes else "chariot-plan")
         secrets = str([s.get("with", {}) for s in job["steps"] if "chariot-apply" in s.get("uses", "")])
@@ -240,6 +240,11 @@ def test_the_example_plans_per_pull_request_and_applies_one_at_a_time() -> None:
     assert jobs["plan"]["concurrency"]["cancel-in-progress"] is True
     assert "pull_request.number" in jobs["plan"]["concurrency"]["group"]
     assert jobs["apply"]["concurrency"]["cancel-in-progress"] is False  # a newer push waits; applies never race
+    # The scheduled reconcile shares the apply's group: one writer per environment at a time.
+    assert "schedule" in _workflow("chariot-apply.yml")["on"] and jobs["reconcile"]["if"] == \
+        "github.event_name == 'schedule'"
+    assert jobs["reconcile"]["concurrency"] == jobs["apply"]["concurrency"]
+    assert jobs["reconcile"]["steps"][-1]["with"]["command"] == "reconcile"
     assert jobs["plan"]["permissions"]["pull-requests"] == "write"
     drift = _workflow("chariot-apply-drift.yml")
     assert "schedule" in drift["on"] and drift["jobs"]["drift"]["permissions"]["issues"] == "write"

@@ -8,13 +8,11 @@ import asyncio
 from pathlib import Path
 
 from chariot_apply.backends.rest.client import AsyncChariotClient
-from chariot_apply.chariot.models import Checkpoint, Model
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.server import BackgroundServer
 from tests.cli_helpers import run_cli
-from tests.factories import classifier_config, live_runs, manifest, write_manifests
-
-START = 6  # seconds from create to job_running; step N is done at START + N
+from tests.factories import START, classifier_config, live_runs, manifest, write_manifests
+from tests.factories import checkpoints_and_models as state
 
 
 def promoted(select: dict[str, object], version: str = "1.0.0", when: str = "available",
@@ -23,13 +21,6 @@ def promoted(select: dict[str, object], version: str = "1.0.0", when: str = "ava
     return manifest("a", config=classifier_config(epochs=3),
                     promote=[{"model": {"name": "traffic", "version": version, "summary": "Best so far"},
                               "checkpoint": select, "when": when}], **spec)
-
-
-def state(server: BackgroundServer) -> tuple[list[Checkpoint], list[Model]]:
-    async def read() -> tuple[list[Checkpoint], list[Model]]:
-        async with AsyncChariotClient(server.url) as client:
-            return await client.get_checkpoints(limit=1000), await client.get_models()
-    return asyncio.run(read())
 
 
 def test_a_promotion_waits_for_a_complete_checkpoint_then_happens_once(workdir: Path, server: BackgroundServer,

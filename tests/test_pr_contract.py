@@ -20,7 +20,14 @@ from chariot_apply.plan.model import PlanOptions
 from chariot_apply.render.markdown import render_markdown
 from tests.action_harness import OPENED, SYNCHRONIZE, _repository, chariot_inputs, merged, sticky
 from tests.action_harness import ActionRunner as Runner
-from tests.factories import classifier_config, create_directly, live_runs, manifest, write_manifests
+from tests.factories import (
+    checkpoints_and_models,
+    classifier_config,
+    create_directly,
+    live_runs,
+    manifest,
+    write_manifests,
+)
 from tests.github_fake import FakeGitHub
 from tests.plan_factories import declared, state
 
@@ -298,7 +305,9 @@ def test_a_merge_applies_while_a_run_with_retention_trains(repo: Path, runner: R
     because the run's checkpoint list grew between review and merge. Retention is a lifecycle action: derived
     afresh from the merged manifests, it never makes a merge diverge, and it is applied."""
     runs = repo / "training" / "runs" / "a.yaml"
-    keeper = manifest("trains", config=classifier_config(epochs=30), checkpoints={"keep": {"last": 1}})
+    keeper = manifest("trains", config=classifier_config(epochs=30), checkpoints={"keep": {"last": 1}},
+                      promote=[{"model": {"name": "trained", "version": "1.0.0"},
+                                "checkpoint": {"select": "best", "metric": "val/loss"}}])
     write_manifests(runs, keeper)
     dispatch = chariot_inputs(server, command="apply", **{"on-unreviewed": "apply"})
     assert runner.run(repo, dispatch, OPENED, event_name="workflow_dispatch").returncode == 0
@@ -312,3 +321,18 @@ def test_a_merge_applies_while_a_run_with_retention_trains(repo: Path, runner: R
     assert done.returncode == 0, done.log
     assert "reviewed: applying the plan shown in pull request #2" in done.log
     assert sorted(r.name for r in live_runs(server)) == ["trains", "unrelated"]
+    trains = next(r for r in live_runs(server) if r.name == "trains")
+    checkpoints, models = checkpoints_and_models(server)
+    complete = [c for c in checkpoints if c.run_id == trains.id and c.status == "complete"]
+    assert len(complete) == 1, "the merge-time plan's lifecycle section (retention) was not applied"
+    assert models == [], "promoted while the run still trained (when: finished)"
+    # The run finishes; the scheduled reconcile of the default branch promotes its best checkpoint, once.
+    clock.advance(300)
+    schedule = runner.tmp / "schedule.json"
+    schedule.write_text(json.dumps({"repository": json.loads(OPENED.read_text())["repository"], "schedule": "*/10"}))
+    for _ in range(2):
+        cron = runner.run(repo, chariot_inputs(server, command="reconcile"), schedule, event_name="schedule")
+        assert cron.returncode == 0, cron.log
+    checkpoints, (model,) = checkpoints_and_models(server)
+    assert model.name == "trained" and model.checkpoint_id in {c.id for c in checkpoints}
+

@@ -76,6 +76,10 @@ class SdkBackend:
     limitations: tuple[str, ...] = LIMITATIONS
     lists_models = False
 
+    def server_now(self) -> datetime | None:
+        """The SDK does not show its answers' headers: the local clock is used."""
+        return None
+
     @staticmethod
     def check_installed() -> None:
         """Raise ``SdkMissingError`` unless the SDK imports."""

@@ -36,6 +36,11 @@ class Backend(Protocol):
 
     async def aclose(self) -> None: ...
 
+    def server_now(self) -> datetime | None:
+        """The server's time now, as its last answer dated it (None: unknown; the local clock is used). Run ages
+        and stalls are measured against it, so that a skewed local clock does not stop runs early."""
+        ...
+
     # projects, blueprints, resources
     async def get_projects(self, name: str | None = None) -> list[Project]: ...
     async def find_projects(self, names: Sequence[str]) -> list[Project]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from chariot_apply import workflow
-from chariot_apply.apply.executor import ApplyResult
+from chariot_apply.apply.executor import ApplyResult, Outcome
 from chariot_apply.chariot.models import Run
 from chariot_apply.cli.common import (
     DeadlineExceeded,
@@ -30,6 +30,7 @@ from chariot_apply.cli.reporter import TerminalReporter
 from chariot_apply.errors import UserError
 from chariot_apply.plan.model import Plan, PlanOptions
 from chariot_apply.render.apply import apply_summary
+from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown
 from chariot_apply.render.text import render_text
@@ -143,16 +144,17 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
     if result.failed:
         ctx.exit(EXIT_ERROR)
     if wait:
-        ctx.exit(_wait(ws, result, until, wait_seconds, interval) or _attention_exit(result_plan))
+        ctx.exit(_wait(ws, result_plan, result, until, wait_seconds, interval) or _attention_exit(result_plan))
     ctx.exit(_attention_exit(result_plan))
 
 
-def _wait(ws: Workspace, result: ApplyResult, until: str, timeout: float, interval: float) -> int:
+def _wait(ws: Workspace, applied: Plan, result: ApplyResult, until: str, timeout: float, interval: float) -> int:
     created = [o.run_id for o in result.outcomes if o.ok and o.kind in ("create", "replace") and o.run_id]
-    if not created:
+    if not created and not applied.waiting:
         click.echo("Nothing was created: nothing to wait for.")
         return EXIT_OK
-    click.echo(f"Waiting for {len(created)} run(s) to be {until} (at most {timeout:g}s)...")
+    also = f", then {len(applied.waiting)} that wait for them" if applied.waiting else ""
+    click.echo(f"Waiting for {len(created)} run(s) to be {until}{also} (at most {timeout:g}s)...")
     last: dict[str, str | None] = {}
 
     def on_poll(runs: Sequence[Run]) -> None:
@@ -162,7 +164,19 @@ def _wait(ws: Workspace, result: ApplyResult, until: str, timeout: float, interv
                 progress = f" {run_.progress[0].value}/{run_.progress[0].final_value}" if run_.progress else ""
                 click.echo(f"  {run_.name}@{run_.version} [{run_.id}]: {run_.status}{progress}")
 
-    waited = run(workflow.wait(ws, created, until, timeout, interval, on_poll))  # type: ignore[arg-type]
+    failures: list[str] = []
+
+    def on_outcome(outcome: Outcome) -> None:
+        click.echo(f"  {outcome_line(outcome.address, outcome.kind, outcome.ok, outcome.detail, outcome.run_id)}")
+        if not outcome.ok:
+            failures.append(outcome.address)
+
+    options = PlanOptions(owner=ws.project.owner, strict_config=applied.options.strict_config)
+    waited = run(workflow.carry_through(ws, options, applied, created, until, timeout,  # type: ignore[arg-type]
+                                        interval, on_poll, on_outcome))
+    if failures:
+        click.secho(f"Error: {len(failures)} change(s) after the wait failed", err=True, fg="red")
+        return EXIT_ERROR
     for failed in waited.failed:
         click.secho(f"Error: {failed.name}@{failed.version} [{failed.id}] {failed.status}", err=True, fg="red")
     if waited.failed:

@@ -12,6 +12,8 @@ import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import format_datetime
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs
 
@@ -26,6 +28,7 @@ from starlette.routing import Route
 
 from chariot_apply.backends.rest import api as rest
 from chariot_apply.chariot.models import Blueprint
+from chariot_apply.emulator.clock import Clock
 from chariot_apply.emulator.faults import FaultInjector, Faults
 from chariot_apply.emulator.store import DEFAULT_USER_ID, EmulatorError, EmulatorStore
 from chariot_apply.errors import plain_message
@@ -225,7 +228,8 @@ def create_app(store: EmulatorStore, *, auth: AuthConfig | None = None, faults: 
     app = Starlette(routes=routes, exception_handlers={EmulatorError: _emulator_error,
                                                        sqlite3.OperationalError: _busy,
                                                        StarletteHTTPException: _route_error},
-                    middleware=[Middleware(RequestId), Middleware(FaultInjector, faults=faults)])
+                    middleware=[Middleware(RequestId), Middleware(ServerDate, clock=store.clock),
+                                Middleware(FaultInjector, faults=faults)])
     app.state.store, app.state.auth, app.state.faults = store, auth, faults
     return app
 
@@ -250,6 +254,28 @@ class RequestId:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class ServerDate:
+    """The ``Date`` of every answer, from the emulator's own clock (a manual clock in tests): what the client takes
+    as the server's time, to measure a run's age and stall against (``spec.limits``). Plain ASGI."""
+
+    def __init__(self, app: Any, clock: Clock) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_date(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                date = format_datetime(self.clock.now().astimezone(UTC), usegmt=True).encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"date", date)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_date)
 
 
 def _json(text: str) -> Response:

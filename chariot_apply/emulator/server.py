@@ -18,7 +18,7 @@ class BackgroundServer:
         self._socket = listening_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False,
-                                timeout_graceful_shutdown=1, **tls)
+                                timeout_graceful_shutdown=1, date_header=False, **tls)  # the app's clock dates
         self.scheme = "https" if tls.get("ssl_certfile") else "http"
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
@@ -64,7 +64,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def serve_forever(app: Any, listener: socket.socket) -> None:
     """Serve on ``listener`` (from ``listening_socket``) until interrupted."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                                           date_header=False))  # the app dates its answers by its own clock
     server.run(sockets=[listener])
 
 

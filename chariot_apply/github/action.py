@@ -53,7 +53,7 @@ EMBEDDED = "embedded"
 #: Characters left unused under GitHub's comment limit, for what it may count differently.
 COMMENT_MARGIN = 1_000
 LABELS = ("chariot-apply: no-changes", "chariot-apply: changes", "chariot-apply: destroys")
-Command = Literal["plan", "apply", "drift"]
+Command = Literal["plan", "apply", "drift", "reconcile"]
 Policy = Literal["fail", "apply"]
 
 
@@ -104,7 +104,7 @@ class ActionInputs:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
-        command = _choice(env, "CHARIOT_APPLY_COMMAND", ("plan", "apply", "drift"), "plan")
+        command = _choice(env, "CHARIOT_APPLY_COMMAND", ("plan", "apply", "drift", "reconcile"), "plan")
         url = env.get("CHARIOT_URL", "").strip()
         if not url:
             raise ActionInputError(
@@ -243,6 +243,8 @@ def _plan_and_act(step: Step, ws: workflow.Workspace) -> int:
             return _apply(step, ws, plan)
         case "drift":
             return _drift(step, plan)
+        case "reconcile":
+            return _reconcile(step, ws, plan)
 
 
 def _plan(step: Step, plan: Plan) -> int:
@@ -298,6 +300,27 @@ def _apply(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
                      "blocked replacements): see the step summary")
     code = 1 if result.failed or attention else 0
     runner.set_outputs(step.outputs | {"exitcode": str(code)})
+    return code
+
+
+def _reconcile(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
+    """The scheduled job: carry out the lifecycle actions of the default branch's manifests (reviewed when they
+    merged), and only those; declared drift is reported, never applied. The workflow's concurrency group keeps
+    two from running at once."""
+    runner = step.runner
+    lifecycle = plan.only_lifecycle()
+    result = run(workflow.apply(ws, lifecycle, LogReporter(step.log), check_stale=False)) \
+        if lifecycle.has_changes else ApplyResult(())
+    runner.add_summary(_outcomes_markdown(result, plan, what="reconcile"))
+    drift = plan.declared_keys()
+    if drift:
+        runner.warning(f"{len(drift)} declared change(s) found and not applied (reconcile applies only lifecycle "
+                       "actions; a reviewed pull request applies the rest): " + "; ".join(drift[:5]))
+    for outcome in result.failed:
+        runner.error(f"{outcome.address}: {outcome.kind} failed: {outcome.detail}")
+    _annotate_invalid(runner, plan)
+    code = 1 if result.failed or plan.needs_attention else 0
+    runner.set_outputs(step.outputs | {"exitcode": str(code), "has-changes": str(bool(drift)).lower()})
     return code
 
 
@@ -397,11 +420,11 @@ def _annotate_invalid(runner: Runner, plan: Plan) -> None:
             runner.error(f"{item.address}: {problem.path}: {problem.message}")
 
 
-def _outcomes_markdown(result: ApplyResult, plan: Plan, limit: int | None = None) -> str:
+def _outcomes_markdown(result: ApplyResult, plan: Plan, limit: int | None = None, what: str = "apply") -> str:
     """The apply's outcome: the counts first, then a row an outcome, failures first; past ``limit`` characters
     the rows are cut (never the counts), saying how many were left out and where they all are."""
     failed = sum(1 for o in result.outcomes if not o.ok)
-    head = (f"### chariot-apply: apply {'complete' if result.ok else 'incomplete'}\n\n"
+    head = (f"### chariot-apply: {what} {'complete' if result.ok else 'incomplete'}\n\n"
             f"Applied to {plan.header()}\n\n**{len(result.outcomes) - failed} done, {failed} failed.**\n\n")
     if not result.outcomes:
         return head + "Nothing to do.\n"

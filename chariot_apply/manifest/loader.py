@@ -296,6 +296,10 @@ def _schema_problems(doc: Document) -> Iterable[ManifestProblem]:
         yield from _explain(doc, error)
 
 
+#: Fields whose value is a duration (``$defs/duration``).
+DURATION_FIELDS = frozenset({"maxDuration", "noProgressFor"})
+
+
 def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]:
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -315,6 +319,19 @@ def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]
     if error.validator == "anyOf" and path and path[-1] in QUANTITY_FIELDS:
         yield ManifestProblem(doc.where(path), format_path(path),
                               f"{error.instance!r} is not a positive Kubernetes quantity", QUANTITY_HINT)
+        return
+    if error.validator == "anyOf" and isinstance(error.instance, dict) and error.context:
+        # A shorthand or a mapping (onFailure: recreate, or {action, maxRetries, resume}): a mapping was written,
+        # so what is wrong in it is said, at its own line.
+        from jsonschema.exceptions import best_match
+
+        within = [e for e in error.context if e.validator != "enum" or e.absolute_path != error.absolute_path]
+        if within:
+            yield from _explain(doc, best_match(within))
+            return
+    if error.validator == "anyOf" and path and path[-1] in DURATION_FIELDS:
+        yield ManifestProblem(doc.where(path), format_path(path), f"{error.instance!r} is not a duration",
+                              "write a duration such as 90s, 30m, 24h or 1h30m")
         return
     message = error.message
     if error.validator == "const":

@@ -32,7 +32,7 @@ class PlanDocument(BaseModel):
         """``plan`` as a document: ``redacted`` says whether ``plan`` is already the redacted form."""
         keys = plan.action_keys()
         return cls(summary=plan.summary(), counts=plan.counts(), has_changes=plan.has_changes, redacted=redacted,
-                   plan=plan, declared=tuple(k for k in keys if LIFECYCLE_KEY not in k),
+                   plan=plan, declared=plan.declared_keys(),
                    lifecycle=tuple(k for k in keys if LIFECYCLE_KEY in k), fingerprint=plan.fingerprint())
 
 

@@ -208,7 +208,7 @@ async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], ad
         if found is not None:
             by_id[found.id] = found
     harvest, models = await _harvest(client, declared, runs, project_ids, bound)
-    now = datetime.now(UTC)
+    now = client.server_now() or datetime.now(UTC)
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
     return LiveState(project_ids=project_ids, project_names=project_names, blueprints=resolved,
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=listed if everything else frozenset(),

@@ -331,9 +331,12 @@ class Plan(Frozen):
         """A hash of the declared changes (each one's address, kind, spec and the run it touches): equal
         fingerprints, equal declared applies. What a reviewer saw is checked against it on merge; lifecycle
         actions are not in it (they change as runs train)."""
-        declared = [k for k in self.action_keys() if LIFECYCLE_KEY not in k]
-        digest = hashlib.sha256("\n".join(declared).encode()).hexdigest()
+        digest = hashlib.sha256("\n".join(self.declared_keys()).encode()).hexdigest()
         return digest[:16]
+
+    def declared_keys(self) -> tuple[str, ...]:
+        """The keys of the declared changes: what a review approves."""
+        return tuple(k for k in self.action_keys() if LIFECYCLE_KEY not in k)
 
     def action_keys(self) -> tuple[str, ...]:
         """One sorted line per change: ``address kind spec-hash live-run-id``; a lifecycle action's kind is

@@ -156,9 +156,9 @@ def cycles(edges: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
         path.append(node)
         for nxt in edges.get(node, ()):
             if state.get(nxt) == 1:
-                loop = [*path[path.index(nxt):], nxt]
-                for member in loop[:-1]:
-                    on_cycle.setdefault(member, loop)
+                ring = path[path.index(nxt):]
+                for i, member in enumerate(ring):  # said from each member's own point of view
+                    on_cycle.setdefault(member, [*ring[i:], *ring[:i], member])
             elif nxt not in state:
                 visit(nxt)
         path.pop()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncGenerator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -95,6 +97,23 @@ class AsyncChariotClient:
         #: Requests sent, retries included (benchmarks read it).
         self.requests_sent = 0
         self._urls: dict[str, httpx.URL] = {}
+        self._dated: tuple[datetime, float] | None = None  # the last answer's Date, and when it came (monotonic)
+
+    def server_now(self) -> datetime | None:
+        if self._dated is None:
+            return None
+        date, at = self._dated
+        return date + timedelta(seconds=time.monotonic() - at)
+
+    def _remember_date(self, response: httpx.Response) -> None:
+        text = response.headers.get("date")
+        if not text:
+            return
+        try:
+            date = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return  # not a date: the local clock is used
+        self._dated = (date if date.tzinfo else date.replace(tzinfo=UTC), time.monotonic())
 
     def _url(self, path: str) -> httpx.URL:
         """The absolute URL of ``path``, parsed once: httpx parses a relative one twice per request, and
@@ -173,6 +192,7 @@ class AsyncChariotClient:
             # The body has been read: drop httpx's stream, which refers back to the response. That cycle kept each
             # answer (a page of runs: 700 KB) alive until a collection, and a plan runs without any.
             response.stream = httpx.ByteStream(b"")
+            self._remember_date(response)
             if response.status_code == 401 and authenticate and not refreshed \
                     and await self.credentials.invalidate(token):
                 refreshed = True

@@ -1,0 +1,144 @@
+"""``chariot-apply reconcile`` on the emulator's clock-driven lifecycle (over a loopback server): it carries out the
+lifecycle actions the manifests' rules call for (a stop past maxDuration, a retry that resumes, a create once what
+it depends on finished) and nothing declared; twice in a row, the second does nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from chariot_apply.chariot.models import Run
+from chariot_apply.emulator.clock import ManualClock
+from chariot_apply.emulator.lifecycle import LifecycleTiming
+from chariot_apply.emulator.server import BackgroundServer
+from chariot_apply.emulator.store import EmulatorStore
+from tests.cli_helpers import run_cli
+from tests.factories import START, classifier_config, live_runs, manifest, write_manifests
+from tests.factories import checkpoints_and_models as state
+
+#: 2,000 steps (10 a epoch), a checkpoint every 400.
+LONG = classifier_config(epochs=200, ckpt_epoch_period=40)
+
+
+def reconcile(*args: str) -> dict[str, Any]:
+    done = run_cli("reconcile", "--format", "json", *args)
+    assert done.exit_code in (0, 2), done.output + run_cli("plan").output
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
+
+
+def by_name(server: BackgroundServer) -> dict[str, list[Run]]:
+    found: dict[str, list[Run]] = {}
+    for run in live_runs(server):
+        found.setdefault(run.name or "", []).append(run)
+    return found
+
+
+def test_reconcile_stops_a_run_past_its_max_duration_and_leaves_declared_drift(
+        workdir: Path, server: BackgroundServer, clock: ManualClock) -> None:
+    path = workdir / "runs" / "a.yaml"
+    write_manifests(path, manifest("a", config=LONG, limits={"maxDuration": "2m"}))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    write_manifests(path, manifest("a", config=LONG, limits={"maxDuration": "2m"}), manifest("b"))
+    clock.advance(100)
+    early = reconcile("--detailed-exitcode")
+    assert early["done"] == [] and early["drift"][0].startswith("vision/b@1.0.0 create ")
+    assert [r.name for r in live_runs(server)] == ["a"], "reconcile applied a declared change"
+    clock.advance(30)
+    text = run_cli("plan")
+    assert "Lifecycle actions" in text.stdout and "rule: spec.limits.maxDuration: 2m" in text.stdout
+    stopped = reconcile()
+    assert [(o["address"], o["kind"], o["ok"]) for o in stopped["done"]] == [("vision/a@1.0.0", "stop", True)]
+    assert by_name(server)["a"][0].status == "run_stop_requested"
+    assert reconcile()["done"] == [], "a second reconcile did something again"
+
+
+def test_a_failed_run_is_recreated_from_its_last_checkpoint_at_most_max_retries_times(
+        workdir: Path, server: BackgroundServer, clock: ManualClock, store: EmulatorStore) -> None:
+    store.timing = replace(LifecycleTiming(), fail_at_step=1210)
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a", config=LONG, onFailure={
+        "action": "recreate", "maxRetries": 3, "resume": "lastCheckpoint"}))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    clock.advance(START + 1210)
+    (failed,) = live_runs(server)
+    assert failed.status == "job_failed"
+    plan = run_cli("plan").stdout
+    assert "attempt 2 of 4, resuming from step 1,200" in plan, plan
+    shutil.rmtree(workdir / ".chariot-apply", ignore_errors=True)  # a lost local directory: attempts are Chariot's
+    retried = reconcile()
+    assert [(o["kind"], o["ok"]) for o in retried["done"]] == [("create", True)]
+    first, second = live_runs(server)
+    step_1200 = next(c for c in state(server)[0] if c.run_id == failed.id and c.global_step == 1200)
+    assert first.id == failed.id and second.config and second.config["start_model"] == {"checkpoint_id": step_1200.id}
+    clock.advance(START + 1)
+    resumed = next(r for r in live_runs(server) if r.id == second.id)
+    assert resumed.progress and resumed.progress[0].value == 1201, "the retry did not resume from step 1,200"
+    assert reconcile()["done"] == []
+
+
+def test_retries_that_do_not_resume_stop_after_max_retries(workdir: Path, server: BackgroundServer,
+                                                           clock: ManualClock, store: EmulatorStore) -> None:
+    store.timing = replace(LifecycleTiming(), fail_at_step=5)
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a", config=LONG, onFailure={
+        "action": "recreate", "maxRetries": 2}))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    for _ in range(5):
+        clock.advance(START + 5)
+        reconcile()
+    runs = live_runs(server)
+    assert len(runs) == 3 and all(r.status == "job_failed" for r in runs)  # 1 + maxRetries attempts, no more
+    plan = run_cli("plan")
+    assert "the last of 3 attempt(s)" in plan.stdout and plan.exit_code == 0
+
+
+PRETRAIN = "vision/pretrain@1.0.0"
+
+
+def _chain() -> list[dict[str, Any]]:
+    return [manifest("pretrain", config=classifier_config(epochs=3)),
+            manifest("finetune", config=classifier_config(epochs=2, start_model={
+                "checkpoint_id": "${run:" + PRETRAIN + ".checkpoint.best(metric=val/loss)}"}))]
+
+
+def test_a_chain_declared_in_one_change_runs_in_order_through_repeated_reconcile(
+        workdir: Path, server: BackgroundServer, clock: ManualClock) -> None:
+    write_manifests(workdir / "runs" / "chain.yaml", *_chain())
+    first = run_cli("apply", "--auto-approve")
+    assert first.exit_code == 0, first.output
+    assert f"vision/finetune@1.0.0: will be created later: waiting for {PRETRAIN}" in first.stdout
+    assert [r.name for r in live_runs(server)] == ["pretrain"]
+    clock.advance(START + 10)
+    assert reconcile()["waiting"][0]["detail"].startswith(f"waiting for {PRETRAIN} (job_running, step 10 of 30")
+    clock.advance(30)
+    made = reconcile()
+    assert [(o["address"], o["kind"], o["ok"]) for o in made["done"]] == [("vision/finetune@1.0.0", "create", True)]
+    pretrain, finetune = by_name(server)["pretrain"][0], by_name(server)["finetune"][0]
+    best = finetune.config["start_model"]["checkpoint_id"] if finetune.config else None
+    assert best in {c.id for c in state(server)[0] if c.run_id == pretrain.id and c.status == "complete"}
+    assert reconcile()["done"] == [] and run_cli("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_apply_wait_carries_a_dependent_create_through_as_its_upstream_finishes(workdir: Path) -> None:
+    """On a running emulator (time scale up): one `apply --wait` creates the upstream, waits for it, then
+    creates what depends on it and waits for that too."""
+    write_manifests(workdir / "runs" / "chain.yaml", *_chain())
+    for server in _fast_server():
+        env_url = server.url
+        done = run_cli("--chariot-url", env_url, "apply", "--auto-approve", "--wait", "--until", "finished",
+                       "--interval", "0.05", "--timeout", "60s")
+        assert done.exit_code == 0, done.output
+        names = {r.name: r for r in live_runs(server)}
+        assert set(names) == {"pretrain", "finetune"} and all(r.status == "job_completed" for r in names.values())
+        assert (names["pretrain"].created_at or 0) < (names["finetune"].created_at or 0)  # type: ignore[operator]
+
+
+def _fast_server() -> Any:
+    store = EmulatorStore(":memory:", timing=LifecycleTiming().scaled(50))
+    from chariot_apply.emulator.app import create_app
+
+    with BackgroundServer(create_app(store)) as server:
+        yield server
+    store.close()
