@@ -20,7 +20,17 @@ PENDING_FILE = Path(".chariot-apply") / "pending-models.json"
 
 def read_pending(path: Path, now: datetime | None = None) -> dict[ModelKey, datetime]:
     """The model creates still pending at ``now`` (an unreadable file is an empty one: it only ever delays)."""
-    now = now or datetime.now(UTC)
+    return still_pending(read_pending_entries(path), now or datetime.now(UTC))
+
+
+def still_pending(entries: dict[ModelKey, datetime], now: datetime) -> dict[ModelKey, datetime]:
+    """Those of ``entries`` sent less than ``PENDING_FOR`` before ``now`` (the server's time, where known: the
+    times recorded are its own)."""
+    return {key: sent for key, sent in entries.items() if now - sent < PENDING_FOR}
+
+
+def read_pending_entries(path: Path) -> dict[ModelKey, datetime]:
+    """Every model create recorded, with when it was sent."""
     try:
         entries = json.loads(path.read_text("utf-8")) if path.is_file() else []
     except (OSError, ValueError):
@@ -32,7 +42,7 @@ def read_pending(path: Path, now: datetime | None = None) -> dict[ModelKey, date
             sent = datetime.fromisoformat(str(entry["sent_at"]))
         except (KeyError, TypeError, ValueError):
             continue
-        if sent.tzinfo is not None and now - sent < PENDING_FOR:
+        if sent.tzinfo is not None:
             pending[key] = sent
     return pending
 

@@ -26,7 +26,7 @@ from chariot_apply.files import safe_file_name, write_inside
 from chariot_apply.manifest.lock import LockedBlueprint, LockFile, read_lock, uncovered, write_lock
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import add_adopted
-from chariot_apply.pending import add_pending, read_pending
+from chariot_apply.pending import add_pending, read_pending_entries
 from chariot_apply.plan.document import PlanDocument
 from chariot_apply.plan.fetch import PLAN_CONCURRENCY, fetch_live_state, live_and_plan, plan_validated
 from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint
@@ -90,7 +90,7 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
     async with workspace.client() as client:
         live, made = await live_and_plan(client, declared, options, adopted=workspace.project.adopted,
                                          locked=lock.ids() if lock else None,
-                                         pending_models=read_pending(workspace.pending_path))
+                                         pending_models=read_pending_entries(workspace.pending_path))
         limitations = tuple(f"the {workspace.connection.backend} backend: {what}" for what in client.limitations)
     if missing:
         _write_lock(workspace, lock, live, missing)
@@ -124,8 +124,9 @@ async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_
             if stale:
                 raise StalePlanError(stale)
         result = await Executor(client, reporter, concurrency=concurrency).apply(plan_)
+        sent_at = client.server_now()  # pending creates are timed by the server's clock, as plans read them
     if result.pending_models:
-        add_pending(workspace.pending_path, result.pending_models)
+        add_pending(workspace.pending_path, result.pending_models, sent_at)
     return result
 
 

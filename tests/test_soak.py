@@ -25,3 +25,19 @@ def test_a_short_soak_converges_with_nothing_lost_or_duplicated(seed: int, backe
     assert (figures["duplicates"], figures["lost"], figures["unowned_touched"], figures["undeclared_left"]) == (
         0, 0, 0, 0), done.stdout
     assert figures["converged"] and figures["applies_to_converge"] <= 3, done.stdout
+
+
+@pytest.mark.slow
+def test_a_short_reconcile_soak_in_concurrent_pairs_never_duplicates_or_loses_what_a_model_came_from() -> None:
+    """`reconcile` round after round, two at once, under faults: the lifecycle happens (limits stop runs, the
+    chain is created in order, best checkpoints are promoted) and nothing it must never do happens."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "reconcile_soak.py"), "--rounds", "8", "--seed", "2",
+                           "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.splitlines()[-1])
+    assert figures["faults_injected"] > 0 and figures["reconciles_busy"] > 0, done.stdout
+    assert figures["converged"] and figures["stops"] > 0 and figures["promotions"] > 0, done.stdout
+    assert figures["creates"] >= 2, done.stdout  # the two fine-tunes, once their upstream finished
+    for name in ("duplicates", "models_made_twice", "model_checkpoints_deleted", "drift_applied",
+                 "retries_beyond_max", "chain_out_of_order", "past_limit_still_running"):
+        assert figures[name] == 0, (name, done.stdout)

@@ -88,7 +88,8 @@ async def test_an_uncertain_model_create_is_never_sent_again(kind: FaultKind) ->
             faults.script(kind, "POST", MODEL_WRITES)
             result = await Executor(client, Reporter(), retry_delay=0.05, settle_delay=0.2).apply(plan)
             # At once, before a late commit lands: the next plan waits for it instead of promoting again.
-            early = await make_plan(client, [run], PlanOptions(owner="team"), pending_models=result.pending_models)
+            sent = {key: client.server_now() or clock.now() for key in result.pending_models}
+            early = await make_plan(client, [run], PlanOptions(owner="team"), pending_models=sent)
             if kind == "commit-late":
                 assert result.pending_models and not early.changes, early.changes
                 assert any("may still commit" in n for i in early.items for n in i.notices)

@@ -30,6 +30,7 @@ from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import ACTIVE_STATUSES, Model, Run, RunSummary
 from chariot_apply.concurrency import Bounded, settled
 from chariot_apply.manifest.model import DeclaredRun
+from chariot_apply.pending import still_pending
 from chariot_apply.plan.diff import build_plan, unknown_config_keys, validation_key
 from chariot_apply.plan.harvest import Harvest
 from chariot_apply.plan.live import (
@@ -58,7 +59,7 @@ PLAN_CONCURRENCY = 32
 async def make_plan(client: Backend, declared: Sequence[DeclaredRun], options: PlanOptions, *,
                     adopted: Iterable[str] = (), concurrency: int = PLAN_CONCURRENCY,
                     locked: Mapping[BlueprintKey, str] | None = None,
-                    pending_models: Iterable[tuple[str, str, str]] = ()) -> Plan:
+                    pending_models: Mapping[tuple[str, str, str], datetime] | None = None) -> Plan:
     """``live_and_plan``, for callers that need only the plan."""
     return (await live_and_plan(client, declared, options, adopted=adopted, concurrency=concurrency,
                                 locked=locked, pending_models=pending_models))[1]
@@ -67,16 +68,19 @@ async def make_plan(client: Backend, declared: Sequence[DeclaredRun], options: P
 async def live_and_plan(client: Backend, declared: Sequence[DeclaredRun], options: PlanOptions, *,
                         adopted: Iterable[str] = (), concurrency: int = PLAN_CONCURRENCY,
                         locked: Mapping[BlueprintKey, str] | None = None,
-                        pending_models: Iterable[tuple[str, str, str]] = ()) -> tuple[LiveState, Plan]:
+                        pending_models: Mapping[tuple[str, str, str], datetime] | None = None,
+                        ) -> tuple[LiveState, Plan]:
     """Read the live state and plan. Configs are validated while the projects are still being listed (those of
     every declared run, as far as time allows), then whatever the draft plan still needs. ``pending_models``:
-    model creates an earlier apply could not confirm (``chariot_apply.pending``), not promoted again yet."""
+    model creates an earlier apply could not confirm, with when they were sent (``chariot_apply.pending``): not
+    promoted again while they may still commit, by the server's time."""
     bound = Bounded(concurrency)
     validations = Validations(client, bound)
     try:
         live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, locked=locked,
                                       meanwhile=validations, settle=False, everything=options.prune)
-        live = dataclasses.replace(live, pending_models=frozenset(pending_models))
+        waiting = still_pending(dict(pending_models or {}), live.now or datetime.now(UTC))
+        live = dataclasses.replace(live, pending_models=frozenset(waiting))
         return live, await plan_validated(client, declared, live, options, bound, validations)
     finally:  # the pages asked past the end came back while the plan was being made
         await bound.settle_detached()
