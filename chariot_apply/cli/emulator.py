@@ -33,7 +33,9 @@ def emulator() -> None:
               envvar="CHARIOT_EMULATOR_TIME_SCALE",  # as the embedded emulator reads it: one knob for both
               help="Run the simulated training this many times faster (a demo of watching runs: 20) "
                    "[env CHARIOT_EMULATOR_TIME_SCALE].")
-@click.option("--fail-at-step", type=click.IntRange(min=1), help="Every run fails (job_failed) at this step.")
+@click.option("--fail-at-step", type=click.IntRange(min=1),
+              help="Every run trained from scratch fails (job_failed) at this step; a retry that resumes from a "
+                   "checkpoint goes past it.")
 @click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1), help="This share of runs fails, each at a "
                                                                              "step of its own.")
 @click.option("--restart-at-step", type=click.IntRange(min=1),

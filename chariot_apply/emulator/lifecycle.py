@@ -33,7 +33,7 @@ class LifecycleTiming:
     phase_seconds: tuple[float, ...] = (1.0, 1.0, 2.0, 2.0)  # delay before each START_PHASES entry
     step_seconds: float = 1.0
     stop_phase_seconds: tuple[float, ...] = (1.0, 2.0, 3.0)  # after the stop; capped by the grace period
-    fail_at_step: int | None = None  # every run fails at this step
+    fail_at_step: int | None = None  # every run trained from scratch fails at this step (not one that resumes)
     fail_probability: float = 0.0  # or: this share of runs fails, each at a step of its own
     restart_at_step: int | None = None  # every run is restarted once at this step (a node lost)
 
