@@ -7,16 +7,24 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chariot_apply.connect import BackendChoice, Connection, SharedClient, connection
 from chariot_apply.errors import UserError
 from chariot_apply.manifest.expand import DefaultsRule
 from chariot_apply.manifest.loader import Loaded, load_manifests
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.manifest.project_file import ProjectFile, find_project_file, load_project_file, project_defaults
+from chariot_apply.manifest.policy import Policy
+from chariot_apply.manifest.project_file import (
+    ProjectFile,
+    find_project_file,
+    load_project_file,
+    project_defaults,
+    project_policy,
+)
 from chariot_apply.names import EMBEDDED_DB, LOCK_FILE, PROJECT_FILE
 from chariot_apply.pending import PENDING_FILE
+from chariot_apply.plan.model import PlanOptions
 
 if TYPE_CHECKING:
     from chariot_apply.chariot.backend import Backend
@@ -34,11 +42,18 @@ class Workspace:
     defaults: tuple[DefaultsRule, ...] = ()
     lock_path: Path = Path(LOCK_FILE)
     pending_path: Path = PENDING_FILE  # model creates whose outcome is unknown (``pending``)
+    policy: Policy | None = None  # the team's rules in force (``policy``, ``policies[CHARIOT_APPLY_ENVIRONMENT]``)
     shared: SharedClient = field(init=False, compare=False, repr=False)
     loaded: Loaded = field(default_factory=Loaded, compare=False, repr=False)  # what reading the manifests found
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shared", SharedClient(self.connection))
+
+    def plan_options(self, **flags: Any) -> PlanOptions:
+        """The options of a plan here: the owner, the project file's rules and prices, then ``flags``."""
+        strict = bool(flags.pop("strict_config", False)) or self.project.strict_config
+        return PlanOptions(owner=self.project.owner, strict_config=strict, policy=self.policy,
+                           prices=dict(self.project.prices), **flags)
 
     def client(self) -> AbstractAsyncContextManager[Backend]:
         """The command's one Chariot client (made on first use; ``close`` ends it)."""
@@ -102,8 +117,9 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
     # ${VAR}: --var first, then the environment, then `vars:` in the project file.
     values = {k: _text(v) for k, v in settings.vars.items()} | dict(os.environ if env is None else env) | dict(
         variables or {})
+    environment = (os.environ if env is None else env).get("CHARIOT_APPLY_ENVIRONMENT") or None
     return Workspace(settings, link, paths, tuple(notices), values, tuple(project_defaults(path, settings)),
-                     root / LOCK_FILE, root / PENDING_FILE)
+                     root / LOCK_FILE, root / PENDING_FILE, policy=project_policy(path, settings, environment))
 
 
 def _text(value: object) -> str:

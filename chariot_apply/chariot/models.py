@@ -132,11 +132,13 @@ class RunSummary(ChariotModel):
     project_id: str | None = None
     status: str | None = None
     notes: str | None = None
+    resources: Resources | None = None  # what it holds while active: a plan's GPU footprint counts it
 
     @classmethod
     def of(cls, run: Run) -> RunSummary:
         return cls(id=run.id, name=run.name, version=run.version, created_at=run.created_at,
-                   blueprint_id=run.blueprint_id, project_id=run.project_id, status=run.status, notes=run.notes)
+                   blueprint_id=run.blueprint_id, project_id=run.project_id, status=run.status, notes=run.notes,
+                   resources=run.resources)
 
 
 class Event(ChariotModel):

@@ -201,6 +201,8 @@ selection_options: list[Callable[[F], F]] = [
     click.option("--strict-config", is_flag=True, help="A config key the blueprint's schema does not name is an "
                                                        "error, not a warning (also: strictConfig: true in the "
                                                        "project file)."),
+    click.option("--allow-protected", is_flag=True, help="Let runs declared with protect: true be stopped, deleted "
+                                                         "or replaced."),
 ]
 interval_option = click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0.05, 3600),
                                help="Seconds between looks.")

@@ -38,9 +38,9 @@ from chariot_apply.workspace import Workspace
 
 
 def _options(ws: Workspace, prune: bool, allow_replace: bool, target: tuple[str, ...],
-             exclude: tuple[str, ...], strict_config: bool) -> PlanOptions:
-    return PlanOptions(owner=ws.project.owner, prune=prune, allow_replace=allow_replace, targets=target,
-                       excludes=exclude, strict_config=strict_config or ws.project.strict_config)
+             exclude: tuple[str, ...], strict_config: bool, allow_protected: bool) -> PlanOptions:
+    return ws.plan_options(prune=prune, allow_replace=allow_replace, targets=target, excludes=exclude,
+                           strict_config=strict_config, allow_protected=allow_protected)
 
 
 def _render(plan_: Plan, fmt: str, color: bool) -> str:
@@ -60,12 +60,12 @@ def _render(plan_: Plan, fmt: str, color: bool) -> str:
 @locked_option
 @click.pass_context
 def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace: bool, target: tuple[str, ...],
-         exclude: tuple[str, ...], strict_config: bool, fmt: str, out: Path | None, detailed_exitcode: bool,
-         locked: bool) -> None:
+         exclude: tuple[str, ...], strict_config: bool, allow_protected: bool, fmt: str, out: Path | None,
+         detailed_exitcode: bool, locked: bool) -> None:
     """Show what apply would do."""
     ws = open_workspace(ctx, files)
-    result = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config),
-                               locked=locked),
+    result = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config,
+                                            allow_protected), locked=locked),
                  bulk_heap=True)
     click.echo(_render(result, fmt, global_settings(ctx).color), nl=False)
     if out is not None:
@@ -95,21 +95,22 @@ def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace:
 @interval_option
 @click.pass_context
 def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], prune: bool, allow_replace: bool,
-          target: tuple[str, ...], exclude: tuple[str, ...], strict_config: bool, auto_approve: bool, concurrency: int,
+          target: tuple[str, ...], exclude: tuple[str, ...], strict_config: bool, allow_protected: bool,
+          auto_approve: bool, concurrency: int,
           locked: bool, wait: bool, until: str, timeout: str, interval: float) -> None:
     """Make Chariot match the manifests (or carry out a saved PLAN_FILE exactly)."""
     color = global_settings(ctx).color
     if plan_file is not None:
         result_plan = workflow.load_saved_plan(plan_file)
-        if files or prune or allow_replace or target or exclude or strict_config:
+        if files or prune or allow_replace or target or exclude or strict_config or allow_protected:
             raise UserError("a saved plan is applied as it is",
-                            hint="drop -f/--prune/--allow-replace/--target/--exclude")
+                            hint="drop -f/--prune/--allow-replace/--allow-protected/--target/--exclude")
         ws = open_workspace(ctx, (), need_manifests=False)
         workflow.check_plan_target(result_plan, ws)
     else:
         ws = open_workspace(ctx, files)
-        result_plan = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config),
-                                        locked=locked),
+        result_plan = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config,
+                                                     allow_protected), locked=locked),
                           bulk_heap=True)
     wait_seconds = parse_duration(timeout) if wait else 0.0
     on_terminal = sys.stdout.isatty()
@@ -117,6 +118,10 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
     click.echo(render_text(result_plan, color=color, compact=on_terminal and len(result_plan.changes) > 50), nl=False)
     if result_plan.invalid:
         raise UserError("the plan has invalid runs; nothing was applied", hint="fix the problems listed above")
+    if result_plan.violations:
+        raise UserError(f"the plan breaks {len(result_plan.violations)} of the team's rules; nothing was applied",
+                        hint="see 'Needs attention': change the manifests, or the policy in the project file "
+                             "(a protected run: --allow-protected)")
     if not result_plan.has_changes:
         ctx.exit(_attention_exit(result_plan))
     if not auto_approve and plan_file is None:  # Terraform's rule: a saved plan was approved when saved
@@ -171,7 +176,8 @@ def _wait(ws: Workspace, applied: Plan, result: ApplyResult, until: str, timeout
         if not outcome.ok:
             failures.append(outcome.address)
 
-    options = PlanOptions(owner=ws.project.owner, strict_config=applied.options.strict_config)
+    options = ws.plan_options(strict_config=applied.options.strict_config,
+                              allow_protected=applied.options.allow_protected)
     waited = run(workflow.carry_through(ws, options, applied, created, until, timeout,  # type: ignore[arg-type]
                                         interval, on_poll, on_outcome))
     if failures:

@@ -8,7 +8,6 @@ from chariot_apply import workflow
 from chariot_apply.apply.executor import Reporter
 from chariot_apply.cli.common import command, files_option, locked_option, open_workspace, run
 from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
-from chariot_apply.plan.model import PlanOptions
 from chariot_apply.render.reconcile import reconcile_document, render_reconcile_text
 
 
@@ -24,7 +23,7 @@ def reconcile(ctx: click.Context, files: tuple[str, ...], fmt: str, concurrency:
     """Carry out the lifecycle actions only (limits, retries, promotions, retention, creates once what they
     depend on finished); report declared drift without applying it. Idempotent: safe from cron."""
     ws = open_workspace(ctx, files, quiet=fmt == "json")
-    options = PlanOptions(owner=ws.project.owner, strict_config=ws.project.strict_config)
+    options = ws.plan_options()
     # Outcomes are said once, at the end (a cron log reads best whole): the reporter stays quiet.
     done = run(workflow.reconcile(ws, options, Reporter(), locked=locked, concurrency=concurrency), bulk_heap=True)
     document = reconcile_document(done.plan, done.result, done.busy)

@@ -44,7 +44,7 @@ from chariot_apply.github.event import GitHubEvent
 from chariot_apply.github.review import diverges, unproven
 from chariot_apply.github.runner import Runner
 from chariot_apply.manifest.errors import ManifestError
-from chariot_apply.plan.model import Plan, PlanOptions
+from chariot_apply.plan.model import Plan
 from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown
@@ -53,6 +53,8 @@ EMBEDDED = "embedded"
 #: Characters left unused under GitHub's comment limit, for what it may count differently.
 COMMENT_MARGIN = 1_000
 LABELS = ("chariot-apply: no-changes", "chariot-apply: changes", "chariot-apply: destroys")
+#: On a pull request whose plan is high risk (``Plan.risk``); removed when it is not.
+HIGH_RISK_LABEL = "chariot-apply: high-risk"
 Command = Literal["plan", "apply", "drift", "reconcile"]
 Policy = Literal["fail", "apply"]
 
@@ -175,7 +177,8 @@ def run_action(env: Mapping[str, str], log: TextIO, *, github_transport: httpx.B
     for secret in ("CHARIOT_TOKEN", "CHARIOT_CLIENT_SECRET", "GITHUB_TOKEN"):
         runner.mask(env.get(secret))
     runner.mask(url_password(env.get("CHARIOT_URL", "")))
-    outputs = {"has-changes": "false", "exitcode": "1", "summary": "", "plan-json": ""}
+    outputs = {"has-changes": "false", "exitcode": "1", "summary": "", "plan-json": "", "risk": "", "risk-reasons": "",
+               "gpus": ""}
     step: Step | None = None
     try:
         inputs = ActionInputs.from_env({**env, **({"CHARIOT_APPLY_COMMAND": command} if command else {})})
@@ -226,15 +229,15 @@ def _run(step: Step) -> int:
 
 def _plan_and_act(step: Step, ws: workflow.Workspace) -> int:
     inputs, runner = step.inputs, step.runner
-    options = PlanOptions(owner=ws.project.owner, prune=inputs.prune, allow_replace=inputs.allow_replace,
-                          strict_config=ws.project.strict_config,
-                          targets=inputs.targets, excludes=inputs.excludes)
+    options = ws.plan_options(prune=inputs.prune, allow_replace=inputs.allow_replace, targets=inputs.targets,
+                              excludes=inputs.excludes, allow_protected=_protected_allowed(step))
     plan = run(workflow.plan(ws, options, commit=step.event.sha), bulk_heap=True)
     plan_path = runner.temp_dir() / "chariot-apply-plan.json"
     plan_path.write_text(render_json(plan), "utf-8")
     runner.add_summary(render_markdown(plan))
     step.outputs |= {"has-changes": str(plan.has_changes).lower(), "summary": plan.summary(),
-                     "plan-json": str(plan_path)}
+                     "plan-json": str(plan_path), "risk": plan.risk.level,
+                     "risk-reasons": "; ".join(plan.risk.reasons), "gpus": plan.footprint.headline()}
     print(f"Plan for {plan.header()}: {plan.summary()}", file=step.log)
     match inputs.command:
         case "plan":
@@ -245,6 +248,28 @@ def _plan_and_act(step: Step, ws: workflow.Workspace) -> int:
             return _drift(step, plan)
         case "reconcile":
             return _reconcile(step, ws, plan)
+
+
+#: The pull request label that lets a plan stop, delete or replace a protected run.
+ALLOW_PROTECTED_LABEL = "chariot-apply: allow-protected"
+
+
+def _protected_allowed(step: Step) -> bool:
+    """A reviewer's label on the pull request (the event's own, or on push the merged one's): protected runs may
+    be touched. Nothing else lets them be, in the Action."""
+    event = step.event
+    if event.pull_request is not None:
+        return ALLOW_PROTECTED_LABEL in event.labels
+    api = step.github()
+    if event.name != "push" or api is None or not event.sha or not event.repository:
+        return False
+    try:
+        with api:
+            pulls = api.pulls_for_commit(event.repository, event.sha)
+    except GitHubError:
+        return False  # not confirmed: protected runs stay protected
+    merged = [p for p in pulls if p.merge_commit_sha == event.sha] or [p for p in pulls if p.merged]
+    return bool(merged) and ALLOW_PROTECTED_LABEL in merged[0].labels
 
 
 def _plan(step: Step, plan: Plan) -> int:
@@ -469,7 +494,11 @@ def set_plan_label(api: GitHubApi, pr: PullRequest, plan: Plan) -> None:
     for other in LABELS:
         if other != label:
             api.remove_label(pr, other)
-    api.add_labels(pr, [label])
+    if plan.risk.level == "high":
+        api.add_labels(pr, [label, HIGH_RISK_LABEL])
+    else:
+        api.remove_label(pr, HIGH_RISK_LABEL)
+        api.add_labels(pr, [label])
 
 
 def manifest_set_id(env: Mapping[str, str], manifests: tuple[str, ...]) -> str:

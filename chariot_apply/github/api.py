@@ -68,6 +68,13 @@ class MergedPull:
     merge_commit_sha: str | None
     merged: bool
     base_sha: str = ""  # the base branch's commit the pull request was opened against
+    labels: tuple[str, ...] = ()
+
+
+def label_names(labels: object) -> tuple[str, ...]:
+    """The names in a pull request's ``labels`` (a list of objects with a ``name``)."""
+    return tuple(str(label["name"]) for label in labels if isinstance(label, dict) and "name" in label) \
+        if isinstance(labels, list) else ()
 
 
 @dataclass(frozen=True)
@@ -185,7 +192,7 @@ class GitHubApi:
                 head_sha = str(head.get("sha", "")) if isinstance(head, dict) else ""
                 base_sha = str(base.get("sha", "")) if isinstance(base, dict) else ""
                 pulls.append(MergedPull(data["number"], head_sha, data.get("merge_commit_sha"),
-                                        bool(data.get("merged_at")), base_sha))
+                                        bool(data.get("merged_at")), base_sha, label_names(data.get("labels"))))
         return pulls
 
     # ------------------------------------------------------------------ where a plan comment came from

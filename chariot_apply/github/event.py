@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from chariot_apply.errors import UserError
-from chariot_apply.github.api import PullRequest
+from chariot_apply.github.api import PullRequest, label_names
 
 
 class EventError(UserError):
@@ -22,6 +22,7 @@ class GitHubEvent:
     repository: str | None
     pull_request: PullRequest | None
     sha: str | None  # the commit planned: a pull request's head, else the commit the run is for
+    labels: tuple[str, ...] = ()  # the pull request's labels, as the event saw them
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GitHubEvent:
@@ -29,6 +30,7 @@ class GitHubEvent:
         repository = env.get("GITHUB_REPOSITORY") or _get(payload, "repository", "full_name")
         pull = payload.get("pull_request")
         pr = None
+        labels: tuple[str, ...] = ()
         sha = env.get("GITHUB_SHA") or (payload.get("after") if isinstance(payload.get("after"), str) else None)
         if isinstance(pull, dict) and "number" in pull:
             number = pull["number"]
@@ -37,7 +39,9 @@ class GitHubEvent:
             pr = PullRequest(repository, number) if isinstance(repository, str) and repository else None
             head = _get(pull, "head", "sha")
             sha = head if isinstance(head, str) else sha
-        return cls(env.get("GITHUB_EVENT_NAME", ""), repository if isinstance(repository, str) else None, pr, sha)
+            labels = label_names(pull.get("labels"))
+        return cls(env.get("GITHUB_EVENT_NAME", ""), repository if isinstance(repository, str) else None, pr, sha,
+                   labels)
 
 
 def _payload(event_path: str | None) -> dict[str, Any]:

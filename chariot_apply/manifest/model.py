@@ -178,6 +178,7 @@ class RunSpec(_Strict):
     limits: Limits | None = None
     depends_on: tuple[Annotated[str, Field(min_length=1, max_length=700)], ...] = Field(default=(),
                                                                                       alias="dependsOn")
+    protect: bool = Field(default=False, strict=True)  # never stopped, deleted or replaced without --allow-protected
 
     _on_failure = field_validator("on_failure", mode="before")(lambda cls, v: OnFailure.shorthand(v))
 

@@ -20,6 +20,7 @@ from chariot_apply.files import write_file
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
 from chariot_apply.manifest.expand import DefaultsRule, defaults_rule
 from chariot_apply.manifest.model import DefaultsSpec
+from chariot_apply.manifest.policy import Policy, PolicyRules
 from chariot_apply.manifest.yaml_source import format_path, parse_documents
 from chariot_apply.names import PROJECT_FILE
 from chariot_apply.suggest import did_you_mean
@@ -49,6 +50,12 @@ class ProjectFile(BaseModel):
     defaults: tuple[DefaultsSpec, ...] = Field(default=(), description="shared defaults, as in RunDefaults")
     strict_config: bool = Field(default=False, alias="strictConfig",
                                 description="a config key the blueprint's schema does not name is an error")
+    prices: dict[str, float] = Field(default_factory=dict,
+                                     description="per GPU type, per hour: GPU-hours in plans become money")
+    policy: PolicyRules | None = Field(default=None, description="the team's rules, checked at plan time")
+    policies: dict[str, PolicyRules] = Field(default_factory=dict,
+                                             description="rule sets by environment (CHARIOT_APPLY_ENVIRONMENT), "
+                                                         "each over `policy`")
 
     @field_validator("owner")
     @classmethod
@@ -107,6 +114,31 @@ def project_defaults(path: Path | None, settings: ProjectFile) -> list[DefaultsR
         return []
     return [defaults_rule(docs[0], entry.selector, entry.template, ("defaults", i, "template"))
             for i, entry in enumerate(settings.defaults)]
+
+
+def project_policy(path: Path | None, settings: ProjectFile, environment: str | None) -> Policy | None:
+    """The rules in force (``policy``, and over it ``policies[environment]``), with where each is written."""
+    chosen = settings.policies.get(environment) if environment else None
+    if environment and settings.policies and chosen is None:
+        raise UserError(f"the project file has no policies.{environment}",
+                        hint=f"its rule sets: {', '.join(sorted(settings.policies))}; or unset "
+                             "CHARIOT_APPLY_ENVIRONMENT")
+    if settings.policy is None and chosen is None:
+        return None
+    base = settings.policy.model_dump(exclude_unset=True) if settings.policy else {}
+    over = chosen.model_dump(exclude_unset=True) if chosen else {}
+    rules = PolicyRules.model_validate(base | over)
+    written: dict[str, str] = {}
+    if path is not None:
+        docs, _ = parse_documents(path.read_text("utf-8"), _shown(path))
+        if docs:
+            for name, field in PolicyRules.model_fields.items():
+                key = field.alias or name
+                section = ("policies", environment) if name in over and environment else ("policy",)
+                if name in base or name in over:
+                    written[key] = str(docs[0].where((*section, key)))
+            written[""] = str(docs[0].where(("policy",)))
+    return Policy(rules=rules, written_at=written, environment=environment if chosen else None)
 
 
 def _shown(path: Path) -> str:

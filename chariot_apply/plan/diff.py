@@ -13,6 +13,8 @@ from chariot_apply.chariot.jsonvalue import is_schema_default, same_json
 from chariot_apply.chariot.models import Gpu, Resources, Run, RunSummary
 from chariot_apply.lazyimport import import_without
 from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, ResourcesSpec
+from chariot_apply.manifest.policy import PolicyRules
+from chariot_apply.plan.footprint import assess, footprint
 from chariot_apply.plan.harvest import Harvest, choose, harvest_items, model_made_from
 from chariot_apply.plan.lifecycle import Upstream, failed_attempts, next_retry, past_limit, retry_rule, upstream_state
 from chariot_apply.plan.live import (
@@ -47,6 +49,7 @@ from chariot_apply.plan.model import (
     traits,
 )
 from chariot_apply.plan.ownership import Marker, compose_notes, is_owned, parse_notes, spec_fingerprint
+from chariot_apply.plan.policy import violations
 from chariot_apply.plan.references import (
     Reference,
     ReferenceError_,
@@ -114,7 +117,8 @@ def desired_spec(run: DeclaredRun) -> dict[str, Any]:
 def live_ref(run: RunIdentity) -> LiveRun:
     _, marker = parse_notes(run.notes)
     return LiveRun(id=run.id or "", status=run.status, owner=marker.owner if marker else None,
-                   blueprint_id=run.blueprint_id)
+                   blueprint_id=run.blueprint_id, created_at=run.created_at,
+                   gpu=run.resources.gpu if run.resources is not None else None)
 
 
 @dataclass(frozen=True)
@@ -167,9 +171,16 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         was = locked.version if isinstance(locked, ResolvedBlueprint) else "?"
         warnings.append(f"newer blueprint available: {name} {pattern or '(latest)'} now resolves to {newer.version} "
                         f"(locked: {was}); nothing changes until `chariot-apply lock --upgrade {name}`")
+    items.sort(key=lambda i: (i.address, traits(i.kind).order))  # the footprint's order, whatever the input's
+    by_name = {addr: run for addr, run in declared_at.values()}
+    owned = [_owned(ctx, r) for r in live.runs] + [_owned(ctx, r) for r in live.elsewhere]
+    spent = footprint(items, live, by_name, owned, options.prices)
+    items += violations(items, spent, by_name, options.policy, options.allow_protected)
+    rules = options.policy.rules if options.policy is not None else PolicyRules()
+    risk = assess(items, spent, live.now, rules, {addr: run.spec.protect for addr, run in by_name.items()})
     items.sort(key=lambda i: (i.address, traits(i.kind).order))
     return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
-                warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options))
+                warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options), footprint=spent, risk=risk)
 
 
 def unknown_config_keys(run: DeclaredRun, live: LiveState,

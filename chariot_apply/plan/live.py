@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from chariot_apply.chariot.errors import ConfigError
-from chariot_apply.chariot.models import Blueprint, Model, Project, Run, RunSummary
+from chariot_apply.chariot.models import Blueprint, Model, Project, Resources, Run, RunSummary
 from chariot_apply.plan.harvest import Harvest
 
 BlueprintKey = tuple[str, str | None]  # (name, version pattern)
@@ -85,6 +85,8 @@ class RunIdentity(Protocol):
     def notes(self) -> str | None: ...
     @property
     def blueprint_id(self) -> str | None: ...
+    @property
+    def resources(self) -> Resources | None: ...
 
 
 R = TypeVar("R", bound=RunIdentity)

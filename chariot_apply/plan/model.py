@@ -20,7 +20,8 @@ from typing import Annotated, Any, Literal, assert_never, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chariot_apply.chariot.models import FINISHED_STATUSES, STOPPING_STATUSES, Resources
+from chariot_apply.chariot.models import FINISHED_STATUSES, STOPPING_STATUSES, Gpu, Resources
+from chariot_apply.manifest.policy import Policy
 
 PLAN_FORMAT_VERSION: Literal[1] = 1
 
@@ -47,6 +48,8 @@ class LiveRun(Frozen):
     status: str | None = None
     owner: str | None = None
     blueprint_id: str | None = None
+    created_at: datetime | None = None
+    gpu: Gpu | None = None  # the GPUs it asks for (held while active)
 
     @property
     def phase(self) -> Phase:
@@ -192,14 +195,24 @@ class Invalid(_Item):
     problems: tuple[Problem, ...]
 
 
+class Violation(_Item):
+    """A team rule (the project file's ``policy``) the plan breaks: located at the manifest line that causes it,
+    with the rule's own line. Like a conflict, the plan fails on it; unlike one, nothing is applied."""
+
+    kind: Literal["violation"] = "violation"
+    rule: str
+    rule_location: str
+    problems: tuple[Problem, ...]
+
+
 Item = Annotated[
     Create | Stop | Delete | Replace | NoOp | Conflict | PruneCandidate | BlockedReplace | Invalid | Failed | Promote
-    | DeleteCheckpoints | Waiting,
+    | DeleteCheckpoints | Waiting | Violation,
     Field(discriminator="kind"),
 ]
 Change = Create | Stop | Delete | Replace | Promote | DeleteCheckpoints
 ItemKind = Literal["create", "stop", "delete", "replace", "no-op", "conflict", "blocked-replace", "invalid",
-                   "prune-candidate", "failed", "promote", "delete-checkpoints", "waiting"]
+                   "prune-candidate", "failed", "promote", "delete-checkpoints", "waiting", "violation"]
 ITEM_KINDS: tuple[ItemKind, ...] = get_args(ItemKind)
 
 
@@ -218,6 +231,8 @@ def traits(kind: ItemKind) -> KindTraits:
         case "invalid":
             return KindTraits("attention", 0, "x")
         case "conflict":
+            return KindTraits("attention", 1, "!")
+        case "violation":
             return KindTraits("attention", 1, "!")
         case "blocked-replace":
             return KindTraits("attention", 2, "!")
@@ -273,6 +288,57 @@ class PlanOptions(Frozen):
     targets: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     strict_config: bool = False  # a config key the blueprint's schema does not name is an error, not a warning
+    policy: Policy | None = None  # the team's rules (the project file's policy), checked like a conflict
+    allow_protected: bool = False  # spec.protect: true runs may be stopped, deleted or replaced
+    prices: dict[str, float] = Field(default_factory=dict)  # per GPU type and hour, to turn GPU-hours into money
+
+
+class ActionFootprint(Frozen):
+    """What one change asks for (positive GPUs) or frees (negative)."""
+
+    address: str
+    kind: str
+    gpus: int = 0
+    gpu_type: str | None = None
+    cpu: str = ""
+    memory: str = ""
+    gpu_hours: float | None = None  # the upper bound of the GPU-hours it adds (None: none, or no bound)
+    bounded: bool = True  # False: it adds GPUs with no spec.limits.maxDuration
+
+
+class Footprint(Frozen):
+    """What a plan costs in GPUs: per change, the change in GPUs requested at once by type, the total after the
+    apply for the owner and each project, and GPU-hours (an upper bound where every run adding GPUs declares
+    maxDuration). Worked out from what the plan fetched: no request of its own."""
+
+    actions: tuple[ActionFootprint, ...] = ()
+    change: dict[str, int] = Field(default_factory=dict)  # by GPU type: + asked for, - freed
+    in_use: dict[str, int] = Field(default_factory=dict)  # the owner's active runs now (running or pending)
+    after: dict[str, int] = Field(default_factory=dict)
+    after_by_project: dict[str, dict[str, int]] = Field(default_factory=dict)
+    gpu_hours: float = 0.0  # the bound, over the runs that have one
+    unbounded: tuple[str, ...] = ()  # addresses adding GPUs with no maxDuration
+    cost: float | None = None  # gpu_hours at the project file's prices, where every type has one
+
+    def headline(self) -> str:
+        """``+8 A100, ≤ 96 GPU-hours`` (``no bound`` when a run adding GPUs has no maxDuration)."""
+        changes = [f"{n:+d} {t}" for t, n in sorted(self.change.items()) if n]
+        if not changes:
+            return "no change in GPUs"
+        hours = "no bound on GPU-hours" if self.unbounded else f"≤ {_number(self.gpu_hours)} GPU-hours"
+        money = f" (≤ {self.cost:,.2f})" if self.cost is not None and not self.unbounded else ""
+        return f"{', '.join(changes)}, {hours}{money}"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
+class Risk(Frozen):
+    """How carefully an apply should be let through: ``high`` with its reasons, or ``low``."""
+
+    level: Literal["low", "high"] = "low"
+    reasons: tuple[str, ...] = ()
 
 
 class Observed(Frozen):
@@ -314,6 +380,8 @@ class Plan(Frozen):
     warnings: tuple[str, ...] = ()
     unmatched: tuple[str, ...] = ()  # --target/--exclude selectors that matched no run
     target: PlanTarget | None = None  # set where the plan is made (the pure diff knows no server)
+    footprint: Footprint = Footprint()
+    risk: Risk = Risk()
 
     def header(self) -> str:
         """``Chariot https://... · owner team · commit 1a2b3c4``: what the plan is about, said first."""
@@ -391,6 +459,10 @@ class Plan(Frozen):
         return tuple(i for i in self.items if isinstance(i, Invalid))
 
     @property
+    def violations(self) -> tuple[Violation, ...]:
+        return tuple(i for i in self.items if isinstance(i, Violation))
+
+    @property
     def unreached(self) -> int:
         """Declared runs that applying cannot bring to their declared state (conflicts, blocked replaces)."""
         return sum(1 for i in self.items if isinstance(i, Conflict | BlockedReplace))
@@ -399,7 +471,7 @@ class Plan(Frozen):
     def needs_attention(self) -> int:
         """Declared runs the apply that follows would fail on: conflicts, blocked replaces, invalid configs.
         ``plan`` exits 1 on them, as that apply would."""
-        return self.unreached + len(self.invalid)
+        return self.unreached + len(self.invalid) + len(self.violations)
 
     def counts(self, lifecycle: bool | None = None) -> dict[str, int]:
         """Items by kind; ``lifecycle`` True or False: only the changes of that kind, and every other item."""

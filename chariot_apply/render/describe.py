@@ -21,6 +21,7 @@ from chariot_apply.plan.model import (
     Replace,
     RunRequest,
     Stop,
+    Violation,
     Waiting,
     is_lifecycle,
 )
@@ -69,6 +70,8 @@ def headline(item: Item) -> str:
             return f"{item.address}: {len(item.checkpoint_ids)} checkpoint(s) will be deleted ({item.reason})"
         case Waiting():
             return f"{item.address}: will be created later: {item.reason}"
+        case Violation():
+            return f"{item.address}: breaks the policy: {item.reason}"
         case _:
             assert_never(item)
 
@@ -118,8 +121,10 @@ def details(item: Item) -> list[str]:
         lines.append(f"  (run {item.live.id}, {item.live.status}: {item.reason})")
     if isinstance(item, BlockedReplace):
         lines.append(f"hint: {item.reason}")
-    if isinstance(item, Invalid):
+    if isinstance(item, Invalid | Violation):
         lines += [f"{p.location}: {p.path}: {p.message}" for p in item.problems]
+    if isinstance(item, Violation):
+        lines.append(f"rule: {item.rule} ({item.rule_location})")
     lines += promotion_lines(item)
     if isinstance(item, Stop | Delete | Conflict | PruneCandidate | Failed):
         lines.append(f"run {item.live.id} ({item.live.status})")
@@ -143,8 +148,9 @@ def diff_lines(item: Item) -> list[str]:
         return [f"- run {item.live.id} ({item.live.status})"]
     if isinstance(item, Stop | Conflict | PruneCandidate | Failed):
         return [f"  {line}" for line in rule_lines(item)] + [f"  run {item.live.id} ({item.live.status})"]
-    if isinstance(item, Invalid):
-        return [f"! {p.location}: {p.path}: {p.message}" for p in item.problems]
+    if isinstance(item, Invalid | Violation):
+        rule = [f"! rule: {item.rule} ({item.rule_location})"] if isinstance(item, Violation) else []
+        return [f"! {p.location}: {p.path}: {p.message}" for p in item.problems] + rule
     return [f"  {line}" for line in rule_lines(item)] + promotion_lines(item)
 
 

@@ -24,6 +24,8 @@ def icon(kind: ItemKind) -> str:
             return "⛔ conflict"
         case "invalid":
             return "❌ invalid"
+        case "violation":
+            return "🚫 policy"
         case "blocked-replace":
             return "⚠️ blocked replace"
         case "prune-candidate":
@@ -47,7 +49,7 @@ def summary_markdown(plan: Plan, title: str = "chariot-apply plan") -> str:
     counts = plan.counts()
     embedded = plan.target is not None and plan.target.embedded
     lines = [f"### {title}{EMBEDDED_TITLE if embedded else ''}", "", _target_line(plan), "", f"**{plan.summary()}**",
-             ""]
+             "", *footprint_table(plan)]
     destructive = [f"{counts[k]} to {k}" for k in ("delete", "replace") if counts[k]]
     if destructive:
         lines += ["> [!WARNING]", f"> This plan is destructive: {', '.join(destructive)}. "
@@ -67,6 +69,23 @@ def summary_markdown(plan: Plan, title: str = "chariot-apply plan") -> str:
     if not plan.has_changes and not plan.waiting and not any(counts[k] for k in ATTENTION_KINDS):
         lines.append("No changes: Chariot matches the manifests.")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def footprint_table(plan: Plan) -> list[str]:
+    """A compact table of what the plan adds in GPUs and GPU-hours, and the risk, at the top of the comment."""
+    fp = plan.footprint
+    lines: list[str] = []
+    if fp.change or fp.in_use:
+        hours = "no bound" if fp.unbounded else f"≤ {fp.gpu_hours:,.4g}"
+        money = f" (≤ {fp.cost:,.2f})" if fp.cost is not None and not fp.unbounded else ""
+        lines += ["| GPUs | change | after the apply |", "|---|---:|---:|"]
+        for gpu_type in sorted({*fp.change, *fp.after}):
+            lines.append(f"| {gpu_type} | {fp.change.get(gpu_type, 0):+d} | {fp.after.get(gpu_type, 0)} |")
+        lines += ["", f"GPU-hours added: **{hours}**{money}" + (
+            f" ({len(fp.unbounded)} run(s) without `spec.limits.maxDuration`)" if fp.unbounded else ""), ""]
+    if plan.risk.level == "high":
+        lines += ["> [!CAUTION]", "> **High risk**: " + _escape("; ".join(plan.risk.reasons)), ""]
+    return lines
 
 
 #: The summary's lifecycle list stops here (the details follow).

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from chariot_apply.chariot.models import FINISHED_STATUSES
 from chariot_apply.views import RunView
 
 STATUS_FORMAT_VERSION: Literal[1] = 1
@@ -41,6 +43,15 @@ class RunStatusLine(BaseModel):
     progress: tuple[ProgressLine, ...]
     last_event: EventLine | None
     metrics: dict[str, float | None]  # the latest value of each tag
+    gpu: str | None = None  # "2x A100", what it asks for
+
+
+class GpuUse(BaseModel):
+    """GPUs our active runs hold (running) and wait for (pending), by type."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    in_use: dict[str, int]
+    pending: dict[str, int]
 
 
 class StatusDocument(BaseModel):
@@ -51,12 +62,24 @@ class StatusDocument(BaseModel):
     owner: str
     projects: tuple[str, ...]
     runs: tuple[RunStatusLine, ...]
+    gpus: GpuUse = GpuUse(in_use={}, pending={})
+
+
+#: Statuses in which a run waits for its GPUs (asked for, not held yet).
+WAITING_FOR_GPUS = frozenset({"run_created", "job_created", "job_submitted", "job_pending"})
 
 
 def status_document(views: Iterable[RunView], owner: str, projects: Iterable[str], now: datetime) -> StatusDocument:
     lines = []
+    held: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
     for view in views:
         run, event = view.run, view.last_event
+        gpu = run.resources.gpu if run.resources is not None else None
+        if gpu is not None and run.status in WAITING_FOR_GPUS:
+            waiting[gpu.type] += gpu.count
+        elif gpu is not None and run.status not in FINISHED_STATUSES:
+            held[gpu.type] += gpu.count
         lines.append(RunStatusLine(
             address=view.address, id=run.id or "", status=run.status, status_updated_at=run.status_updated_at,
             created_at=run.created_at,
@@ -65,9 +88,11 @@ def status_document(views: Iterable[RunView], owner: str, projects: Iterable[str
                                         units=p.units) for p in run.progress or ()),
             last_event=EventLine(sequence=event.sequence, status=event.status, created_at=event.created_at,
                                  details=event.details) if event else None,
-            metrics={tag: None if value is None else float(value) for tag, value in view.metrics.items()}))
+            metrics={tag: None if value is None else float(value) for tag, value in view.metrics.items()},
+            gpu=f"{gpu.count}x {gpu.type}" if gpu is not None else None))
     return StatusDocument(owner=owner, projects=tuple(sorted(projects)),
-                          runs=tuple(sorted(lines, key=lambda line: (line.address, line.id))))
+                          runs=tuple(sorted(lines, key=lambda line: (line.address, line.id))),
+                          gpus=GpuUse(in_use=dict(sorted(held.items())), pending=dict(sorted(waiting.items()))))
 
 
 def render_status_json(document: StatusDocument) -> str:
@@ -82,8 +107,14 @@ def render_status_text(document: StatusDocument) -> str:
         rows.append((line.address, line.status or "?", progress_bar(line.progress), age(line.age_seconds),
                      last_event(line.last_event), headline_metrics(line.metrics)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
-                   for row in rows)
+    table = "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
+                    for row in rows)
+    gpus = document.gpus
+    if not gpus.in_use and not gpus.pending:
+        return table
+    held = ", ".join(f"{n} {t}" for t, n in gpus.in_use.items()) or "none"
+    waiting = ", ".join(f"{n} {t}" for t, n in gpus.pending.items()) or "none"
+    return table + f"\nGPUs in use: {held}; waiting for GPUs: {waiting}\n"
 
 
 #: How many metric tags a table row shows (JSON has them all).

@@ -14,7 +14,7 @@ def _colour(kind: ItemKind) -> str | None:
     match kind:
         case "create" | "promote":
             return "32"
-        case "delete" | "conflict" | "invalid" | "failed" | "delete-checkpoints":
+        case "delete" | "conflict" | "invalid" | "failed" | "delete-checkpoints" | "violation":
             return "31"
         case "replace":
             return "35"
@@ -40,6 +40,25 @@ def _same_trouble(items: list[Item]) -> list[list[Item]]:
     for item in items:
         groups.setdefault((item.kind, item.reason, tuple(details(item))), []).append(item)
     return list(groups.values())
+
+
+def footprint_lines(plan: Plan) -> list[str]:
+    """``GPUs: +8 A100, ≤ 96 GPU-hours; after the apply: 8 A100 (vision: 8 A100)`` and the risk, when either
+    says something."""
+    fp = plan.footprint
+    lines = []
+    if fp.change or fp.in_use:
+        after = ", ".join(f"{n} {t}" for t, n in fp.after.items()) or "none"
+        projects = "; ".join(f"{p}: " + ", ".join(f"{n} {t}" for t, n in c.items())
+                             for p, c in fp.after_by_project.items())
+        lines.append(f"GPUs: {fp.headline()}; after the apply: {after}" + (f" ({projects})" if projects else ""))
+        if fp.unbounded:
+            shown = ", ".join(fp.unbounded[:5]) + (f" and {len(fp.unbounded) - 5} more" if len(fp.unbounded) > 5
+                                                   else "")
+            lines.append(f"  no spec.limits.maxDuration (so no bound on their GPU-hours): {shown}")
+    if plan.risk.level == "high":
+        lines.append("Risk: HIGH: " + "; ".join(plan.risk.reasons))
+    return lines
 
 
 def _changes(items: list[Item], color: bool, compact: bool) -> list[str]:
@@ -94,5 +113,6 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False, compa
     if noticed or (verbose and quiet):
         out.append("")
     out += [f"Warning: {w}" for w in plan.warnings]
+    out += footprint_lines(plan)
     out.append(plan.summary())
     return "\n".join(out) + "\n"
