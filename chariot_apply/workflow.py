@@ -27,14 +27,16 @@ from chariot_apply.manifest.lock import LockedBlueprint, LockFile, read_lock, un
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.project_file import add_adopted
 from chariot_apply.pending import add_pending, read_pending_entries
+from chariot_apply.plan.diff import address, selected
 from chariot_apply.plan.document import PlanDocument
 from chariot_apply.plan.fetch import PLAN_CONCURRENCY, fetch_live_state, live_and_plan, plan_validated
-from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint
+from chariot_apply.plan.live import BlueprintKey, LiveState, ProjectIndex, ResolvedBlueprint, runs_by_address
 from chariot_apply.plan.model import Plan, PlanOptions, PlanTarget
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.plan.sensitive import write_only_paths
 from chariot_apply.render.document import render_json
 from chariot_apply.render.status import StatusDocument, status_document
+from chariot_apply.results import Report, build_report, parse_rank_by
 from chariot_apply.runlock import Busy, exclusive
 from chariot_apply.suggest import did_you_mean
 from chariot_apply.watch import (
@@ -117,13 +119,13 @@ async def validate_online(workspace: Workspace, declared: Sequence[DeclaredRun])
 
 
 async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_stale: bool,
-                concurrency: int = 16) -> ApplyResult:
+                concurrency: int = 16, pull_request: int | None = None) -> ApplyResult:
     async with workspace.client() as client:
         if check_stale:
             stale = await stale_addresses(client, plan_)
             if stale:
                 raise StalePlanError(stale)
-        result = await Executor(client, reporter, concurrency=concurrency).apply(plan_)
+        result = await Executor(client, reporter, concurrency=concurrency, pull_request=pull_request).apply(plan_)
         sent_at = client.server_now()  # pending creates are timed by the server's clock, as plans read them
     if result.pending_models:
         add_pending(workspace.pending_path, result.pending_models, sent_at)
@@ -181,6 +183,49 @@ async def carry_through(workspace: Workspace, options: PlanOptions, plan_: Plan,
             if time.monotonic() >= deadline:
                 return replace(waited, timed_out=True)
             await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+async def report(workspace: Workspace, targets: Sequence[str] = (), excludes: Sequence[str] = (),
+                 rank_by: str | None = None) -> Report:
+    """The results of the declared runs (those ``targets`` select): each one's newest run of ours, its metrics and
+    last event, and the models made from them."""
+    declared = workspace.manifests()
+    options = workspace.plan_options(targets=tuple(targets), excludes=tuple(excludes))
+    owner, adopted = workspace.project.owner, frozenset(workspace.project.adopted)
+    async with workspace.client() as client:
+        bound = Bounded(PLAN_CONCURRENCY)
+        live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, everything=False)
+        at = runs_by_address(live.runs)
+        chosen: list[DeclaredRun] = []
+        addresses: dict[int, str] = {}
+        current: dict[str, Run] = {}
+        for run in declared:
+            project_id = live.project_ids.get(run.project)
+            addr = address(live.project_names.get(project_id or "", run.project), run.name, run.version)
+            if not selected(addr, options):
+                continue
+            addresses[len(chosen)] = addr
+            chosen.append(run)
+            ours = [r for r in at.get((project_id or "", run.name, run.version), [])
+                    if is_owned(r.notes, r.id, owner, adopted)]
+            alive = [r for r in ours if r.status != "job_failed"]
+            if alive or ours:
+                current[addr] = alive[0] if alive else ours[-1]  # the run, else the newest failed attempt
+        if targets and not chosen:
+            raise UserError(f"--target {', '.join(targets)} matches no declared run",
+                            hint="give an address as project/name@version (globs allowed)")
+        ids = sorted(r.id for r in current.values() if r.id)
+        metrics = await bound.all(client.get_all_metrics(i) for i in ids)
+        events = await bound.all(client.get_events(i, limit=1, sort=["sequence:desc"]) for i in ids)
+        projects = sorted({r.project_id for r in current.values() if r.project_id})
+        models = await client.get_models(project_ids=projects) if client.lists_models and projects else []
+        sources = sorted({m.checkpoint_id for m in models if m.checkpoint_id})
+        checkpoints = await client.get_checkpoints(ids=sources, limit=1000) if sources else []
+        now = client.server_now() or datetime.now(UTC)
+    return build_report(owner, chosen, addresses, current, dict(zip(ids, metrics, strict=True)),
+                        {i: e[0] for i, e in zip(ids, events, strict=True) if e}, models, now,
+                        parse_rank_by(rank_by), {c.id: c.global_step for c in checkpoints
+                                                 if c.id and c.global_step is not None})
 
 
 def read_plan(path: Path) -> PlanDocument:

@@ -42,7 +42,7 @@ class Workspace:
     defaults: tuple[DefaultsRule, ...] = ()
     lock_path: Path = Path(LOCK_FILE)
     pending_path: Path = PENDING_FILE  # model creates whose outcome is unknown (``pending``)
-    policy: Policy | None = None  # the team's rules in force (``policy``, ``policies[CHARIOT_APPLY_ENVIRONMENT]``)
+    policy: Policy | None = None  # the team's rules in force (``policy``, ``policies[CHARIOT_APPLY_POLICY]``)
     shared: SharedClient = field(init=False, compare=False, repr=False)
     loaded: Loaded = field(default_factory=Loaded, compare=False, repr=False)  # what reading the manifests found
 
@@ -117,7 +117,7 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
     # ${VAR}: --var first, then the environment, then `vars:` in the project file.
     values = {k: _text(v) for k, v in settings.vars.items()} | dict(os.environ if env is None else env) | dict(
         variables or {})
-    environment = (os.environ if env is None else env).get("CHARIOT_APPLY_ENVIRONMENT") or None
+    environment = (os.environ if env is None else env).get("CHARIOT_APPLY_POLICY") or None
     return Workspace(settings, link, paths, tuple(notices), values, tuple(project_defaults(path, settings)),
                      root / LOCK_FILE, root / PENDING_FILE, policy=project_policy(path, settings, environment))
 

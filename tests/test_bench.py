@@ -14,7 +14,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "plan_bench.py"
 FIGURES = {"plan_cold_s", "plan_warm_s", "plan_floor_s", "plan_requests", "plan_min_requests", "apply_s",
            "apply_floor_s", "apply_cpu_ms_per_create", "apply_cpu_ms_per_request", "apply_server_cpu_s", "naive_s",
            "cli_plan_s", "cli_help_s", "prune_plan_s", "peak_rss_mb", "history_plan_s_1000", "history_plan_s_1200",
-           "history_ratio"}
+           "history_ratio", "footprint_s", "footprint_share"}
 
 
 @pytest.mark.slow
@@ -26,4 +26,5 @@ def test_the_bench_runs_and_reports_every_figure() -> None:
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(figures) == FIGURES
     assert figures["plan_requests"] >= figures["plan_min_requests"] > 0
+    assert 0 < figures["footprint_s"] < figures["plan_warm_s"]
     assert "after apply, a new plan has 0 changes" in done.stdout  # the apply converged

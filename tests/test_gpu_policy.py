@@ -87,10 +87,10 @@ def test_rule_sets_by_environment_override_the_default(workdir: Path, server: Ba
     project_file(workdir, policy={"maxGpusPerRun": 8}, policies={"prod": {"maxGpusPerRun": 1}})
     write_manifests(workdir / "runs" / "sweep.yaml", sweep(points=1))
     assert run_cli("plan").exit_code == 0
-    monkeypatch.setenv("CHARIOT_APPLY_ENVIRONMENT", "prod")
+    monkeypatch.setenv("CHARIOT_APPLY_POLICY", "prod")
     strict = run_cli("plan")
     assert strict.exit_code == 1 and "2 GPUs is more than 1 a run" in strict.stdout
-    monkeypatch.setenv("CHARIOT_APPLY_ENVIRONMENT", "staging")
+    monkeypatch.setenv("CHARIOT_APPLY_POLICY", "staging")
     unknown = run_cli("plan")
     assert unknown.exit_code == 1 and "no policies.staging" in unknown.stderr
 

@@ -40,7 +40,7 @@ from chariot_apply.plan.model import (
     RunRequest,
     Stop,
 )
-from chariot_apply.plan.ownership import compose_notes, parse_notes
+from chariot_apply.plan.ownership import Marker, compose_notes, parse_notes
 from chariot_apply.plan.sensitive import scrub
 
 #: Errors after which a create may or may not have happened: look before sending it again.
@@ -98,6 +98,9 @@ class Executor:
     settle_delay: float = 2.0
     grace_period: timedelta | None = None  # None: the service's default (10 minutes)
     apply_id: str = field(default_factory=lambda: secrets.token_hex(6))
+    #: The pull request whose merge this apply carries out (the Action): recorded in the runs it creates, so that
+    #: their results are reported back on it.
+    pull_request: int | None = None
     _unreached: int = field(default=0, init=False)  # creates in a row that could not reach Chariot
     _pending_models: list[tuple[str, str, str]] = field(default_factory=list, init=False)
 
@@ -232,7 +235,11 @@ class Executor:
         user_notes, marker = parse_notes(request.notes)
         if marker is None:
             return request
-        return request.model_copy(update={"notes": compose_notes(user_notes, replace(marker, apply=self.apply_id))})
+        return request.model_copy(update={"notes": compose_notes(user_notes, self._mine(marker))})
+
+    def _mine(self, marker: Marker) -> Marker:
+        """``marker`` as this apply writes it: its id, and the pull request it carries out."""
+        return replace(marker, apply=self.apply_id, pull_request=self.pull_request)
 
     async def _create_once(self, request: RunRequest) -> tuple[str, str]:
         async def send() -> str:
@@ -286,7 +293,7 @@ class Executor:
             _, wanted = parse_notes(change.run.notes)
             if wanted is None:
                 continue
-            mine = replace(wanted, apply=self.apply_id)
+            mine = self._mine(wanted)
             same = [r for r in _not_attempts(change, live.get(_key(change.run), []))
                     if wanted.same_run(parse_notes(r.notes)[1])]
             doomed += [(change, same[0], other) for other in same[1:] if parse_notes(other.notes)[1] == mine]

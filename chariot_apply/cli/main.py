@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("chariot_apply.cli.plan:apply", "Make Chariot match the manifests (or carry out a saved plan)."),
     "reconcile": ("chariot_apply.cli.reconcile:reconcile", "Carry out only the lifecycle actions the manifests' rules "
                                                           "call for now (for cron); report declared drift."),
+    "report": ("chariot_apply.cli.report:report", "Results of the declared runs: leaderboards, curves, promotions, "
+                                                  "failures."),
     "status": ("chariot_apply.cli.status:status", "Runs we own: status, progress, age, last event, metrics."),
     "events": ("chariot_apply.cli.status:events", "The events of the run at ADDRESS, in sequence order."),
     "metrics": ("chariot_apply.cli.status:metrics", "The metrics of the run at ADDRESS."),

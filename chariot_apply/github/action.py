@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Literal, TextIO, assert_never
 from urllib.parse import urlsplit
 
 import httpx
@@ -48,6 +48,7 @@ from chariot_apply.plan.model import Plan
 from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown
+from chariot_apply.render.report import render_report_markdown
 
 EMBEDDED = "embedded"
 #: Characters left unused under GitHub's comment limit, for what it may count differently.
@@ -55,7 +56,7 @@ COMMENT_MARGIN = 1_000
 LABELS = ("chariot-apply: no-changes", "chariot-apply: changes", "chariot-apply: destroys")
 #: On a pull request whose plan is high risk (``Plan.risk``); removed when it is not.
 HIGH_RISK_LABEL = "chariot-apply: high-risk"
-Command = Literal["plan", "apply", "drift", "reconcile"]
+Command = Literal["plan", "apply", "drift", "reconcile", "report"]
 Policy = Literal["fail", "apply"]
 
 
@@ -99,6 +100,7 @@ class ActionInputs:
     on_unreviewed: Policy
     plan_workflow: str | None = None  # the workflow file whose plan comments are trusted; None: this one
     allow_apply_on_pull_request: bool = False
+    report: bool = False  # after reconcile: the results comments too
 
     @property
     def embedded(self) -> bool:
@@ -106,7 +108,7 @@ class ActionInputs:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
-        command = _choice(env, "CHARIOT_APPLY_COMMAND", ("plan", "apply", "drift", "reconcile"), "plan")
+        command = _choice(env, "CHARIOT_APPLY_COMMAND", ("plan", "apply", "drift", "reconcile", "report"), "plan")
         url = env.get("CHARIOT_URL", "").strip()
         if not url:
             raise ActionInputError(
@@ -133,7 +135,8 @@ class ActionInputs:
                    on_diverged=_choice(env, "CHARIOT_APPLY_ON_DIVERGED", ("fail", "apply"), "fail"),  # type: ignore[arg-type]
                    on_unreviewed=_choice(env, "CHARIOT_APPLY_ON_UNREVIEWED", ("fail", "apply"), "fail"),  # type: ignore[arg-type]
                    plan_workflow=workflow_path(plan_workflow),
-                   allow_apply_on_pull_request=_flag(env, "CHARIOT_APPLY_ALLOW_APPLY_ON_PULL_REQUEST", False))
+                   allow_apply_on_pull_request=_flag(env, "CHARIOT_APPLY_ALLOW_APPLY_ON_PULL_REQUEST", False),
+                   report=_flag(env, "CHARIOT_APPLY_REPORT", False))
 
 
 class LogReporter(Reporter):
@@ -222,7 +225,12 @@ def _run(step: Step) -> int:
     ws = workflow.open_workspace(inputs.manifests, env=env, chariot_url=None if inputs.embedded else inputs.chariot_url,
                                  server_from_project_file=False, backend="rest")
     try:
-        return _plan_and_act(step, ws)
+        if inputs.command == "report":
+            return _report(step, ws)
+        code = _plan_and_act(step, ws)
+        if inputs.report and inputs.command == "reconcile":
+            code = max(code, _report(step, ws))
+        return code
     finally:
         run(ws.close())
 
@@ -248,6 +256,10 @@ def _plan_and_act(step: Step, ws: workflow.Workspace) -> int:
             return _drift(step, plan)
         case "reconcile":
             return _reconcile(step, ws, plan)
+        case "report":
+            raise AssertionError("report makes no plan")
+        case _:
+            assert_never(inputs.command)
 
 
 #: The pull request label that lets a plan stop, delete or replace a protected run.
@@ -310,7 +322,8 @@ def _apply(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
             return 1
         for line in why:
             print(line, file=step.log)
-    result = run(workflow.apply(ws, plan, LogReporter(step.log), check_stale=False))
+    result = run(workflow.apply(ws, plan, LogReporter(step.log), check_stale=False,
+                                pull_request=pr.number if pr is not None else None))
     report = _outcomes_markdown(result, plan)
     runner.add_summary(report)
     if pr is not None and step.inputs.comment:
@@ -326,6 +339,43 @@ def _apply(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
     code = 1 if result.failed or attention else 0
     runner.set_outputs(step.outputs | {"exitcode": str(code)})
     return code
+
+
+def results_marker(environment: str) -> str:
+    return f"<!-- chariot-apply:results:{label_of(environment)} -->"
+
+
+def _report(step: Step, ws: workflow.Workspace) -> int:
+    """One results comment per pull request and environment, edited in place (never posted again unchanged), for
+    the runs each pull request's merge created (their markers say which); on a pull request or its merge, only
+    that one's."""
+    runner, event = step.runner, step.event
+    found = run(workflow.report(ws))
+    only: int | None = None
+    if event.pull_request is not None:
+        only = event.pull_request.number
+    elif event.name == "push" and (api := step.github()) is not None and event.sha and event.repository:
+        with api:
+            pulls = api.pulls_for_commit(event.repository, event.sha)
+        merged = [p for p in pulls if p.merge_commit_sha == event.sha] or [p for p in pulls if p.merged]
+        only = merged[0].number if merged else None
+    numbers = [n for n in found.pull_requests() if only is None or n == only]
+    runner.add_summary(render_report_markdown(found, title="chariot-apply results"))
+    marker = results_marker(step.inputs.environment)
+    for number in numbers:
+        body = render_report_markdown(found.of_pull_request(number),
+                                      title=f"chariot-apply results ({step.inputs.environment})",
+                                      limit=COMMENT_LIMIT - len(marker) - COMMENT_MARGIN)
+
+        def post(api: GitHubApi, target: PullRequest, text: str = body) -> None:
+            print(f"results comment on #{target.number}: {upsert_sticky(api, target, marker, text)}", file=step.log)
+
+        _with_github(step, post, PullRequest(event.repository or "", number))
+    if not numbers:
+        print("results: no run reported was created by a pull request's merge (nothing to comment on)",
+              file=step.log)
+    runner.set_outputs(step.outputs | {"exitcode": "0"})
+    return 0
 
 
 def _reconcile(step: Step, ws: workflow.Workspace, plan: Plan) -> int:

@@ -54,7 +54,7 @@ class ProjectFile(BaseModel):
                                      description="per GPU type, per hour: GPU-hours in plans become money")
     policy: PolicyRules | None = Field(default=None, description="the team's rules, checked at plan time")
     policies: dict[str, PolicyRules] = Field(default_factory=dict,
-                                             description="rule sets by environment (CHARIOT_APPLY_ENVIRONMENT), "
+                                             description="rule sets by environment (CHARIOT_APPLY_POLICY), "
                                                          "each over `policy`")
 
     @field_validator("owner")
@@ -122,7 +122,7 @@ def project_policy(path: Path | None, settings: ProjectFile, environment: str | 
     if environment and settings.policies and chosen is None:
         raise UserError(f"the project file has no policies.{environment}",
                         hint=f"its rule sets: {', '.join(sorted(settings.policies))}; or unset "
-                             "CHARIOT_APPLY_ENVIRONMENT")
+                             "CHARIOT_APPLY_POLICY")
     if settings.policy is None and chosen is None:
         return None
     base = settings.policy.model_dump(exclude_unset=True) if settings.policy else {}

@@ -41,6 +41,7 @@ from chariot_apply.plan.model import (
     Plan,
     PlanOptions,
     Problem,
+    Promote,
     PruneCandidate,
     Replace,
     RunRequest,
@@ -171,6 +172,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         was = locked.version if isinstance(locked, ResolvedBlueprint) else "?"
         warnings.append(f"newer blueprint available: {name} {pattern or '(latest)'} now resolves to {newer.version} "
                         f"(locked: {was}); nothing changes until `chariot-apply lock --upgrade {name}`")
+    items = _one_model_each(items, declared_at)
     items.sort(key=lambda i: (i.address, traits(i.kind).order))  # the footprint's order, whatever the input's
     by_name = {addr: run for addr, run in declared_at.values()}
     owned = [_owned(ctx, r) for r in live.runs] + [_owned(ctx, r) for r in live.elsewhere]
@@ -181,6 +183,34 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     items.sort(key=lambda i: (i.address, traits(i.kind).order))
     return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
                 warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options), footprint=spent, risk=risk)
+
+
+def _one_model_each(items: list[Item], declared_at: Mapping[RunKey, tuple[str, DeclaredRun]]) -> list[Item]:
+    """A model version can be made once: where several runs of one plan would promote to the same name@version (a
+    sweep's template promoting every point), none is made, and each says why at its promotion's line."""
+    targets: dict[tuple[str, str, str], list[Promote]] = {}
+    for item in items:
+        if isinstance(item, Promote):
+            targets.setdefault((item.model_project_id, item.model_name, item.model_version), []).append(item)
+    twice = {key: found for key, found in targets.items() if len({p.address for p in found}) > 1}
+    if not twice:
+        return items
+    runs = {addr: run for addr, run in declared_at.values()}
+    kept: list[Item] = []
+    for item in items:
+        if not isinstance(item, Promote) or (item.model_project_id, item.model_name, item.model_version) not in twice:
+            kept.append(item)
+            continue
+        key = (item.model_project_id, item.model_name, item.model_version)
+        others = sorted({p.address for p in twice[key]} - {item.address})
+        run = runs.get(item.address)
+        where = str(run.where("spec.promote")) if run is not None else item.address
+        kept.append(Invalid(address=item.address, sensitive=item.sensitive, reason=(
+            "promote from one run, or give each run's model a version of its own"), problems=(Problem(
+                location=where, path="spec.promote", message=f"model {item.model_name}@{item.model_version} would "
+                f"also be made from {', '.join(others[:3])}{' and more' if len(others) > 3 else ''}: a model version "
+                "is made once, so none is made"),)))
+    return kept
 
 
 def unknown_config_keys(run: DeclaredRun, live: LiveState,

@@ -24,6 +24,7 @@ from urllib.parse import quote, unquote
 MARKER = re.compile(r"(?:\n\n|^)\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) spec=(?P<spec>[0-9a-f]{16})"
                     r"(?: sweep=(?P<sweep>[A-Za-z0-9._-]+) point=(?P<point>[A-Za-z0-9._-]+))?"
                     r"(?: secret=(?P<secret>[A-Za-z0-9._%,-]+))?"
+                    r"(?: pr=(?P<pr>[0-9]{1,10}))?"
                     r"(?: apply=(?P<apply>[0-9a-f]{8,32}))?\]\s*\Z")
 
 
@@ -35,12 +36,14 @@ class Marker:
     sweep: str | None = None  # the sweep and point the run was declared by
     point: str | None = None
     secret: tuple[str, ...] = ()  # config paths the manifest marked sensitive: never exported in clear
+    pull_request: int | None = None  # the pull request whose merge created it (the Action's apply): its results
 
     def render(self) -> str:
         origin = f" sweep={self.sweep} point={self.point}" if self.sweep and self.point else ""
         secret = f" secret={','.join(quote(p, safe='._-') for p in self.secret)}" if self.secret else ""
         made_by = f" apply={self.apply}" if self.apply else ""
-        return f"[chariot-apply owner={self.owner} spec={self.spec}{origin}{secret}{made_by}]"
+        pull = f" pr={self.pull_request}" if self.pull_request is not None else ""
+        return f"[chariot-apply owner={self.owner} spec={self.spec}{origin}{secret}{pull}{made_by}]"
 
     def same_run(self, other: Marker | None) -> bool:
         """The same owner and spec: the same declared run, whichever apply created it."""
@@ -61,7 +64,7 @@ def parse_notes(notes: str | None) -> tuple[str, Marker | None]:
         return notes, None
     secret = tuple(unquote(p) for p in match["secret"].split(",") if p) if match["secret"] else ()
     return notes[: match.start()], Marker(match["owner"], match["spec"], match["apply"], match["sweep"],
-                                          match["point"], secret)
+                                          match["point"], secret, int(match["pr"]) if match["pr"] else None)
 
 
 def is_owned(notes: str | None, run_id: str | None, owner: str, adopted: Collection[str]) -> bool:
