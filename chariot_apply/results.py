@@ -134,6 +134,16 @@ def _sweep_metric(runs: Sequence[DeclaredRun]) -> tuple[str, Mode] | None:
     return None
 
 
+def sweep_metrics(declared: Sequence[DeclaredRun]) -> dict[str, tuple[str, Mode]]:
+    """The metric each sweep (``project/name``, the project as written) ranks by, where its manifests say one."""
+    by_sweep: dict[str, list[DeclaredRun]] = {}
+    for run in declared:
+        origin = run.manifest.metadata.sweep
+        if origin is not None:
+            by_sweep.setdefault(f"{run.project}/{origin.name}", []).append(run)
+    return {name: metric for name, runs in by_sweep.items() if (metric := _sweep_metric(runs)) is not None}
+
+
 def _best(values: Iterable[float | None], mode: Mode) -> float | None:
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if not finite:

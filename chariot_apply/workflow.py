@@ -36,7 +36,7 @@ from chariot_apply.plan.ownership import is_owned
 from chariot_apply.plan.sensitive import write_only_paths
 from chariot_apply.render.document import render_json
 from chariot_apply.render.status import StatusDocument, status_document
-from chariot_apply.results import Report, build_report, parse_rank_by
+from chariot_apply.results import Report, build_report, parse_rank_by, sweep_metrics
 from chariot_apply.runlock import Busy, exclusive
 from chariot_apply.suggest import did_you_mean
 from chariot_apply.watch import (
@@ -373,7 +373,8 @@ async def status(workspace: Workspace, projects: Iterable[str]) -> StatusDocumen
     async with workspace.client() as client:
         runs, names = await _managed(client, workspace.project.owner, projects, workspace.project.adopted)
         views = await run_views(client, runs, names)
-    return status_document(views, workspace.project.owner, projects, datetime.now(UTC))
+    return status_document(views, workspace.project.owner, projects, datetime.now(UTC),
+                           sweep_metrics(workspace.manifests()) if workspace.paths else {})
 
 
 async def watch(workspace: Workspace, projects: Iterable[str], interval: float,

@@ -159,7 +159,8 @@ def test_errors_fail_the_step_with_annotations(repo: Path, runner: Runner, serve
     assert result.outputs["exitcode"] == "1"
     assert re.search(r"::error file=[^,]*bad\.yaml,line=6,col=\d+,title=spec\.resources\.cpu::", result.log)
     bad_input = runner.run(repo, chariot_inputs(server, command="destroy"), OPENED)
-    assert bad_input.returncode == 1 and "must be one of plan, apply, drift, reconcile, report, not 'destroy'" in bad_input.log
+    assert bad_input.returncode == 1
+    assert "must be one of plan, apply, drift, reconcile, report, not 'destroy'" in bad_input.log
 
 
 def test_refused_chariot_credentials_fail_the_step(repo: Path, runner: Runner, clock) -> None:

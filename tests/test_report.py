@@ -191,3 +191,24 @@ def test_the_html_report_shows_its_charts_in_a_headless_browser(tmp_path: Path) 
                     "--window-size=1000,900", page.as_uri()], capture_output=True, timeout=120, check=True)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_status_groups_a_sweeps_points_and_its_state_stops_them_all(workdir: Path, server: BackgroundServer,
+                                                                     clock: ManualClock) -> None:
+    path = workdir / "runs" / "sweep.yaml"
+    write_manifests(path, lr_sweep(epochs=30))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    clock.advance(START + 25)  # the diverged point has failed; the others train, past their first epochs
+    status = run_cli("status")
+    line = next(line for line in status.stdout.splitlines() if line.startswith("sweep vision/lr:"))
+    assert line.startswith("sweep vision/lr: 1 of 5 finished (20 %); best so far vision/lr-lr") and "val/loss" in line
+    document = json.loads(run_cli("status", "--format", "json").stdout)
+    (sweep,) = document["sweeps"]
+    assert sweep["points"] == 5 and sweep["metric"] == "val/loss" and sweep["best"]
+    stopped = lr_sweep(epochs=30)
+    stopped["spec"]["state"] = "stopped"
+    write_manifests(path, stopped)
+    plan = run_cli("plan")
+    assert "Plan: 0 to create, 0 to replace, 4 to stop" in plan.stdout, plan.stdout
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    assert {r.status for r in live_runs(server)} <= {"run_stop_requested", "job_failed"}

@@ -325,6 +325,8 @@ def _point_document(doc: Document, sweep: TrainingRunSweep, template: Any, point
     spec = template if isinstance(template, dict) else {}
     for path, value in point.values:
         _set(spec, path.split("."), copy.deepcopy(value))
+    if sweep.spec.state is not None:  # the sweep's own state: every point at once (a bulk stop, reviewed as one)
+        spec["state"] = sweep.spec.state
     metadata: dict[str, Any] = {"name": f"{sweep.metadata.name}-{slug}", "version": sweep.metadata.version,
                                 "sweep": {"name": sweep.metadata.name, "point": slug}}
     if sweep.metadata.project:
@@ -338,6 +340,8 @@ def _point_document(doc: Document, sweep: TrainingRunSweep, template: Any, point
             generated.locations[written] = where
     for dotted, where in point.locations:
         generated.locations[("spec", *dotted.split("."))] = where
+    if sweep.spec.state is not None and ("spec", "state") in doc.locations:
+        generated.locations[("spec", "state")] = doc.locations[("spec", "state")]
     return generated
 
 

@@ -209,6 +209,7 @@ class SweepSpec(_Strict):
     template: RunSpec
     matrix: Matrix
     max_runs: int = Field(default=DEFAULT_MAX_RUNS, alias="maxRuns", ge=1, le=10_000, strict=True)
+    state: DesiredState | None = None  # every point's, over the template's: `stopped` stops the whole sweep
 
 
 class TrainingRunSweep(_Strict):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from chariot_apply.chariot.models import FINISHED_STATUSES
+from chariot_apply.plan.ownership import parse_notes
+from chariot_apply.results import DEFAULT_RANKING
 from chariot_apply.views import RunView
 
 STATUS_FORMAT_VERSION: Literal[1] = 1
@@ -44,6 +46,20 @@ class RunStatusLine(BaseModel):
     last_event: EventLine | None
     metrics: dict[str, float | None]  # the latest value of each tag
     gpu: str | None = None  # "2x A100", what it asks for
+    sweep: str | None = None  # project/sweep it is a point of (its marker)
+
+
+class SweepStatus(BaseModel):
+    """A sweep's points, how many finished, and the best so far by its metric (their latest values)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    points: int
+    finished: int
+    metric: str | None
+    mode: Literal["min", "max"]
+    best: str | None
+    best_value: float | None
 
 
 class GpuUse(BaseModel):
@@ -63,13 +79,16 @@ class StatusDocument(BaseModel):
     projects: tuple[str, ...]
     runs: tuple[RunStatusLine, ...]
     gpus: GpuUse = GpuUse(in_use={}, pending={})
+    sweeps: tuple[SweepStatus, ...] = ()
 
 
 #: Statuses in which a run waits for its GPUs (asked for, not held yet).
 WAITING_FOR_GPUS = frozenset({"run_created", "job_created", "job_submitted", "job_pending"})
 
 
-def status_document(views: Iterable[RunView], owner: str, projects: Iterable[str], now: datetime) -> StatusDocument:
+def status_document(views: Iterable[RunView], owner: str, projects: Iterable[str], now: datetime,
+                    sweep_metrics: Mapping[str, tuple[str, Literal["min", "max"]]] | None = None) -> StatusDocument:
+    """``sweep_metrics``: the metric each sweep (``project/name``) ranks by, from its manifests."""
     lines = []
     held: Counter[str] = Counter()
     waiting: Counter[str] = Counter()
@@ -89,10 +108,40 @@ def status_document(views: Iterable[RunView], owner: str, projects: Iterable[str
             last_event=EventLine(sequence=event.sequence, status=event.status, created_at=event.created_at,
                                  details=event.details) if event else None,
             metrics={tag: None if value is None else float(value) for tag, value in view.metrics.items()},
-            gpu=f"{gpu.count}x {gpu.type}" if gpu is not None else None))
+            gpu=f"{gpu.count}x {gpu.type}" if gpu is not None else None, sweep=_sweep_of(view)))
     return StatusDocument(owner=owner, projects=tuple(sorted(projects)),
-                          runs=tuple(sorted(lines, key=lambda line: (line.address, line.id))),
-                          gpus=GpuUse(in_use=dict(sorted(held.items())), pending=dict(sorted(waiting.items()))))
+                          runs=tuple(sorted(lines, key=lambda line: (line.sweep or "", line.address, line.id))),
+                          gpus=GpuUse(in_use=dict(sorted(held.items())), pending=dict(sorted(waiting.items()))),
+                          sweeps=_sweeps(lines, sweep_metrics or {}))
+
+
+def _sweep_of(view: RunView) -> str | None:
+    marker = parse_notes(view.run.notes)[1]
+    return f"{view.project}/{marker.sweep}" if marker is not None and marker.sweep else None
+
+
+def _sweeps(lines: Iterable[RunStatusLine],
+            metrics: Mapping[str, tuple[str, Literal["min", "max"]]]) -> tuple[SweepStatus, ...]:
+    grouped: dict[str, list[RunStatusLine]] = {}
+    for line in lines:
+        if line.sweep:
+            grouped.setdefault(line.sweep, []).append(line)
+    found = []
+    for name, points in sorted(grouped.items()):
+        metric, mode = metrics.get(name) or _usual_metric(points)
+        scored = [(p.metrics[metric], p.address) for p in points
+                  if metric and isinstance(p.metrics.get(metric), float | int)]
+        best = (max if mode == "max" else min)(scored) if scored else None
+        found.append(SweepStatus(name=name, points=len(points),
+                                 finished=sum(1 for p in points if p.status in FINISHED_STATUSES),
+                                 metric=metric or None, mode=mode, best=best[1] if best else None,
+                                 best_value=float(best[0]) if best and best[0] is not None else None))
+    return tuple(found)
+
+
+def _usual_metric(points: Iterable[RunStatusLine]) -> tuple[str, Literal["min", "max"]]:
+    tags = {t for p in points for t in p.metrics}
+    return next(((t, m) for t, m in DEFAULT_RANKING if t in tags), ("", "min"))
 
 
 def render_status_json(document: StatusDocument) -> str:
@@ -109,6 +158,11 @@ def render_status_text(document: StatusDocument) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
                     for row in rows)
+    for sweep in document.sweeps:
+        best = (f"; best so far {sweep.best} ({sweep.metric} {number(sweep.best_value)})" if sweep.best
+                else "")
+        table += (f"sweep {sweep.name}: {sweep.finished} of {sweep.points} finished "
+                  f"({100 * sweep.finished // max(1, sweep.points)} %){best}\n")
     gpus = document.gpus
     if not gpus.in_use and not gpus.pending:
         return table
