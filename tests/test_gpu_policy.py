@@ -255,3 +255,24 @@ def test_policy_as_code_runs_a_teams_own_checks_over_the_plan_json(workdir: Path
     assert refused.returncode == 1, refused.stdout
     assert "refused: vision/big@1.0.0: H100s are for the nlp project" in refused.stdout
     assert refused.stdout.count("adds GPUs with no spec.limits.maxDuration") == 5
+
+
+def test_the_action_says_the_risk_and_lets_a_protected_run_go_only_with_the_reviewers_label(
+        repo: Path, runner: Any, server: BackgroundServer, github: Any, tmp_path: Path) -> None:
+    from tests.action_harness import OPENED, chariot_inputs
+
+    runs = repo / "training" / "runs" / "a.yaml"
+    write_manifests(runs, manifest("keep", protect=True))
+    dispatch = chariot_inputs(server, command="apply", **{"on-unreviewed": "apply"})
+    assert runner.run(repo, dispatch, OPENED, event_name="workflow_dispatch").returncode == 0
+    write_manifests(runs, manifest("keep", protect=True, state="stopped"))
+    refused = runner.run(repo, chariot_inputs(server), OPENED)
+    assert refused.returncode == 1 and "the run is protected: stop refused" in refused.log, refused.log
+    labelled = tmp_path / "labelled.json"
+    payload = json.loads(OPENED.read_text())
+    payload["pull_request"]["labels"] = [{"name": "chariot-apply: allow-protected"}]
+    labelled.write_text(json.dumps(payload))
+    allowed = runner.run(repo, chariot_inputs(server), labelled)
+    assert allowed.returncode == 0, allowed.log
+    assert allowed.outputs["risk"] == "high" and "a protected run" in allowed.outputs["risk-reasons"]
+    assert allowed.outputs["gpus"] == "no change in GPUs"

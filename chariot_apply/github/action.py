@@ -44,7 +44,7 @@ from chariot_apply.github.event import GitHubEvent
 from chariot_apply.github.review import diverges, unproven
 from chariot_apply.github.runner import Runner
 from chariot_apply.manifest.errors import ManifestError
-from chariot_apply.plan.model import Plan
+from chariot_apply.plan.model import Invalid, Plan, Violation
 from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown
@@ -307,7 +307,7 @@ def _apply(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
     if event == "pull_request_target":
         runner.warning("command: apply on a pull_request_target event runs with the base repository's secrets "
                        "for a pull request's code; apply on push to the default branch instead")
-    if plan.invalid:
+    if plan.invalid or plan.violations:  # nothing is applied: as the command line refuses it
         _annotate_invalid(runner, plan)
         runner.set_outputs(step.outputs)
         return 1
@@ -490,9 +490,12 @@ def _comment_failure(step: Step | None, what: str, details: str) -> None:
 
 
 def _annotate_invalid(runner: Runner, plan: Plan) -> None:
-    for item in plan.invalid:
+    """Each invalid run's problems and each broken rule, as error annotations."""
+    found: list[Invalid | Violation] = [*plan.invalid, *plan.violations]
+    for item in found:
+        rule = f" (rule {item.rule} at {item.rule_location})" if isinstance(item, Violation) else ""
         for problem in item.problems:
-            runner.error(f"{item.address}: {problem.path}: {problem.message}")
+            runner.error(f"{item.address}: {problem.path}: {problem.message}{rule}")
 
 
 def _outcomes_markdown(result: ApplyResult, plan: Plan, limit: int | None = None, what: str = "apply") -> str:
