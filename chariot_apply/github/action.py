@@ -355,10 +355,21 @@ def _report(step: Step, ws: workflow.Workspace) -> int:
     if event.pull_request is not None:
         only = event.pull_request.number
     elif event.name == "push" and (api := step.github()) is not None and event.sha and event.repository:
-        with api:
-            pulls = api.pulls_for_commit(event.repository, event.sha)
+        try:
+            with api:
+                pulls = api.pulls_for_commit(event.repository, event.sha)
+        except GitHubError as exc:
+            runner.warning(f"results: GitHub could not say which pull request commit {event.sha[:12]} came from "
+                           f"({exc}); no results comment")
+            runner.set_outputs(step.outputs | {"exitcode": "0"})
+            return 0
         merged = [p for p in pulls if p.merge_commit_sha == event.sha] or [p for p in pulls if p.merged]
-        only = merged[0].number if merged else None
+        if not merged:
+            print(f"results: commit {event.sha[:12]} came from no pull request (nothing to comment on)",
+                  file=step.log)
+            runner.set_outputs(step.outputs | {"exitcode": "0"})
+            return 0
+        only = merged[0].number
     numbers = [n for n in found.pull_requests() if only is None or n == only]
     runner.add_summary(render_report_markdown(found, title="chariot-apply results"))
     marker = results_marker(step.inputs.environment)
