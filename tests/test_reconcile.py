@@ -142,3 +142,15 @@ def _fast_server() -> Any:
     with BackgroundServer(create_app(store)) as server:
         yield server
     store.close()
+
+
+def test_reconcile_in_json_says_a_failure_as_a_document_too(workdir: Path, monkeypatch: Any) -> None:
+    """A cron job reading the JSON gets a document whatever happened; the error is on standard error as ever."""
+    monkeypatch.setenv("CHARIOT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("CHARIOT_TIMEOUT", "0.5")
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a"))
+    done = run_cli("reconcile", "--format", "json")
+    assert done.exit_code == 1 and "Error:" in done.stderr
+    document = json.loads(done.stdout)
+    assert document["ok"] is False and document["error"] and document["hint"]
+

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from chariot_apply import workflow
 from chariot_apply.apply.executor import Reporter
 from chariot_apply.cli.common import command, files_option, locked_option, open_workspace, run
-from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, show_error
+from chariot_apply.errors import UserError
 from chariot_apply.render.reconcile import reconcile_document, render_reconcile_text
 
 
@@ -25,7 +28,16 @@ def reconcile(ctx: click.Context, files: tuple[str, ...], fmt: str, concurrency:
     ws = open_workspace(ctx, files, quiet=fmt == "json")
     options = ws.plan_options()
     # Outcomes are said once, at the end (a cron log reads best whole): the reporter stays quiet.
-    done = run(workflow.reconcile(ws, options, Reporter(), locked=locked, concurrency=concurrency), bulk_heap=True)
+    try:
+        done = run(workflow.reconcile(ws, options, Reporter(), locked=locked, concurrency=concurrency),
+                   bulk_heap=True)
+    except UserError as exc:
+        if fmt != "json":
+            raise
+        show_error(exc)  # on standard error as ever; standard output stays a document a script can read
+        click.echo(json.dumps({"ok": False, "error": exc.message, "hint": exc.hint, "details": list(exc.details)},
+                              indent=2))
+        ctx.exit(EXIT_ERROR)
     document = reconcile_document(done.plan, done.result, done.busy)
     click.echo(document.model_dump_json(indent=2) + "\n" if fmt == "json" else render_reconcile_text(document),
                nl=False)
