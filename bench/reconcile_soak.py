@@ -171,9 +171,9 @@ def soak(rounds: int, fault_rate: float, seed: int, client_timeout: float) -> Fi
                 done = cli(root, env, "reconcile", "--format", "json")
                 _count(figures, done)
                 _watch(seen, read(server.url, faults)[0])
-                document = json.loads(done.stdout) if done.stdout.startswith("{") else None
-                if document and not document["done"] and not document["waiting"] and _all_finished(
-                        read(server.url, faults)[0]):
+                document = json.loads(done.stdout) if done.stdout.startswith("{") else {"error": done.stderr}
+                settled = "error" not in document and not document["done"] and not document["waiting"]
+                if settled and _all_finished(read(server.url, faults)[0]):
                     figures.converged, figures.rounds_to_converge = True, attempt
                     break
             if not figures.converged:
@@ -193,6 +193,10 @@ def _count(figures: Figures, done: subprocess.CompletedProcess[str]) -> None:
     except json.JSONDecodeError:
         figures.reconciles_failed += 1
         figures.notes.append(f"not JSON (exit {done.returncode}): {done.stderr[-300:]}")
+        return
+    if "error" in document:  # the plan failed (under faults): said as a document too
+        figures.reconciles_failed += 1
+        figures.notes.append(f"failed (exit {done.returncode}): {document['error'][:300]}")
         return
     figures.reconciles_busy += document["busy"]
     failed = done.returncode not in (0, 2) or not all(o["ok"] for o in document["done"])
