@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from chariot_apply.chariot.models import Run
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.lifecycle import LifecycleTiming
@@ -92,6 +94,37 @@ def test_retries_that_do_not_resume_stop_after_max_retries(workdir: Path, server
     assert len(runs) == 3 and all(r.status == "job_failed" for r in runs)  # 1 + maxRetries attempts, no more
     plan = run_cli("plan")
     assert "the last of 3 attempt(s)" in plan.stdout and plan.exit_code == 0
+
+
+
+@pytest.mark.parametrize("action", ["stop", "recreate"])
+def test_a_run_whose_progress_stopped_moving_is_stopped_or_recreated_by_reconcile(
+        action: str, workdir: Path, server: BackgroundServer, clock: ManualClock, store: EmulatorStore) -> None:
+    """The emulator's hung process (running, its progress frozen at step 5) against ``spec.limits.stall``: nothing
+    before noProgressFor has passed, then one stop (or one recreate that trains), and nothing the time after."""
+    store.timing = replace(LifecycleTiming(), stall_at_step=5)
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a", config=LONG, limits={
+        "stall": {"noProgressFor": "2m", "action": action}}))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    clock.advance(START + 100)
+    (hung,) = live_runs(server)
+    assert hung.status == "job_running" and hung.progress and hung.progress[0].value == 5
+    assert reconcile()["done"] == [], "a stall was called before noProgressFor had passed"
+    store.timing = LifecycleTiming()  # the next run's process does not hang
+    clock.advance(30)
+    assert f"rule: spec.limits.stall: noProgressFor 2m, action {action}" in run_cli("plan").stdout
+    done = reconcile()
+    assert [(o["kind"], o["ok"]) for o in done["done"]] == [("stop" if action == "stop" else "replace", True)]
+    runs = {r.id: r for r in live_runs(server)}
+    if action == "stop":
+        assert list(runs) == [hung.id] and runs[hung.id].status == "run_stop_requested"
+    else:
+        (fresh,) = [r for r in runs.values() if r.id != hung.id]
+        assert runs.get(hung.id) is None or runs[hung.id].status != "job_running"
+        clock.advance(START + 20)
+        moving = next(r for r in live_runs(server) if r.id == fresh.id)
+        assert moving.status == "job_running" and moving.progress and (moving.progress[0].value or 0) > 5
+    assert reconcile()["done"] == [], "a second reconcile did something again"
 
 
 PRETRAIN = "vision/pretrain@1.0.0"

@@ -41,12 +41,16 @@ def emulator() -> None:
 @click.option("--restart-at-step", type=click.IntRange(min=1),
               help="Every run is restarted once (run_restart_requested) at this step, and resumes from its last "
                    "checkpoint.")
+@click.option("--stall-at-step", type=click.IntRange(min=1),
+              help="Every run hangs after this step: it stays job_running and its progress never moves again (what "
+                   "spec.limits.stall is for).")
 @click.option("--gpus", envvar=GPUS_VARIABLE, metavar="TYPE=COUNT,...",
               help="The cluster's GPUs, for example A100=8,T4=4: runs that ask for more than are free wait in "
                    f"job_pending [env {GPUS_VARIABLE}].")
 def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: str | None,
           client_secret: str | None, latency: float, frozen_clock: bool, time_scale: float,
-          fail_at_step: int | None, fail_rate: float, restart_at_step: int | None, gpus: str | None) -> None:
+          fail_at_step: int | None, fail_rate: float, restart_at_step: int | None, stall_at_step: int | None,
+          gpus: str | None) -> None:
     """Serve the emulator over HTTP."""
     from chariot_apply.emulator.app import AuthConfig, create_app
     from chariot_apply.emulator.clock import ManualClock, SystemClock
@@ -60,7 +64,7 @@ def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: st
     auth = AuthConfig(tokens=set(tokens), clients={client_id: client_secret} if client_id and client_secret else {})
     clock = ManualClock(SystemClock().now()) if frozen_clock else SystemClock()
     timing = replace(LifecycleTiming(), fail_at_step=fail_at_step, fail_probability=fail_rate,
-                     restart_at_step=restart_at_step).scaled(time_scale)
+                     restart_at_step=restart_at_step, stall_at_step=stall_at_step).scaled(time_scale)
     inventory = gpu_inventory(gpus)
     app = create_app(EmulatorStore(db, clock=clock, timing=timing, gpus=inventory), auth=auth,
                      faults=Faults(latency_seconds=latency))

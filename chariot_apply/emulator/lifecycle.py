@@ -6,9 +6,10 @@ never could. Running, it trains one global step per ``step_seconds``, logging tr
 each epoch a validation pass (a second progress operation, ``Evaluating``) writes many tags at one step, and
 every ``checkpoint_every`` steps a checkpoint is saved, incomplete until the next step has uploaded it. It ends
 ``job_completed``, or ``job_failed``: its loss became NaN, its batch did not fit in memory, its ``start_model``
-does not exist, or a fault knob said so. A restart (``run_restart_requested``) sends it back to ``job_pending``
-and on from its last checkpoint. A stop goes ``run_stop_requested → job_terminate_requested → job_terminating →
-job_terminated``, finishing within the grace period (never later than it).
+does not exist, or a fault knob said so (another knob hangs it: running, its progress never moving). A restart
+(``run_restart_requested``) sends it back to ``job_pending`` and on from its last checkpoint. A stop goes
+``run_stop_requested → job_terminate_requested → job_terminating → job_terminated``,
+finishing within the grace period (never later than it).
 
 ``time_scale`` speeds the whole life up (10: ten times faster).
 """
@@ -36,6 +37,7 @@ class LifecycleTiming:
     fail_at_step: int | None = None  # every run trained from scratch fails at this step (not one that resumes)
     fail_probability: float = 0.0  # or: this share of runs fails, each at a step of its own
     restart_at_step: int | None = None  # every run is restarted once at this step (a node lost)
+    stall_at_step: int | None = None  # every run hangs after this step: running, its progress never moves again
 
     def scaled(self, time_scale: float) -> LifecycleTiming:
         """The same life, ``time_scale`` times faster."""
@@ -57,6 +59,7 @@ class RunClock:
     grace: float | None = None
     fail_step: int | None = None  # the step at which the run fails (a fault knob), if it does
     restart_step: int | None = None  # the step at which it is restarted, once
+    stall_step: int | None = None  # the step after which it hangs (a fault knob): running, and nothing more happens
     evaluating: int | None = None  # validation batches done, during a validation pass
     waiting: str | None = None  # why it waits in job_pending (no GPUs free), until a run ends
 
@@ -103,7 +106,7 @@ def started(created_at: float, r: training.Recipe, timing: LifecycleTiming, seed
     return RunClock(status="run_created", phase=0, global_step=resume, total_steps=r.total_steps,
                     next_at=created_at + timing.phase_seconds[0],
                     fail_step=None if resume else _fail_step(r.total_steps, timing, seed),
-                    restart_step=timing.restart_at_step)
+                    restart_step=timing.restart_at_step, stall_step=timing.stall_at_step)
 
 
 def _fail_step(total: int, timing: LifecycleTiming, seed: str) -> int | None:
@@ -176,6 +179,8 @@ def _step(run: RunClock, timing: LifecycleTiming, r: training.Recipe, seed: str,
         return _failed(run, at, f"the training process exited at step {step} (injected failure)", step, metrics)
     validates = step % r.evaluate_every == 0 or step >= run.total_steps
     effect = Effect(at=at, global_step=step, metrics=metrics, complete_checkpoints=True)
+    if step == run.stall_step and step < run.total_steps:  # a hung process: still running, never moving again
+        return replace(run, global_step=step, evaluating=None, next_at=None), effect
     return replace(run, global_step=step, evaluating=0 if validates else None,
                    next_at=at + (timing.step_seconds / 4 if validates else timing.step_seconds)), effect
 

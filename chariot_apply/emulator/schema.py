@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS runs (
   status TEXT NOT NULL, status_updated_at REAL NOT NULL, progress_updated_at REAL,
   phase INTEGER NOT NULL, global_step INTEGER NOT NULL, total_steps INTEGER NOT NULL,
   next_at REAL, stop_at REAL, grace REAL, events INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,
-  fail_step INTEGER, restart_step INTEGER, eval_value INTEGER, eval_total INTEGER, waiting TEXT);
+  fail_step INTEGER, restart_step INTEGER, eval_value INTEGER, eval_total INTEGER, waiting TEXT, stall_step INTEGER);
 DROP INDEX IF EXISTS runs_project;  -- superseded: pages skip by the index below alone
 CREATE INDEX IF NOT EXISTS runs_project_live ON runs(project_id, deleted, id);
 CREATE INDEX IF NOT EXISTS runs_name ON runs(name_folded);
@@ -71,7 +71,7 @@ def iso_time(ts: float | None) -> str | None:
 _TRAINING = "json_object('operation', 'Training', 'value', global_step, 'final_value', total_steps, 'units', 'steps')"
 #: New columns, for a database from before them: name -> type.
 ADDED_RUN_COLUMNS = {"fail_step": "INTEGER", "doc": "TEXT", "restart_step": "INTEGER", "eval_value": "INTEGER",
-                     "eval_total": "INTEGER", "waiting": "TEXT"}
+                     "eval_total": "INTEGER", "waiting": "TEXT", "stall_step": "INTEGER"}
 #: Runs that wait for GPUs, oldest first.
 WAITING_INDEX = "CREATE INDEX IF NOT EXISTS runs_waiting ON runs(created_at) WHERE waiting IS NOT NULL"
 

@@ -312,11 +312,12 @@ class EmulatorStore:
                     "INSERT INTO runs (id, name, name_folded, version, created_at, blueprint_id, project_id, user_id, "
                     "task_type, "
                     "resources, config, notes, status, status_updated_at, progress_updated_at, phase, global_step, "
-                    "total_steps, next_at, fail_step, restart_step) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "total_steps, next_at, fail_step, restart_step, stall_step) "
+                    f"VALUES ({','.join('?' * 22)})",
                     (run_id, body.name, fold(body.name), body.version, now, body.blueprint_id, body.project_id, user_id,
                      body.task_type, body.resources.model_dump_json(exclude_none=True), json.dumps(config),
                      body.notes, clock.status, now, None, clock.phase, clock.global_step, clock.total_steps,
-                     clock.next_at, clock.fail_step, clock.restart_step))
+                     clock.next_at, clock.fail_step, clock.restart_step, clock.stall_step))
                 self._record_events(run_id, [lifecycle.Effect(at=now, status="run_created")])
             return run_id
 
@@ -701,7 +702,7 @@ def _clock_of(row: sqlite3.Row) -> lifecycle.RunClock:
     return lifecycle.RunClock(status=row["status"], phase=row["phase"], global_step=row["global_step"],
                               total_steps=row["total_steps"], next_at=row["next_at"], stop_at=row["stop_at"],
                               grace=row["grace"], fail_step=row["fail_step"], restart_step=row["restart_step"],
-                              evaluating=row["eval_value"], waiting=row["waiting"])
+                              stall_step=row["stall_step"], evaluating=row["eval_value"], waiting=row["waiting"])
 
 
 def _gpu_of(resources: str) -> tuple[str, int] | None:
