@@ -125,7 +125,7 @@ def parse_rank_by(text: str | None) -> tuple[str, Mode] | None:
 def _sweep_metric(runs: Sequence[DeclaredRun]) -> tuple[str, Mode] | None:
     """The metric a sweep's manifests rank by: a promotion's or a retention's ``best``."""
     for run in runs:
-        for promotion in run.spec.promote:
+        for promotion in run.promotions:
             if promotion.checkpoint.select == "best" and promotion.checkpoint.metric:
                 return promotion.checkpoint.metric, promotion.checkpoint.mode
         keep = run.spec.checkpoints.keep if run.spec.checkpoints else None

@@ -237,6 +237,13 @@ def expand_sweep(doc: Document, sweep: TrainingRunSweep) -> tuple[list[Document]
                                     "remove values from the grid, or raise spec.maxRuns if you mean it")]
     raw = doc.data["spec"]
     template = raw.get("template") if isinstance(raw, dict) else None
+    for i, promotion in enumerate(sweep.spec.promote):
+        if promotion.checkpoint.select != "best":
+            at = ("spec", "promote", i, "checkpoint", "select")
+            return [], [ManifestProblem(doc.where(at), format_path(at), f"a sweep promotes its winner: select: best "
+                                        f"(by a metric), not {promotion.checkpoint.select}",
+                                        "write checkpoint: {select: best, metric: TAG}, or promote from a point in "
+                                        "the template")]
     abbreviations = _abbreviations({path for point in points for path, _ in point.values})
     documents: list[Document] = []
     problems: list[ManifestProblem] = []
@@ -327,8 +334,11 @@ def _point_document(doc: Document, sweep: TrainingRunSweep, template: Any, point
         _set(spec, path.split("."), copy.deepcopy(value))
     if sweep.spec.state is not None:  # the sweep's own state: every point at once (a bulk stop, reviewed as one)
         spec["state"] = sweep.spec.state
+    origin: dict[str, Any] = {"name": sweep.metadata.name, "point": slug}
+    if sweep.spec.promote:  # the sweep's winner: every point carries it, for the planner to pick among them
+        origin["promote"] = copy.deepcopy(doc.data["spec"]["promote"])
     metadata: dict[str, Any] = {"name": f"{sweep.metadata.name}-{slug}", "version": sweep.metadata.version,
-                                "sweep": {"name": sweep.metadata.name, "point": slug}}
+                                "sweep": origin}
     if sweep.metadata.project:
         metadata["project"] = sweep.metadata.project
     data = {"apiVersion": "chariot-apply/v1", "kind": "TrainingRun", "metadata": metadata, "spec": spec}
@@ -338,6 +348,8 @@ def _point_document(doc: Document, sweep: TrainingRunSweep, template: Any, point
             generated.locations[("spec", *written[2:])] = where
         elif written[:1] == ("metadata",):
             generated.locations[written] = where
+        elif written[:2] == ("spec", "promote"):
+            generated.locations[("metadata", "sweep", *written[1:])] = where
     for dotted, where in point.locations:
         generated.locations[("spec", *dotted.split("."))] = where
     if sweep.spec.state is not None and ("spec", "state") in doc.locations:

@@ -31,20 +31,6 @@ def _quantity_text(value: Any) -> Any:
     return value
 
 
-class SweepOrigin(_Strict):
-    """The sweep a run came from, and its point's slug (recorded in the run's marker)."""
-
-    name: str = Field(min_length=1, max_length=253)
-    point: str = Field(min_length=1, max_length=253)
-
-
-class Metadata(_Strict):
-    name: str = Field(min_length=1, max_length=253)
-    version: str = Field(min_length=1, max_length=128)
-    project: str | None = Field(default=None, min_length=1, max_length=253)
-    sweep: SweepOrigin | None = None
-
-
 class BlueprintRef(_Strict):
     name: str = Field(min_length=1, max_length=253)
     version: str | None = Field(default=None, min_length=1, max_length=128)
@@ -102,6 +88,22 @@ class Promotion(_Strict):
     # finished: once the run has finished (a model version can never be made again: `best` must be the best of
     # the whole run); available: as soon as a matching checkpoint is complete.
     when: Literal["finished", "available"] = "finished"
+
+
+class SweepOrigin(_Strict):
+    """The sweep a run came from, and its point's slug (recorded in the run's marker); ``promote``: the sweep's
+    own promotions (its winner's best checkpoint), which every point carries so that the planner sees them."""
+
+    name: str = Field(min_length=1, max_length=253)
+    point: str = Field(min_length=1, max_length=253)
+    promote: tuple[Promotion, ...] = ()
+
+
+class Metadata(_Strict):
+    name: str = Field(min_length=1, max_length=253)
+    version: str = Field(min_length=1, max_length=128)
+    project: str | None = Field(default=None, min_length=1, max_length=253)
+    sweep: SweepOrigin | None = None
 
 
 class BestKeep(_Strict):
@@ -210,6 +212,9 @@ class SweepSpec(_Strict):
     matrix: Matrix
     max_runs: int = Field(default=DEFAULT_MAX_RUNS, alias="maxRuns", ge=1, le=10_000, strict=True)
     state: DesiredState | None = None  # every point's, over the template's: `stopped` stops the whole sweep
+    # The sweep's winner: the best checkpoint of all its points, once every point has finished (``when:
+    # finished``), made into one model version. ``select: best`` only: "last" of several runs means nothing.
+    promote: tuple[Promotion, ...] = ()
 
 
 class TrainingRunSweep(_Strict):
@@ -268,6 +273,12 @@ class DeclaredRun:
     @property
     def spec(self) -> RunSpec:
         return self.manifest.spec
+
+    @property
+    def promotions(self) -> tuple[Promotion, ...]:
+        """Every promotion this run takes part in: its own, then its sweep's (of which it may be the winner)."""
+        origin = self.manifest.metadata.sweep
+        return self.spec.promote + (origin.promote if origin is not None else ())
 
     def where(self, path: str) -> Location:
         """Where ``path`` (e.g. ``spec.blueprint.version``) or its nearest ancestor is written."""

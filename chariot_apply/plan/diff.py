@@ -62,6 +62,7 @@ from chariot_apply.plan.references import (
     substitute,
 )
 from chariot_apply.plan.sensitive import scrub, write_only_paths
+from chariot_apply.plan.sweep_winner import sweep_promotions
 from chariot_apply.quantity import parse_quantity, same_quantity
 from chariot_apply.suggest import did_you_mean
 
@@ -172,7 +173,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         was = locked.version if isinstance(locked, ResolvedBlueprint) else "?"
         warnings.append(f"newer blueprint available: {name} {pattern or '(latest)'} now resolves to {newer.version} "
                         f"(locked: {was}); nothing changes until `chariot-apply lock --upgrade {name}`")
-    items = _one_model_each(items, declared_at)
+    items = _one_model_each(sweep_promotions(items, declared_at, by_address, live, options.owner), declared_at)
     items.sort(key=lambda i: (i.address, traits(i.kind).order))  # the footprint's order, whatever the input's
     by_name = {addr: run for addr, run in declared_at.values()}
     owned = [_owned(ctx, r) for r in live.runs] + [_owned(ctx, r) for r in live.elsewhere]

@@ -237,7 +237,7 @@ async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Seque
                is not None and (not need.failed_only or r.status == "job_failed")]
     by_metric = sorted(r.id or "" for r in targets if keys[(r.project_id or "", r.name or "", r.version or "")].metrics)
     projects = {project_ids[p] for (p, _, _), need in needs.items() if need.models and p in project_ids}
-    projects |= {project_ids[p.model.project] for r in declared if r.spec.state == "running" for p in r.spec.promote
+    projects |= {project_ids[p.model.project] for r in declared if r.spec.state == "running" for p in r.promotions
                  if p.model.project and p.model.project in project_ids}
     checkpoints_task = bound(client.get_checkpoints(run_ids=[r.id for r in targets], limit=PAGE_SIZE)) \
         if targets else _nothing()

@@ -1,0 +1,175 @@
+"""A sweep's own ``spec.promote``: the best checkpoint of all its points, made into one model version. Pure.
+
+Promoting from the template would make one model version per point (refused: a version is made once); the
+sweep's promotion waits until every point has finished (``when: finished``, the default: the winner of a sweep
+still training is not the winner), ranks the complete checkpoints of the points that finished well by the
+metric, and promotes the best one from the run that made it. Like a run's promotion it is a lifecycle action:
+derived afresh each time, never part of what a reviewer fingerprints, made once (the model carries our marker
+with the winner's run id, which a later plan finds among the points' runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from chariot_apply.chariot.models import Checkpoint, Model, Run
+from chariot_apply.manifest.model import DeclaredRun, Promotion
+from chariot_apply.plan.harvest import Harvest, choose, model_made_from, model_summary
+from chariot_apply.plan.lifecycle import USABLE_ENDS
+from chariot_apply.plan.live import LiveState, RunKey
+from chariot_apply.plan.model import (
+    DeleteCheckpoints,
+    Failed,
+    Invalid,
+    Item,
+    LiveRun,
+    NoOp,
+    Problem,
+    Promote,
+    Replace,
+    Stop,
+)
+
+SweepKey = tuple[str, str, str]  # (project id, sweep name, version)
+Placed = tuple[str, DeclaredRun]  # (address, declared run)
+
+
+@dataclass(frozen=True)
+class _Point:
+    address: str
+    run: DeclaredRun
+    live: LiveRun | None  # its current run, where it has one
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    value: float
+    point: _Point
+    checkpoint: Checkpoint
+
+
+def sweep_points(declared_at: Mapping[RunKey, Placed]) -> dict[SweepKey, list[Placed]]:
+    """The declared points of each sweep that declares a promotion, by address."""
+    sweeps: dict[SweepKey, list[Placed]] = {}
+    for (project_id, _, version), (addr, run) in declared_at.items():
+        origin = run.manifest.metadata.sweep
+        if origin is not None and origin.promote and run.spec.state != "absent":
+            sweeps.setdefault((project_id, origin.name, version), []).append((addr, run))
+    return {key: sorted(points, key=lambda p: p[0]) for key, points in sweeps.items()}
+
+
+def sweep_promotions(items: Sequence[Item], declared_at: Mapping[RunKey, Placed],
+                     by_address: Mapping[RunKey, Sequence[Run]], live: LiveState, owner: str) -> list[Item]:
+    """``items`` with each sweep's promotions added (or what they wait for, as a notice on its first point), and
+    the chosen checkpoints taken out of the same plan's checkpoint deletions."""
+    result = list(items)
+    for (project_id, name, _), points in sorted(sweep_points(declared_at).items()):
+        addresses = {addr for addr, _ in points}
+        planned = {item.address for item in result}
+        if not addresses <= planned:  # --target left some points out: the winner of a part is not the winner
+            continue
+        keys = [key for key, (addr, _) in declared_at.items() if addr in addresses]
+        run_ids = {r.id for key in keys for r in by_address.get(key, ())}
+        current = {item.address: item.live for item in result if item.address in addresses
+                   and isinstance(item, NoOp | Failed | Stop | Replace) and item.live is not None}
+        swept = [_Point(addr, run, current.get(addr)) for addr, run in points]
+        first = swept[0]
+        origin = first.run.manifest.metadata.sweep
+        assert origin is not None
+        for i, promotion in enumerate(origin.promote):
+            outcome = _promote(name, i, promotion, swept, project_id, run_ids, live, owner)
+            if isinstance(outcome, str):  # said once, on the first point's first item
+                at = next(j for j, item in enumerate(result) if item.address == first.address)
+                result[at] = result[at].model_copy(update={"notices": (*result[at].notices, outcome)})
+            elif isinstance(outcome, Promote):
+                result = [*_keep_chosen(result, outcome), outcome]
+            elif outcome is not None:
+                result.append(outcome)
+    return result
+
+
+def _promote(sweep: str, index: int, promotion: Promotion, points: Sequence[_Point], project_id: str,
+             run_ids: set[str | None], live: LiveState, owner: str) -> Item | str | None:
+    """The promotion's item (a Promote, or an Invalid), what it waits for (a notice), or None: made already."""
+    target = promotion.model
+    label = f"sweep {sweep}: promote {target.name}@{target.version}"
+    where = f"metadata.sweep.promote[{index}]"
+    first = points[0]
+    target_project = live.project_ids.get(target.project) if target.project else project_id
+    if target_project is None:
+        return _invalid(first, f"{where}.model.project", f"project {target.project!r} does not exist",
+                        "check the sweep's spec.promote[].model.project")
+    if live.models is None:
+        return _invalid(first, where, "this backend cannot list models, so it cannot tell whether the sweep's "
+                        "winner was promoted already", "promotions need --backend rest")
+    existing = [m for m in live.models if m.project_id == target_project and m.name == target.name
+                and m.version == target.version]
+    if existing:
+        if any(model_made_from(m.summary, owner, run_id) for m in existing for run_id in run_ids):
+            return None
+        return _conflict(first, where, existing[0], target.name, target.version)
+    if (target_project, target.name, target.version) in live.pending_models:
+        return (f"{label}: waiting: an earlier apply's create of it may still commit (its answer was lost); it is "
+                "not sent again until it appears or 10 minutes have passed")
+    finished = [p for p in points if p.live is not None and p.live.phase == "finished"]
+    if promotion.when == "finished" and len(finished) < len(points):
+        return f"{label}: waiting for every point to finish ({len(finished)} of {len(points)} finished)"
+    pool = [p for p in points if p.live is not None
+            and (p.live.status in USABLE_ENDS or (promotion.when == "available" and p.live.phase == "active"))]
+    best = _best(pool, promotion, live.harvest)
+    metric = promotion.checkpoint.metric or ""
+    if best is None:
+        return f"{label}: waiting for a complete checkpoint with a value of {metric} in a point that finished well"
+    assert best.point.live is not None
+    return Promote(address=best.point.address, live=best.point.live, checkpoint_id=best.checkpoint.id or "",
+                   global_step=best.checkpoint.global_step or 0, model_name=target.name,
+                   model_version=target.version, model_project_id=target_project,
+                   summary=model_summary(target.summary, owner, best.point.live.id),
+                   sensitive=best.point.run.spec.sensitive,
+                   rule=f"sweep {sweep}: spec.promote best by {metric} ({promotion.checkpoint.mode}) of "
+                        f"{len(points)} points",
+                   reason=f"the best checkpoint of the sweep's {len(pool)} point(s) that finished well: {metric} "
+                          f"{best.value:g} at step {best.checkpoint.global_step or 0:,}")
+
+
+def _best(pool: Sequence[_Point], promotion: Promotion, harvest: Mapping[str, Harvest]) -> _Candidate | None:
+    """Each point's best checkpoint by the metric, then the best of those (ties: the first point by address)."""
+    candidates: list[_Candidate] = []
+    for point in pool:
+        assert point.live is not None
+        found = harvest.get(point.live.id, Harvest())
+        checkpoint, _ = choose(found, promotion.checkpoint)
+        value = found.value(checkpoint, promotion.checkpoint.metric or "") if checkpoint is not None else None
+        if checkpoint is not None and value is not None:
+            candidates.append(_Candidate(float(value), point, checkpoint))
+    if not candidates:
+        return None
+    sign = -1.0 if promotion.checkpoint.mode == "max" else 1.0
+    return min(candidates, key=lambda c: (sign * c.value, c.point.address))
+
+
+def _keep_chosen(items: list[Item], promote: Promote) -> list[Item]:
+    """The same plan never deletes the checkpoint it promotes (a retention by another metric would)."""
+    kept: list[Item] = []
+    for item in items:
+        if isinstance(item, DeleteCheckpoints) and item.address == promote.address \
+                and promote.checkpoint_id in item.checkpoint_ids:
+            pairs = [(c, s) for c, s in zip(item.checkpoint_ids, item.steps, strict=True) if c != promote.checkpoint_id]
+            if not pairs:
+                continue
+            item = item.model_copy(update={"checkpoint_ids": tuple(c for c, _ in pairs),
+                                           "steps": tuple(s for _, s in pairs)})
+        kept.append(item)
+    return kept
+
+
+def _invalid(point: _Point, path: str, message: str, hint: str) -> Invalid:
+    return Invalid(address=point.address, reason=hint, sensitive=point.run.spec.sensitive,
+                   problems=(Problem(location=str(point.run.where(path)), path=path, message=message),))
+
+
+def _conflict(point: _Point, where: str, model: Model, name: str, version: str) -> Invalid:
+    return _invalid(point, where, f"model {name}@{version} already exists ({model.id}, from checkpoint "
+                    f"{model.checkpoint_id}) and was not made by chariot-apply from this sweep: no second model is "
+                    "made", "bump the sweep's spec.promote[].model.version, or remove the promotion")
