@@ -39,7 +39,9 @@ def lr_sweep(epochs: int = 3) -> dict[str, Any]:
                                   "resources": {"cpu": "1", "memory": "1Gi"},
                                   "config": classifier_config(epochs=epochs),
                                   "checkpoints": {"keep": {"best": {"metric": "val/loss", "count": 1}}}},
-                     "matrix": {"grid": {"config.learning_rate": RATES}}}}
+                     "matrix": {"grid": {"config.learning_rate": RATES}},
+                     "promote": [{"model": {"name": "detector", "version": "1.3.0"},  # the sweep's winner
+                                  "checkpoint": {"select": "best", "metric": "val/loss"}}]}}
 
 
 def baseline() -> dict[str, Any]:
@@ -107,6 +109,7 @@ def test_a_sweep_applied_through_the_action_gets_one_results_comment_on_its_pull
     assert 1 <= len(charts) <= 4 and charts[0]["y"][0] == "val/loss" and len(charts[0]["x"]) <= 50
     assert "<details><summary>Curves as text</summary>" in body and re.search(r"val/loss +[▁▂▃▄▅▆▇█]+ +first", body)
     assert "**classifier@1.3.0** ← checkpoint step 30 of `vision/baseline@1.0.0`" in body
+    assert re.search(rf"\*\*detector@1\.3\.0\*\* ← checkpoint step \d+ of `{re.escape(board[0][1])}`", body), body
     again = runner.run(repo, chariot_inputs(server, command="report"), schedule, event_name="schedule")
     assert again.returncode == 0 and f"results comment on #{number}: unchanged" in again.log
     assert [c["body"] for c in github.thread(_repository(OPENED), number) if c["id"] == comment["id"]] == [body]
