@@ -139,3 +139,16 @@ def test_adding_a_promotion_to_a_sweep_that_trains_changes_none_of_its_runs(
     write_manifests(path, lr_sweep())
     unchanged = run_cli("plan", "--detailed-exitcode")
     assert unchanged.exit_code == 0 and "waiting for every point to finish" in unchanged.stdout, unchanged.output
+
+
+def test_a_rendered_point_carrying_a_sweep_promotion_that_is_not_a_best_is_refused(workdir: Path) -> None:
+    """`render` writes the sweep's promotion into each point's metadata.sweep; one edited there is checked too."""
+    point = {"apiVersion": "chariot-apply/v1", "kind": "TrainingRun",
+             "metadata": {"name": "lr-lr0.001", "version": "1", "project": "vision", "sweep": {
+                 "name": "lr", "point": "lr0.001", "promote": [{"model": MODEL, "checkpoint": {"select": "last"}}]}},
+             "spec": {"blueprint": {"name": "image-classifier"}, "resources": {"cpu": "1", "memory": "1Gi"},
+                      "config": classifier_config()}}
+    write_manifests(workdir / "runs" / "point.yaml", point)
+    refused = run_cli("plan")
+    assert refused.exit_code == 1 and "a sweep promotes its winner: select: best" in refused.stderr, refused.output
+    assert "point.yaml:" in refused.stderr

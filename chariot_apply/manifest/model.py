@@ -98,6 +98,13 @@ class SweepOrigin(_Strict):
     point: str = Field(min_length=1, max_length=253)
     promote: tuple[Promotion, ...] = ()
 
+    @field_validator("promote")
+    @classmethod
+    def _best_only(cls, value: tuple[Promotion, ...]) -> tuple[Promotion, ...]:
+        if any(p.checkpoint.select != "best" for p in value):  # as the sweep itself is checked (expand.py)
+            raise ValueError("a sweep promotes its winner: select: best (by a metric)")
+        return value
+
 
 class Metadata(_Strict):
     name: str = Field(min_length=1, max_length=253)
