@@ -20,7 +20,18 @@ from chariot_apply.manifest.yaml_source import parse_documents
 from chariot_apply.plan.diff import build_plan
 from chariot_apply.plan.harvest import Harvest, model_summary
 from chariot_apply.plan.live import LiveState
-from chariot_apply.plan.model import Create, Failed, Invalid, NoOp, Plan, PlanOptions, Replace, Stop, Waiting
+from chariot_apply.plan.model import (
+    BlockedReplace,
+    Create,
+    Failed,
+    Invalid,
+    NoOp,
+    Plan,
+    PlanOptions,
+    Replace,
+    Stop,
+    Waiting,
+)
 from chariot_apply.plan.references import ReferenceError_, parse_reference
 from chariot_apply.render.markdown import render_markdown
 from chariot_apply.render.text import render_text
@@ -67,6 +78,22 @@ def test_a_run_past_its_max_duration_is_a_lifecycle_stop_with_its_rule() -> None
     assert stop.rule == "spec.limits.maxDuration: 2h" and "it has run 2h" in stop.reason
     assert past.declared_changes == () and past.lifecycle_actions == (stop,)
     assert "Lifecycle: 1 to stop." in past.summary() and "Plan: 0 to create" in past.summary()
+
+
+
+def test_a_limit_holds_while_a_declared_change_to_the_run_is_blocked() -> None:
+    """An edited manifest whose replace is not allowed keeps its run training: its maxDuration still stops it
+    (a lifecycle stop beside the blocked replace), and a stall's recreate does not sneak the replace through."""
+    trained = declared("a", config={"epochs": 10}, limits={"maxDuration": "2h"})
+    running = live(trained)
+    edited = declared("a", config={"epochs": 20}, limits={"maxDuration": "2h"})
+    result = plan([edited], at(state(running), 7201))
+    assert {type(i) for i in result.items} == {BlockedReplace, Stop}
+    assert result.lifecycle_actions == (only(result, Stop),) and only(result, Stop).rule.startswith("spec.limits")
+    assert plan([edited], at(state(running), 7000)).lifecycle_actions == ()
+    stalled = declared("a", config={"epochs": 20}, limits={"stall": {"noProgressFor": "30m", "action": "recreate"}})
+    frozen = live(trained, progress_updated_at=T0)
+    assert {type(i) for i in plan([stalled], at(state(frozen), 3600)).items} == {BlockedReplace}
 
 
 def test_limits_are_not_measured_without_a_time_and_a_finished_run_is_never_stopped() -> None:

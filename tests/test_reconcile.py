@@ -58,6 +58,22 @@ def test_reconcile_stops_a_run_past_its_max_duration_and_leaves_declared_drift(
     assert reconcile()["done"] == [], "a second reconcile did something again"
 
 
+def test_reconcile_stops_a_run_past_its_max_duration_whose_edited_manifest_is_blocked(
+        workdir: Path, server: BackgroundServer, clock: ManualClock) -> None:
+    path = workdir / "runs" / "a.yaml"
+    write_manifests(path, manifest("a", config=LONG, limits={"maxDuration": "2m"}))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    write_manifests(path, manifest("a", config=LONG | {"epochs": 300}, limits={"maxDuration": "2m"}))
+    clock.advance(130)
+    text = run_cli("plan")
+    assert text.exit_code == 1 and "rule: spec.limits.maxDuration: 2m" in text.stdout, text.output
+    done = run_cli("reconcile", "--format", "json")  # exit 1: the blocked replace still needs attention
+    stopped = json.loads(done.stdout)
+    assert done.exit_code == 1 and stopped["needs_attention"] == 1, done.output
+    assert [(o["kind"], o["ok"]) for o in stopped["done"]] == [("stop", True)]
+    assert [r.status for r in live_runs(server)] == ["run_stop_requested"]
+
+
 def test_a_failed_run_is_recreated_from_its_last_checkpoint_at_most_max_retries_times(
         workdir: Path, server: BackgroundServer, clock: ManualClock, store: EmulatorStore) -> None:
     store.timing = replace(LifecycleTiming(), fail_at_step=1210)

@@ -388,9 +388,14 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
         return [NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive), *harvested]
     if not (ctx.options.allow_replace or spec.allow_replace):
         # Validated too: a config the blueprint refuses is said as such, not as a replace that is not allowed.
-        return _validation_problems(ctx, run, addr, request, sensitive) or [
+        blocked: list[Item] = _validation_problems(ctx, run, addr, request, sensitive) or [
             BlockedReplace(address=addr, live=ref, differences=differences, notices=notices, sensitive=sensitive,
                            reason=REPLACE_HINT, run=request)]
+        # The run trains on meanwhile, and its limits hold: a stop (never a recreate, which would be the replace).
+        limit = past_limit(run, current, ctx.live.now) if ref.phase == "active" else None
+        if limit is not None and limit.action == "stop":
+            blocked.append(Stop(address=addr, live=ref, rule=limit.rule, reason=limit.reason, sensitive=sensitive))
+        return blocked
     return _validation_problems(ctx, run, addr, request, sensitive) or [
         Replace(address=addr, live=ref, blueprint=choice, run=request, differences=differences, notices=notices,
                 sensitive=sensitive, reason="the declared run differs from the live one, and replacing is allowed")]
