@@ -49,44 +49,49 @@ class _Candidate:
     checkpoint: Checkpoint
 
 
-def sweep_points(declared_at: Mapping[RunKey, Placed]) -> dict[SweepKey, list[Placed]]:
+def sweep_points(declared_at: Mapping[RunKey, Placed]) -> dict[SweepKey, list[tuple[RunKey, str, DeclaredRun]]]:
     """The declared points of each sweep that declares a promotion, by address."""
-    sweeps: dict[SweepKey, list[Placed]] = {}
-    for (project_id, _, version), (addr, run) in declared_at.items():
+    sweeps: dict[SweepKey, list[tuple[RunKey, str, DeclaredRun]]] = {}
+    for key, (addr, run) in declared_at.items():
         origin = run.manifest.metadata.sweep
         if origin is not None and origin.promote and run.spec.state != "absent":
-            sweeps.setdefault((project_id, origin.name, version), []).append((addr, run))
-    return {key: sorted(points, key=lambda p: p[0]) for key, points in sweeps.items()}
+            sweeps.setdefault((key[0], origin.name, key[2]), []).append((key, addr, run))
+    return {key: sorted(points, key=lambda p: p[1]) for key, points in sweeps.items()}
 
 
 def sweep_promotions(items: Sequence[Item], declared_at: Mapping[RunKey, Placed],
                      by_address: Mapping[RunKey, Sequence[Run]], live: LiveState, owner: str) -> list[Item]:
     """``items`` with each sweep's promotions added (or what they wait for, as a notice on its first point), and
-    the chosen checkpoints taken out of the same plan's checkpoint deletions."""
+    the chosen checkpoints taken out of the same plan's checkpoint deletions. One pass over ``items``."""
+    sweeps = sweep_points(declared_at)
+    if not sweeps:
+        return list(items)
     result = list(items)
-    for (project_id, name, _), points in sorted(sweep_points(declared_at).items()):
-        addresses = {addr for addr, _ in points}
-        planned = {item.address for item in result}
-        if not addresses <= planned:  # --target left some points out: the winner of a part is not the winner
-            continue
-        keys = [key for key, (addr, _) in declared_at.items() if addr in addresses]
-        run_ids = {r.id for key in keys for r in by_address.get(key, ())}
-        current = {item.address: item.live for item in result if item.address in addresses
-                   and isinstance(item, NoOp | Failed | Stop | Replace) and item.live is not None}
-        swept = [_Point(addr, run, current.get(addr)) for addr, run in points]
+    first_item: dict[str, int] = {}
+    current: dict[str, LiveRun] = {}
+    for j, item in enumerate(result):
+        first_item.setdefault(item.address, j)
+        if isinstance(item, NoOp | Failed | Stop | Replace) and item.live is not None:
+            current.setdefault(item.address, item.live)
+    for (project_id, name, _), points in sorted(sweeps.items()):
+        if any(addr not in first_item for _, addr, _ in points):
+            continue  # --target left some points out: the winner of a part is not the winner
+        run_ids = {r.id for key, _, _ in points for r in by_address.get(key, ())}
+        swept = [_Point(addr, run, current.get(addr)) for _, addr, run in points]
         first = swept[0]
         origin = first.run.manifest.metadata.sweep
         assert origin is not None
         for i, promotion in enumerate(origin.promote):
             outcome = _promote(name, i, promotion, swept, project_id, run_ids, live, owner)
             if isinstance(outcome, str):  # said once, on the first point's first item
-                at = next(j for j, item in enumerate(result) if item.address == first.address)
+                at = first_item[first.address]
                 result[at] = result[at].model_copy(update={"notices": (*result[at].notices, outcome)})
             elif isinstance(outcome, Promote):
-                result = [*_keep_chosen(result, outcome), outcome]
+                _keep_chosen(result, outcome)
+                result.append(outcome)
             elif outcome is not None:
                 result.append(outcome)
-    return result
+    return [item for item in result if not (isinstance(item, DeleteCheckpoints) and not item.checkpoint_ids)]
 
 
 def _promote(sweep: str, index: int, promotion: Promotion, points: Sequence[_Point], project_id: str,
@@ -149,19 +154,15 @@ def _best(pool: Sequence[_Point], promotion: Promotion, harvest: Mapping[str, Ha
     return min(candidates, key=lambda c: (sign * c.value, c.point.address))
 
 
-def _keep_chosen(items: list[Item], promote: Promote) -> list[Item]:
-    """The same plan never deletes the checkpoint it promotes (a retention by another metric would)."""
-    kept: list[Item] = []
-    for item in items:
+def _keep_chosen(items: list[Item], promote: Promote) -> None:
+    """The same plan never deletes the checkpoint it promotes (a retention by another metric would): taken out of
+    its run's deletions in place (a deletion left with none is dropped at the end)."""
+    for j, item in enumerate(items):
         if isinstance(item, DeleteCheckpoints) and item.address == promote.address \
                 and promote.checkpoint_id in item.checkpoint_ids:
             pairs = [(c, s) for c, s in zip(item.checkpoint_ids, item.steps, strict=True) if c != promote.checkpoint_id]
-            if not pairs:
-                continue
-            item = item.model_copy(update={"checkpoint_ids": tuple(c for c, _ in pairs),
-                                           "steps": tuple(s for _, s in pairs)})
-        kept.append(item)
-    return kept
+            items[j] = item.model_copy(update={"checkpoint_ids": tuple(c for c, _ in pairs),
+                                               "steps": tuple(s for _, s in pairs)})
 
 
 def _invalid(point: _Point, path: str, message: str, hint: str) -> Invalid:
