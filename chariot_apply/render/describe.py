@@ -65,7 +65,7 @@ def headline(item: Item) -> str:
             return f"{item.address}: failed: {item.reason}"
         case Promote():
             return (f"{item.address}: checkpoint at step {item.global_step} will be promoted to model "
-                    f"{item.model_name}@{item.model_version}")
+                    f"{item.model_name}@{item.model_version}" + (f" ({item.reason})" if item.reason else ""))
         case DeleteCheckpoints():
             return f"{item.address}: {len(item.checkpoint_ids)} checkpoint(s) will be deleted ({item.reason})"
         case Waiting():
