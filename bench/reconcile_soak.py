@@ -10,7 +10,8 @@ drift applied, retries beyond maxRetries) and what the lifecycle did. Asserts no
 
 The manifests: runs that promote their best checkpoint once finished and keep the last one, with a maxDuration
 that most pass; runs of which 30 % fail, each retried from its last checkpoint (maxRetries 2); a chain
-(pretrain -> two fine-tunes referring to its model and its best checkpoint); and, after the first apply, one
+(pretrain -> two fine-tunes referring to its model and its best checkpoint); a 3-point sweep promoting its winner
+(the best val/loss of its points, once all have finished, retries included); and, after the first apply, one
 declared run more that only `apply` may create.
 """
 
@@ -76,6 +77,8 @@ class Figures:
     retries_beyond_max: int = 0
     chain_out_of_order: int = 0  # a fine-tune created before its upstream finished
     past_limit_still_running: int = 0
+    sweep_winner_not_best: int = 0  # the sweep's model is not its best checkpoint among the points that finished
+    sweep_promoted_early: int = 0  # the sweep's model was made before its last point finished
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -106,7 +109,18 @@ def manifests() -> list[dict[str, Any]]:
     docs.append(_run("finetune-model", {"epochs": 5, "start_model": {"model_id": "${run:" + PRETRAIN + ".model}"}}))
     docs.append(_run("finetune-best", {"epochs": 5, "start_model": {
         "checkpoint_id": "${run:pretrain@1.0.0.checkpoint.best(metric=val/loss)}"}}))
+    docs.append(SWEEP)
     return docs
+
+
+#: The sweep whose winner is promoted: its points fail and are retried like the others.
+SWEEP = {"apiVersion": "chariot-apply/v1", "kind": "TrainingRunSweep",
+         "metadata": {"name": "sweep", "version": "1.0.0", "project": PROJECT},
+         "spec": {"template": _run("template", {"epochs": 10})["spec"],
+                  "matrix": {"grid": {"config.learning_rate": [0.0005, 0.001, 0.004]}},
+                  "promote": [{"model": {"name": "sweep-winner", "version": "1.0.0"},
+                               "checkpoint": {"select": "best", "metric": "val/loss"}}]}}
+WINNER = SWEEP["spec"]["promote"][0]["model"]["name"]
 
 
 DRIFT = _run("declared-later", {"epochs": 5})
@@ -133,6 +147,26 @@ def read(url: str, faults: Faults) -> tuple[list[Run], list[Checkpoint], list[Mo
         return asyncio.run(_read(url))
     finally:
         faults.failure_rate = rate
+
+
+async def _val_losses(url: str, run_ids: list[str]) -> dict[str, dict[int, float]]:
+    async with AsyncChariotClient(url) as client:
+        return {i: {m.global_step: m.value for m in await client.get_all_metrics(i)
+                    if m.tag == "val/loss" and m.value is not None} for i in run_ids}
+
+
+def sweep_best(url: str, faults: Faults, runs: list[Run], checkpoints: list[Checkpoint]) -> str | None:
+    """The id of the checkpoint with the lowest val/loss among the sweep's points that finished well."""
+    finished = [r for r in _ours(runs) if (r.name or "").startswith("sweep-")
+                and r.status in ("job_completed", "job_terminated")]
+    rate, faults.failure_rate = faults.failure_rate, 0.0
+    try:
+        values = asyncio.run(_val_losses(url, [r.id or "" for r in finished]))
+    finally:
+        faults.failure_rate = rate
+    scored = [(values[c.run_id][c.global_step or 0], c.id or "") for c in checkpoints
+              if c.run_id in values and c.status == "complete" and (c.global_step or 0) in values[c.run_id]]
+    return min(scored)[1] if scored else None
 
 
 def soak(rounds: int, fault_rate: float, seed: int, client_timeout: float) -> Figures:
@@ -180,7 +214,14 @@ def soak(rounds: int, fault_rate: float, seed: int, client_timeout: float) -> Fi
                 runs = read(server.url, faults)[0]
                 figures.notes.append(f"not converged: the last reconcile said {done.stdout[-600:]}; runs: "
                                      + ", ".join(f"{r.name} {r.status}" for r in _ours(runs)))
-            _check(figures, *read(server.url, faults), seen, clock.now().timestamp())
+            runs, checkpoints, models = read(server.url, faults)
+            _check(figures, runs, checkpoints, models, seen, clock.now().timestamp())
+            winner = [m for m in models if m.name == WINNER]
+            figures.sweep_winner_not_best = sum(1 for m in winner if m.checkpoint_id != sweep_best(
+                server.url, faults, runs, checkpoints)) + (not winner)
+            last = max((r.status_updated_at for r in _ours(runs) if (r.name or "").startswith("sweep-")
+                        and r.status_updated_at), default=None)
+            figures.sweep_promoted_early = sum(1 for m in winner if m.created_at and last and m.created_at < last)
         store.close()
     figures.seconds = round(time.perf_counter() - started, 1)
     return figures
@@ -251,7 +292,7 @@ def _check(figures: Figures, runs: list[Run], checkpoints: list[Checkpoint], mod
 
 
 ZERO = ("duplicates", "models_made_twice", "model_checkpoints_deleted", "drift_applied", "retries_beyond_max",
-        "chain_out_of_order", "past_limit_still_running")
+        "chain_out_of_order", "past_limit_still_running", "sweep_winner_not_best", "sweep_promoted_early")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,5 +39,6 @@ def test_a_short_reconcile_soak_in_concurrent_pairs_never_duplicates_or_loses_wh
     assert figures["converged"] and figures["stops"] > 0 and figures["promotions"] > 0, done.stdout
     assert figures["creates"] >= 2, done.stdout  # the two fine-tunes, once their upstream finished
     for name in ("duplicates", "models_made_twice", "model_checkpoints_deleted", "drift_applied",
-                 "retries_beyond_max", "chain_out_of_order", "past_limit_still_running"):
+                 "retries_beyond_max", "chain_out_of_order", "past_limit_still_running", "sweep_winner_not_best",
+                 "sweep_promoted_early"):
         assert figures[name] == 0, (name, done.stdout)
