@@ -30,16 +30,16 @@ def lr_sweep(promote: list[dict[str, Any]] | None = None, **template: Any) -> di
                      "promote": [winner] if promote is None else promote}}
 
 
-def expected_winner(server: BackgroundServer) -> tuple[str, str, int]:
-    """(run name, checkpoint id, step) of the lowest val/loss at a complete checkpoint of a run that completed,
-    read from the server's own checkpoints and metrics."""
+def expected_winner(server: BackgroundServer, ends: tuple[str, ...] = ("job_completed",)) -> tuple[str, str, int]:
+    """(run name, checkpoint id, step) of the lowest val/loss at a complete checkpoint of a run that ended as one
+    of ``ends``, read from the server's own checkpoints and metrics."""
     async def metrics(run_ids: list[str]) -> dict[str, dict[int, float]]:
         async with AsyncChariotClient(server.url) as client:
             found = {i: await client.get_all_metrics(i) for i in run_ids}
         return {i: {m.global_step: m.value for m in ms if m.tag == "val/loss" and m.value is not None}
                 for i, ms in found.items()}
 
-    runs = {r.id: r for r in live_runs(server) if r.status == "job_completed"}
+    runs = {r.id: r for r in live_runs(server) if r.status in ends}
     values = asyncio.run(metrics(sorted(i for i in runs if i)))
     checkpoints, _ = server_state(server)
     scored = [(values[c.run_id][c.global_step or 0], runs[c.run_id].name or "", c.id or "", c.global_step or 0)
@@ -153,3 +153,23 @@ def test_a_rendered_point_carrying_a_sweep_promotion_that_is_not_a_best_is_refus
     refused = run_cli("plan")
     assert refused.exit_code == 1 and "a sweep promotes its winner: select: best" in refused.stderr, refused.output
     assert "point.yaml:" in refused.stderr
+
+
+def test_a_sweep_stopped_in_bulk_promotes_nothing(workdir: Path, server: BackgroundServer,
+                                                  clock: ManualClock) -> None:
+    """Like a run declared stopped, a sweep stopped with `state: stopped` is abandoned: its points' checkpoints
+    are there (one epoch's each), but no winner is promoted, and the plan does not say it waits for one."""
+    path = workdir / "runs" / "sweep.yaml"
+    write_manifests(path, lr_sweep())
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    clock.advance(START + 15)
+    stopped = lr_sweep()
+    stopped["spec"]["state"] = "stopped"
+    write_manifests(path, stopped)
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    clock.advance(30)
+    assert {r.status for r in live_runs(server)} == {"job_terminated", "job_failed"}
+    assert expected_winner(server, ends=("job_terminated",))[2] == 10  # there was something to promote
+    plan = run_cli("plan", "--detailed-exitcode")
+    assert plan.exit_code == 0 and "sweep lr: promote" not in plan.stdout, plan.output
+    assert run_cli("reconcile").exit_code == 0 and server_state(server)[1] == []

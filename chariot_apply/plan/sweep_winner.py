@@ -54,7 +54,7 @@ def sweep_points(declared_at: Mapping[RunKey, Placed]) -> dict[SweepKey, list[tu
     sweeps: dict[SweepKey, list[tuple[RunKey, str, DeclaredRun]]] = {}
     for key, (addr, run) in declared_at.items():
         origin = run.manifest.metadata.sweep
-        if origin is not None and origin.promote and run.spec.state != "absent":
+        if origin is not None and origin.promote and run.spec.state == "running":  # a stopped sweep: like a run
             sweeps.setdefault((key[0], origin.name, key[2]), []).append((key, addr, run))
     return {key: sorted(points, key=lambda p: p[1]) for key, points in sweeps.items()}
 
