@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -140,13 +142,20 @@ async def _read(url: str) -> tuple[list[Run], list[Checkpoint], list[Model]]:
         return runs, checkpoints, await client.get_models()
 
 
-def read(url: str, faults: Faults) -> tuple[list[Run], list[Checkpoint], list[Model]]:
-    """Everything, read around the faults (the soak's own look, not what is tested)."""
+@contextlib.contextmanager
+def no_faults(faults: Faults) -> Iterator[None]:
+    """The soak's own looks go around the faults: they are not what is tested."""
     rate, faults.failure_rate = faults.failure_rate, 0.0
     try:
-        return asyncio.run(_read(url))
+        yield
     finally:
         faults.failure_rate = rate
+
+
+def read(url: str, faults: Faults) -> tuple[list[Run], list[Checkpoint], list[Model]]:
+    """Everything, read around the faults."""
+    with no_faults(faults):
+        return asyncio.run(_read(url))
 
 
 async def _val_losses(url: str, run_ids: list[str]) -> dict[str, dict[int, float]]:
@@ -159,11 +168,8 @@ def sweep_best(url: str, faults: Faults, runs: list[Run], checkpoints: list[Chec
     """The id of the checkpoint with the lowest val/loss among the sweep's points that finished well."""
     finished = [r for r in _ours(runs) if (r.name or "").startswith("sweep-")
                 and r.status in ("job_completed", "job_terminated")]
-    rate, faults.failure_rate = faults.failure_rate, 0.0
-    try:
+    with no_faults(faults):
         values = asyncio.run(_val_losses(url, [r.id or "" for r in finished]))
-    finally:
-        faults.failure_rate = rate
     scored = [(values[c.run_id][c.global_step or 0], c.id or "") for c in checkpoints
               if c.run_id in values and c.status == "complete" and (c.global_step or 0) in values[c.run_id]]
     return min(scored)[1] if scored else None
@@ -217,8 +223,8 @@ def soak(rounds: int, fault_rate: float, seed: int, client_timeout: float) -> Fi
             runs, checkpoints, models = read(server.url, faults)
             _check(figures, runs, checkpoints, models, seen, clock.now().timestamp())
             winner = [m for m in models if m.name == WINNER]
-            figures.sweep_winner_not_best = sum(1 for m in winner if m.checkpoint_id != sweep_best(
-                server.url, faults, runs, checkpoints)) + (not winner)
+            best = sweep_best(server.url, faults, runs, checkpoints)
+            figures.sweep_winner_not_best = sum(1 for m in winner if m.checkpoint_id != best) + (not winner)
             last = max((r.status_updated_at for r in _ours(runs) if (r.name or "").startswith("sweep-")
                         and r.status_updated_at), default=None)
             figures.sweep_promoted_early = sum(1 for m in winner if m.created_at and last and m.created_at < last)

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from chariot_apply.manifest.errors import Location, ManifestProblem
-from chariot_apply.manifest.model import Matrix, Selector, TrainingRunSweep
+from chariot_apply.manifest.model import SWEEP_SELECT, Matrix, Selector, TrainingRunSweep
 from chariot_apply.manifest.yaml_source import JSON_SCALARS, Document, Path_, format_path
 
 #: ``${run:ADDRESS...}`` refers to another run (``plan/references.py``), resolved by the planner: kept as written.
@@ -240,8 +240,8 @@ def expand_sweep(doc: Document, sweep: TrainingRunSweep) -> tuple[list[Document]
     for i, promotion in enumerate(sweep.spec.promote):
         if promotion.checkpoint.select != "best":
             at = ("spec", "promote", i, "checkpoint", "select")
-            return [], [ManifestProblem(doc.where(at), format_path(at), f"a sweep promotes its winner: select: best "
-                                        f"(by a metric), not {promotion.checkpoint.select}",
+            return [], [ManifestProblem(doc.where(at), format_path(at), f"{SWEEP_SELECT}, not "
+                                        f"{promotion.checkpoint.select}",
                                         "write checkpoint: {select: best, metric: TAG}, or promote from a point in "
                                         "the template")]
     abbreviations = _abbreviations({path for point in points for path, _ in point.values})

@@ -90,6 +90,11 @@ class Promotion(_Strict):
     when: Literal["finished", "available"] = "finished"
 
 
+#: What a sweep's promotion must select: its winner is the best checkpoint of its points ("last" of several runs
+#: means nothing). Checked on the sweep (at the line, expand.py) and on a point that carries it (render's output).
+SWEEP_SELECT = "a sweep promotes its winner: select: best (by a metric)"
+
+
 class SweepOrigin(_Strict):
     """The sweep a run came from, and its point's slug (recorded in the run's marker); ``promote``: the sweep's
     own promotions (its winner's best checkpoint), which every point carries so that the planner sees them."""
@@ -101,8 +106,8 @@ class SweepOrigin(_Strict):
     @field_validator("promote")
     @classmethod
     def _best_only(cls, value: tuple[Promotion, ...]) -> tuple[Promotion, ...]:
-        if any(p.checkpoint.select != "best" for p in value):  # as the sweep itself is checked (expand.py)
-            raise ValueError("a sweep promotes its winner: select: best (by a metric)")
+        if any(p.checkpoint.select != "best" for p in value):
+            raise ValueError(SWEEP_SELECT)
         return value
 
 

@@ -368,6 +368,9 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
     if attempts:
         notices += (f"{len(attempts)} earlier attempt(s) failed and are kept: "
                     + ", ".join(a.id or "?" for a in attempts),)
+    limit = past_limit(run, current, ctx.live.now) if ref.phase == "active" else None
+    limit_stop = Stop(address=addr, live=ref, rule=limit.rule, reason=limit.reason, sensitive=sensitive) \
+        if limit is not None and limit.action == "stop" else None
     if not differences:
         reason = {"active": "up to date", "stopping": f"being stopped ({current.status}); left alone",
                   "finished": f"finished ({current.status}); left alone"}.get(ref.phase, "up to date")
@@ -378,10 +381,8 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
                                                ctx.live.models or (),  # known here: see the start of this function
                                                ctx.options.owner, ctx.live.pending_models)
             notices += tuple(waiting)
-        limit = past_limit(run, current, ctx.live.now) if ref.phase == "active" else None
-        if limit is not None and limit.action == "stop":
-            return [Stop(address=addr, live=ref, rule=limit.rule, reason=limit.reason, notices=notices,
-                         sensitive=sensitive), *harvested]
+        if limit_stop is not None:
+            return [limit_stop.model_copy(update={"notices": notices}), *harvested]
         if limit is not None:
             return [Replace(address=addr, live=ref, blueprint=choice, run=request, differences=(), rule=limit.rule,
                             reason=limit.reason, notices=notices, sensitive=sensitive), *harvested]
@@ -392,10 +393,7 @@ def _plan_running(ctx: _Context, run: DeclaredRun, addr: str, project_id: str, c
             BlockedReplace(address=addr, live=ref, differences=differences, notices=notices, sensitive=sensitive,
                            reason=REPLACE_HINT, run=request)]
         # The run trains on meanwhile, and its limits hold: a stop (never a recreate, which would be the replace).
-        limit = past_limit(run, current, ctx.live.now) if ref.phase == "active" else None
-        if limit is not None and limit.action == "stop":
-            blocked.append(Stop(address=addr, live=ref, rule=limit.rule, reason=limit.reason, sensitive=sensitive))
-        return blocked
+        return blocked + ([limit_stop] if limit_stop is not None else [])
     return _validation_problems(ctx, run, addr, request, sensitive) or [
         Replace(address=addr, live=ref, blueprint=choice, run=request, differences=differences, notices=notices,
                 sensitive=sensitive, reason="the declared run differs from the live one, and replacing is allowed")]

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from chariot_apply.chariot.models import FINISHED_STATUSES, Checkpoint, Model, Run
-from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, Keep
+from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, Keep, ModelTarget
 from chariot_apply.plan.model import Conflict, DeleteCheckpoints, Invalid, Item, LiveRun, Problem, Promote
 
 MODEL_MARKER = re.compile(r"\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) run=(?P<run>[A-Za-z0-9-]+)\]\s*\Z")
@@ -48,30 +48,24 @@ def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_
     for i, promotion in enumerate(run.spec.promote):
         target = promotion.model
         where = f"spec.promote[{i}]"
-        target_project = project_ids.get(target.project) if target.project else project_id
-        if target_project is None:
+        found = model_target(target, project_id, project_ids, models, owner, {live.id}, pending)
+        if found.project_id is None:
             problem = Problem(location=str(run.where(where)), path=f"{where}.model.project",
                               message=f"project {target.project!r} does not exist")
             items.append(Invalid(address=addr, reason="check spec.promote[].model.project",
                                  sensitive=run.spec.sensitive, problems=(problem,)))
             continue
-        existing = [m for m in models if m.project_id == target_project and m.name == target.name
-                    and m.version == target.version]
-        if existing:
-            ours = [m for m in existing if _marked(m.summary, owner, live.id)]
-            if not ours:
-                m = existing[0]
-                items.append(Conflict(address=addr, live=ref, sensitive=run.spec.sensitive,
-                                      reason=f"model {target.name}@{target.version} already exists ({m.id}, from "
-                                             f"checkpoint {m.checkpoint_id}) and was not made by chariot-apply from "
-                                             "this run: no second model is made",
-                                      notices=("bump spec.promote[].model.version, or remove the promotion",)))
+        if found.made:
             continue
-        if (target_project, target.name, target.version) in pending:
-            notices.append(f"promote {target.name}@{target.version}: waiting: an earlier apply's create of it may "
-                           "still commit (its answer was lost); it is not sent again until it appears or 10 minutes "
-                           "have passed")
+        if found.taken is not None:
+            items.append(Conflict(address=addr, live=ref, sensitive=run.spec.sensitive,
+                                  reason=taken_words(found.taken, "this run"),
+                                  notices=("bump spec.promote[].model.version, or remove the promotion",)))
             continue
+        if found.pending:
+            notices.append(f"promote {target.name}@{target.version}: {PENDING_WORDS}")
+            continue
+        target_project = found.project_id
         if promotion.when == "finished" and live.status not in FINISHED_STATUSES:
             step = f", step {live.progress[0].value} of {live.progress[0].final_value}" if live.progress else ""
             notices.append(f"promote {target.name}@{target.version}: waiting for the run to finish "
@@ -98,6 +92,42 @@ def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_
                                            sensitive=run.spec.sensitive,
                                            reason="spec.checkpoints.keep does not keep them"))
     return items, notices
+
+
+#: Why a promotion whose create's answer was lost is not sent again yet.
+PENDING_WORDS = ("waiting: an earlier apply's create of it may still commit (its answer was lost); it is not sent "
+                 "again until it appears or 10 minutes have passed")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a declared model goes and what is there already: a run's promotion and a sweep's share it."""
+
+    project_id: str | None  # None: the project it names does not exist
+    made: bool = False  # a model of ours made from one of the runs is there: nothing more to do
+    taken: Model | None = None  # a model of that name and version made otherwise: never a second one
+    pending: bool = False  # an earlier create of it may still commit
+
+
+def model_target(target: ModelTarget, project_id: str, project_ids: Mapping[str, str], models: Sequence[Model],
+                 owner: str, run_ids: Collection[str | None],
+                 pending: Collection[tuple[str, str, str]] = ()) -> Target:
+    """What ``target`` meets, for a promotion from one of ``run_ids`` (its project by default ``project_id``)."""
+    target_project = project_ids.get(target.project) if target.project else project_id
+    if target_project is None:
+        return Target(None)
+    existing = [m for m in models if m.project_id == target_project and m.name == target.name
+                and m.version == target.version]
+    if any(_marked(m.summary, owner, run_id) for m in existing for run_id in run_ids):
+        return Target(target_project, made=True)
+    if existing:
+        return Target(target_project, taken=existing[0])
+    return Target(target_project, pending=(target_project, target.name, target.version) in pending)
+
+
+def taken_words(model: Model, made_from: str) -> str:
+    return (f"model {model.name}@{model.version} already exists ({model.id}, from checkpoint {model.checkpoint_id}) "
+            f"and was not made by chariot-apply from {made_from}: no second model is made")
 
 
 def model_made_from(summary: str | None, owner: str, run_id: str | None) -> bool:

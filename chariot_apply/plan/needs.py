@@ -36,12 +36,9 @@ def harvest_needs(declared: Sequence[DeclaredRun]) -> dict[WrittenKey, Need]:
             continue
         own = (run.project, run.name, run.version)
         keep = run.spec.checkpoints.keep if run.spec.checkpoints else None
-        if run.spec.promote or run.spec.checkpoints:
-            add(own, Need(metrics=any(p.checkpoint.select == "best" for p in run.spec.promote)
+        if run.promotions or run.spec.checkpoints:  # its sweep's too: every point is a candidate winner
+            add(own, Need(metrics=any(p.checkpoint.select == "best" for p in run.promotions)
                           or (keep is not None and keep.best is not None), models=True))
-        origin = run.manifest.metadata.sweep
-        if origin is not None and origin.promote:  # the sweep's winner: every point's checkpoints, by its metric
-            add(own, Need(metrics=True, models=True))
         if run.spec.on_failure.action == "recreate" and run.spec.on_failure.resume == "lastCheckpoint":
             add(own, Need(failed_only=True))
         with contextlib.suppress(ReferenceError_):  # said where the run is planned

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from chariot_apply.chariot.models import Checkpoint, Model, Run
+from chariot_apply.chariot.models import Checkpoint, Run
 from chariot_apply.manifest.model import DeclaredRun, Promotion
-from chariot_apply.plan.harvest import Harvest, choose, model_made_from, model_summary
+from chariot_apply.plan.harvest import PENDING_WORDS, Harvest, choose, model_summary, model_target, taken_words
 from chariot_apply.plan.lifecycle import USABLE_ENDS
 from chariot_apply.plan.live import LiveState, RunKey
 from chariot_apply.plan.model import (
@@ -101,22 +101,21 @@ def _promote(sweep: str, index: int, promotion: Promotion, points: Sequence[_Poi
     label = f"sweep {sweep}: promote {target.name}@{target.version}"
     where = f"metadata.sweep.promote[{index}]"
     first = points[0]
-    target_project = live.project_ids.get(target.project) if target.project else project_id
-    if target_project is None:
-        return _invalid(first, f"{where}.model.project", f"project {target.project!r} does not exist",
-                        "check the sweep's spec.promote[].model.project")
     if live.models is None:
         return _invalid(first, where, "this backend cannot list models, so it cannot tell whether the sweep's "
                         "winner was promoted already", "promotions need --backend rest")
-    existing = [m for m in live.models if m.project_id == target_project and m.name == target.name
-                and m.version == target.version]
-    if existing:
-        if any(model_made_from(m.summary, owner, run_id) for m in existing for run_id in run_ids):
-            return None
-        return _conflict(first, where, existing[0], target.name, target.version)
-    if (target_project, target.name, target.version) in live.pending_models:
-        return (f"{label}: waiting: an earlier apply's create of it may still commit (its answer was lost); it is "
-                "not sent again until it appears or 10 minutes have passed")
+    found = model_target(target, project_id, live.project_ids, live.models, owner, run_ids, live.pending_models)
+    if found.project_id is None:
+        return _invalid(first, f"{where}.model.project", f"project {target.project!r} does not exist",
+                        "check the sweep's spec.promote[].model.project")
+    if found.made:
+        return None
+    if found.taken is not None:
+        return _invalid(first, where, taken_words(found.taken, "this sweep"),
+                        "bump the sweep's spec.promote[].model.version, or remove the promotion")
+    if found.pending:
+        return f"{label}: {PENDING_WORDS}"
+    target_project = found.project_id
     finished = [p for p in points if p.live is not None and p.live.phase == "finished"]
     if promotion.when == "finished" and len(finished) < len(points):
         return f"{label}: waiting for every point to finish ({len(finished)} of {len(points)} finished)"
@@ -169,8 +168,3 @@ def _invalid(point: _Point, path: str, message: str, hint: str) -> Invalid:
     return Invalid(address=point.address, reason=hint, sensitive=point.run.spec.sensitive,
                    problems=(Problem(location=str(point.run.where(path)), path=path, message=message),))
 
-
-def _conflict(point: _Point, where: str, model: Model, name: str, version: str) -> Invalid:
-    return _invalid(point, where, f"model {name}@{version} already exists ({model.id}, from checkpoint "
-                    f"{model.checkpoint_id}) and was not made by chariot-apply from this sweep: no second model is "
-                    "made", "bump the sweep's spec.promote[].model.version, or remove the promotion")
