@@ -16,6 +16,7 @@ import pytest
 
 from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.backends.rest.transport import Http11Transport
+from chariot_apply.chariot.errors import TransportError
 from chariot_apply.emulator.server import BackgroundServer
 
 pytestmark = pytest.mark.anyio
@@ -148,6 +149,126 @@ async def test_an_idle_connection_the_server_closed_is_replaced_without_an_error
                 await asyncio.sleep(0.01)
             assert (await client.post(server.url + "/", json={})).status_code == 200
     assert server.connections == 2
+
+
+async def test_an_unsolicited_408_on_an_idle_connection_is_never_read_as_the_next_answer() -> None:
+    """A server that times an idle connection out may say so first (``408``, then close): those bytes wait in the
+    client's buffer, and were once read as the answer to the next request. httpcore treats a readable idle
+    connection as expired; so must we."""
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(len(connections))
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply(b"first" if len(connections) == 1 else b"second"))
+        await writer.drain()
+        if len(connections) == 1:
+            await asyncio.sleep(0.05)  # idle now: the server gives up on it, and says so
+            writer.write(reply(b"", "408 Request Timeout", "Connection: close"))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    async with server, plain() as client:
+        assert (await client.get(url)).content == b"first"
+        await asyncio.sleep(0.3)  # the 408 and the close have reached the client
+        second = await client.post(url, json={})
+    assert (second.status_code, second.content) == (200, b"second")
+    assert len(connections) == 2
+
+
+async def test_bytes_that_arrive_after_an_answer_was_read_keep_its_connection_from_reuse() -> None:
+    """Sent after the answer's last byte, but before the next request: never the next request's answer."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            writer.write(reply(b"answer"))
+            await writer.drain()
+            await asyncio.sleep(0.02)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    async with server, plain() as client:
+        answers = []
+        for _ in range(3):
+            answers.append((await client.get(url)).content)
+            await asyncio.sleep(0.1)
+    assert answers == [b"answer"] * 3
+
+
+async def test_a_half_closed_idle_connection_is_not_reused() -> None:
+    """The server ends its side (FIN) but leaves the socket open: nothing more can come back on it."""
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply(b"ok"))
+        await writer.drain()
+        writer.write_eof()  # half-closed: still reading, never answering again
+        await asyncio.sleep(1)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    async with server, httpx.AsyncClient(transport=Http11Transport(tls=False),
+                                         timeout=httpx.Timeout(5, read=0.5)) as client:
+        assert (await client.get(url)).content == b"ok"
+        await asyncio.sleep(0.2)
+        assert (await client.post(url, json={})).content == b"ok"
+    assert len(connections) == 2
+
+
+@pytest.mark.parametrize(("method", "retried"), [("GET", True), ("DELETE", True), ("POST", False)])
+async def test_a_reused_connection_the_server_drops_unanswered_is_retried_only_where_repeating_is_safe(
+        method: str, retried: bool) -> None:
+    """The keep-alive race: the server closes an idle connection as the next request goes out on it. Nothing came
+    back, so an idempotent request goes again on a new connection; a POST may have been acted on, and is said so."""
+    async with scripted(always(reply()), always(None), always(reply(b"fresh"))) as server, plain() as client:
+        assert (await client.get(server.url + "/")).status_code == 200
+        if retried:
+            assert (await client.request(method, server.url + "/")).content == b"fresh"
+        else:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.request(method, server.url + "/", json={})
+    assert server.connections == (2 if retried else 1)
+
+
+async def test_the_whole_answer_is_bounded_too_and_is_not_retried() -> None:
+    """A server that trickles its answer never goes silent for a read timeout; the answer as a whole is bounded
+    (``ANSWER_READS`` read timeouts), and the client does not send it again: a slow answer is not a lost one."""
+    stop = asyncio.Event()
+    requests: list[int] = []
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        requests.append(1)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                writer.write(b" ")
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.sleep(0.02)
+        writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    started = asyncio.get_running_loop().time()
+    async with server, AsyncChariotClient(url, timeout_seconds=0.2) as client:
+        with pytest.raises(TransportError, match="in all"):
+            await client.get_projects()
+        stop.set()
+    assert asyncio.get_running_loop().time() - started < 0.2 * 3 + 2
+    assert requests == [1]
 
 
 async def test_keep_alive_expiry_opens_a_new_connection() -> None:

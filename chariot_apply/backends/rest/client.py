@@ -26,7 +26,7 @@ from chariot_apply.backends.rest import api as rest
 from chariot_apply.backends.rest.auth import ClientCredentials, Credentials, NoCredentials, StaticToken
 from chariot_apply.backends.rest.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.backends.rest.settings import ChariotSettings
-from chariot_apply.backends.rest.transport import transport_for
+from chariot_apply.backends.rest.transport import AnswerTooSlow, transport_for
 from chariot_apply.chariot.backend import Backend, matches_nothing, runs_by_id
 from chariot_apply.chariot.errors import (
     ApiException,
@@ -185,7 +185,7 @@ class AsyncChariotClient:
                 raise InvalidArgumentError(f"cannot make a request URL: {str(exc)[:200]}") from None
             except httpx.HTTPError as exc:
                 attempt += 1
-                if safe and attempt < attempts:
+                if safe and attempt < attempts and not isinstance(exc, AnswerTooSlow):  # as slow again: no
                     await asyncio.sleep(self.retry.delay(attempt - 1))
                     continue
                 raise _transport_error(method, path, exc, safe=safe) from None

@@ -11,6 +11,10 @@ transport through it (httpx reads the environment only when it chooses the trans
 Failures keep httpx's meaning, which the client relies on to know whether a request may have reached the server:
 ``ConnectError``/``ConnectTimeout``/``PoolTimeout``: nothing was sent; ``WriteError``, ``ReadError``,
 ``RemoteProtocolError``, ``ReadTimeout``, ``WriteTimeout``: it may have been.
+
+An idle connection is reused only while nothing at all has come back on it since its last answer (httpcore's rule:
+a readable idle connection has expired): a server's unsolicited ``408`` before it closes is never read as the next
+answer. Each silence is bounded by the read timeout, and the whole answer by ``ANSWER_READS`` of them.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import os
 import ssl
 import urllib.request
 from collections import deque
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, SupportsIndex
 
 import certifi
 import h11
@@ -31,6 +36,19 @@ Origin = tuple[str, str, int]  # scheme, host, port
 READ_CHUNK = 256 * 1024
 #: The most a response's status line and headers may take.
 MAX_HEAD = 64 * 1024
+#: A whole answer may take this many read timeouts, however steadily it trickles in.
+ANSWER_READS = 3
+#: Requests that may go again on a new connection when a reused one was dropped before any answer (RFC 9110 9.2.2).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class AnswerTooSlow(httpx.ReadTimeout):
+    """The answer kept coming, too slowly to end within ``ANSWER_READS`` read timeouts: asking again would be as
+    slow, so the client does not."""
+
+
+class _DroppedUnanswered(Exception):
+    """A reused connection ended before a single byte of its answer: the server closed it as it went idle."""
 
 
 class Http11Transport(httpx.AsyncBaseTransport):
@@ -62,24 +80,45 @@ class Http11Transport(httpx.AsyncBaseTransport):
         except TimeoutError:
             raise httpx.PoolTimeout(f"no free connection to {url.host} within the pool timeout") from None
         try:
-            connection = self._reuse(origin) or await self._connect(origin, timeouts.get("connect"))
-            self._busy.add(connection)
+            reused = self._reuse(origin)
+            # The keep-alive race: a server closes an idle connection as a request goes out on it. Nothing came
+            # back, nothing was acted on: a request that may be repeated goes again, once, on a new connection.
+            again = reused is not None and request.method in IDEMPOTENT and isinstance(request.stream, httpx.ByteStream)
             try:
-                status, reason, headers, body, reusable = await connection.exchange(request, timeouts)
-            except BaseException:
-                connection.close()  # its state is unknown: never reused
-                raise
-            finally:
-                self._busy.discard(connection)
-            if reusable:
-                connection.idle_since = loop.time()
-                self._idle.setdefault(origin, deque()).append(connection)
-            else:
-                connection.close()
+                status, reason, headers, body = await self._exchange(
+                    origin, reused or await self._connect(origin, timeouts.get("connect")), request, timeouts, again)
+            except _DroppedUnanswered:
+                status, reason, headers, body = await self._exchange(
+                    origin, await self._connect(origin, timeouts.get("connect")), request, timeouts, False)
         finally:
             slots.release()
         return httpx.Response(status, headers=headers, content=body, request=request,
                               extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason})
+
+    async def _exchange(self, origin: Origin, connection: _Connection, request: httpx.Request,
+                        timeouts: dict[str, float | None], again: bool,
+                        ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
+        """One exchange on ``connection``, which goes back to the idle ones if it may be reused. ``again``: a drop
+        before any answer is raised as ``_DroppedUnanswered``, for the caller to send the request again."""
+        self._busy.add(connection)
+        try:
+            status, reason, headers, body, reusable = await connection.exchange(request, timeouts)
+        except _DroppedUnanswered:
+            connection.close()
+            if again:
+                raise
+            raise httpx.RemoteProtocolError("the server closed the connection without an answer") from None
+        except BaseException:
+            connection.close()  # its state is unknown: never reused
+            raise
+        finally:
+            self._busy.discard(connection)
+        if reusable:
+            connection.idle_since = asyncio.get_running_loop().time()
+            self._idle.setdefault(origin, deque()).append(connection)
+        else:
+            connection.close()
+        return status, reason, headers, body
 
     def _reuse(self, origin: Origin) -> _Connection | None:
         """The most recently used idle connection that the server has not closed, if any."""
@@ -97,15 +136,18 @@ class Http11Transport(httpx.AsyncBaseTransport):
         context = None
         if scheme == "https":
             context = self._context or tls_context(True, None)
+        loop = asyncio.get_running_loop()
+        reader = _CountingReader(limit=READ_CHUNK, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(host, port, ssl=context, limit=READ_CHUNK,
-                                                               server_hostname=host if context else None)
+                transport, _ = await loop.create_connection(lambda: protocol, host, port, ssl=context,
+                                                            server_hostname=host if context else None)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from None
-        return _Connection(reader, writer)
+        return _Connection(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
 
     async def aclose(self) -> None:
         if asyncio.get_running_loop() is self._loop:  # another loop's connections cannot be closed from here
@@ -114,17 +156,33 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._idle, self._busy = {}, set()
 
 
+class _Silence(Exception):
+    """The server sent nothing within the read timeout."""
+
+
+class _CountingReader(asyncio.StreamReader):
+    """Counts the bytes the socket delivered, so that a connection knows whether any came that it has not read."""
+
+    delivered = 0
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        self.delivered += len(bytes(data))
+        super().feed_data(data)
+
+
 class _Connection:
     """One keep-alive connection, one exchange at a time; h11 frames every byte of HTTP/1.1 in both directions."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: _CountingReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.idle_since = 0.0
+        self.taken = 0  # bytes read from ``reader``
 
     def usable(self) -> bool:
-        """False once the server has closed it (or it broke) while idle."""
-        return not (self.reader.at_eof() or self.reader.exception() is not None or self.writer.is_closing())
+        """False once the server has closed it, broken it, or sent anything at all since its last answer."""
+        return not (self.reader.delivered != self.taken or self.reader.at_eof()
+                    or self.reader.exception() is not None or self.writer.is_closing())
 
     def close(self) -> None:
         if not self.writer.is_closing():
@@ -139,12 +197,19 @@ class _Connection:
             await self._send(request, timeouts.get("write"))
         except h11.LocalProtocolError as exc:
             raise httpx.LocalProtocolError(f"the request cannot be sent as HTTP/1.1: {exc}") from None
+        read = timeouts.get("read")
         try:
-            return await self._receive(timeouts.get("read"))
+            async with asyncio.timeout(None if read is None else read * ANSWER_READS):
+                return await self._receive(read)
+        except _DroppedUnanswered:
+            raise
         except h11.RemoteProtocolError as exc:
             raise httpx.RemoteProtocolError(f"the server's answer is not valid HTTP/1.1: {exc}") from None
-        except TimeoutError:
+        except _Silence:
             raise httpx.ReadTimeout("the server sent nothing within the read timeout") from None
+        except TimeoutError:
+            raise AnswerTooSlow(f"the answer took more than {ANSWER_READS} read timeouts "
+                                f"({ANSWER_READS * (read or 0):g} s) in all: the server sends it too slowly") from None
         except OSError as exc:
             raise httpx.ReadError(f"reading the answer failed: {exc}") from None
 
@@ -171,12 +236,19 @@ class _Connection:
     async def _receive(self, timeout: float | None) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bool]:
         response: h11.Response | None = None
         pieces: list[bytes] = []
+        before = self.taken
         while True:
             event = self.http.next_event()
             if event is h11.NEED_DATA:
-                async with asyncio.timeout(timeout):  # each silence is bounded, not the whole answer
-                    data = await self.reader.read(READ_CHUNK)
+                try:
+                    async with asyncio.timeout(timeout):  # each silence is bounded here; the whole answer above
+                        data = await self.reader.read(READ_CHUNK)
+                except TimeoutError:
+                    raise _Silence from None
+                self.taken += len(data)
                 if not data and self.http.their_state is h11.SEND_RESPONSE:
+                    if self.taken == before:  # not a byte of an answer
+                        raise _DroppedUnanswered
                     raise h11.RemoteProtocolError("the server closed the connection without an answer")
                 self.http.receive_data(data)
             elif isinstance(event, h11.Response):
