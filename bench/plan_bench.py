@@ -32,9 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from chariot_apply.apply.executor import Executor, Reporter
-from chariot_apply.asyncrun import run as run_as_the_cli
-from chariot_apply.backends.rest import api as rest
 from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.chariot.errors import ValidationError
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Resources
@@ -54,6 +53,7 @@ from chariot_apply.plan.live import LiveState, ResolvedBlueprint
 from chariot_apply.plan.model import Create, Delete, Plan, PlanOptions, Replace, Stop
 from chariot_apply.plan.ownership import Marker, compose_notes, is_owned
 from chariot_apply.plan.policy import violations
+from chariot_apply.runtime.asyncrun import run as run_as_the_cli
 
 OWNER = "bench"
 PROJECT = "bench"

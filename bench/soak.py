@@ -27,18 +27,19 @@ from typing import Any, get_args
 
 import yaml
 
-from chariot_apply import workflow
 from chariot_apply.apply.executor import Reporter
 from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.chariot.models import Model, Run
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.faults import FaultKind, Faults
 from chariot_apply.emulator.lifecycle import LifecycleTiming
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore
-from chariot_apply.errors import UserError
 from chariot_apply.plan.model import PlanOptions
 from chariot_apply.plan.ownership import parse_notes
+from chariot_apply.usecases import applying, planning
+from chariot_apply.workspace import project as project
 
 OWNER = "soak"
 PROJECT = "vision"
@@ -105,13 +106,13 @@ def edit(declared: dict[str, dict[str, Any]], rng: random.Random, promote: bool 
     return f"state {name} {declared[name]['spec']['state']}"
 
 
-async def cycle(ws: workflow.Workspace) -> tuple[bool, bool]:
+async def cycle(ws: project.Workspace) -> tuple[bool, bool]:
     """(plan and apply succeeded, the plan had changes)."""
     try:
-        plan = await workflow.plan(ws, PlanOptions(owner=OWNER, prune=True))
+        plan = await planning.plan(ws, PlanOptions(owner=OWNER, prune=True))
         if plan.invalid:
             return False, True
-        result = await workflow.apply(ws, plan, Reporter(), check_stale=False)
+        result = await applying.apply(ws, plan, Reporter(), check_stale=False)
         return result.ok, plan.has_changes
     except UserError:
         return False, True
@@ -162,7 +163,7 @@ def soak(cycles: int, fault_rate: float, seed: int, hang: float, client_timeout:
                 os.environ["CHARIOT_SDK_STANDIN_URL"] = server.url
                 os.environ["CHARIOT_SDK_STANDIN_TIMEOUT"] = str(client_timeout)
                 env = {}
-            ws = workflow.open_workspace(config=root / "chariot-apply.yaml", env=env,
+            ws = project.open_workspace(config=root / "chariot-apply.yaml", env=env,
                                          backend="sdk" if backend == "sdk" else "rest")
             foreign = asyncio.run(seed_foreign(server.url))
             declared: dict[str, dict[str, Any]] = {}

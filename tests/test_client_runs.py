@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from chariot_apply.backends.rest import api as rest
 from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.chariot.errors import (
     BlueprintDoesNotExistError,
     InvalidArgumentError,

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from chariot_apply.chariot.quantity import QuantityError, canonical, parse_quantity, parse_quantity_json, same_quantity
 from chariot_apply.chariot.semver import is_semver
-from chariot_apply.quantity import QuantityError, canonical, parse_quantity, parse_quantity_json, same_quantity
 from tests.factories import DATA
 
 QUANTITY_CASES = json.loads((DATA / "kubernetes" / "k8s_quantity_cases.json").read_text())

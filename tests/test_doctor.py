@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chariot_apply.backends.rest import api as rest
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.emulator.app import AuthConfig
 from chariot_apply.emulator.server import BackgroundServer
 from tests.cli_helpers import run_cli
@@ -78,7 +78,7 @@ def test_a_route_the_gateway_lacks_is_named_with_the_line_to_correct(
     assert "FAIL  events of a run" in result.stdout
     assert "request: GET /api/training/v2/runs/{run_id}/events" in result.stdout
     assert "answer: HTTP 404 Not Found: 404 page not found" in result.stdout
-    assert f"chariot_apply/backends/rest/api.py line {line} (run_path)" in result.stdout
+    assert f"chariot_apply/chariot/rest_api.py line {line} (run_path)" in result.stdout
     assert "ok    metrics of a run" in result.stdout  # one wrong route, one failure
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chariot_apply.backends.rest import api as rest
 from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.chariot.models import Run
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import EmulatorTransport

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chariot_apply.backends.rest import api as rest
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.emulator.app import create_app
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.emulator.store import EmulatorStore

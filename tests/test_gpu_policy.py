@@ -195,17 +195,18 @@ def test_the_footprint_is_worked_out_from_what_the_plan_fetched(workdir: Path, s
     """Rules and prices add no request: the same plan with and without them asks Chariot the same."""
     import asyncio
 
-    from chariot_apply import workflow
+    from chariot_apply.usecases import planning
+    from chariot_apply.workspace import project as project
 
     write_manifests(workdir / "runs" / "sweep.yaml", sweep())
 
     def requests(**options: Any) -> int:
-        ws = workflow.open_workspace(env={"CHARIOT_URL": server.url})
+        ws = project.open_workspace(env={"CHARIOT_URL": server.url})
 
         async def plan() -> int:
             async with ws.client() as client:
                 before = client.requests_sent
-                await workflow.plan(ws, ws.plan_options(**options))
+                await planning.plan(ws, ws.plan_options(**options))
                 return client.requests_sent - before
         try:
             return asyncio.run(plan())

@@ -1,88 +1,85 @@
-"""Which package may import which: the planner never imports the CLI, renderers or the emulator; the client knows
-nothing of manifests; only the CLI speaks click. Every import counts, also those inside functions and under
-TYPE_CHECKING."""
+"""Which room may import which: import-linter's contracts in pyproject.toml (a ``layers`` contract over every room
+of the package, ``forbidden`` contracts for the nevers), checked here as CI checks them. Every import counts, also
+those inside functions and under TYPE_CHECKING."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+import tomllib
+from functools import cache
 from pathlib import Path
+from typing import Any
 
+import grimp
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "chariot_apply"
-
-#: package (or module) -> what it must never import
-FORBIDDEN: dict[str, set[str]] = {
-    # The Chariot model is pure: no backend, nothing above it.
-    "chariot": {"backends", "manifest", "plan", "apply", "render", "cli", "github", "workflow", "workspace", "export",
-                "emulator", "watch", "connect"},
-    "backends": {"manifest", "plan", "apply", "render", "cli", "github", "workflow", "workspace", "export", "watch"},
-    # Manifests, the planner, the executor and the renderers know the model, never a backend.
-    "manifest": {"backends", "plan", "apply", "render", "cli", "github", "workflow", "workspace", "export",
-                 "emulator"},
-    "plan": {"backends", "cli", "render", "emulator", "github", "workflow", "workspace", "apply", "export"},
-    "render": {"backends", "cli", "emulator", "github", "workflow", "workspace"},
-    "apply": {"backends", "cli", "render", "emulator", "github", "workflow", "workspace"},
-    "export": {"backends", "cli", "render", "emulator", "github", "workflow"},
-    "watch": {"backends", "cli", "render", "emulator", "github", "workflow"},
-    "concurrency": {"chariot", "manifest", "plan", "apply", "render", "cli", "github", "emulator"},
-    # Writing files knows nothing of what it writes.
-    "files": {"chariot", "backends", "manifest", "plan", "apply", "render", "cli", "github", "emulator", "workflow",
-              "workspace", "export"},
-    "emulator": {"cli", "manifest", "plan", "apply", "render", "github", "workflow"},
-}
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "chariot_apply"
+CONFIG = ROOT / "pyproject.toml"
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every chariot_apply module ``path`` imports, as a dotted name below chariot_apply."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names: list[str] = []
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        found |= {name.removeprefix("chariot_apply.") for name in names if name.startswith("chariot_apply.")}
-    return found
+@cache
+def contracts() -> list[dict[str, Any]]:
+    contracts_: list[dict[str, Any]] = tomllib.loads(CONFIG.read_text())["tool"]["importlinter"]["contracts"]
+    return contracts_
 
 
-def modules_of(unit: str) -> list[Path]:
-    folder = PACKAGE / unit
-    return sorted(folder.rglob("*.py")) if folder.is_dir() else [PACKAGE / f"{unit}.py"]
+def lint_imports(config: Path, *contract: str) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` as CI runs it, limited to ``contract`` where given."""
+    command = [str(Path(sys.executable).parent / "lint-imports"), str(config), "--no-cache", "--no-logo"]
+    command += [arg for c in contract for arg in ("--contract", c)]
+    return subprocess.run(command, cwd=config.parent, capture_output=True, text=True, check=False)
 
 
-def breaks(imported: str, forbidden: set[str]) -> bool:
-    return any(imported == f or imported.startswith(f + ".") for f in forbidden)
+@pytest.mark.parametrize("contract", [c["id"] for c in contracts()])
+def test_the_contract_is_kept(contract: str) -> None:
+    linted = lint_imports(CONFIG, contract)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
 
 
-@pytest.mark.parametrize("unit", sorted(FORBIDDEN))
-def test_a_layer_imports_nothing_above_it(unit: str) -> None:
-    wrong = {f"{path.relative_to(PACKAGE)} imports {name}" for path in modules_of(unit)
-             for name in imports_of(path) if breaks(name, FORBIDDEN[unit])}
-    assert not wrong, sorted(wrong)
+def test_every_room_has_its_place_in_the_layers() -> None:
+    """No loose module at the top of the package: each lives in a room, and each room is a layer (``exhaustive``
+    makes import-linter refuse a room it was not told of)."""
+    (layers,) = [c for c in contracts() if c["type"] == "layers"]
+    assert layers["exhaustive"] is True and layers["containers"] == ["chariot_apply"]
+    named = {room.strip() for layer in layers["layers"] for room in layer.split("|")}
+    rooms = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    loose = {p.name for p in PACKAGE.glob("*.py")} - {"__init__.py"}
+    assert not loose, f"modules outside any room: {sorted(loose)}"
+    assert rooms == named
 
 
-def test_only_the_cli_speaks_click() -> None:
-    speakers = {str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
-                if any(isinstance(node, ast.Import | ast.ImportFrom) and "click" in (
-                    [a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import)
-                    else [(node.module or "").split(".")[0]])
-                    for node in ast.walk(ast.parse(path.read_text())))}
-    assert {s for s in speakers if not s.startswith("cli/")} == set()
+def test_the_graph_sees_an_import_inside_a_function() -> None:
+    """The contracts would pass vacuously if the graph missed lazy imports: ``validate --online`` imports the use
+    cases inside the command, and the graph must hold that edge."""
+    graph = grimp.build_graph("chariot_apply")
+    assert graph.direct_import_exists(importer="chariot_apply.cli.manifests", imported="chariot_apply.usecases.planning")
 
 
-def test_the_check_sees_an_import_inside_a_function(tmp_path: Path) -> None:
-    """The rule would pass vacuously if it missed lazy imports: it must not."""
-    module = tmp_path / "m.py"
-    module.write_text("def f():\n    from chariot_apply.cli.main import cli\n")
-    assert breaks(next(iter(imports_of(module) - {"cli.main.cli"})), FORBIDDEN["plan"])
+def test_a_broken_layer_is_found(tmp_path: Path) -> None:
+    """The layers contract catches an upward import (a renderer that calls a use case)."""
+    package = tmp_path / "house"
+    for room, source in {"top": "", "bottom": "import house.top\n"}.items():
+        (package / room).mkdir(parents=True)
+        (package / room / "__init__.py").write_text(source)
+    (package / "__init__.py").write_text("")
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[tool.importlinter]\nroot_package = "house"\n[[tool.importlinter.contracts]]\nid = "l"\n'
+                      'name = "l"\ntype = "layers"\nlayers = ["house.top", "house.bottom"]\n')
+    linted = lint_imports(config)
+    assert linted.returncode != 0 and "house.bottom is not allowed to import house.top" in linted.stdout
 
 
 def test_the_pieces_live_in_their_rooms() -> None:
-    """The concurrency toolkit, the plan file format and the export have modules of their own."""
-    assert "class Bounded" in (PACKAGE / "concurrency.py").read_text()
-    assert "class PlanDocument" in (PACKAGE / "plan" / "document.py").read_text()
-    assert not (PACKAGE / "manifest" / "export.py").exists() and (PACKAGE / "export.py").exists()
+    """The concurrency toolkit, the plan file format with its reader and writer, and the export have modules of their
+    own."""
+    assert "class Bounded" in (PACKAGE / "runtime" / "concurrency.py").read_text()
+    document = (PACKAGE / "plan" / "document.py").read_text()
+    assert all(f"def {name}(" in document for name in ("plan_json", "save_plan", "read_plan", "load_saved_plan"))
+    assert "class PlanDocument" in document
+    assert (PACKAGE / "usecases" / "export_manifests.py").exists()
 
 
 def test_no_test_module_imports_another() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chariot_apply.backends.rest import api as rest
 from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.chariot.errors import ConflictError, InvalidArgumentError, NotFoundError
 from chariot_apply.chariot.models import FINISHED_STATUSES
 from chariot_apply.emulator.clock import ManualClock

@@ -204,7 +204,7 @@ manifest_documents = st.fixed_dictionaries({
 def test_schema_and_model_agree_on_validity(document: dict) -> None:
     from pydantic import ValidationError
 
-    from chariot_apply.quantity import QuantityError
+    from chariot_apply.chariot.quantity import QuantityError
 
     schema_ok = jsonschema.Draft202012Validator(manifest_schema()).is_valid(document)
     try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from chariot_apply.pending import PENDING_FOR, add_pending, read_pending
+from chariot_apply.plan.live import PENDING_FOR
+from chariot_apply.workspace.pending_models import add_pending, read_pending
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 KEY = ("project-1", "detector", "1.3.0")

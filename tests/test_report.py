@@ -21,7 +21,7 @@ from chariot_apply.github.action import results_marker
 from chariot_apply.manifest.model import SweepOrigin
 from chariot_apply.render.report import render_report_markdown, sparkline
 from chariot_apply.render.report_html import render_report_html
-from chariot_apply.results import build_report
+from chariot_apply.reports.results import build_report
 from tests.action_harness import OPENED, _repository, chariot_inputs, merged
 from tests.action_harness import ActionRunner as Runner
 from tests.cli_helpers import run_cli

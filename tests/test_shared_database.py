@@ -65,7 +65,7 @@ def test_two_served_emulators_on_one_file_answer_every_write(tmp_path: Path) -> 
 async def test_a_run_deleted_while_status_reads_it_is_left_out(client: AsyncChariotClient) -> None:
     """Seen as a `status --watch` beside two applies: one apply deleted its duplicate between the watch's listing
     and its read of that run's events (it ended in "run ... does not exist", exit 1)."""
-    from chariot_apply.watch import run_views
+    from chariot_apply.usecases.watching import run_views
 
     kept, gone = await new_run(client, "kept"), await new_run(client, "gone")
     listed = await client.get_runs(ids=[kept, gone])

@@ -204,8 +204,8 @@ async def test_a_restart_resumes_from_the_last_checkpoint(clock: ManualClock) ->
 
 
 def test_gpu_inventory_from_serve_and_the_environment_is_parsed_or_refused() -> None:
-    from chariot_apply.connect import gpu_inventory
-    from chariot_apply.errors import UserError
+    from chariot_apply.diagnostics.errors import UserError
+    from chariot_apply.workspace.connection import gpu_inventory
 
     assert [(g.type, g.count) for g in gpu_inventory("A100=8, T4=4") or []] == [("A100", 8), ("T4", 4)]
     assert gpu_inventory(None) is None and gpu_inventory(" ") is None  # the catalog's

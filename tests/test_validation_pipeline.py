@@ -10,14 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from chariot_apply.backends.rest import api as rest
 from chariot_apply.backends.rest.client import AsyncChariotClient
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.chariot.errors import ServerError
 from chariot_apply.chariot.models import RunSummary
-from chariot_apply.concurrency import Bounded
 from chariot_apply.emulator.faults import EmulatorTransport
 from chariot_apply.plan.fetch import list_project, make_plan, runs_at_addresses
 from chariot_apply.plan.model import Create, Invalid, PlanOptions
+from chariot_apply.runtime.concurrency import Bounded
 from tests.factories import FAST_RETRY, classifier_config, declared_run, manifest, new_run
 
 pytestmark = pytest.mark.anyio

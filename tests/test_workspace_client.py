@@ -6,19 +6,20 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from chariot_apply import workflow
 from chariot_apply.emulator.server import BackgroundServer
+from chariot_apply.usecases import watching
+from chariot_apply.workspace import project as project
 from tests.factories import manifest, write_manifests
 
 
 def test_every_call_of_a_command_shares_one_client_until_it_closes(tmp_path: Path, server: BackgroundServer) -> None:
     write_manifests(tmp_path / "runs.yaml", manifest("alpha"))
-    ws = workflow.open_workspace([str(tmp_path / "runs.yaml")], owner="team-test", chariot_url=server.url, env={})
+    ws = project.open_workspace([str(tmp_path / "runs.yaml")], owner="team-test", chariot_url=server.url, env={})
     seen = []
 
     async def poll() -> None:
         for _ in range(3):
-            await workflow.status(ws, ["vision"])
+            await watching.status(ws, ["vision"])
             async with ws.client() as client:
                 seen.append(client)
 

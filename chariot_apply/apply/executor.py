@@ -26,7 +26,6 @@ from chariot_apply.chariot.errors import (
 )
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Model, Run
-from chariot_apply.concurrency import Bounded
 from chariot_apply.plan.fetch import runs_named
 from chariot_apply.plan.live import RunKey, oldest_first, runs_by_address
 from chariot_apply.plan.model import (
@@ -42,6 +41,7 @@ from chariot_apply.plan.model import (
 )
 from chariot_apply.plan.ownership import Marker, compose_notes, parse_notes
 from chariot_apply.plan.sensitive import scrub
+from chariot_apply.runtime.concurrency import Bounded
 
 #: Errors after which a create may or may not have happened: look before sending it again.
 UNCERTAIN = (WriteOutcomeUnknownError, ServerError, RateLimitedError)

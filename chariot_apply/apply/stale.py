@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.models import Run
-from chariot_apply.concurrency import Bounded
 from chariot_apply.plan.diff import live_ref
 from chariot_apply.plan.fetch import runs_named
 from chariot_apply.plan.live import runs_by_address
 from chariot_apply.plan.model import Create, Observed, Plan, RunRequest
 from chariot_apply.plan.ownership import parse_notes
+from chariot_apply.runtime.concurrency import Bounded
 
 
 async def stale_addresses(client: Backend, plan: Plan, bound: Bounded | None = None) -> list[str]:

@@ -49,7 +49,7 @@ from chariot_apply.chariot.models import (
     RunSummary,
     SystemGpu,
 )
-from chariot_apply.errors import UserError, describe_validation
+from chariot_apply.diagnostics.errors import UserError, describe_validation
 
 T = TypeVar("T")
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 import yaml
 
-from chariot_apply import workflow
 from chariot_apply.cli.common import command, complete_address, global_settings, open_workspace, run, with_options
+from chariot_apply.usecases import exporting
 
 selection = [
     click.option("--project", "from_project", required=True, help="The project (name or id) whose runs to take."),
@@ -25,7 +25,7 @@ def adopt(ctx: click.Context, address: str) -> None:
     """Take ownership of the existing run at ADDRESS (project/name@version), recorded in the project file."""
     project_file = global_settings(ctx).project_file()
     ws = open_workspace(ctx, (), need_manifests=False)
-    adopted = run(workflow.adopt(ws, project_file, address))
+    adopted = run(exporting.adopt(ws, project_file, address))
     click.echo(f"Adopted run {adopted.id} at {address}; recorded in {project_file}. Commit that file.")
 
 
@@ -41,13 +41,13 @@ def export(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], s
     """Write manifests for live runs: blueprint and exact version, task type, resources, config without schema
     defaults, notes, and a state from the status. Planning them against the same runs changes nothing."""
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
-    exported = run(workflow.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids,
+    exported = run(exporting.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids,
                                    include_managed=include_managed))
     _say_what_was_left_out(exported)
     if output is None:
         click.echo(yaml.safe_dump_all(exported.documents, sort_keys=False, allow_unicode=True), nl=False)
         return
-    for path in workflow.write_exported(exported.documents, output):
+    for path in exporting.write_exported(exported.documents, output):
         click.echo(f"Wrote {path}", err=True)
 
 
@@ -62,7 +62,7 @@ def import_(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], 
     team already has under management in one step."""
     project_file = global_settings(ctx).project_file()
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
-    imported = run(workflow.import_runs(ws, project_file, output, from_project, name_ilikes=name_ilike,
+    imported = run(exporting.import_runs(ws, project_file, output, from_project, name_ilikes=name_ilike,
                                         statuses=status, ids=ids))
     _say_what_was_left_out(imported.exported)
     click.echo(f"Imported {len(imported.exported.documents)} run(s) into "
@@ -70,7 +70,7 @@ def import_(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], 
                f"{project_file}). Commit both; `chariot-apply plan` shows no changes.")
 
 
-def _say_what_was_left_out(exported: workflow.Exported) -> None:
+def _say_what_was_left_out(exported: exporting.Exported) -> None:
     for line in exported.skipped:
         click.echo(f"Skipped {line}", err=True)
     if exported.variables:

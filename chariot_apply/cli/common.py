@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from chariot_apply.duration import parse_duration_text
-from chariot_apply.errors import UserError
-from chariot_apply.names import PROJECT_FILE
+from chariot_apply.diagnostics.errors import UserError
+from chariot_apply.manifest.duration import parse_duration_text
+from chariot_apply.manifest.file_names import PROJECT_FILE
 
 if TYPE_CHECKING:
-    from chariot_apply.connect import BackendChoice
-    from chariot_apply.workspace import Workspace
+    from chariot_apply.workspace.connection import BackendChoice
+    from chariot_apply.workspace.project import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -31,7 +31,7 @@ class DeadlineExceeded(UserError):
 def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False, watching: bool = False) -> T:
     """``asyncio.run`` for a command (``asyncrun.run``: ``bulk_heap`` for one that builds a plan), within what is
     left of the command's deadline. ``watching`` (``--watch``, ``--follow``): bounded only by a deadline given."""
-    from chariot_apply.asyncrun import run as run_async
+    from chariot_apply.runtime.asyncrun import run as run_async
 
     ctx = click.get_current_context(silent=True)
     g = ctx.ensure_object(Globals) if ctx is not None else Globals()
@@ -162,7 +162,7 @@ def variables(given: Sequence[str]) -> dict[str, str]:
 def open_workspace(ctx: click.Context, files: Sequence[str], quiet: bool = False,
                    need_manifests: bool = True) -> Workspace:
     """The command's workspace; its one Chariot client is closed when the command ends."""
-    from chariot_apply.workspace import open_workspace as open_
+    from chariot_apply.workspace.project import open_workspace as open_
 
     g = global_settings(ctx)
     ws = open_(files, config=g.config, owner=g.owner, project=g.project, chariot_url=g.chariot_url,
@@ -182,7 +182,7 @@ def complete_address(ctx: click.Context, param: click.Parameter, incomplete: str
     """Shell completion: the addresses the project's manifests declare (read offline, no server asked; a
     project that does not load completes nothing rather than printing an error into the shell)."""
     try:
-        from chariot_apply.workspace import open_workspace as open_
+        from chariot_apply.workspace.project import open_workspace as open_
 
         g = global_settings(ctx)
         runs = open_(config=g.config, owner=g.owner, project=g.project, need_manifests=False).manifests()

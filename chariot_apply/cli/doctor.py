@@ -6,9 +6,9 @@ import click
 
 from chariot_apply.cli.common import command, files_option, open_workspace, run
 from chariot_apply.cli.errors import EXIT_ERROR, EXIT_OK
-from chariot_apply.doctor import diagnose
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.render.doctor import render_doctor_json, render_doctor_text
+from chariot_apply.usecases.doctor import diagnose
 
 
 @command()

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from chariot_apply.connect import GPUS_VARIABLE, gpu_inventory
-from chariot_apply.errors import UserError
-from chariot_apply.names import EMBEDDED_DB
+from chariot_apply.diagnostics.errors import UserError
+from chariot_apply.workspace.connection import EMBEDDED_DB, GPUS_VARIABLE, gpu_inventory
 
 
 @click.group()

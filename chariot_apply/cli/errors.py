@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 
 
 @click.group()
@@ -49,7 +49,7 @@ def comment(plan_path: Path, manifest_set: str, environment: str) -> None:
     from chariot_apply.github.api import GitHubApi, ReadOnlyToken
     from chariot_apply.github.comments import Provenance, marker_for
     from chariot_apply.github.event import pull_request_from_event
-    from chariot_apply.workflow import read_plan
+    from chariot_apply.plan.document import read_plan
 
     pr = pull_request_from_event(os.environ.get("GITHUB_EVENT_PATH"), os.environ.get("GITHUB_REPOSITORY"))
     if pr is None:

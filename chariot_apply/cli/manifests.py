@@ -1,6 +1,6 @@
 """``chariot-apply validate``, ``render`` and ``lock``: the manifests themselves, mostly without a server.
 
-``validate`` (offline) must start without the HTTP client: the workflow layer loads only with ``--online``."""
+``validate`` (offline) must start without the HTTP client: the use cases load only with ``--online``."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import click
 
 from chariot_apply.cli.common import command, files_option, global_settings, open_workspace, run
 from chariot_apply.cli.errors import EXIT_ERROR
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.render.manifests import render_manifests
 
 if TYPE_CHECKING:
-    from chariot_apply.workspace import Workspace
+    from chariot_apply.workspace.project import Workspace
 
 
 @command()
@@ -36,11 +36,11 @@ def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...],
     declared = ws.manifests(named_are_manifests=not skip_foreign)
     _say_skipped(ws)
     if online:
-        from chariot_apply import workflow  # the client and the planner: only for --online
         from chariot_apply.plan.model import Plan
         from chariot_apply.render.text import render_text
+        from chariot_apply.usecases import planning  # the client and the planner: only for --online
 
-        result = run(workflow.validate_online(ws, declared))
+        result = run(planning.validate_online(ws, declared))
         if result.invalid:
             click.echo(render_text(Plan(options=result.options, items=result.invalid),
                                    color=global_settings(ctx).color))
@@ -75,12 +75,12 @@ def render(ctx: click.Context, files: tuple[str, ...], origins: bool, show_secre
 @click.pass_context
 def lock(ctx: click.Context, files: tuple[str, ...], upgrade: bool, names: tuple[str, ...]) -> None:
     """Resolve the manifests' blueprints into chariot-apply.lock (commit it); --upgrade [NAME ...] moves them."""
-    from chariot_apply import workflow  # the client: only where the lock is made
+    from chariot_apply.usecases import planning  # the client: only where the lock is made
 
     if names and not upgrade:
         raise UserError("blueprint names go with --upgrade", hint="chariot-apply lock --upgrade NAME")
     ws = open_workspace(ctx, files)
-    changed = run(workflow.lock(ws, list(names) if upgrade else None))
+    changed = run(planning.lock(ws, list(names) if upgrade else None))
     for line in changed:
         click.echo(f"  {line}")
     where = os.path.relpath(ws.lock_path)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from chariot_apply import workflow
 from chariot_apply.apply.executor import ApplyResult, Outcome
 from chariot_apply.chariot.models import Run
 from chariot_apply.cli.common import (
@@ -27,14 +26,16 @@ from chariot_apply.cli.common import (
 )
 from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from chariot_apply.cli.reporter import TerminalReporter
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
+from chariot_apply.plan import document as planfile
+from chariot_apply.plan.document import plan_json
 from chariot_apply.plan.model import Plan, PlanOptions
 from chariot_apply.render.apply import apply_summary
 from chariot_apply.render.describe import outcome_line
-from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown
 from chariot_apply.render.text import render_text
-from chariot_apply.workspace import Workspace
+from chariot_apply.usecases import applying, planning, reconciling
+from chariot_apply.workspace.project import Workspace
 
 
 def _options(ws: Workspace, prune: bool, allow_replace: bool, target: tuple[str, ...],
@@ -45,7 +46,7 @@ def _options(ws: Workspace, prune: bool, allow_replace: bool, target: tuple[str,
 
 def _render(plan_: Plan, fmt: str, color: bool) -> str:
     if fmt == "json":
-        return render_json(plan_)
+        return plan_json(plan_)
     if fmt == "markdown":
         return render_markdown(plan_)
     return render_text(plan_, color=color)
@@ -64,12 +65,12 @@ def plan(ctx: click.Context, files: tuple[str, ...], prune: bool, allow_replace:
          detailed_exitcode: bool, locked: bool) -> None:
     """Show what apply would do."""
     ws = open_workspace(ctx, files)
-    result = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config,
+    result = run(planning.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config,
                                             allow_protected), locked=locked),
                  bulk_heap=True)
     click.echo(_render(result, fmt, global_settings(ctx).color), nl=False)
     if out is not None:
-        workflow.save_plan(result, out)
+        planfile.save_plan(result, out)
         click.echo(f"Saved the plan to {out} (it holds config values: keep it private). "
                    f"Apply it with: chariot-apply apply {out}", err=True)
     if result.needs_attention:  # the apply that follows would fail on them: so does the plan
@@ -101,15 +102,15 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
     """Make Chariot match the manifests (or carry out a saved PLAN_FILE exactly)."""
     color = global_settings(ctx).color
     if plan_file is not None:
-        result_plan = workflow.load_saved_plan(plan_file)
+        result_plan = planfile.load_saved_plan(plan_file)
         if files or prune or allow_replace or target or exclude or strict_config or allow_protected:
             raise UserError("a saved plan is applied as it is",
                             hint="drop -f/--prune/--allow-replace/--allow-protected/--target/--exclude")
         ws = open_workspace(ctx, (), need_manifests=False)
-        workflow.check_plan_target(result_plan, ws)
+        applying.check_plan_target(result_plan, ws)
     else:
         ws = open_workspace(ctx, files)
-        result_plan = run(workflow.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config,
+        result_plan = run(planning.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config,
                                                      allow_protected), locked=locked),
                           bulk_heap=True)
     wait_seconds = parse_duration(timeout) if wait else 0.0
@@ -133,7 +134,7 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
             ctx.exit(EXIT_ERROR)
     reporter = TerminalReporter(color, len(result_plan.changes), on_terminal)
     try:
-        result = run(workflow.apply(ws, result_plan, reporter, check_stale=plan_file is not None,
+        result = run(applying.apply(ws, result_plan, reporter, check_stale=plan_file is not None,
                                     concurrency=concurrency))
     except (KeyboardInterrupt, DeadlineExceeded) as stopped:
         _report(ApplyResult(tuple(reporter.outcomes)), interrupted=True)
@@ -178,7 +179,7 @@ def _wait(ws: Workspace, applied: Plan, result: ApplyResult, until: str, timeout
 
     options = ws.plan_options(strict_config=applied.options.strict_config,
                               allow_protected=applied.options.allow_protected)
-    waited = run(workflow.carry_through(ws, options, applied, created, until, timeout,  # type: ignore[arg-type]
+    waited = run(reconciling.carry_through(ws, options, applied, created, until, timeout,  # type: ignore[arg-type]
                                         interval, on_poll, on_outcome))
     if failures:
         click.secho(f"Error: {len(failures)} change(s) after the wait failed", err=True, fg="red")

@@ -6,12 +6,12 @@ import json
 
 import click
 
-from chariot_apply import workflow
 from chariot_apply.apply.executor import Reporter
 from chariot_apply.cli.common import command, files_option, locked_option, open_workspace, run
 from chariot_apply.cli.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, show_error
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.render.reconcile import reconcile_document, render_reconcile_text
+from chariot_apply.usecases import reconciling
 
 
 @command()
@@ -29,7 +29,7 @@ def reconcile(ctx: click.Context, files: tuple[str, ...], fmt: str, concurrency:
     options = ws.plan_options()
     # Outcomes are said once, at the end (a cron log reads best whole): the reporter stays quiet.
     try:
-        done = run(workflow.reconcile(ws, options, Reporter(), locked=locked, concurrency=concurrency),
+        done = run(reconciling.reconcile(ws, options, Reporter(), locked=locked, concurrency=concurrency),
                    bulk_heap=True)
     except UserError as exc:
         if fmt != "json":

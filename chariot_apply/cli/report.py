@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from chariot_apply import workflow
 from chariot_apply.cli.common import command, complete_address, files_option, open_workspace, run
 from chariot_apply.render.report import render_report_json, render_report_markdown, render_report_text
 from chariot_apply.render.report_html import render_report_html
+from chariot_apply.usecases import reporting
 
 
 @command()
@@ -28,7 +28,7 @@ def report(ctx: click.Context, files: tuple[str, ...], target: tuple[str, ...], 
     """Status and duration of the declared runs; per sweep a leaderboard and the best run's curves; the models
     promoted; the runs that failed, with why."""
     ws = open_workspace(ctx, files, quiet=fmt in ("json", "html"))
-    result = run(workflow.report(ws, target, exclude, rank_by))
+    result = run(reporting.report(ws, target, exclude, rank_by))
     text = {"markdown": render_report_markdown, "json": render_report_json, "html": render_report_html,
             "text": render_report_text}[fmt](result)
     if out is None:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
-from chariot_apply import workflow
 from chariot_apply.chariot.models import Event
 from chariot_apply.cli.common import command, complete_address, files_option, interval_option, open_workspace, run
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.render.metrics import ordered, render_metrics_csv, render_metrics_json, render_metrics_text
 from chariot_apply.render.metrics import plot as plot_metrics
 from chariot_apply.render.png import write_png
@@ -21,6 +20,7 @@ from chariot_apply.render.status import (
     render_status_json,
     render_status_text,
 )
+from chariot_apply.usecases import watching
 
 
 @command()
@@ -36,7 +36,7 @@ def status(ctx: click.Context, files: tuple[str, ...], fmt: str, watch: bool, in
     ws = open_workspace(ctx, files, quiet=fmt == "json")
     projects = {r.project for r in ws.manifests()} | {ws.project.project}
     if not watch:
-        document = run(workflow.status(ws, projects))
+        document = run(watching.status(ws, projects))
         click.echo(render_status_json(document) if fmt == "json" else render_status_text(document), nl=False)
         return
     if fmt == "json":
@@ -57,7 +57,7 @@ def status(ctx: click.Context, files: tuple[str, ...], fmt: str, watch: bool, in
                 metrics = " ".join(f"{tag}={number(v)}" for tag, v in line.metrics.items())
                 click.echo(f"{line.address}: {line.status} {now[1]} {metrics}".rstrip())
 
-    run(workflow.watch(ws, projects, interval, show), watching=True)
+    run(watching.watch(ws, projects, interval, show), watching=True)
     click.echo("Every run has finished.")
 
 
@@ -75,7 +75,7 @@ def events(ctx: click.Context, address: str, follow: bool, interval: float) -> N
         click.echo(f"{event.sequence:>4}  {event.created_at.isoformat(timespec='seconds')}  {event.status}"
                    + (f"  {details}" if details else ""))
 
-    run(workflow.events(ws, address, follow=follow, interval=interval, show=show), watching=follow)
+    run(watching.events(ws, address, follow=follow, interval=interval, show=show), watching=follow)
 
 
 @command()
@@ -88,7 +88,7 @@ def events(ctx: click.Context, address: str, follow: bool, interval: float) -> N
 def metrics(ctx: click.Context, address: str, tags: tuple[str, ...], fmt: str, plot: bool, png: Path | None) -> None:
     """The metrics of the run at ADDRESS (project/name@version)."""
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
-    chosen = ordered(run(workflow.metrics(ws, address, tags)), tags)
+    chosen = ordered(run(watching.metrics(ws, address, tags)), tags)
     if png is not None:
         write_png(chosen, png, address)
         click.echo(f"Wrote {png}", err=True)

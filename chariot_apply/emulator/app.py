@@ -26,12 +26,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from chariot_apply.backends.rest import api as rest
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.chariot.models import Blueprint
+from chariot_apply.diagnostics.errors import plain_message
 from chariot_apply.emulator.clock import Clock
 from chariot_apply.emulator.faults import FaultInjector, Faults
 from chariot_apply.emulator.store import DEFAULT_USER_ID, EmulatorError, EmulatorStore
-from chariot_apply.errors import plain_message
 
 Q = TypeVar("Q", bound=BaseModel)
 Handler = Callable[..., Awaitable[Response]]

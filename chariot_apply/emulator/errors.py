@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chariot_apply.backends.rest import api as rest
+from chariot_apply.chariot import rest_api as rest
 
 
 class EmulatorError(Exception):

@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from chariot_apply.backends.rest import api as rest
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.chariot.ilike import IlikePatternError, compile_ilike, literal
 from chariot_apply.emulator.errors import EmulatorError
 from chariot_apply.emulator.schema import timestamp

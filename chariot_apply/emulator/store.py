@@ -26,9 +26,10 @@ from typing import Any
 from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 
-from chariot_apply.backends.rest import api as rest
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.chariot.ilike import fold
 from chariot_apply.chariot.models import FINISHED_STATUSES
+from chariot_apply.chariot.quantity import QuantityError, parse_quantity
 from chariot_apply.chariot.semver import is_semver
 from chariot_apply.emulator import lifecycle, training
 from chariot_apply.emulator.catalog import Catalog, GpuSeed, load_catalog
@@ -56,7 +57,6 @@ from chariot_apply.emulator.schema import (
     run_json,
     timestamp,
 )
-from chariot_apply.quantity import QuantityError, parse_quantity
 
 CHECKPOINT_BUCKET = "chariot-checkpoints"
 DEFAULT_USER_ID = "00000000-0000-4000-8000-00000000cafe"

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from chariot_apply.quantity import QuantityError, parse_quantity
+from chariot_apply.chariot.quantity import QuantityError, parse_quantity
 
 #: Samples in a dataset the emulator knows nothing about (a catalog can name others): with the usual batch of 32,
 #: ten steps an epoch.

@@ -19,11 +19,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from chariot_apply import workflow
 from chariot_apply.apply.executor import ApplyResult, Outcome, Reporter
-from chariot_apply.asyncrun import run
 from chariot_apply.backends.rest.settings import url_password, without_credentials
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.github.api import BodyTooLarge, GitHubApi, GitHubError, PullRequest, ReadOnlyToken
 from chariot_apply.github.comments import (
     COMMENT_LIMIT,
@@ -44,11 +42,14 @@ from chariot_apply.github.event import GitHubEvent
 from chariot_apply.github.review import diverges, unproven
 from chariot_apply.github.runner import Runner
 from chariot_apply.manifest.errors import ManifestError
+from chariot_apply.plan.document import plan_json
 from chariot_apply.plan.model import Invalid, Plan, Violation
 from chariot_apply.render.describe import outcome_line
-from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown
 from chariot_apply.render.report import render_report_markdown
+from chariot_apply.runtime.asyncrun import run
+from chariot_apply.usecases import applying, planning, reporting
+from chariot_apply.workspace import project as project
 
 EMBEDDED = "embedded"
 #: Characters left unused under GitHub's comment limit, for what it may count differently.
@@ -222,7 +223,7 @@ def _run(step: Step) -> int:
     # The Chariot is the one the input names: never CHARIOT_URL from elsewhere, never the project file's.
     env = {k: v for k, v in step.env.items() if k != "CHARIOT_URL"}
     # Over REST, to that URL: neither the branch's project file nor the runner's SDK may send the plan elsewhere.
-    ws = workflow.open_workspace(inputs.manifests, env=env, chariot_url=None if inputs.embedded else inputs.chariot_url,
+    ws = project.open_workspace(inputs.manifests, env=env, chariot_url=None if inputs.embedded else inputs.chariot_url,
                                  server_from_project_file=False, backend="rest")
     try:
         if inputs.command == "report":
@@ -235,13 +236,13 @@ def _run(step: Step) -> int:
         run(ws.close())
 
 
-def _plan_and_act(step: Step, ws: workflow.Workspace) -> int:
+def _plan_and_act(step: Step, ws: project.Workspace) -> int:
     inputs, runner = step.inputs, step.runner
     options = ws.plan_options(prune=inputs.prune, allow_replace=inputs.allow_replace, targets=inputs.targets,
                               excludes=inputs.excludes, allow_protected=_protected_allowed(step))
-    plan = run(workflow.plan(ws, options, commit=step.event.sha), bulk_heap=True)
+    plan = run(planning.plan(ws, options, commit=step.event.sha), bulk_heap=True)
     plan_path = runner.temp_dir() / "chariot-apply-plan.json"
-    plan_path.write_text(render_json(plan), "utf-8")
+    plan_path.write_text(plan_json(plan), "utf-8")
     runner.add_summary(render_markdown(plan))
     step.outputs |= {"has-changes": str(plan.has_changes).lower(), "summary": plan.summary(),
                      "plan-json": str(plan_path), "risk": plan.risk.level,
@@ -301,7 +302,7 @@ def _plan(step: Step, plan: Plan) -> int:
     return 1 if plan.needs_attention else 0
 
 
-def _apply(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
+def _apply(step: Step, ws: project.Workspace, plan: Plan) -> int:
     runner = step.runner
     event = step.event.name
     if event == "pull_request_target":
@@ -322,7 +323,7 @@ def _apply(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
             return 1
         for line in why:
             print(line, file=step.log)
-    result = run(workflow.apply(ws, plan, LogReporter(step.log), check_stale=False,
+    result = run(applying.apply(ws, plan, LogReporter(step.log), check_stale=False,
                                 pull_request=pr.number if pr is not None else None))
     report = _outcomes_markdown(result, plan)
     runner.add_summary(report)
@@ -345,12 +346,12 @@ def results_marker(environment: str) -> str:
     return f"<!-- chariot-apply:results:{label_of(environment)} -->"
 
 
-def _report(step: Step, ws: workflow.Workspace) -> int:
+def _report(step: Step, ws: project.Workspace) -> int:
     """One results comment per pull request and environment, edited in place (never posted again unchanged), for
     the runs each pull request's merge created (their markers say which); on a pull request or its merge, only
     that one's."""
     runner, event = step.runner, step.event
-    found = run(workflow.report(ws))
+    found = run(reporting.report(ws))
     only: int | None = None
     if event.pull_request is not None:
         only = event.pull_request.number
@@ -389,13 +390,13 @@ def _report(step: Step, ws: workflow.Workspace) -> int:
     return 0
 
 
-def _reconcile(step: Step, ws: workflow.Workspace, plan: Plan) -> int:
+def _reconcile(step: Step, ws: project.Workspace, plan: Plan) -> int:
     """The scheduled job: carry out the lifecycle actions of the default branch's manifests (reviewed when they
     merged), and only those; declared drift is reported, never applied. The workflow's concurrency group keeps
     two from running at once."""
     runner = step.runner
     lifecycle = plan.only_lifecycle()
-    result = run(workflow.apply(ws, lifecycle, LogReporter(step.log), check_stale=False)) \
+    result = run(applying.apply(ws, lifecycle, LogReporter(step.log), check_stale=False)) \
         if lifecycle.has_changes else ApplyResult(())
     runner.add_summary(_outcomes_markdown(result, plan, what="reconcile"))
     drift = plan.declared_keys()

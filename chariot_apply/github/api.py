@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 
 LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 #: Who writes with a workflow's GITHUB_TOKEN (it may not ask GET /user who it is).

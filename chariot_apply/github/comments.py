@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chariot_apply.github.api import Comment, GitHubApi, PullRequest
-from chariot_apply.plan.document import PlanDocument
+from chariot_apply.plan.document import PlanDocument, plan_json
 from chariot_apply.plan.model import Plan
-from chariot_apply.render.document import render_json
 from chariot_apply.render.markdown import render_markdown, summary_markdown
 
 #: GitHub refuses comment bodies longer than this.
@@ -72,7 +71,7 @@ class ReviewRecord:
 
     @classmethod
     def of(cls, plan: Plan, provenance: Provenance = Provenance(), limit: int | None = None) -> ReviewRecord:
-        packed = base64.b64encode(zlib.compress(render_json(plan).encode(), 9)).decode()
+        packed = base64.b64encode(zlib.compress(plan_json(plan).encode(), 9)).decode()
         return cls(plan.target.commit if plan.target and plan.target.commit else "", plan.fingerprint(),
                    packed if len(packed) <= RECORD_LIMIT else None, limit, provenance)
 

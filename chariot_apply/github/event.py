@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.github.api import PullRequest, label_names
 
 

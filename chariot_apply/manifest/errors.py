@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 
 
 @dataclass(frozen=True, order=True)

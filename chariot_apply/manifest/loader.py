@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from chariot_apply.errors import plain_message
+from chariot_apply.chariot.quantity import QuantityError, parse_quantity
+from chariot_apply.diagnostics.errors import plain_message
+from chariot_apply.diagnostics.suggest import closest, did_you_mean
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
 from chariot_apply.manifest.expand import (
     DefaultsRule,
@@ -26,8 +28,6 @@ from chariot_apply.manifest.expand import (
 )
 from chariot_apply.manifest.model import DeclaredRun, RunDefaults, RunSpec, TrainingRun, TrainingRunSweep
 from chariot_apply.manifest.yaml_source import Document, Path_, format_path, parse_documents
-from chariot_apply.quantity import QuantityError, parse_quantity
-from chariot_apply.suggest import closest, did_you_mean
 
 YAML_SUFFIXES = (".yaml", ".yml")
 STDIN, STDIN_NAME = "-", "<stdin>"

@@ -11,8 +11,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from chariot_apply.errors import UserError, plain_message
-from chariot_apply.files import write_file
+from chariot_apply.diagnostics.errors import UserError, plain_message
+from chariot_apply.runtime.files import write_file
 
 Key = tuple[str, str | None]  # (blueprint name, version pattern)
 HEADER = ("# chariot-apply.lock: the blueprint each (name, version pattern) of the manifests resolved to.\n"

@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chariot_apply.chariot.quantity import parse_quantity
 from chariot_apply.chariot.semver import is_semver
-from chariot_apply.duration import parse_duration_text
+from chariot_apply.manifest.duration import parse_duration_text
 from chariot_apply.manifest.errors import Location
 from chariot_apply.manifest.yaml_source import Path_, format_path
-from chariot_apply.quantity import parse_quantity
 
 DesiredState = Literal["running", "stopped", "absent"]
 

@@ -15,15 +15,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from chariot_apply.errors import UserError, plain_message
-from chariot_apply.files import write_file
+from chariot_apply.diagnostics.errors import UserError, plain_message
+from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
 from chariot_apply.manifest.expand import DefaultsRule, defaults_rule
+from chariot_apply.manifest.file_names import PROJECT_FILE
 from chariot_apply.manifest.model import DefaultsSpec
 from chariot_apply.manifest.policy import Policy, PolicyRules
 from chariot_apply.manifest.yaml_source import format_path, parse_documents
-from chariot_apply.names import PROJECT_FILE
-from chariot_apply.suggest import did_you_mean
+from chariot_apply.runtime.files import write_file
 
 OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 DEFAULT_OWNER = "default"

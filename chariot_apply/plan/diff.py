@@ -11,7 +11,8 @@ from typing import Any, assert_never
 from chariot_apply.chariot.ilike import ilike
 from chariot_apply.chariot.jsonvalue import is_schema_default, same_json
 from chariot_apply.chariot.models import Gpu, Resources, Run, RunSummary
-from chariot_apply.lazyimport import import_without
+from chariot_apply.chariot.quantity import parse_quantity, same_quantity
+from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, ResourcesSpec
 from chariot_apply.manifest.policy import PolicyRules
 from chariot_apply.plan.footprint import assess, footprint
@@ -63,8 +64,7 @@ from chariot_apply.plan.references import (
 )
 from chariot_apply.plan.sensitive import scrub, write_only_paths
 from chariot_apply.plan.sweep_winner import sweep_promotions
-from chariot_apply.quantity import parse_quantity, same_quantity
-from chariot_apply.suggest import did_you_mean
+from chariot_apply.runtime.lazyimport import import_without
 
 REPLACE_HINT = ("runs are immutable: bump metadata.version to train a new run beside it, or allow the replace "
                 "with --allow-replace (or spec.allowReplace: true)")

@@ -28,9 +28,8 @@ from chariot_apply.chariot.errors import (
 )
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import ACTIVE_STATUSES, Model, Run, RunSummary
-from chariot_apply.concurrency import Bounded, settled
+from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.pending import still_pending
 from chariot_apply.plan.diff import build_plan, unknown_config_keys, validation_key
 from chariot_apply.plan.harvest import Harvest
 from chariot_apply.plan.live import (
@@ -42,10 +41,11 @@ from chariot_apply.plan.live import (
     Validation,
     ValidationKey,
     run_key,
+    still_pending,
 )
 from chariot_apply.plan.model import BlockedReplace, Create, Plan, PlanOptions, Replace
 from chariot_apply.plan.needs import harvest_needs
-from chariot_apply.suggest import did_you_mean
+from chariot_apply.runtime.concurrency import Bounded, settled
 
 NAME_BATCH = 100
 PAGE_SIZE = 1000
@@ -72,8 +72,8 @@ async def live_and_plan(client: Backend, declared: Sequence[DeclaredRun], option
                         ) -> tuple[LiveState, Plan]:
     """Read the live state and plan. Configs are validated while the projects are still being listed (those of
     every declared run, as far as time allows), then whatever the draft plan still needs. ``pending_models``:
-    model creates an earlier apply could not confirm, with when they were sent (``chariot_apply.pending``): not
-    promoted again while they may still commit, by the server's time."""
+    model creates an earlier apply could not confirm, with when they were sent (``workspace.pending_models``):
+    not promoted again while they may still commit, by the server's time."""
     bound = Bounded(concurrency)
     validations = Validations(client, bound)
     try:

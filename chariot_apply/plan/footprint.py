@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from chariot_apply.chariot.models import Gpu
-from chariot_apply.duration import format_duration, parse_duration_text
+from chariot_apply.manifest.duration import format_duration, parse_duration_text
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.policy import PolicyRules
 from chariot_apply.plan.live import LiveState, RunIdentity

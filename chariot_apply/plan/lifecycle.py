@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Literal
 
 from chariot_apply.chariot.models import Run
-from chariot_apply.duration import format_duration, parse_duration_text
+from chariot_apply.manifest.duration import format_duration, parse_duration_text
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.harvest import Harvest
 from chariot_apply.plan.ownership import parse_notes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from chariot_apply.chariot.errors import ConfigError
@@ -60,6 +60,17 @@ class LiveState:
 
 
 Validation = Mapping[ValidationKey, tuple[ConfigError, ...]]
+
+#: A model create (project id, model name, model version).
+ModelKey = tuple[str, str, str]
+#: A model create whose outcome is unknown may still commit for this long; after it, it is forgotten.
+PENDING_FOR = timedelta(minutes=10)
+
+
+def still_pending(entries: Mapping[ModelKey, datetime], now: datetime) -> dict[ModelKey, datetime]:
+    """Those of ``entries`` sent less than ``PENDING_FOR`` before ``now`` (the server's time, where known: the
+    times recorded are its own)."""
+    return {key: sent for key, sent in entries.items() if now - sent < PENDING_FOR}
 
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)

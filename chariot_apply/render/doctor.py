@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from chariot_apply.doctor import Report
+from chariot_apply.reports.diagnosis import Report
 
 MARKS = {"ok": "ok  ", "failed": "FAIL", "skipped": "skip"}
 

@@ -12,7 +12,7 @@ import yaml
 from chariot_apply.manifest.expand import escape_variables
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.yaml_source import format_path
-from chariot_apply.render.redact import redact_config
+from chariot_apply.plan.redact import redact_config
 
 
 def manifest_document(run: DeclaredRun, *, show_secrets: bool = False,

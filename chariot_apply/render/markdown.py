@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import assert_never
 
 from chariot_apply.plan.model import ATTENTION_KINDS, CHANGE_KINDS, Item, ItemKind, Plan
+from chariot_apply.plan.redact import redact_plan
 from chariot_apply.render.describe import diff_lines, headline, remarks
-from chariot_apply.render.redact import redact_plan
 
 
 def icon(kind: ItemKind) -> str:

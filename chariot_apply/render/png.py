@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chariot_apply.chariot.models import Metric
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 
 
 def write_png(metrics: Sequence[Metric], path: Path, title: str) -> None:

@@ -6,8 +6,8 @@ from pydantic import BaseModel, ConfigDict
 
 from chariot_apply.apply.executor import ApplyResult
 from chariot_apply.plan.model import ATTENTION_KINDS, Plan
+from chariot_apply.plan.redact import redact_plan
 from chariot_apply.render.describe import details, headline, outcome_line
-from chariot_apply.render.redact import redact_plan
 
 
 class ReconcileOutcome(BaseModel):

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 
 from chariot_apply.render.status import age
-from chariot_apply.results import Curve, Report, RunResult, SweepResult
+from chariot_apply.reports.results import Curve, Report, RunResult, SweepResult
 
 SPARKS = "▁▂▃▄▅▆▇█"
 

@@ -8,7 +8,7 @@ import math
 
 from chariot_apply.render.report import number
 from chariot_apply.render.status import age
-from chariot_apply.results import Curve, Report
+from chariot_apply.reports.results import Curve, Report
 
 WIDTH, HEIGHT, PAD = 560, 220, 36
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict
 
 from chariot_apply.chariot.models import FINISHED_STATUSES
 from chariot_apply.plan.ownership import parse_notes
-from chariot_apply.results import DEFAULT_RANKING
-from chariot_apply.views import RunView
+from chariot_apply.reports.results import DEFAULT_RANKING
+from chariot_apply.reports.run_view import RunView
 
 STATUS_FORMAT_VERSION: Literal[1] = 1
 BAR = 20

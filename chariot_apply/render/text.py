@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import assert_never
 
 from chariot_apply.plan.model import ATTENTION_KINDS, Item, ItemKind, Plan, traits
+from chariot_apply.plan.redact import redact_plan
 from chariot_apply.render.describe import details, headline, subject
-from chariot_apply.render.redact import redact_plan
 
 
 def _colour(kind: ItemKind) -> str | None:

@@ -22,11 +22,11 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply import __version__
-from chariot_apply.backends.rest import api as rest
 from chariot_apply.backends.rest.auth import ClientCredentials, Credentials, NoCredentials, StaticToken
 from chariot_apply.backends.rest.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.backends.rest.settings import ChariotSettings
 from chariot_apply.backends.rest.transport import AnswerTooSlow, transport_for
+from chariot_apply.chariot import rest_api as rest
 from chariot_apply.chariot.backend import Backend, matches_nothing, runs_by_id
 from chariot_apply.chariot.errors import (
     ApiException,
@@ -56,7 +56,7 @@ from chariot_apply.chariot.models import (
     SystemGpu,
 )
 from chariot_apply.chariot.semver import is_semver
-from chariot_apply.errors import describe_validation
+from chariot_apply.diagnostics.errors import describe_validation
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from chariot_apply.errors import UserError, plain_message
+from chariot_apply.diagnostics.errors import UserError, plain_message
 
 
 class ChariotSettings(BaseModel):

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from chariot_apply.gcpolicy import bulk_allocation
+from chariot_apply.runtime.gcpolicy import bulk_allocation
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ def _quiet_about_expected_failures(loop: asyncio.AbstractEventLoop, context: dic
     """A request left behind (a page past the end, a look-up after a failure) that failed the way requests fail
     (the server gone, a refusal) is no news: the command has said what went wrong, once, without a traceback.
     Anything else is reported as asyncio would."""
-    from chariot_apply.errors import UserError
+    from chariot_apply.diagnostics.errors import UserError
 
     if isinstance(context.get("exception"), UserError | OSError):
         return

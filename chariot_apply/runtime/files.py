@@ -10,7 +10,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_STEM = 100

@@ -1,23 +1,33 @@
 """Watching what was declared: each managed run with its progress, last event and latest metrics; a run's
 events and metrics; waiting for runs to reach a state. The client's reads, put together; no printing."""
 
+
+
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.errors import RunDoesNotExistError
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
-from chariot_apply.concurrency import Bounded
-from chariot_apply.errors import UserError
-from chariot_apply.plan.live import ProjectIndex, oldest_first
+from chariot_apply.diagnostics.errors import UserError
+from chariot_apply.diagnostics.suggest import did_you_mean
+from chariot_apply.plan.live import (
+    ProjectIndex,
+    oldest_first,
+)
 from chariot_apply.plan.ownership import is_owned
-from chariot_apply.views import RunView
+from chariot_apply.render.status import StatusDocument, status_document
+from chariot_apply.reports.results import sweep_metrics
+from chariot_apply.reports.run_view import RunView
+from chariot_apply.runtime.concurrency import Bounded
+from chariot_apply.workspace.project import Workspace
 
 FAILED_STATUSES = frozenset({"job_failed", "job_create_failed"})
 #: The newest metrics a status reads of each run: enough for the last validation pass (a blueprint writes its many
@@ -138,3 +148,71 @@ async def wait_for(client: Backend, run_ids: Sequence[str], until: Until, timeou
         if time.monotonic() >= deadline:
             return Waited(tuple(runs), True)
         await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+async def status(workspace: Workspace, projects: Iterable[str]) -> StatusDocument:
+    """Every run we own in ``projects``, with progress, last event and latest metrics."""
+    async with workspace.client() as client:
+        runs, names = await _managed(client, workspace.project.owner, projects, workspace.project.adopted)
+        views = await run_views(client, runs, names)
+    return status_document(views, workspace.project.owner, projects, datetime.now(UTC),
+                           sweep_metrics(workspace.manifests()) if workspace.paths else {})
+
+
+async def watch(workspace: Workspace, projects: Iterable[str], interval: float,
+                show: Callable[[StatusDocument], None]) -> None:
+    """``status`` again and again, each shown, until every run has finished (or the caller is interrupted)."""
+    projects = list(projects)
+    while True:
+        document = await status(workspace, projects)
+        show(document)
+        if all(line.status in FINISHED_STATUSES for line in document.runs):
+            return
+        await asyncio.sleep(interval)
+
+
+async def events(workspace: Workspace, address: str, *, follow: bool, interval: float,
+                 show: Callable[[Event], None]) -> None:
+    async with workspace.client() as client:
+        run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
+        if follow:
+            async for event in follow_events(client, run.id or "", interval):
+                show(event)
+        else:
+            for event in await events_of(client, run.id or ""):
+                show(event)
+
+
+async def metrics(workspace: Workspace, address: str, tags: Sequence[str] = ()) -> list[Metric]:
+    """Every metric of the run at ``address`` (``get_all_metrics``); a tag asked for that the run does not
+    report is an error with the tags it does (not an empty table)."""
+    async with workspace.client() as client:
+        run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
+        found = await client.get_all_metrics(run.id or "")
+    reported = sorted({m.tag for m in found})
+    for tag in tags:
+        if tag not in reported:
+            raise UserError(f"{address} reports no metric tag {tag!r}",
+                            hint=did_you_mean(tag, reported) + (f" (its tags: {', '.join(reported[:12])})"
+                                                                if reported else ""))
+    return found
+
+
+async def _managed(client: Backend, owner: str, projects: Iterable[str],
+                   adopted: Iterable[str]) -> tuple[list[Run], dict[str, str]]:
+    projects = sorted(set(projects))
+    index = ProjectIndex.of(await client.find_projects(projects))
+    wanted = sorted({index.ids[p] for p in projects if p in index.ids})
+    runs = [r async for r in client.iter_runs(project_ids=wanted, page_size=1000)] if wanted else []
+    adopted_ids = frozenset(adopted)
+    return [r for r in runs if is_owned(r.notes, r.id, owner, adopted_ids)], dict(index.names)
+
+
+
+
+async def wait(workspace: Workspace, run_ids: Sequence[str], until: Until, timeout: float, interval: float,
+               on_poll: Callable[[Sequence[Run]], None]) -> Waited:
+    async with workspace.client() as client:
+        return await wait_for(client, run_ids, until, timeout, interval, on_poll)
+
+

@@ -7,26 +7,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from chariot_apply.files import write_file
+from chariot_apply.plan.live import ModelKey, still_pending
+from chariot_apply.runtime.files import write_file
 
-#: (project id, model name, model version)
-ModelKey = tuple[str, str, str]
-PENDING_FOR = timedelta(minutes=10)
 PENDING_FILE = Path(".chariot-apply") / "pending-models.json"
 
 
 def read_pending(path: Path, now: datetime | None = None) -> dict[ModelKey, datetime]:
     """The model creates still pending at ``now`` (an unreadable file is an empty one: it only ever delays)."""
     return still_pending(read_pending_entries(path), now or datetime.now(UTC))
-
-
-def still_pending(entries: dict[ModelKey, datetime], now: datetime) -> dict[ModelKey, datetime]:
-    """Those of ``entries`` sent less than ``PENDING_FOR`` before ``now`` (the server's time, where known: the
-    times recorded are its own)."""
-    return {key: sent for key, sent in entries.items() if now - sent < PENDING_FOR}
 
 
 def read_pending_entries(path: Path) -> dict[ModelKey, datetime]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chariot_apply.connect import BackendChoice, Connection, SharedClient, connection
-from chariot_apply.errors import UserError
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.manifest.expand import DefaultsRule
+from chariot_apply.manifest.file_names import LOCK_FILE, PROJECT_FILE
 from chariot_apply.manifest.loader import Loaded, load_manifests
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.policy import Policy
@@ -22,9 +22,9 @@ from chariot_apply.manifest.project_file import (
     project_defaults,
     project_policy,
 )
-from chariot_apply.names import EMBEDDED_DB, LOCK_FILE, PROJECT_FILE
-from chariot_apply.pending import PENDING_FILE
 from chariot_apply.plan.model import PlanOptions
+from chariot_apply.workspace.connection import EMBEDDED_DB, BackendChoice, Connection, SharedClient, connection
+from chariot_apply.workspace.pending_models import PENDING_FILE
 
 if TYPE_CHECKING:
     from chariot_apply.chariot.backend import Backend

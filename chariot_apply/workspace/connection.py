@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from chariot_apply.backends.rest.settings import ChariotSettings, without_credentials
-from chariot_apply.errors import UserError
-from chariot_apply.names import EMBEDDED_DB
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.plan.model import EMBEDDED_EMULATOR, SDK_CONFIGURED
 
 if TYPE_CHECKING:  # the HTTP client loads when a command first talks to Chariot
@@ -22,6 +21,8 @@ if TYPE_CHECKING:  # the HTTP client loads when a command first talks to Chariot
     from chariot_apply.emulator.catalog import GpuSeed
 
 EMBEDDED_URL = "http://embedded-emulator"
+#: Where the embedded emulator keeps its state, beside the project file.
+EMBEDDED_DB = Path(".chariot-apply") / "emulator.db"
 
 
 BackendChoice = Literal["auto", "sdk", "rest"]

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.errors import (
@@ -20,35 +19,13 @@ from chariot_apply.chariot.errors import (
 )
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import ACTIVE_STATUSES
-from chariot_apply.workspace import Workspace
+from chariot_apply.reports.diagnosis import Check, Report
+from chariot_apply.workspace.project import Workspace
 
-Outcome = Literal["ok", "failed", "skipped"]
-_API_MODULE = Path(__file__).resolve().parent / "backends" / "rest" / "api.py"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    outcome: Outcome
-    detail: str = ""
-    request: str | None = None  # method and path (REST), or the SDK call
-    request_id: str | None = None
-    answer: str | None = None  # status and what came back
-    hint: str | None = None
+_API_MODULE = Path(__file__).resolve().parent.parent / "chariot" / "rest_api.py"
 
 
-@dataclass
-class Report:
-    server: str
-    backend: str
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(c.outcome != "failed" for c in self.checks)
-
-
-#: check name -> (HTTP method, the constant of backends/rest/api.py naming its path, the SDK call)
+#: check name -> (HTTP method, the constant of chariot/rest_api.py naming its path, the SDK call)
 ROUTES: dict[str, tuple[str, str, str]] = {
     "server answers and credentials are accepted": ("GET", "PROJECTS", "chariot.projects.get_project_id"),
     "project exists": ("GET", "PROJECTS", "chariot.projects.get_project_id"),
@@ -64,7 +41,7 @@ ROUTES: dict[str, tuple[str, str, str]] = {
 
 
 def api_line(constant: str) -> int | None:
-    """Where ``backends/rest/api.py`` defines ``constant``: the line to correct if a real server differs."""
+    """Where ``chariot/rest_api.py`` defines ``constant``: the line to correct if a real server differs."""
     try:
         text = _API_MODULE.read_text("utf-8")
     except OSError:
@@ -189,7 +166,7 @@ async def _run(name: str, step: Callable[[], Awaitable[str]], client: Backend, b
 
 
 def _path(constant: str) -> str:
-    from chariot_apply.backends.rest import api
+    from chariot_apply.chariot import rest_api as api
 
     value = getattr(api, constant)
     return value("{run_id}", "/events") if callable(value) else str(value)
@@ -202,7 +179,7 @@ def _failure(name: str, exc: ChariotError, asked: str, constant: str, backend: s
     if body:
         answer += f": {body[:200]}"
     line = api_line(constant)
-    route_fix = (f"switch to the SDK backend (--backend sdk), or correct chariot_apply/backends/rest/api.py "
+    route_fix = (f"switch to the SDK backend (--backend sdk), or correct chariot_apply/chariot/rest_api.py "
                  f"line {line} ({constant})" if line else "switch to the SDK backend (--backend sdk)")
     if isinstance(exc, NotFoundError) and status == 404 and not body.startswith("{"):
         hint = f"the gateway has no such route (a plain-text 404): our REST model has it wrong; {route_fix}"

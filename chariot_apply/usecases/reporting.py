@@ -1,0 +1,64 @@
+"""``report``: what the declared runs came to, read from Chariot and built by ``reports.results``."""
+
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from chariot_apply.chariot.models import Run
+from chariot_apply.diagnostics.errors import UserError
+from chariot_apply.manifest.model import DeclaredRun
+from chariot_apply.plan.diff import address, selected
+from chariot_apply.plan.fetch import PLAN_CONCURRENCY, fetch_live_state
+from chariot_apply.plan.live import runs_by_address
+from chariot_apply.plan.ownership import is_owned
+from chariot_apply.reports.results import Report, build_report, parse_rank_by
+from chariot_apply.runtime.concurrency import Bounded
+from chariot_apply.workspace.project import Workspace
+
+
+async def report(workspace: Workspace, targets: Sequence[str] = (), excludes: Sequence[str] = (),
+                 rank_by: str | None = None) -> Report:
+    """The results of the declared runs (those ``targets`` select): each one's newest run of ours, its metrics and
+    last event, and the models made from them."""
+    declared = workspace.manifests()
+    options = workspace.plan_options(targets=tuple(targets), excludes=tuple(excludes))
+    owner, adopted = workspace.project.owner, frozenset(workspace.project.adopted)
+    async with workspace.client() as client:
+        bound = Bounded(PLAN_CONCURRENCY)
+        live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, everything=False)
+        at = runs_by_address(live.runs)
+        chosen: list[DeclaredRun] = []
+        addresses: dict[int, str] = {}
+        current: dict[str, Run] = {}
+        for run in declared:
+            project_id = live.project_ids.get(run.project)
+            addr = address(live.project_names.get(project_id or "", run.project), run.name, run.version)
+            if not selected(addr, options):
+                continue
+            addresses[len(chosen)] = addr
+            chosen.append(run)
+            ours = [r for r in at.get((project_id or "", run.name, run.version), [])
+                    if is_owned(r.notes, r.id, owner, adopted)]
+            alive = [r for r in ours if r.status != "job_failed"]
+            if alive or ours:
+                current[addr] = alive[0] if alive else ours[-1]  # the run, else the newest failed attempt
+        if targets and not chosen:
+            raise UserError(f"--target {', '.join(targets)} matches no declared run",
+                            hint="give an address as project/name@version (globs allowed)")
+        ids = sorted(r.id for r in current.values() if r.id)
+        metrics = await bound.all(client.get_all_metrics(i) for i in ids)
+        events = await bound.all(client.get_events(i, limit=1, sort=["sequence:desc"]) for i in ids)
+        projects = sorted({r.project_id for r in current.values() if r.project_id})
+        models = await client.get_models(project_ids=projects) if client.lists_models and projects else []
+        sources = sorted({m.checkpoint_id for m in models if m.checkpoint_id})
+        checkpoints = await client.get_checkpoints(ids=sources, limit=1000) if sources else []
+        now = client.server_now() or datetime.now(UTC)
+    return build_report(owner, chosen, addresses, current, dict(zip(ids, metrics, strict=True)),
+                        {i: e[0] for i, e in zip(ids, events, strict=True) if e}, models, now,
+                        parse_rank_by(rank_by), {c.id: c.global_step for c in checkpoints
+                                                 if c.id and c.global_step is not None})
+
+
+
