@@ -55,7 +55,8 @@ def test_the_graph_sees_an_import_inside_a_function() -> None:
     """The contracts would pass vacuously if the graph missed lazy imports: ``validate --online`` imports the use
     cases inside the command, and the graph must hold that edge."""
     graph = grimp.build_graph("chariot_apply")
-    assert graph.direct_import_exists(importer="chariot_apply.cli.manifests", imported="chariot_apply.usecases.planning")
+    assert graph.direct_import_exists(importer="chariot_apply.cli.manifests",
+                                      imported="chariot_apply.usecases.planning")
 
 
 def test_a_broken_layer_is_found(tmp_path: Path) -> None:

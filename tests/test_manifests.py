@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.manifest.errors import ManifestError
 from chariot_apply.manifest.loader import load_manifests, manifest_schema
 from chariot_apply.manifest.model import TrainingRun
 from chariot_apply.manifest.project_file import load_project_file
+from chariot_apply.workspace.project import open_workspace
 from tests.cli_helpers import run_cli
 from tests.factories import manifest, write_manifests
 
@@ -140,11 +142,15 @@ def test_default_project_and_state() -> None:
 def test_project_file_and_environment(tmp_path: Path) -> None:
     path = tmp_path / "chariot-apply.yaml"
     path.write_text("owner: team-a\nproject: vision\nmanifests: [runs/]\n")
-    project, _ = load_project_file(path, env={"CHARIOT_APPLY_OWNER": "team-b"})
+    project = open_workspace(config=path, env={"CHARIOT_APPLY_OWNER": "team-b"}, need_manifests=False).project
     assert (project.owner, project.project, project.manifests) == ("team-b", "vision", ("runs/",))
+    flagged = open_workspace(config=path, env={"CHARIOT_APPLY_OWNER": "team-b"}, owner="team-c", need_manifests=False)
+    assert flagged.project.owner == "team-c"  # the flag, over the environment, over the file
+    with pytest.raises(UserError, match="CHARIOT_APPLY_OWNER: owner must"):
+        open_workspace(config=path, env={"CHARIOT_APPLY_OWNER": "bad owner!"}, need_manifests=False)
     path.write_text("owner: 'bad owner!'\nextra: 1\n")
     with pytest.raises(ManifestError) as info:
-        load_project_file(path, env={})
+        load_project_file(path)
     assert {p.path for p in info.value.problems} == {"owner", ""}  # an unknown key is said at its own line
     assert "chariot-apply.yaml:2:1: unknown key 'extra'" in str(info.value.details)
 

@@ -274,18 +274,20 @@ def test_a_large_apply_still_posts_its_result_within_githubs_limits(count: int, 
     """The reproduction: 2,000 creates applied, the result comment passed 65,536 characters and GitHub's 422
     became a warning. Cut like the plan comment: counts first, failures first, the rest in the step summary."""
     from chariot_apply.apply.executor import ApplyResult, Outcome
-    from chariot_apply.github.action import COMMENT_MARGIN, _outcomes_markdown
+    from chariot_apply.github.action import COMMENT_MARGIN
     from chariot_apply.github.api import GitHubApi, PullRequest
     from chariot_apply.github.comments import COMMENT_LIMIT
+    from chariot_apply.render.apply import apply_markdown, summarize
 
     outcomes = [Outcome(f"vision/run-{i:05d}@1.0.0", "create", i % 997 != 5, "created" if i % 997 != 5 else
                         "refused: the blueprint's schema says no", f"{i:08d}-0000-4000-8000-000000000000")
                 for i in range(count)]
     result = ApplyResult(tuple(outcomes))
     plan = build_plan([], state(), PlanOptions(owner="big"))
-    assert len(_outcomes_markdown(result, plan)) > COMMENT_LIMIT  # uncut, GitHub would refuse it
+    assert len(apply_markdown(summarize(result), plan.header())) > COMMENT_LIMIT  # uncut, GitHub would refuse it
     marker = "<!-- chariot-apply:applied:prod -->"
-    body = f"{marker}\n{_outcomes_markdown(result, plan, limit=COMMENT_LIMIT - len(marker) - 1 - COMMENT_MARGIN)}"
+    cut = apply_markdown(summarize(result), plan.header(), limit=COMMENT_LIMIT - len(marker) - 1 - COMMENT_MARGIN)
+    body = f"{marker}\n{cut}"
     with GitHubApi(github_server.url, "ghs_token") as api:
         api.create_comment(PullRequest(_repository(OPENED), PR), body)  # the stand-in refuses > 65,536 with 422
     failed = count - sum(o.ok for o in outcomes)
@@ -295,7 +297,7 @@ def test_a_large_apply_still_posts_its_result_within_githubs_limits(count: int, 
     summary = tmp_path / "summary.md"
     runner = RunnerFiles({"GITHUB_STEP_SUMMARY": str(summary)}, open(tmp_path / "log", "w"))  # noqa: SIM115
     runner.add_summary(render_markdown(plan))
-    runner.add_summary(_outcomes_markdown(result, plan))
+    runner.add_summary(apply_markdown(summarize(result), plan.header()))
     assert summary.stat().st_size <= 1_000_000  # under 1 MiB with a margin for what GitHub adds
 
 

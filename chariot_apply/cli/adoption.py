@@ -38,8 +38,10 @@ def adopt(ctx: click.Context, address: str) -> None:
 @click.pass_context
 def export(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], status: tuple[str, ...],
            ids: tuple[str, ...], output: Path | None, include_managed: bool) -> None:
-    """Write manifests for live runs: blueprint and exact version, task type, resources, config without schema
-    defaults, notes, and a state from the status. Planning them against the same runs changes nothing."""
+    """Write manifests for live runs.
+
+    Blueprint and exact version, task type, resources, config without schema defaults, notes, and a state from the
+    status. Planning them against the same runs changes nothing."""
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
     exported = run(exporting.export(ws, from_project, name_ilikes=name_ilike, statuses=status, ids=ids,
                                    include_managed=include_managed))
@@ -58,8 +60,9 @@ def export(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], s
 @click.pass_context
 def import_(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], status: tuple[str, ...],
             ids: tuple[str, ...], output: Path) -> None:
-    """Export, and adopt the runs chariot-apply does not own yet (recorded in the project file): bring the runs a
-    team already has under management in one step."""
+    """Export, and adopt the runs chariot-apply does not own yet (recorded in the project file).
+
+    Brings the runs a team already has under management in one step."""
     project_file = global_settings(ctx).project_file()
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
     imported = run(exporting.import_runs(ws, project_file, output, from_project, name_ilikes=name_ilike,

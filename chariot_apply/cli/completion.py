@@ -12,7 +12,9 @@ SHELLS = ("bash", "zsh", "fish")
 @click.argument("shell", type=click.Choice(SHELLS))
 @click.pass_context
 def completion(ctx: click.Context, shell: str) -> None:
-    """Print the shell completion script: eval "$(chariot-apply completion bash)" (or zsh, fish)."""
+    """Print the shell completion script.
+
+    eval "$(chariot-apply completion bash)" (or zsh, fish)."""
     completer = get_completion_class(shell)
     assert completer is not None  # every name in SHELLS is one of click's
     root = ctx.find_root().command

@@ -16,8 +16,9 @@ from chariot_apply.usecases.doctor import diagnose
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
 def doctor(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
-    """Check, read-only, that the configured Chariot answers every operation chariot-apply uses as modelled:
-    credentials, the project, look-ups, listings, events, metrics, checkpoints, GPUs, validation."""
+    """Check, read-only, that the configured Chariot answers every operation chariot-apply uses as modelled.
+
+    Credentials, the project, look-ups, listings, events, metrics, checkpoints, GPUs, validation."""
     ws = open_workspace(ctx, files, quiet=fmt == "json", need_manifests=False)
     try:
         declared = ws.manifests() if ws.paths else []

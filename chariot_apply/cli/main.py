@@ -14,30 +14,39 @@ from chariot_apply import __version__
 from chariot_apply.cli.common import global_options, with_options
 from chariot_apply.cli.errors import ChariotApplyGroup
 
-#: name -> (module:attribute, the one-line help ``--help`` shows)
+#: name -> (module:attribute, the one-line help ``--help`` lists: the first paragraph of the command's own help, word
+#: for word, as ``tests/test_cli_habits.py`` checks)
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("chariot_apply.cli.manifests:validate",
                  "Check manifests (schema, quantities, duplicates); --online validates configs against blueprints "
                  "too."),
-    "render": ("chariot_apply.cli.manifests:render", "Print the fully expanded TrainingRun documents as YAML."),
-    "lock": ("chariot_apply.cli.manifests:lock", "Resolve the manifests' blueprints into chariot-apply.lock."),
+    "render": ("chariot_apply.cli.manifests:render", "Print the fully expanded TrainingRun documents (variables, "
+                                                     "defaults and sweeps applied) as YAML."),
+    "lock": ("chariot_apply.cli.manifests:lock", "Resolve the manifests' blueprints into chariot-apply.lock (commit "
+                                                 "it); --upgrade [NAME ...] moves them."),
     "plan": ("chariot_apply.cli.plan:plan", "Show what apply would do."),
-    "apply": ("chariot_apply.cli.plan:apply", "Make Chariot match the manifests (or carry out a saved plan)."),
+    "apply": ("chariot_apply.cli.plan:apply", "Make Chariot match the manifests (or carry out a saved PLAN_FILE "
+                                              "exactly)."),
     "reconcile": ("chariot_apply.cli.reconcile:reconcile", "Carry out only the lifecycle actions the manifests' rules "
-                                                          "call for now (for cron); report declared drift."),
+                                                          "call for now; report declared drift."),
     "report": ("chariot_apply.cli.report:report", "Results of the declared runs: leaderboards, curves, promotions, "
                                                   "failures."),
-    "status": ("chariot_apply.cli.status:status", "Runs we own: status, progress, age, last event, metrics."),
-    "events": ("chariot_apply.cli.status:events", "The events of the run at ADDRESS, in sequence order."),
-    "metrics": ("chariot_apply.cli.status:metrics", "The metrics of the run at ADDRESS."),
-    "adopt": ("chariot_apply.cli.adoption:adopt", "Take ownership of the existing run at ADDRESS."),
+    "status": ("chariot_apply.cli.status:status", "Runs we own in the projects of the manifests: status, progress, "
+                                                  "age, last event, latest metrics."),
+    "events": ("chariot_apply.cli.status:events", "The events of the run at ADDRESS (project/name@version), in "
+                                                  "sequence order."),
+    "metrics": ("chariot_apply.cli.status:metrics", "The metrics of the run at ADDRESS (project/name@version)."),
+    "adopt": ("chariot_apply.cli.adoption:adopt", "Take ownership of the existing run at ADDRESS "
+                                                  "(project/name@version), recorded in the project file."),
     "export": ("chariot_apply.cli.adoption:export", "Write manifests for live runs."),
-    "import": ("chariot_apply.cli.adoption:import_", "Export, and adopt the runs chariot-apply does not own yet."),
-    "doctor": ("chariot_apply.cli.doctor:doctor", "Check, read-only, that the configured Chariot answers as "
-                                                  "modelled."),
+    "import": ("chariot_apply.cli.adoption:import_", "Export, and adopt the runs chariot-apply does not own yet "
+                                                     "(recorded in the project file)."),
+    "doctor": ("chariot_apply.cli.doctor:doctor", "Check, read-only, that the configured Chariot answers every "
+                                                  "operation chariot-apply uses as modelled."),
     "completion": ("chariot_apply.cli.completion:completion", "Print the shell completion script."),
     "emulator": ("chariot_apply.cli.emulator:emulator", "Run or seed the local Chariot emulator."),
-    "github": ("chariot_apply.cli.github:github", "GitHub Actions integration: the action, the PR comment, drift."),
+    "github": ("chariot_apply.cli.github:github", "GitHub Actions integration: the action's step, the pull-request "
+                                                  "comment, the drift check."),
 }
 
 

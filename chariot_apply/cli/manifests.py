@@ -55,8 +55,9 @@ def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...],
                                                    "to plan from, never for a log.")
 @click.pass_context
 def render(ctx: click.Context, files: tuple[str, ...], origins: bool, show_secrets: bool) -> None:
-    """Print the fully expanded TrainingRun documents (variables, defaults and sweeps applied) as YAML:
-    what `plan` diffs, readable, and (with --show-secrets) planned again to the same plan."""
+    """Print the fully expanded TrainingRun documents (variables, defaults and sweeps applied) as YAML.
+
+    What `plan` diffs, readable; with --show-secrets, planned again to the same plan."""
     ws = open_workspace(ctx, files, quiet=True)
     from chariot_apply.manifest.lock import read_lock
 

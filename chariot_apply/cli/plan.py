@@ -30,7 +30,7 @@ from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.plan import document as planfile
 from chariot_apply.plan.document import plan_json
 from chariot_apply.plan.model import Plan, PlanOptions
-from chariot_apply.render.apply import apply_summary
+from chariot_apply.render.apply import summarize
 from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.markdown import render_markdown
 from chariot_apply.render.text import render_text
@@ -117,12 +117,9 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
     on_terminal = sys.stdout.isatty()
     # A long plan on a terminal: one line a run, not every detail (`plan` shows them all).
     click.echo(render_text(result_plan, color=color, compact=on_terminal and len(result_plan.changes) > 50), nl=False)
-    if result_plan.invalid:
-        raise UserError("the plan has invalid runs; nothing was applied", hint="fix the problems listed above")
-    if result_plan.violations:
-        raise UserError(f"the plan breaks {len(result_plan.violations)} of the team's rules; nothing was applied",
-                        hint="see 'Needs attention': change the manifests, or the policy in the project file "
-                             "(a protected run: --allow-protected)")
+    refused = applying.refusal(result_plan)  # said before any confirmation; `apply` itself refuses it too
+    if refused is not None:
+        raise refused
     if not result_plan.has_changes:
         ctx.exit(_attention_exit(result_plan))
     if not auto_approve and plan_file is None:  # Terraform's rule: a saved plan was approved when saved
@@ -205,7 +202,7 @@ def _attention_exit(plan_: Plan) -> int:
 
 
 def _report(result: ApplyResult, interrupted: bool = False) -> None:
-    summary = apply_summary(result, interrupted=interrupted)
+    summary = summarize(result, interrupted=interrupted)
     click.echo(summary.line)
     for line in summary.errors:
         if line.startswith("Error:"):

@@ -23,8 +23,10 @@ from chariot_apply.usecases import reconciling
 @click.pass_context
 def reconcile(ctx: click.Context, files: tuple[str, ...], fmt: str, concurrency: int, detailed_exitcode: bool,
               locked: bool) -> None:
-    """Carry out the lifecycle actions only (limits, retries, promotions, retention, creates once what they
-    depend on finished); report declared drift without applying it. Idempotent: safe from cron."""
+    """Carry out only the lifecycle actions the manifests' rules call for now; report declared drift.
+
+    Limits, retries, promotions, retention, creates once what they depend on finished; declared drift is reported,
+    never applied. Idempotent: safe from cron."""
     ws = open_workspace(ctx, files, quiet=fmt == "json")
     options = ws.plan_options()
     # Outcomes are said once, at the end (a cron log reads best whole): the reporter stays quiet.

@@ -25,7 +25,9 @@ from chariot_apply.usecases import reporting
 @click.pass_context
 def report(ctx: click.Context, files: tuple[str, ...], target: tuple[str, ...], exclude: tuple[str, ...], fmt: str,
            rank_by: str | None, out: Path | None) -> None:
-    """Status and duration of the declared runs; per sweep a leaderboard and the best run's curves; the models
+    """Results of the declared runs: leaderboards, curves, promotions, failures.
+
+    Status and duration of the declared runs; per sweep a leaderboard and the best run's curves; the models
     promoted; the runs that failed, with why."""
     ws = open_workspace(ctx, files, quiet=fmt in ("json", "html"))
     result = run(reporting.report(ws, target, exclude, rank_by))

@@ -44,6 +44,7 @@ from chariot_apply.github.runner import Runner
 from chariot_apply.manifest.errors import ManifestError
 from chariot_apply.plan.document import plan_json
 from chariot_apply.plan.model import Invalid, Plan, Violation
+from chariot_apply.render.apply import apply_markdown, summarize
 from chariot_apply.render.describe import outcome_line
 from chariot_apply.render.markdown import render_markdown
 from chariot_apply.render.report import render_report_markdown
@@ -308,8 +309,10 @@ def _apply(step: Step, ws: project.Workspace, plan: Plan) -> int:
     if event == "pull_request_target":
         runner.warning("command: apply on a pull_request_target event runs with the base repository's secrets "
                        "for a pull request's code; apply on push to the default branch instead")
-    if plan.invalid or plan.violations:  # nothing is applied: as the command line refuses it
+    refused = applying.refusal(plan)  # said before the review is read; `apply` itself refuses it too
+    if refused is not None:
         _annotate_invalid(runner, plan)
+        runner.error(f"{refused.message} (hint: {refused.hint})")
         runner.set_outputs(step.outputs)
         return 1
     pr = None
@@ -325,11 +328,11 @@ def _apply(step: Step, ws: project.Workspace, plan: Plan) -> int:
             print(line, file=step.log)
     result = run(applying.apply(ws, plan, LogReporter(step.log), check_stale=False,
                                 pull_request=pr.number if pr is not None else None))
-    report = _outcomes_markdown(result, plan)
-    runner.add_summary(report)
+    summary = summarize(result)
+    runner.add_summary(apply_markdown(summary, plan.header()))
     if pr is not None and step.inputs.comment:
         marker = f"<!-- chariot-apply:applied:{label_of(step.inputs.environment)} -->"
-        comment = _outcomes_markdown(result, plan, limit=COMMENT_LIMIT - len(marker) - 1 - COMMENT_MARGIN)
+        comment = apply_markdown(summary, plan.header(), limit=COMMENT_LIMIT - len(marker) - 1 - COMMENT_MARGIN)
         _with_github(step, lambda api, target: api.create_comment(target, f"{marker}\n{comment}"), pr)
     for outcome in result.failed:
         runner.error(f"{outcome.address}: {outcome.kind} failed: {outcome.detail}")
@@ -398,7 +401,7 @@ def _reconcile(step: Step, ws: project.Workspace, plan: Plan) -> int:
     lifecycle = plan.only_lifecycle()
     result = run(applying.apply(ws, lifecycle, LogReporter(step.log), check_stale=False)) \
         if lifecycle.has_changes else ApplyResult(())
-    runner.add_summary(_outcomes_markdown(result, plan, what="reconcile"))
+    runner.add_summary(apply_markdown(summarize(result), plan.header(), what="reconcile"))
     drift = plan.declared_keys()
     if drift:
         runner.warning(f"{len(drift)} declared change(s) found and not applied (reconcile applies only lifecycle "
@@ -508,31 +511,6 @@ def _annotate_invalid(runner: Runner, plan: Plan) -> None:
         rule = f" (rule {item.rule} at {item.rule_location})" if isinstance(item, Violation) else ""
         for problem in item.problems:
             runner.error(f"{item.address}: {problem.path}: {problem.message}{rule}")
-
-
-def _outcomes_markdown(result: ApplyResult, plan: Plan, limit: int | None = None, what: str = "apply") -> str:
-    """The apply's outcome: the counts first, then a row an outcome, failures first; past ``limit`` characters
-    the rows are cut (never the counts), saying how many were left out and where they all are."""
-    failed = sum(1 for o in result.outcomes if not o.ok)
-    head = (f"### chariot-apply: {what} {'complete' if result.ok else 'incomplete'}\n\n"
-            f"Applied to {plan.header()}\n\n**{len(result.outcomes) - failed} done, {failed} failed.**\n\n")
-    if not result.outcomes:
-        return head + "Nothing to do.\n"
-    ordered = sorted(result.outcomes, key=lambda o: o.ok)  # failures first: what needs a look
-    rows = [f"| `{o.address}` | {o.kind} | {'✅' if o.ok else '❌'} {o.detail} | "
-            f"{f'`{o.run_id}`' if o.run_id else ''} |\n" for o in ordered]
-    table = "| run | action | outcome | run id |\n|---|---|---|---|\n"
-    if limit is None or len(head) + len(table) + sum(map(len, rows)) <= limit:
-        return head + table + "".join(rows)
-    note = "\n_{} more outcome(s) cut to fit; every outcome is in the workflow run's step summary._\n"
-    room = limit - len(head) - len(table) - len(note) - 10
-    kept: list[str] = []
-    for row in rows:
-        if room - len(row) < 0:
-            break
-        kept.append(row)
-        room -= len(row)
-    return head + table + "".join(kept) + note.format(len(rows) - len(kept))
 
 
 def comment_plan(api: GitHubApi, pr: PullRequest, marker: str, plan: Plan, provenance: Provenance) -> Upserted:

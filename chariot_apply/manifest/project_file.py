@@ -1,13 +1,11 @@
 """``chariot-apply.yaml``, the project file at the repository root: who owns the runs, where they are declared.
 
-Precedence, lowest first: the file, then ``CHARIOT_APPLY_*`` environment variables, then command-line flags.
+What the environment and the flags say over it (``CHARIOT_APPLY_*``, ``--owner``...) is decided in the workspace.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,9 +71,9 @@ def find_project_file(start: Path) -> Path | None:
     return None
 
 
-def load_project_file(path: Path | None, env: Mapping[str, str] | None = None) -> tuple[ProjectFile, Path | None]:
-    """The project file at ``path`` (or none), with environment overrides applied."""
-    env = os.environ if env is None else env
+def load_project_file(path: Path | None) -> ProjectFile:
+    """The project file at ``path`` as written (none: the defaults). What the environment and flags say over it is
+    the workspace's to decide (``workspace.project.open_workspace``)."""
     data: dict[str, Any] = {}
     document = None
     what = f"the project file ({_shown(path)})" if path is not None else "the project settings"
@@ -86,11 +84,8 @@ def load_project_file(path: Path | None, env: Mapping[str, str] | None = None) -
         if docs:
             document = docs[0]
             data = docs[0].data if isinstance(docs[0].data, dict) else {}
-    overrides = {"owner": env.get("CHARIOT_APPLY_OWNER"), "project": env.get("CHARIOT_APPLY_PROJECT"),
-                 "backend": env.get("CHARIOT_APPLY_BACKEND")}
-    data |= {k: v for k, v in overrides.items() if v}
     try:
-        return ProjectFile.model_validate(data), path
+        return ProjectFile.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -446,9 +446,10 @@ class Plan(Frozen):
         return tuple(i for i in self.items if isinstance(i, Waiting))
 
     def only_lifecycle(self) -> Plan:
-        """This plan without its declared changes: what ``reconcile`` carries out."""
-        return self.model_copy(update={"items": tuple(i for i in self.items if not isinstance(
-            i, Create | Stop | Delete | Replace) or is_lifecycle(i))})
+        """The lifecycle actions of this plan and what waits, nothing else: what ``reconcile`` carries out (the runs
+        that need attention are said from the whole plan, and block no lifecycle action elsewhere)."""
+        return self.model_copy(update={"items": tuple(i for i in self.items if isinstance(i, Waiting) or (
+            isinstance(i, Create | Stop | Delete | Replace | Promote | DeleteCheckpoints) and is_lifecycle(i)))})
 
     @property
     def has_changes(self) -> bool:

@@ -12,6 +12,24 @@ from chariot_apply.workspace.pending_models import add_pending
 from chariot_apply.workspace.project import Workspace
 
 
+class PlanRefused(UserError):
+    """A plan no apply carries out, not even in part: an invalid run or a broken team rule makes the whole apply
+    fail (as the plan already said), so that nothing half-done is left to explain."""
+
+
+def refusal(plan_: Plan) -> PlanRefused | None:
+    """Why ``plan_`` may not be applied (None: it may). The one gate: ``apply`` raises it, and the CLI and the
+    Action ask it first only to say it before anything else (a confirmation, a review)."""
+    if plan_.invalid:
+        return PlanRefused(f"the plan has {len(plan_.invalid)} invalid run(s); nothing was applied",
+                           hint="fix the problems the plan lists, then plan again")
+    if plan_.violations:
+        return PlanRefused(f"the plan breaks {len(plan_.violations)} of the team's rules; nothing was applied",
+                           hint="see 'Needs attention': change the manifests, or the policy in the project file "
+                                "(a protected run: --allow-protected)")
+    return None
+
+
 class StalePlanError(UserError):
     hint = "run `chariot-apply plan` again and review the new plan"
 
@@ -21,6 +39,11 @@ class StalePlanError(UserError):
 
 async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_stale: bool,
                 concurrency: int = 16, pull_request: int | None = None) -> ApplyResult:
+    """Carry ``plan_`` out, once it passes the gate (``refusal``) and, for a saved plan (``check_stale``), once its
+    runs are as it saw them."""
+    refused = refusal(plan_)
+    if refused is not None:
+        raise refused
     async with workspace.client() as client:
         if check_stale:
             stale = await stale_addresses(client, plan_)

@@ -129,14 +129,12 @@ def gpu_inventory(text: str | None) -> list[GpuSeed] | None:
         raise UserError(f"GPUs {text!r}: {exc}", hint="give TYPE=COUNT pairs, for example A100=8,T4=4") from None
 
 
-def connection(url: str | None = None, server_url_from_file: str | None = None,
-               embedded_db: Path = EMBEDDED_DB, env: Mapping[str, str] | None = None,
+def connection(url: str | None = None, embedded_db: Path = EMBEDDED_DB, env: Mapping[str, str] | None = None,
                backend: BackendChoice = "auto") -> Connection:
-    """Flags beat the environment, which beats the project file. ``auto`` is the SDK where it imports and no
+    """The connection to ``url`` (as the workspace chose it: ``workspace.project.choose``), with the rest of the
+    ``CHARIOT_*`` settings from ``env``; no URL: the embedded emulator. ``auto`` is the SDK where it imports and no
     Chariot URL is named for the REST model; the embedded emulator is always reached over REST."""
-    settings = ChariotSettings.from_env(env, url=url)
-    if settings is None and server_url_from_file:
-        settings = ChariotSettings.from_env(env, url=server_url_from_file)
+    settings = ChariotSettings.from_env(env, url=url) if url else None
     if backend == "auto":
         backend = "sdk" if settings is None and sdk_importable() else "rest"
     if backend == "sdk":

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chariot_apply.diagnostics.errors import UserError
+from pydantic import ValidationError as PydanticValidationError
+
+from chariot_apply.diagnostics.errors import UserError, plain_message
 from chariot_apply.manifest.expand import DefaultsRule
 from chariot_apply.manifest.file_names import LOCK_FILE, PROJECT_FILE
 from chariot_apply.manifest.loader import Loaded, load_manifests
@@ -77,12 +79,50 @@ class Workspace:
                 f"chariot-apply/v1): {shown}")
 
 
+#: The settings a flag, an environment variable and the project file may each give, and the variable of each. The
+#: flag beats the environment, which beats the file: decided here, for every command and the Action alike.
+CHOSEN_BY_ENVIRONMENT = {"owner": "CHARIOT_APPLY_OWNER", "project": "CHARIOT_APPLY_PROJECT",
+                         "backend": "CHARIOT_APPLY_BACKEND", "chariot_url": "CHARIOT_URL"}
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """What the flags, the environment and the project file decide together, and where each value came from."""
+
+    project: ProjectFile  # the project file's settings with owner, project and backend as chosen
+    chariot_url: str | None
+    sources: Mapping[str, str]  # setting -> "--owner", "CHARIOT_APPLY_OWNER" or the project file
+
+
+def choose(settings: ProjectFile, env: Mapping[str, str], flags: Mapping[str, str | None], *,
+           url_from_file: bool = True) -> Chosen:
+    """Each setting from its flag, else its environment variable, else the project file (``url_from_file``: its
+    ``server.url`` may name the Chariot; the Action names it itself)."""
+    given: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for name, variable in CHOSEN_BY_ENVIRONMENT.items():
+        if flags.get(name):
+            given[name], sources[name] = str(flags[name]), "--" + name.replace("_", "-")
+        elif env.get(variable):
+            given[name], sources[name] = env[variable], variable
+    url = given.pop("chariot_url", None)
+    if url is None and url_from_file and settings.server.url:
+        url, sources["chariot_url"] = settings.server.url, f"server.url in {PROJECT_FILE}"
+    try:
+        chosen = ProjectFile.model_validate(settings.model_dump() | given)
+    except PydanticValidationError as exc:
+        raise UserError("; ".join(f"{sources.get(str(e['loc'][0]), PROJECT_FILE)}: {plain_message(e)}"
+                                  for e in exc.errors()), hint="correct the flag or the environment variable") from None
+    return Chosen(chosen, url, sources)
+
+
 def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, owner: str | None = None,
                    project: str | None = None, chariot_url: str | None = None,
                    env: Mapping[str, str] | None = None, need_manifests: bool = True,
                    server_from_project_file: bool = True, variables: Mapping[str, str] | None = None,
                    backend: BackendChoice | None = None) -> Workspace:
-    """The project file (``config``, else the nearest upwards), overridden by ``env`` and then the arguments.
+    """The project file (``config``, else the nearest upwards), with what the environment and the arguments choose
+    over it (``choose``).
 
     Manifest paths from the project file are relative to it; ``files`` are relative to the working directory.
     The embedded emulator keeps its state beside the project file (else in the working directory), so that
@@ -90,15 +130,16 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
     """
     if config is not None and not config.is_file():
         raise UserError(f"no project file at {config}")
+    env = os.environ if env is None else env
     path = config if config is not None else find_project_file(Path.cwd())
-    settings, _ = load_project_file(path, env)
+    written = load_project_file(path)
+    chosen = choose(written, env, {"owner": owner, "project": project, "backend": backend, "chariot_url": chariot_url},
+                    url_from_file=server_from_project_file)
+    settings = chosen.project
     notices: list[str] = []
-    if not owner and "owner" not in settings.model_fields_set:
+    if "owner" not in chosen.sources and "owner" not in written.model_fields_set:
         notices.append(f"chariot-apply: no owner set (no `owner` in {path or PROJECT_FILE}, no CHARIOT_APPLY_OWNER, "
                        f"no --owner): runs are owned by {settings.owner!r}.")
-    overrides = {k: v for k, v in {"owner": owner, "project": project}.items() if v}
-    if overrides:
-        settings = settings.model_validate(settings.model_dump() | overrides)
     paths = tuple(files) or tuple(str(path.parent / p) if path else p for p in settings.manifests)
     if need_manifests and not paths:
         raise UserError("no manifests given", hint="pass -f PATH (a file, directory or glob), or list `manifests` "
@@ -109,15 +150,12 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
                        f"embedded emulator's state ({EMBEDDED_DB.parent}/) are written in {root}; create "
                        f"{PROJECT_FILE} where they belong (`chariot-apply init` is not needed: owner, project and "
                        "manifests are its three lines).")
-    from_file = settings.server.url if server_from_project_file else None
-    link = connection(chariot_url, from_file, embedded_db=root / EMBEDDED_DB, env=env,
-                      backend=backend or settings.backend)
+    link = connection(chosen.chariot_url, embedded_db=root / EMBEDDED_DB, env=env, backend=settings.backend)
     if link.notice:
         notices.append(link.notice)
     # ${VAR}: --var first, then the environment, then `vars:` in the project file.
-    values = {k: _text(v) for k, v in settings.vars.items()} | dict(os.environ if env is None else env) | dict(
-        variables or {})
-    environment = (os.environ if env is None else env).get("CHARIOT_APPLY_POLICY") or None
+    values = {k: _text(v) for k, v in settings.vars.items()} | dict(env) | dict(variables or {})
+    environment = env.get("CHARIOT_APPLY_POLICY") or None
     return Workspace(settings, link, paths, tuple(notices), values, tuple(project_defaults(path, settings)),
                      root / LOCK_FILE, root / PENDING_FILE, policy=project_policy(path, settings, environment))
 
