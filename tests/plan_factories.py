@@ -12,7 +12,7 @@ from chariot_apply.chariot.models import Resources, Run
 from chariot_apply.manifest.loader import check_document
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.yaml_source import parse_documents
-from chariot_apply.plan.diff import desired_spec
+from chariot_apply.plan.identity import desired_spec
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint
 from chariot_apply.plan.ownership import Marker, compose_notes, spec_fingerprint
 from tests.factories import manifest

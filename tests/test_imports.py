@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from chariot_apply.emulator.server import BackgroundServer
-from chariot_apply.plan.diff import DEEPDIFF_OPTIONALS
+from chariot_apply.plan.compare import DEEPDIFF_OPTIONALS
 from tests.factories import classifier_config, manifest, write_manifests
 
 LIST_MODULES = """

@@ -102,7 +102,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.f
 @given(json_values, json_values)
 def test_the_cheap_equality_agrees_with_the_structural_diff(a, b) -> None:
     from chariot_apply.chariot.jsonvalue import same_json
-    from chariot_apply.plan.diff import structural_differences
+    from chariot_apply.plan.compare import structural_differences
 
     differences = list(structural_differences(a, b, "config"))
     assert same_json(a, b) == (not differences)

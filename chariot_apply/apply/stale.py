@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.models import Run
-from chariot_apply.plan.diff import live_ref
+from chariot_apply.plan.context import live_ref
 from chariot_apply.plan.fetch import runs_named
 from chariot_apply.plan.live import runs_by_address
 from chariot_apply.plan.model import Create, Observed, Plan, RunRequest

@@ -30,8 +30,9 @@ from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import ACTIVE_STATUSES, Model, Run, RunSummary
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.plan.diff import build_plan, unknown_config_keys, validation_key
+from chariot_apply.plan.diff import build_plan, unknown_config_keys
 from chariot_apply.plan.harvest import Harvest
+from chariot_apply.plan.identity import validation_key
 from chariot_apply.plan.live import (
     BlueprintKey,
     LiveState,

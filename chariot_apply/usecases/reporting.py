@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from chariot_apply.chariot.models import Run
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.plan.diff import address, selected
+from chariot_apply.plan.context import address
 from chariot_apply.plan.fetch import PLAN_CONCURRENCY, fetch_live_state
 from chariot_apply.plan.live import runs_by_address
 from chariot_apply.plan.ownership import is_owned
+from chariot_apply.plan.selectors import selected
 from chariot_apply.reports.results import Report, build_report, parse_rank_by
 from chariot_apply.runtime.concurrency import Bounded
 from chariot_apply.workspace.project import Workspace
