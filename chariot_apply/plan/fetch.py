@@ -27,7 +27,7 @@ from chariot_apply.chariot.errors import (
     ValidationError,
 )
 from chariot_apply.chariot.ilike import escape_ilike
-from chariot_apply.chariot.models import ACTIVE_STATUSES, Model, Run, RunSummary
+from chariot_apply.chariot.models import ACTIVE_STATUSES, Blueprint, Model, Run, RunSummary
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.diff import build_plan, unknown_config_keys
@@ -45,7 +45,7 @@ from chariot_apply.plan.live import (
     still_pending,
 )
 from chariot_apply.plan.model import BlockedReplace, Create, Plan, PlanOptions, Replace
-from chariot_apply.plan.needs import harvest_needs
+from chariot_apply.plan.needs import Need, WrittenKey, harvest_needs
 from chariot_apply.runtime.concurrency import Bounded, settled
 
 NAME_BATCH = 100
@@ -157,70 +157,89 @@ async def fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], *,
 async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], adopted: Iterable[str],
                             bound: Bounded, locked: Mapping[BlueprintKey, str] | None,
                             meanwhile: Validations | None, everything: bool) -> LiveState:
-    keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
-                  key=lambda k: (k[0], k[1] or ""))
     names = sorted({r.spec.blueprint.name for r in declared})
-    async def runs_of_involved_projects() -> tuple[ProjectIndex, list[str], list[Run], list[RunSummary]]:
-        # The runs at the declared addresses, whole; and, as summaries, those elsewhere in the projects the
-        # manifests name: the owned runs no manifest declares any more are shown (and deleted with --prune) only
-        # if they are seen. With ``everything``, every one of them; else the active ones (a finished run no
-        # manifest declares needs no action), so that a plan's cost follows what is declared and running, not
-        # the projects' whole history.
-        index = ProjectIndex.of(await bound(client.find_projects(sorted({r.project for r in declared}))))
-        if any(r.project not in index.ids for r in declared):  # a typo: the names there are, for its hint
-            with contextlib.suppress(ChariotError):
-                known_projects.extend(p.name for p in await bound(client.get_projects()))
-        involved = sorted({index.ids[r.project] for r in declared if r.project in index.ids})
-        addresses = {(index.ids[r.project], r.name, r.version) for r in declared if r.project in index.ids}
-        statuses = None if everything else ACTIVE_STATUSES
-        whole, *listings = await settled(runs_at_addresses(client, involved, addresses, bound),
-                                         *(list_project(client, p, bound, statuses=statuses) for p in involved))
-        elsewhere = {r.id: r for listing in listings for r in listing if run_key(r) not in addresses}
-        return index, involved, whole, list(elsewhere.values())
-
     known_projects: list[str] = []
-    lookups_task = bound.all(_resolve(client, key) for key in keys)
+    listing = asyncio.ensure_future(_involved_runs(client, declared, bound, everything, known_projects))
+    resolving = asyncio.ensure_future(_blueprints(client, declared, locked or {}, bound))
     versions_task = bound(client.get_blueprints(names=names, limit=PAGE_SIZE)) if names else _nothing()
     wants_gpus = any(r.spec.resources.gpu is not None for r in declared if r.spec.state == "running")
     gpus_task = bound(client.get_available_system_gpus()) if wants_gpus else _nothing()
-    locked_task = bound.all(_blueprint_by_id(client, i) for i in sorted(set((locked or {}).values())))
-    async def blueprints() -> tuple[list[tuple[BlueprintKey, ResolvedBlueprint | str]],
-                                    dict[BlueprintKey, ResolvedBlueprint | str], dict[BlueprintKey, ResolvedBlueprint]]:
-        """The look-ups, and what each declared pair resolves to through the lock (and what is newer)."""
-        lookups, pinned = await settled(lookups_task, locked_task)
-        return (lookups, *_apply_lock(dict(lookups), locked or {}, {b.id: b for b in pinned if b is not None}))
-
-    listing, resolving = asyncio.ensure_future(runs_of_involved_projects()), asyncio.ensure_future(blueprints())
-
-    async def validate_meanwhile() -> None:
-        if meanwhile is None:
-            return
-        _, resolved, _ = await resolving
-        wanted = sorted({validation_key(b.id, r.spec.config) for r in declared if r.spec.state == "running"
-                         and isinstance(b := resolved.get((r.spec.blueprint.name, r.spec.blueprint.version)),
-                                        ResolvedBlueprint)})
-        # Leave room for a wave of pages: the listing is what the plan waits for.
-        await meanwhile.meanwhile(wanted, until=listing, width=max(1, bound.limit - MAX_PAGES_AT_ONCE))
-
     (index, involved, runs, elsewhere), (lookups, resolved, newer), versions, gpus, _ = await settled(
-        listing, resolving, versions_task, gpus_task, validate_meanwhile())
-    project_ids, project_names = index.ids, index.names
+        listing, resolving, versions_task, gpus_task, _validate_meanwhile(declared, meanwhile, resolving, listing,
+                                                                         bound))
     listed = frozenset(involved)  # every run of these was listed, or every active one
-    by_id = {b.id: ResolvedBlueprint.of(b) for b in versions or []}
-    by_id |= {r.id: r for _, r in lookups if isinstance(r, ResolvedBlueprint)}
-    missing = sorted({r.blueprint_id for r in [*runs, *elsewhere] if r.blueprint_id and r.blueprint_id not in by_id})
-    for found in await bound.all(_blueprint_by_id(client, i) for i in missing):
-        if found is not None:
-            by_id[found.id] = found
-    harvest, models = await _harvest(client, declared, runs, project_ids, bound)
+    by_id = await _blueprints_by_id(client, versions or [], lookups, [*runs, *elsewhere], bound)
+    harvest, models = await _harvest(client, declared, runs, index.ids, bound)
     now = client.server_now() or datetime.now(UTC)
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
-    return LiveState(project_ids=project_ids, project_names=project_names, blueprints=resolved,
+    return LiveState(project_ids=index.ids, project_names=index.names, blueprints=resolved,
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=listed if everything else frozenset(),
                      active_projects=listed, elsewhere=tuple(elsewhere),
                      adopted=frozenset(adopted), newer=newer, harvest=harvest, models=models,
                      gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None,
                      known_projects=tuple(known_projects), now=now)
+
+
+async def _involved_runs(client: Backend, declared: Sequence[DeclaredRun], bound: Bounded, everything: bool,
+                         known_projects: list[str]) -> tuple[ProjectIndex, list[str], list[Run], list[RunSummary]]:
+    """The runs at the declared addresses, whole; and, as summaries, those elsewhere in the projects the manifests
+    name: the owned runs no manifest declares any more are shown (and deleted with --prune) only if they are seen.
+    With ``everything``, every one of them; else the active ones (a finished run no manifest declares needs no
+    action), so that a plan's cost follows what is declared and running, not the projects' whole history. Where a
+    declared project does not exist, ``known_projects`` gets the names there are, for its hint."""
+    index = ProjectIndex.of(await bound(client.find_projects(sorted({r.project for r in declared}))))
+    if any(r.project not in index.ids for r in declared):
+        with contextlib.suppress(ChariotError):
+            known_projects.extend(p.name for p in await bound(client.get_projects()))
+    involved = sorted({index.ids[r.project] for r in declared if r.project in index.ids})
+    addresses = {(index.ids[r.project], r.name, r.version) for r in declared if r.project in index.ids}
+    statuses = None if everything else ACTIVE_STATUSES
+    whole, *listings = await settled(runs_at_addresses(client, involved, addresses, bound),
+                                     *(list_project(client, p, bound, statuses=statuses) for p in involved))
+    elsewhere = {r.id: r for listing in listings for r in listing if run_key(r) not in addresses}
+    return index, involved, whole, list(elsewhere.values())
+
+
+Lookups = list[tuple[BlueprintKey, ResolvedBlueprint | str]]
+
+
+async def _blueprints(client: Backend, declared: Sequence[DeclaredRun], locked: Mapping[BlueprintKey, str],
+                      bound: Bounded) -> tuple[Lookups, dict[BlueprintKey, ResolvedBlueprint | str],
+                                               dict[BlueprintKey, ResolvedBlueprint]]:
+    """The look-ups, and what each declared pair resolves to through the lock (and what is newer)."""
+    keys = sorted({(r.spec.blueprint.name, r.spec.blueprint.version) for r in declared if r.spec.state == "running"},
+                  key=lambda k: (k[0], k[1] or ""))
+    lookups, pinned = await settled(bound.all(_resolve(client, key) for key in keys),
+                                    bound.all(_blueprint_by_id(client, i) for i in sorted(set(locked.values()))))
+    return (lookups, *_apply_lock(dict(lookups), locked, {b.id: b for b in pinned if b is not None}))
+
+
+async def _validate_meanwhile(declared: Sequence[DeclaredRun], meanwhile: Validations | None,
+                              resolving: asyncio.Future[tuple[Lookups, dict[BlueprintKey, ResolvedBlueprint | str],
+                                                              dict[BlueprintKey, ResolvedBlueprint]]],
+                              listing: asyncio.Future[Any], bound: Bounded) -> None:
+    """The declared configs validated while the projects are listed, once their blueprints are known."""
+    if meanwhile is None:
+        return
+    _, resolved, _ = await resolving
+    wanted = sorted({validation_key(b.id, r.spec.config) for r in declared if r.spec.state == "running"
+                     and isinstance(b := resolved.get((r.spec.blueprint.name, r.spec.blueprint.version)),
+                                    ResolvedBlueprint)})
+    # Leave room for a wave of pages: the listing is what the plan waits for.
+    await meanwhile.meanwhile(wanted, until=listing, width=max(1, bound.limit - MAX_PAGES_AT_ONCE))
+
+
+async def _blueprints_by_id(client: Backend, versions: Sequence[Blueprint], lookups: Lookups,
+                            runs: Sequence[Run | RunSummary], bound: Bounded) -> dict[str, ResolvedBlueprint]:
+    """Every blueprint a plan speaks of, by id: the versions of the declared names, what the look-ups found, and
+    those the live runs use (read by id where neither said them)."""
+    by_id = {b.id: ResolvedBlueprint.of(b) for b in versions}
+    by_id |= {r.id: r for _, r in lookups if isinstance(r, ResolvedBlueprint)}
+    missing = sorted({r.blueprint_id for r in runs if r.blueprint_id and r.blueprint_id not in by_id})
+    for found in await bound.all(_blueprint_by_id(client, i) for i in missing):
+        if found is not None:
+            by_id[found.id] = found
+    return by_id
 
 
 async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Sequence[Run],
@@ -233,14 +252,10 @@ async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Seque
     needs = harvest_needs(declared)
     if not needs:
         return {}, ()
-    keys = {(project_ids.get(project, ""), name, version): need for (project, name, version), need in needs.items()}
-    targets = [r for r in runs if r.id and (need := keys.get((r.project_id or "", r.name or "", r.version or "")))
-               is not None and (not need.failed_only or r.status == "job_failed")]
-    by_metric = sorted(r.id or "" for r in targets if keys[(r.project_id or "", r.name or "", r.version or "")].metrics)
-    projects = {project_ids[p] for (p, _, _), need in needs.items() if need.models and p in project_ids}
-    projects |= {project_ids[p.model.project] for r in declared if r.spec.state == "running" for p in r.promotions
-                 if p.model.project and p.model.project in project_ids}
-    checkpoints_task = bound(client.get_checkpoints(run_ids=[r.id for r in targets], limit=PAGE_SIZE)) \
+    targets = _harvest_targets(runs, needs, project_ids)
+    by_metric = sorted(run_id for run_id, need in targets.items() if need.metrics)
+    projects = _model_projects(declared, needs, project_ids)
+    checkpoints_task = bound(client.get_checkpoints(run_ids=list(targets), limit=PAGE_SIZE)) \
         if targets else _nothing()
     metrics_task = bound.all(client.get_all_metrics(i) for i in by_metric)
     models_task = bound(client.get_models(project_ids=sorted(projects))) \
@@ -248,11 +263,28 @@ async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Seque
     checkpoints, metrics, models = await settled(checkpoints_task, metrics_task, models_task)
     values = {run_id: {(m.global_step, m.tag): m.value for m in found}
               for run_id, found in zip(by_metric, metrics, strict=True)}
-    harvest = {r.id or "": Harvest(tuple(c for c in checkpoints or [] if c.run_id == r.id), values.get(r.id or "", {}))
-               for r in targets}
+    harvest = {run_id: Harvest(tuple(c for c in checkpoints or [] if c.run_id == run_id), values.get(run_id, {}))
+               for run_id in targets}
     if not projects:
         return harvest, ()
     return harvest, tuple(models) if models is not None else None
+
+
+def _harvest_targets(runs: Sequence[Run], needs: Mapping[WrittenKey, Need],
+                     project_ids: Mapping[str, str]) -> dict[str, Need]:
+    """The live runs to read checkpoints of, by id, with what else to read of each."""
+    keys = {(project_ids.get(project, ""), name, version): need for (project, name, version), need in needs.items()}
+    return {r.id: need for r in runs if r.id and (need := keys.get(run_key(r))) is not None
+            and (not need.failed_only or r.status == "job_failed")}
+
+
+def _model_projects(declared: Sequence[DeclaredRun], needs: Mapping[WrittenKey, Need],
+                    project_ids: Mapping[str, str]) -> set[str]:
+    """The projects whose models a plan reads: where runs promote or keep checkpoints, and where they promote to."""
+    projects = {project_ids[p] for (p, _, _), need in needs.items() if need.models and p in project_ids}
+    projects |= {project_ids[p.model.project] for r in declared if r.spec.state == "running" for p in r.promotions
+                 if p.model.project and p.model.project in project_ids}
+    return projects
 
 
 def _apply_lock(resolved: dict[BlueprintKey, ResolvedBlueprint | str], locked: Mapping[BlueprintKey, str],

@@ -11,20 +11,9 @@ from chariot_apply.chariot.models import Gpu
 from chariot_apply.manifest.duration import format_duration, parse_duration_text
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.policy import PolicyRules
+from chariot_apply.plan.costs import ActionFootprint, Footprint, Risk
 from chariot_apply.plan.live import LiveState, RunIdentity
-from chariot_apply.plan.model import (
-    ActionFootprint,
-    Create,
-    Delete,
-    Footprint,
-    Item,
-    LiveRun,
-    Replace,
-    Risk,
-    Stop,
-    Waiting,
-    phase_of,
-)
+from chariot_apply.plan.model import Create, Delete, Item, LiveRun, Replace, Stop, Waiting, phase_of
 
 
 def max_hours(run: DeclaredRun | None) -> float | None:
@@ -44,30 +33,31 @@ def _added(item: Item, declared: Mapping[str, DeclaredRun]) -> ActionFootprint |
     match item:
         case Create() | Replace():
             res = item.run.resources
-            gpu = res.gpu
-            hours = max_hours(declared.get(item.address))
             freed = item.live.gpu if isinstance(item, Replace) and item.live.phase == "active" else None
-            count = (gpu.count if gpu else 0) - (freed.count if freed and gpu and freed.type == gpu.type else 0)
-            return ActionFootprint(address=item.address, kind=item.kind, gpus=count, gpu_type=gpu.type if gpu else None,
-                                   cpu=res.cpu, memory=res.memory,
-                                   gpu_hours=gpu.count * hours if gpu and hours is not None else None,
-                                   bounded=gpu is None or hours is not None)
+            return _asking(item.address, item.kind, res.gpu, res.cpu, res.memory, declared.get(item.address), freed)
         case Waiting():
             run = declared.get(item.address)
             spec = run.spec.resources if run is not None else None
             gpu = Gpu(count=spec.gpu.count, type=spec.gpu.type) if spec is not None and spec.gpu else None
-            hours = max_hours(run)
-            return ActionFootprint(address=item.address, kind=item.kind, gpus=gpu.count if gpu else 0,
-                                   gpu_type=gpu.type if gpu else None, cpu=spec.cpu if spec else "",
-                                   memory=spec.memory if spec else "",
-                                   gpu_hours=gpu.count * hours if gpu and hours is not None else None,
-                                   bounded=gpu is None or hours is not None)
+            return _asking(item.address, item.kind, gpu, spec.cpu if spec else "", spec.memory if spec else "", run,
+                           None)
         case Stop() | Delete():
             gpu = item.live.gpu if item.live.phase == "active" else None
             return ActionFootprint(address=item.address, kind=item.kind, gpus=-gpu.count if gpu else 0,
                                    gpu_type=gpu.type if gpu else None)
         case _:
             return None
+
+
+def _asking(address: str, kind: str, gpu: Gpu | None, cpu: str, memory: str, run: DeclaredRun | None,
+            freed: Gpu | None) -> ActionFootprint:
+    """A change that asks for ``gpu`` (less what its replaced run ``freed`` of the same type), bounded in hours by
+    the run's maxDuration where it declares one."""
+    hours = max_hours(run)
+    count = (gpu.count if gpu else 0) - (freed.count if freed and gpu and freed.type == gpu.type else 0)
+    return ActionFootprint(address=address, kind=kind, gpus=count, gpu_type=gpu.type if gpu else None, cpu=cpu,
+                           memory=memory, gpu_hours=gpu.count * hours if gpu and hours is not None else None,
+                           bounded=gpu is None or hours is not None)
 
 
 def in_use(runs: Iterable[RunIdentity], owned: Iterable[bool],
@@ -90,6 +80,21 @@ def footprint(items: Sequence[Item], live: LiveState, declared: Mapping[str, Dec
     """``owned``: for each of ``live.runs`` then ``live.elsewhere``, whether it is ours."""
     now, now_by_project = in_use([*live.runs, *live.elsewhere], owned, live.project_names)
     actions = [a for item in items if (a := _added(item, declared)) is not None]
+    change, after_by_project = _gpu_change(items, actions, now_by_project)
+    after = now + change
+    hours = sum(a.gpu_hours or 0.0 for a in actions if a.gpus > 0)
+    unbounded = tuple(sorted({a.address for a in actions if not a.bounded and a.gpus > 0}))
+    cost = _cost(actions, prices)
+    return Footprint(actions=tuple(actions), change={t: n for t, n in sorted(change.items()) if n},
+                     in_use=dict(sorted(now.items())), after=_positive(after),
+                     after_by_project={p: _positive(c) for p, c in sorted(after_by_project.items())
+                                       if any(v > 0 for v in c.values())},
+                     gpu_hours=round(hours, 3), unbounded=unbounded, cost=round(cost, 2) if cost is not None else None)
+
+
+def _gpu_change(items: Sequence[Item], actions: Sequence[ActionFootprint],
+                now_by_project: Mapping[str, Counter[str]]) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    """The change in GPUs held at once, by type, and what each project holds after the apply."""
     change: Counter[str] = Counter()
     after_by_project = {p: Counter(c) for p, c in now_by_project.items()}
     for action in actions:
@@ -103,18 +108,19 @@ def footprint(items: Sequence[Item], live: LiveState, declared: Mapping[str, Dec
             change[item.live.gpu.type] -= item.live.gpu.count
             after_by_project.setdefault(_project_of(item.address), Counter())[item.live.gpu.type] -= \
                 item.live.gpu.count
-    after = now + change
-    hours = sum(a.gpu_hours or 0.0 for a in actions if a.gpus > 0)
-    unbounded = tuple(sorted({a.address for a in actions if not a.bounded and a.gpus > 0}))
+    return change, after_by_project
+
+
+def _cost(actions: Sequence[ActionFootprint], prices: Mapping[str, float]) -> float | None:
+    """The GPU-hours added, at the project file's prices (None: no price list, or a type without a price)."""
     added_types = {a.gpu_type for a in actions if a.gpus > 0 and a.gpu_type}
-    cost = None
-    if prices and added_types and all(t in prices for t in added_types):
-        cost = sum((a.gpu_hours or 0.0) * prices[a.gpu_type or ""] for a in actions if a.gpus > 0 and a.gpu_type)
-    return Footprint(actions=tuple(actions), change={t: n for t, n in sorted(change.items()) if n},
-                     in_use=dict(sorted(now.items())), after={t: n for t, n in sorted(after.items()) if n > 0},
-                     after_by_project={p: {t: n for t, n in sorted(c.items()) if n > 0}
-                                       for p, c in sorted(after_by_project.items()) if any(v > 0 for v in c.values())},
-                     gpu_hours=round(hours, 3), unbounded=unbounded, cost=round(cost, 2) if cost is not None else None)
+    if not prices or not added_types or not all(t in prices for t in added_types):
+        return None
+    return sum((a.gpu_hours or 0.0) * prices[a.gpu_type or ""] for a in actions if a.gpus > 0 and a.gpu_type)
+
+
+def _positive(counts: Counter[str]) -> dict[str, int]:
+    return {t: n for t, n in sorted(counts.items()) if n > 0}
 
 
 def assess(items: Sequence[Item], fp: Footprint, now: datetime | None, rules: PolicyRules,

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.policy import ANY_GPU, Policy
-from chariot_apply.plan.model import Create, Delete, Footprint, Item, Problem, Replace, Stop, Violation, Waiting
+from chariot_apply.plan.costs import Footprint
+from chariot_apply.plan.model import Create, Delete, Item, Problem, Replace, Stop, Violation, Waiting
 
 
 def _violation(policy: Policy, rule: str, address: str, run: DeclaredRun | None, path: str, message: str,

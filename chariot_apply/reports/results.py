@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -191,6 +192,18 @@ def _params(run: DeclaredRun, points: Sequence[DeclaredRun]) -> dict[str, Any]:
     return {k: run.spec.config.get(k) for k in keys if len({repr(p.spec.config.get(k)) for p in points}) > 1}
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What was read of Chariot for a report: the run at each address (ours, the newest attempt), and by run id its
+    metrics and last event."""
+
+    addresses: Mapping[int, str]
+    live: Mapping[str, Run]
+    metrics: Mapping[str, Sequence[Metric]]
+    events: Mapping[str, Event]
+    now: datetime
+
+
 def build_report(owner: str, declared: Sequence[DeclaredRun], addresses: Mapping[int, str],
                  live: Mapping[str, Run], metrics: Mapping[str, Sequence[Metric]], events: Mapping[str, Event],
                  models: Sequence[Model], now: datetime, rank_by: tuple[str, Mode] | None = None,
@@ -198,61 +211,79 @@ def build_report(owner: str, declared: Sequence[DeclaredRun], addresses: Mapping
     """``addresses``: each declared run's address, by its index; ``live``: the run at each address (ours, the newest
     attempt); ``metrics`` and ``events`` (the last) by run id; ``models`` with our marker, for the promotions, and
     the steps of the checkpoints they came from."""
-    def result(index: int, run: DeclaredRun, points: Sequence[DeclaredRun], metric: tuple[str, Mode] | None
-               ) -> RunResult:
-        address = addresses[index]
-        found = live.get(address)
-        run_id = found.id if found else None
-        status = (found.status or "unknown") if found else "not created"
-        ended = found is not None and found.status in FINISHED_STATUSES
-        duration = None
-        if found is not None and found.created_at is not None:
-            end = found.status_updated_at if ended and found.status_updated_at else now
-            duration = max(0.0, (end - found.created_at).total_seconds())
-        progress = None
-        if found is not None and found.progress and found.progress[0].final_value:
-            progress = min(1.0, float(found.progress[0].value or 0) / float(found.progress[0].final_value))
-        series = metrics.get(run_id or "", ())
-        score = _best((None if m.value is None else float(m.value) for m in series if metric and m.tag == metric[0]),
-                      metric[1]) if metric else None
-        marker = parse_notes(found.notes)[1] if found is not None else None
-        return RunResult(address=address, run_id=run_id, status=status, duration_seconds=duration, progress=progress,
-                         params=_params(run, points) if len(points) > 1 else {}, score=score,
-                         failed_reason=_reason(events.get(run_id or "")) if status in ("job_failed",
-                                                                                        "job_create_failed") else None,
-                         pull_request=marker.pull_request if marker is not None else None)
-
+    read = _Read(addresses, live, metrics, events, now)
     by_sweep: dict[str, list[tuple[int, DeclaredRun]]] = {}
     lone: list[tuple[int, DeclaredRun]] = []
     for index, run in enumerate(declared):
         origin = run.manifest.metadata.sweep
         (by_sweep.setdefault(f"{run.project}/{origin.name}", []) if origin else lone).append((index, run))
-    sweeps = []
-    for name, members in sorted(by_sweep.items()):
-        sweep_runs = [r for _, r in members]
-        metric = rank_by or _sweep_metric(sweep_runs) or _present_metric(addresses, members, live, metrics)
-        points = [result(i, r, sweep_runs, metric) for i, r in members]
-        mode = metric[1] if metric else "min"
-        ranked = sorted(points, key=lambda p: (p.score is None, -(p.score or 0) if mode == "max" else (p.score or 0),
-                                               p.address))
-        best = ranked[0] if ranked and ranked[0].score is not None else None
-        best_curves = curves_of(metrics.get(best.run_id or "", ()), metric[0] if metric else None) if best else ()
-        sweeps.append(SweepResult(name=name, metric=metric[0] if metric else None, mode=mode, points=tuple(ranked),
-                                  best=best.address if best else None, curves=best_curves))
-    runs = tuple(result(i, r, [r], rank_by) for i, r in lone)
+    sweeps = [_sweep_result(read, name, members, rank_by) for name, members in sorted(by_sweep.items())]
+    runs = tuple(_run_result(read, i, r, [r], rank_by) for i, r in lone)
     lone_curves = curves_of(metrics.get(runs[0].run_id or "", ()), rank_by[0] if rank_by else None) \
         if len(runs) == 1 and not sweeps else ()
-    by_run = {r.id: addr for addr, r in live.items() if r.id}
-    promotions = tuple(sorted((Promotion(address=by_run[run_id], model=f"{m.name}@{m.version}", model_id=m.id,
-                                         checkpoint_id=m.checkpoint_id,
-                                         step=(checkpoint_steps or {}).get(m.checkpoint_id or ""))
-                               for m in models if (run_id := _promoted_from(m, owner)) in by_run),
-                              key=lambda p: (p.address, p.model)))
     everything = [*runs, *(p for s in sweeps for p in s.points)]
     failures = tuple(sorted((r for r in everything if r.status in ("job_failed", "job_create_failed")),
                             key=lambda r: r.address))
     return Report(owner=owner, generated_at=now, sweeps=tuple(sweeps), runs=runs, curves=lone_curves,
-                  promotions=promotions, failures=failures)
+                  promotions=_promotions(live, models, owner, checkpoint_steps or {}), failures=failures)
+
+
+def _sweep_result(read: _Read, name: str, members: Sequence[tuple[int, DeclaredRun]],
+                  rank_by: tuple[str, Mode] | None) -> SweepResult:
+    """A sweep's leaderboard: its points ranked by the metric (the one asked for, the sweep's own, or the first
+    of ``DEFAULT_RANKING`` its runs report), and the best point's curves."""
+    sweep_runs = [r for _, r in members]
+    metric = rank_by or _sweep_metric(sweep_runs) or _present_metric(read.addresses, members, read.live, read.metrics)
+    points = [_run_result(read, i, r, sweep_runs, metric) for i, r in members]
+    mode = metric[1] if metric else "min"
+    ranked = sorted(points, key=lambda p: (p.score is None, -(p.score or 0) if mode == "max" else (p.score or 0),
+                                           p.address))
+    best = ranked[0] if ranked and ranked[0].score is not None else None
+    best_curves = curves_of(read.metrics.get(best.run_id or "", ()), metric[0] if metric else None) if best else ()
+    return SweepResult(name=name, metric=metric[0] if metric else None, mode=mode, points=tuple(ranked),
+                       best=best.address if best else None, curves=best_curves)
+
+
+def _run_result(read: _Read, index: int, run: DeclaredRun, points: Sequence[DeclaredRun],
+                metric: tuple[str, Mode] | None) -> RunResult:
+    address = read.addresses[index]
+    found = read.live.get(address)
+    run_id = found.id if found else None
+    status = (found.status or "unknown") if found else "not created"
+    series = read.metrics.get(run_id or "", ())
+    score = _best((None if m.value is None else float(m.value) for m in series if metric and m.tag == metric[0]),
+                  metric[1]) if metric else None
+    marker = parse_notes(found.notes)[1] if found is not None else None
+    failed = status in ("job_failed", "job_create_failed")
+    return RunResult(address=address, run_id=run_id, status=status, duration_seconds=_duration(found, read.now),
+                     progress=_progress(found), params=_params(run, points) if len(points) > 1 else {}, score=score,
+                     failed_reason=_reason(read.events.get(run_id or "")) if failed else None,
+                     pull_request=marker.pull_request if marker is not None else None)
+
+
+def _duration(found: Run | None, now: datetime) -> float | None:
+    """How long the run has trained: to its end once it finished, else to ``now``."""
+    if found is None or found.created_at is None:
+        return None
+    ended = found.status in FINISHED_STATUSES and found.status_updated_at is not None
+    end = found.status_updated_at if ended and found.status_updated_at else now
+    return max(0.0, (end - found.created_at).total_seconds())
+
+
+def _progress(found: Run | None) -> float | None:
+    if found is None or not found.progress or not found.progress[0].final_value:
+        return None
+    return min(1.0, float(found.progress[0].value or 0) / float(found.progress[0].final_value))
+
+
+def _promotions(live: Mapping[str, Run], models: Sequence[Model], owner: str,
+                checkpoint_steps: Mapping[str, int]) -> tuple[Promotion, ...]:
+    """The models of ours made from the reported runs, each with the step of the checkpoint it came from."""
+    by_run = {r.id: addr for addr, r in live.items() if r.id}
+    return tuple(sorted((Promotion(address=by_run[run_id], model=f"{m.name}@{m.version}", model_id=m.id,
+                                   checkpoint_id=m.checkpoint_id, step=checkpoint_steps.get(m.checkpoint_id or ""))
+                         for m in models if (run_id := _promoted_from(m, owner)) in by_run),
+                        key=lambda p: (p.address, p.model)))
 
 
 def _present_metric(addresses: Mapping[int, str], members: Sequence[tuple[int, Any]],

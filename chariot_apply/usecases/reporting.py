@@ -11,7 +11,8 @@ from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.context import address
 from chariot_apply.plan.fetch import PLAN_CONCURRENCY, fetch_live_state
-from chariot_apply.plan.live import runs_by_address
+from chariot_apply.plan.live import LiveState, runs_by_address
+from chariot_apply.plan.model import PlanOptions
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.plan.selectors import selected
 from chariot_apply.reports.results import Report, build_report, parse_rank_by
@@ -29,22 +30,7 @@ async def report(workspace: Workspace, targets: Sequence[str] = (), excludes: Se
     async with workspace.client() as client:
         bound = Bounded(PLAN_CONCURRENCY)
         live = await fetch_live_state(client, declared, adopted=adopted, bound=bound, everything=False)
-        at = runs_by_address(live.runs)
-        chosen: list[DeclaredRun] = []
-        addresses: dict[int, str] = {}
-        current: dict[str, Run] = {}
-        for run in declared:
-            project_id = live.project_ids.get(run.project)
-            addr = address(live.project_names.get(project_id or "", run.project), run.name, run.version)
-            if not selected(addr, options):
-                continue
-            addresses[len(chosen)] = addr
-            chosen.append(run)
-            ours = [r for r in at.get((project_id or "", run.name, run.version), [])
-                    if is_owned(r.notes, r.id, owner, adopted)]
-            alive = [r for r in ours if r.status != "job_failed"]
-            if alive or ours:
-                current[addr] = alive[0] if alive else ours[-1]  # the run, else the newest failed attempt
+        chosen, addresses, current = _current_runs(declared, live, options, owner, adopted)
         if targets and not chosen:
             raise UserError(f"--target {', '.join(targets)} matches no declared run",
                             hint="give an address as project/name@version (globs allowed)")
@@ -62,4 +48,23 @@ async def report(workspace: Workspace, targets: Sequence[str] = (), excludes: Se
                                                  if c.id and c.global_step is not None})
 
 
-
+def _current_runs(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOptions, owner: str,
+                  adopted: frozenset[str]) -> tuple[list[DeclaredRun], dict[int, str], dict[str, Run]]:
+    """The declared runs the options select, their addresses by index, and the run of ours at each address: the
+    one alive, else the newest failed attempt."""
+    at = runs_by_address(live.runs)
+    chosen: list[DeclaredRun] = []
+    addresses: dict[int, str] = {}
+    current: dict[str, Run] = {}
+    for run in declared:
+        project_id = live.project_ids.get(run.project) or ""
+        addr = address(live.project_names.get(project_id, run.project), run.name, run.version)
+        if not selected(addr, options):
+            continue
+        addresses[len(chosen)] = addr
+        chosen.append(run)
+        ours = [r for r in at.get((project_id, run.name, run.version), []) if is_owned(r.notes, r.id, owner, adopted)]
+        alive = [r for r in ours if r.status != "job_failed"]
+        if ours:
+            current[addr] = alive[0] if alive else ours[-1]
+    return chosen, addresses, current
