@@ -106,18 +106,31 @@ class Executor:
 
     async def apply(self, plan: Plan) -> ApplyResult:
         bound = Bounded(self.concurrency)
+        outcomes, replaced = await self._removals(plan, bound)
+        outcomes += await self._creations([*(c for c in plan.changes if isinstance(c, Create)), *replaced], bound)
+        outcomes += await self._promotions(plan, bound)
+        return ApplyResult(tuple(outcomes), tuple(self._pending_models))
+
+    async def _removals(self, plan: Plan, bound: Bounded) -> tuple[list[Outcome], list[Replace]]:
+        """Stops, deletes and checkpoint deletions, and the old runs of replaces: (what they came to, the replaces
+        whose old run is gone, to be created now)."""
         removals = [c for c in plan.changes if isinstance(c, Stop | Delete | Replace | DeleteCheckpoints)]
         removed = await bound.all(self._attempt(c, self._remove) for c in removals)
-        outcomes = []
-        creations: list[Create | Replace] = [c for c in plan.changes if isinstance(c, Create)]
+        outcomes: list[Outcome] = []
+        replaced: list[Replace] = []
         for removal, outcome in zip(removals, removed, strict=True):
             if isinstance(removal, Replace) and outcome.ok:
-                creations.append(removal)  # its old run is gone: now create the new one
+                replaced.append(removal)  # its old run is gone: now create the new one
             else:
                 outcomes.append(outcome)
                 self.reporter.finished(outcome)
-        # Another apply may have created some of these runs since the plan was made: look again first.
+        return outcomes, replaced
+
+    async def _creations(self, creations: Sequence[Create | Replace], bound: Bounded) -> list[Outcome]:
+        """The creates, each looked for first (another apply may have made it since the plan), then our own
+        duplicates of a race removed."""
         live = await runs_at(self.client, [c.run for c in creations], bound)
+        outcomes: list[Outcome] = []
         to_create: list[Create | Replace] = []
         for change in creations:
             skipped = _already_there(change, _not_attempts(change, live.get(_key(change.run), [])))
@@ -127,13 +140,14 @@ class Executor:
                 outcomes.append(skipped)
                 self.reporter.finished(skipped)
         outcomes += await bound.all(self._attempt(c, self._create, report=True) for c in to_create)
-        outcomes += await self._remove_own_duplicates(to_create, bound)
+        return outcomes + await self._remove_own_duplicates(to_create, bound)
+
+    async def _promotions(self, plan: Plan, bound: Bounded) -> list[Outcome]:
+        """The models, each made once; one another apply made at the same time is reported."""
         promotions = [c for c in plan.changes if isinstance(c, Promote)]
         promoted = await bound.all(self._attempt(c, self._promote, report=True) for c in promotions)
-        outcomes += promoted
-        made = [c for c, o in zip(promotions, promoted, strict=True) if o.ok and isinstance(c, Promote)]
-        outcomes += [o for o in await bound.all(self._model_made_twice(c) for c in made) if o is not None]
-        return ApplyResult(tuple(outcomes), tuple(self._pending_models))
+        made = [c for c, o in zip(promotions, promoted, strict=True) if o.ok]
+        return promoted + [o for o in await bound.all(self._model_made_twice(c) for c in made) if o is not None]
 
     async def _attempt(self, change: Change, step: Callable[[Change], Awaitable[Outcome]],
                        report: bool = False) -> Outcome:

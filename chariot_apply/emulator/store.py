@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import heapq
 import json
-import random
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as Set
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,49 +30,27 @@ from chariot_apply.chariot.semver import is_semver
 from chariot_apply.emulator import lifecycle, training
 from chariot_apply.emulator.catalog import Catalog, GpuSeed, load_catalog
 from chariot_apply.emulator.clock import Clock, SystemClock
+from chariot_apply.emulator.database import open_database, upgrade
 from chariot_apply.emulator.errors import EmulatorError as EmulatorError
 from chariot_apply.emulator.queries import (
     Transaction,
     Where,
     compile_pattern,
     limit_of,
-    matches_any,
     names_clause,
     order_by,
 )
+from chariot_apply.emulator.scheduler import IdFactory, Scheduler, clock_of
 from chariot_apply.emulator.schema import (
     ACTIVE,
     ACTIVE_CLAUSE,
-    ADDED_RUN_COLUMNS,
-    DOCUMENT_SOURCES,
-    DOCUMENT_VERSION,
-    SCHEMA,
-    WAITING_INDEX,
     iso_time,
     run_document,
-    run_json,
     timestamp,
 )
 
 CHECKPOINT_BUCKET = "chariot-checkpoints"
 DEFAULT_USER_ID = "00000000-0000-4000-8000-00000000cafe"
-#: How long a write waits for another process's write to the same database file before giving up (then: 503 busy).
-BUSY_TIMEOUT_SECONDS = 30.0
-
-
-@dataclass
-class IdFactory:
-    """UUIDs that sort in creation order (like UUIDv7), so keyset pagination on ids sees new runs last."""
-
-    last: int = 0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def new(self, at: float) -> str:
-        value = (int(at * 1000) << 80) | self.rng.getrandbits(64)
-        if value <= self.last:
-            value = self.last + 1 + self.rng.getrandbits(16)
-        self.last = value
-        return str(uuid.UUID(int=value & ((1 << 128) - 1)))
 
 
 def apply_defaults(schema: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -101,26 +75,10 @@ class EmulatorStore:
         self._lock = threading.RLock()
         self._ids = IdFactory()
         self._validators: dict[str, tuple[Any, dict[str, Any]]] = {}
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # Several processes may share the file (two commands on the embedded emulator, two served ones): each
-        # waits up to BUSY_TIMEOUT for another's write, and every write transaction is taken at its start.
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
-                                   timeout=BUSY_TIMEOUT_SECONDS)
-        self._db.row_factory = sqlite3.Row
-        self._journal("wal" if str(path) != ":memory:" else "memory")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.create_function("matches_any", 2, matches_any, deterministic=True)
-        self._db.create_function("iso_time", 1, iso_time, deterministic=True)
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path)
+        self._scheduler = Scheduler(self._db, self._ids, self.timing)
         with self._tx():  # one process at a time brings the file up to date and seeds it
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
-            for column, kind in ADDED_RUN_COLUMNS.items():  # an older database
-                if column not in columns:
-                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
-            self._db.execute(WAITING_INDEX)
-            _allow_null_metrics(self._db)
-            self._keep_documents()
+            upgrade(self._db)
             if seed and self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0:
                 self.seed(catalog or load_catalog(), backdate=True)
             elif seed and self._db.execute("SELECT COUNT(*) FROM gpus").fetchone()[0] == 0:
@@ -128,40 +86,9 @@ class EmulatorStore:
         if gpus is not None:
             self.set_gpus(gpus)
 
-    def _journal(self, mode: str) -> None:
-        """Set the journal mode. Switching a new file to WAL needs it alone for a moment, and SQLite answers
-        "locked" at once instead of waiting when another process holds it: look and try again, within the
-        busy timeout."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-        while True:
-            try:
-                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != mode:
-                    self._db.execute(f"PRAGMA journal_mode={mode.upper()}")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-    def _keep_documents(self) -> None:
-        """Each run's full JSON, kept in ``runs.doc`` by triggers on every write that changes it: a listing then
-        only joins stored text instead of composing every document on each read. A database from
-        before this version of the document (``user_version``) gets the triggers and documents anew."""
-        if self._db.execute("PRAGMA user_version").fetchone()[0] == DOCUMENT_VERSION:
-            return
-        with self._tx():
-            for trigger in ("runs_doc_insert", "runs_doc_update"):
-                self._db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-            refresh = f"UPDATE runs SET doc = {run_json(None)} WHERE rowid = NEW.rowid;"
-            self._db.execute(f"CREATE TRIGGER runs_doc_insert AFTER INSERT ON runs BEGIN {refresh} END")
-            self._db.execute(f"CREATE TRIGGER runs_doc_update AFTER UPDATE OF {', '.join(DOCUMENT_SOURCES)} "
-                             f"ON runs BEGIN {refresh} END")
-            self._db.execute(f"UPDATE runs SET doc = {run_json(None)}")
-            self._db.execute(f"PRAGMA user_version = {DOCUMENT_VERSION}")
 
     # ------------------------------------------------------------------ helpers
 
@@ -318,8 +245,20 @@ class EmulatorStore:
                      body.task_type, body.resources.model_dump_json(exclude_none=True), json.dumps(config),
                      body.notes, clock.status, now, None, clock.phase, clock.global_step, clock.total_steps,
                      clock.next_at, clock.fail_step, clock.restart_step, clock.stall_step))
-                self._record_events(run_id, [lifecycle.Effect(at=now, status="run_created")])
+                self._scheduler.record_events(run_id, [lifecycle.Effect(at=now, status="run_created")])
             return run_id
+
+    def _resume_step(self, body: rest.CreateRunBody, config: dict[str, Any]) -> int:
+        """A run whose start_model is a complete checkpoint of an earlier run at its own address resumes from that
+        checkpoint's step (a blueprint loads its most recent checkpoint to resume); any other start_model
+        (fine-tuning from another run) trains from step 0."""
+        start = config.get("start_model")
+        if not isinstance(start, dict) or "checkpoint_id" not in start:
+            return 0
+        rows = self._query("SELECT c.global_step FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE c.id=? "
+                           "AND c.deleted=0 AND c.status='complete' AND r.project_id=? AND r.name=? AND r.version=?",
+                           [str(start["checkpoint_id"]), body.project_id, body.name, body.version])
+        return int(rows[0]["global_step"] or 0) if rows else 0
 
     def list_runs(self, query: rest.RunQuery) -> list[dict[str, Any]]:
         return list(json.loads(self.list_runs_json(query)))
@@ -380,10 +319,10 @@ class EmulatorStore:
             if row["stop_at"] is not None:
                 return  # already stopping: the first request's grace period stands
             now = self._now()
-            state, effect = lifecycle.request_stop(_clock_of(row), now, grace, self.timing)
+            state, effect = lifecycle.request_stop(clock_of(row), now, grace, self.timing)
             with self._tx():
-                self._save_clock(run_id, state, now)
-                self._record_events(run_id, [effect])
+                self._scheduler.save_clock(run_id, state, now)
+                self._scheduler.record_events(run_id, [effect])
 
     def delete_run(self, run_id: str) -> None:
         """Any run can be deleted; an active one is terminated first. Its checkpoints go with it."""
@@ -392,205 +331,25 @@ class EmulatorStore:
             row = self._run_row(run_id)
             with self._tx():
                 if row["status"] not in FINISHED_STATUSES:
-                    self._record_events(run_id, [lifecycle.Effect(at=self._now(), status="job_terminated",
+                    self._scheduler.record_events(run_id, [lifecycle.Effect(at=self._now(), status="job_terminated",
                                                                   details={"reason": "run deleted"})])
                 self._db.execute("UPDATE runs SET deleted=1, next_at=NULL, waiting=NULL WHERE id=?", [run_id])
                 self._db.execute("UPDATE checkpoints SET deleted=1 WHERE run_id=?", [run_id])
-                self._advance_locked(self._now())  # its GPUs are free now: a waiting run starts now
+                self._scheduler.advance(self._now())  # its GPUs are free now: a waiting run starts now
 
     # ------------------------------------------------------------------ lifecycle
 
     def _recipe(self, task_type: str, config: dict[str, Any]) -> training.Recipe:
-        return training.recipe(task_type, config, self._dataset_sizes())
-
-    def _dataset_sizes(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._query("SELECT id, size FROM datasets")}
+        return training.recipe(task_type, config, self._scheduler.dataset_sizes())
 
     def advance(self) -> int:
-        """Let every run catch up with the clock; return how many transitions happened.
-
-        Transitions are taken in time order across runs, so that a run waiting for GPUs starts the moment another
-        one frees them, however far the clock has moved since the last request."""
+        """Let every run catch up with the clock (``Scheduler.advance``); return how many transitions happened."""
         with self._lock:
             now = self._now()
-            if not self._query("SELECT 1 FROM runs WHERE next_at IS NOT NULL AND next_at <= ? AND deleted=0 LIMIT 1",
-                               [now]) and not self._wakeable():
+            if not self._scheduler.due(now):
                 return 0
             with self._tx():  # read again under the write lock: another process may have advanced them meanwhile
-                return self._advance_locked(self._now())
-
-    def _wakeable(self) -> bool:
-        """A run waits for GPUs, and some are free now (a run was stopped or deleted since)."""
-        waiting = self._query("SELECT resources FROM runs WHERE waiting IS NOT NULL AND deleted=0 "
-                              "ORDER BY created_at LIMIT 1")
-        return bool(waiting) and Cluster.of(self).fits(_gpu_of(waiting[0]["resources"]))
-
-    def _advance_locked(self, now: float) -> int:
-        due = {r["id"]: r for r in self._query(
-            "SELECT * FROM runs WHERE next_at IS NOT NULL AND next_at <= ? AND deleted=0", [now])}
-        waiting = {r["id"]: r for r in self._query(
-            "SELECT * FROM runs WHERE waiting IS NOT NULL AND deleted=0 ORDER BY created_at")}
-        rows = due | waiting
-        clocks = {run_id: _clock_of(row) for run_id, row in rows.items()}
-        effects: dict[str, list[lifecycle.Effect]] = {run_id: [] for run_id in rows}
-        recipes: dict[str, training.Recipe] = {}
-        gpus: dict[str, tuple[str, int] | None] = {}
-        admissions: dict[str, lifecycle.Admission] = {}
-        sizes = self._dataset_sizes()
-        cluster: Cluster | None = None
-        queue = [(clock.next_at, run_id) for run_id, clock in clocks.items() if clock.next_at is not None]
-        if waiting:
-            cluster = Cluster.of(self)
-            queue += self._wake(waiting, clocks, cluster, now)
-        heapq.heapify(queue)
-        while queue:
-            at, run_id = heapq.heappop(queue)
-            clock, row = clocks[run_id], rows[run_id]
-            if clock.next_at != at or at > now or clock.finished:
-                continue
-            if run_id not in recipes:  # worked out once a run, not at each of its steps
-                recipes[run_id] = training.recipe(row["task_type"], json.loads(row["config"]), sizes)
-                gpus[run_id] = _gpu_of(row["resources"])
-                if gpus[run_id] is not None and cluster is None:
-                    cluster = Cluster.of(self)
-                admissions[run_id] = self._admission(row, recipes[run_id], gpus[run_id], cluster)
-            recipe, gpu = recipes[run_id], gpus[run_id]
-            held = clock.phase == lifecycle.RUNNING and not clock.finished and clock.waiting is None
-            # A run without GPUs touches no other run: it catches up in one go. One with GPUs goes a moment at a
-            # time, so that what it frees is taken in time order.
-            clock, happened = lifecycle.advance(clock, now if gpu is None else at, self.timing, recipe, run_id,
-                                                admissions[run_id])
-            clocks[run_id] = clock
-            effects[run_id] += happened
-            if clock.next_at is not None:
-                heapq.heappush(queue, (clock.next_at, run_id))
-            if held and clock.finished and gpu is not None and cluster is not None:
-                cluster.release(gpu)
-                for item in self._wake(waiting, clocks, cluster, at):
-                    heapq.heappush(queue, item)
-        count = 0
-        for run_id, happened in effects.items():
-            if happened or clocks[run_id] != _clock_of(rows[run_id]):
-                self._apply(rows[run_id], clocks[run_id], happened, recipes.get(run_id))
-                count += len(happened)
-        return count
-
-    def _wake(self, waiting: dict[str, sqlite3.Row], clocks: dict[str, lifecycle.RunClock], cluster: Cluster,
-              at: float) -> list[tuple[float, str]]:
-        """Runs that wait for GPUs, oldest first, that fit now: due at ``at``. The oldest that does not fit
-        keeps the others waiting behind it (first come, first served)."""
-        out = []
-        for run_id, row in waiting.items():
-            clock = clocks[run_id]
-            if clock.waiting is None or clock.finished or clock.stop_at is not None:
-                continue
-            if not cluster.fits(_gpu_of(row["resources"])):
-                break
-            clocks[run_id] = replace(clock, waiting=None, next_at=at)
-            out.append((at, run_id))
-        return out
-
-    def _admission(self, row: sqlite3.Row, recipe: training.Recipe, gpu: tuple[str, int] | None,
-                   cluster: Cluster | None) -> lifecycle.Admission:
-        resources = json.loads(row["resources"])
-
-        def take_gpus() -> str | None:
-            if gpu is None or cluster is None:
-                return None
-            return cluster.take(gpu)
-
-        def shortage() -> str | None:
-            return None if gpu is None or cluster is None or cluster.fits(gpu) else cluster.shortage(gpu)
-
-        def create_problem() -> str | None:
-            return None if gpu is None or cluster is None else cluster.never_fits(gpu)
-
-        def memory_problem() -> str | None:
-            have = training.memory_available_gib(resources.get("memory"), gpu)
-            if have is None or recipe.memory_needed_gib <= have:
-                return None
-            where = f"{gpu[1]} x {gpu[0]}" if gpu else f"resources.memory {resources.get('memory')}"
-            return (f"out of memory: {recipe.model} with batch size {recipe.batch_size} needs about "
-                    f"{recipe.memory_needed_gib:g} GiB; the run has {have:g} GiB ({where}). Use a smaller "
-                    "batch_size or ask for more memory")
-
-        return lifecycle.Admission(create_problem=create_problem, shortage=shortage, take_gpus=take_gpus,
-                                   start_problem=lambda: self._start_problem(recipe.start_model),
-                                   memory_problem=memory_problem)
-
-    def _resume_step(self, body: rest.CreateRunBody, config: dict[str, Any]) -> int:
-        """A run whose start_model is a complete checkpoint of an earlier run at its own address resumes from that
-        checkpoint's step (a blueprint loads its most recent checkpoint to resume); any other start_model
-        (fine-tuning from another run) trains from step 0."""
-        start = config.get("start_model")
-        if not isinstance(start, dict) or "checkpoint_id" not in start:
-            return 0
-        rows = self._query("SELECT c.global_step FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE c.id=? "
-                           "AND c.deleted=0 AND c.status='complete' AND r.project_id=? AND r.name=? AND r.version=?",
-                           [str(start["checkpoint_id"]), body.project_id, body.name, body.version])
-        return int(rows[0]["global_step"] or 0) if rows else 0
-
-    def _start_problem(self, start: dict[str, Any] | None) -> str | None:
-        """Why a run cannot load its start_model: the checkpoint or model it names does not exist (or is not
-        complete)."""
-        if not start:
-            return None
-        if "checkpoint_id" in start:
-            rows = self._query("SELECT status FROM checkpoints WHERE id=? AND deleted=0", [str(start["checkpoint_id"])])
-            if not rows:
-                return f"start_model: checkpoint {start['checkpoint_id']} does not exist"
-            if rows[0]["status"] != "complete":
-                return f"start_model: checkpoint {start['checkpoint_id']} is not complete"
-        if "model_id" in start and not self._query("SELECT 1 FROM models WHERE id=?", [str(start["model_id"])]):
-            return f"start_model: model {start['model_id']} does not exist"
-        return None
-
-    def _save_clock(self, run_id: str, state: lifecycle.RunClock, status_at: float,
-                    recipe: training.Recipe | None = None) -> None:
-        self._db.execute(
-            "UPDATE runs SET status=?, status_updated_at=?, phase=?, global_step=?, next_at=?, stop_at=?, grace=?, "
-            "restart_step=?, eval_value=?, eval_total=?, waiting=? WHERE id=?",
-            (state.status, status_at, state.phase, state.global_step, state.next_at, state.stop_at, state.grace,
-             state.restart_step, state.evaluating, None if state.evaluating is None or recipe is None
-             else recipe.eval_batches, state.waiting, run_id))
-
-    def _apply(self, row: sqlite3.Row, state: lifecycle.RunClock, effects: list[lifecycle.Effect],
-               recipe: training.Recipe | None) -> None:
-        run_id = row["id"]
-        status_at = row["status_updated_at"]
-        metrics, last_step_at = [], None
-        for effect in effects:
-            at = round(effect.at, 6)  # stored as served: to the microsecond (keyset filters are strict)
-            if effect.progress or effect.global_step is not None:
-                last_step_at = at
-            if effect.global_step is not None:
-                metrics += [(self._ids.new(at), run_id, effect.global_step, tag, value, at, run_id)
-                            for tag, value in effect.metrics.items()]
-                if effect.complete_checkpoints:  # the next step has uploaded them
-                    self._db.execute("UPDATE checkpoints SET status='complete', status_updated_at=? "
-                                     "WHERE run_id=? AND status='incomplete'", [at, run_id])
-                if effect.checkpoint:  # the last one is complete at once: the run is over
-                    self._db.execute(
-                        "INSERT INTO checkpoints (id, run_id, project_id, global_step, created_at, status, "
-                        "status_updated_at) VALUES (?,?,?,?,?,?,?)",
-                        (self._ids.new(at), run_id, row["project_id"], effect.global_step, at,
-                         "complete" if effect.status else "incomplete", at))
-            if effect.status:
-                status_at = at
-        self._db.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", metrics)
-        self._record_events(run_id, [e for e in effects if e.status])
-        self._save_clock(run_id, state, status_at, recipe)
-        if last_step_at is not None:
-            self._db.execute("UPDATE runs SET progress_updated_at=? WHERE id=?", [last_step_at, run_id])
-
-    def _record_events(self, run_id: str, effects: list[lifecycle.Effect]) -> None:
-        if not effects:
-            return
-        start = self._db.execute("SELECT events FROM runs WHERE id=?", [run_id]).fetchone()[0]
-        rows = [(self._ids.new(e.at), run_id, start + i + 1, round(e.at, 6), e.status, json.dumps(e.details))
-                for i, e in enumerate(effects)]
-        self._db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
-        self._db.execute("UPDATE runs SET events=? WHERE id=?", [start + len(rows), run_id])
+                return self._scheduler.advance(self._now())
 
     # ------------------------------------------------------------------ events, metrics
 
@@ -696,83 +455,6 @@ class EmulatorStore:
             self._db.execute("INSERT INTO models VALUES (?,?,?,?,?,?,?)",
                              (model_id, checkpoint_id, body.name, body.version, body.summary, project_id, now))
             return model_id
-
-
-def _clock_of(row: sqlite3.Row) -> lifecycle.RunClock:
-    return lifecycle.RunClock(status=row["status"], phase=row["phase"], global_step=row["global_step"],
-                              total_steps=row["total_steps"], next_at=row["next_at"], stop_at=row["stop_at"],
-                              grace=row["grace"], fail_step=row["fail_step"], restart_step=row["restart_step"],
-                              stall_step=row["stall_step"], evaluating=row["eval_value"], waiting=row["waiting"])
-
-
-def _gpu_of(resources: str) -> tuple[str, int] | None:
-    """(type, count) of the GPUs a run's stored resources ask for, if any."""
-    gpu = json.loads(resources).get("gpu")
-    return (str(gpu.get("type") or ""), int(gpu.get("count") or 0)) if isinstance(gpu, dict) else None
-
-
-@dataclass
-class Cluster:
-    """The GPUs of the emulated cluster: how many of each type, and how many the running runs hold."""
-
-    total: dict[str, int]
-    used: dict[str, int]
-
-    @classmethod
-    def of(cls, store: EmulatorStore) -> Cluster:
-        total = {r["type"].upper(): r["count"] for r in store._query("SELECT type, count FROM gpus")}
-        used: dict[str, int] = {}
-        for row in store._query(f"SELECT resources FROM runs WHERE phase={lifecycle.RUNNING} AND deleted=0 "
-                                f"AND waiting IS NULL AND {ACTIVE_CLAUSE} AND resources LIKE '%\"gpu\"%'"):
-            gpu = _gpu_of(row["resources"])
-            if gpu is not None:
-                used[gpu[0].upper()] = used.get(gpu[0].upper(), 0) + gpu[1]
-        return cls(total, used)
-
-    def free(self, kind: str) -> int:
-        return self.total.get(kind.upper(), 0) - self.used.get(kind.upper(), 0)
-
-    def fits(self, gpu: tuple[str, int] | None) -> bool:
-        return gpu is None or gpu[1] <= self.free(gpu[0])
-
-    def never_fits(self, gpu: tuple[str, int]) -> str | None:
-        kind, count = gpu
-        have = self.total.get(kind.upper())
-        if have is None:
-            offered = ", ".join(f"{n} x {k}" for k, n in sorted(self.total.items())) or "none"
-            return f"the cluster has no {kind} GPUs (it has: {offered})"
-        if count > have:
-            return f"the run asks for {count} x {kind} GPUs; the cluster has {have}"
-        return None
-
-    def take(self, gpu: tuple[str, int]) -> str | None:
-        """Take the GPUs for a run that starts, or say why it must wait."""
-        if not self.fits(gpu):
-            return self.shortage(gpu)
-        kind, count = gpu
-        self.used[kind.upper()] = self.used.get(kind.upper(), 0) + count
-        return None
-
-    def shortage(self, gpu: tuple[str, int]) -> str:
-        kind, count = gpu
-        return (f"waiting for {count} x {kind} GPUs: {max(0, self.free(kind))} of {self.total.get(kind.upper(), 0)} "
-                "free")
-
-    def release(self, gpu: tuple[str, int]) -> None:
-        self.used[gpu[0].upper()] = max(0, self.used.get(gpu[0].upper(), 0) - gpu[1])
-
-
-def _allow_null_metrics(db: sqlite3.Connection) -> None:
-    """A database from before null metric values had ``value REAL NOT NULL``: rebuild the table without it."""
-    columns = {r[1]: r for r in db.execute("PRAGMA table_info(metrics)")}
-    if not columns["value"][3]:  # notnull
-        return
-    db.execute("ALTER TABLE metrics RENAME TO metrics_old")
-    db.execute("CREATE TABLE metrics (id TEXT PRIMARY KEY, run_id TEXT NOT NULL, global_step INTEGER NOT NULL, "
-               "tag TEXT NOT NULL, value REAL, created_at REAL NOT NULL, job_id TEXT)")
-    db.execute("INSERT INTO metrics SELECT id, run_id, global_step, tag, value, created_at, job_id FROM metrics_old")
-    db.execute("DROP TABLE metrics_old")
-    db.execute("CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, created_at)")
 
 
 def _checkpoint_out(row: sqlite3.Row, selected: Set[str] | None) -> dict[str, Any]:

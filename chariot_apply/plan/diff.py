@@ -60,10 +60,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         if not selected(addr, options):
             continue
         if project_id is None:
-            where = "metadata.project, or `project` in chariot-apply.yaml"
-            hint = (f"{suggestion(run.project, live.known_projects)} (see {where})" if live.known_projects
-                    else f"check {where}")
-            items.append(invalid(addr, run, "metadata.project", f"project {run.project!r} does not exist", hint))
+            items.append(_no_such_project(live, run, addr))
             continue
         key = (project_id, run.name, run.version)
         declared_keys.add(key)
@@ -76,11 +73,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         warnings.append("no manifests were given: refusing to prune (that would delete every run we own)")
     elif declared:
         items += _prune(ctx, declared_keys, runs_by_address([*live.runs, *live.elsewhere]), observed, seen)
-    for (name, pattern), newer in sorted(live.newer.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-        locked = live.blueprints.get((name, pattern))
-        was = locked.version if isinstance(locked, ResolvedBlueprint) else "?"
-        warnings.append(f"newer blueprint available: {name} {pattern or '(latest)'} now resolves to {newer.version} "
-                        f"(locked: {was}); nothing changes until `chariot-apply lock --upgrade {name}`")
+    warnings += _newer_blueprints(live)
     items = _one_model_each(sweep_promotions(items, declared_at, by_address, live, options.owner), declared_at)
     items.sort(key=lambda i: (i.address, traits(i.kind).order))  # the footprint's order, whatever the input's
     by_name = {addr: run for addr, run in declared_at.values()}
@@ -92,6 +85,23 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     items.sort(key=lambda i: (i.address, traits(i.kind).order))
     return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
                 warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options), footprint=spent, risk=risk)
+
+
+def _no_such_project(live: LiveState, run: DeclaredRun, addr: str) -> Item:
+    where = "metadata.project, or `project` in chariot-apply.yaml"
+    hint = f"{suggestion(run.project, live.known_projects)} (see {where})" if live.known_projects else f"check {where}"
+    return invalid(addr, run, "metadata.project", f"project {run.project!r} does not exist", hint)
+
+
+def _newer_blueprints(live: LiveState) -> list[str]:
+    """A warning for each locked blueprint whose pattern now resolves to a newer one."""
+    warnings = []
+    for (name, pattern), newer in sorted(live.newer.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        locked = live.blueprints.get((name, pattern))
+        was = locked.version if isinstance(locked, ResolvedBlueprint) else "?"
+        warnings.append(f"newer blueprint available: {name} {pattern or '(latest)'} now resolves to {newer.version} "
+                        f"(locked: {was}); nothing changes until `chariot-apply lock --upgrade {name}`")
+    return warnings
 
 
 def _one_model_each(items: list[Item], declared_at: Mapping[RunKey, tuple[str, DeclaredRun]]) -> list[Item]:
