@@ -91,3 +91,14 @@ def test_no_test_module_imports_another() -> None:
              if isinstance(node, ast.ImportFrom) and node.module
              and node.module.startswith(("tests.test_", "tests.conftest"))}
     assert not wrong, sorted(wrong)
+
+
+def test_the_development_guide_maps_every_module() -> None:
+    """docs/development.md names each module in its room's row: a module added without a place there fails."""
+    rows = {line.split("|")[1].strip().strip("`/"): line for line in
+            (ROOT / "docs" / "development.md").read_text().splitlines() if line.startswith("| `")}
+    missing = [f"{room}/{path.relative_to(PACKAGE / room)}" for room in rows for path in (PACKAGE / room).rglob("*.py")
+               if path.name != "__init__.py" and f"`{path.name}`" not in rows[room]
+               and f"{path.relative_to(PACKAGE / room).parent}/" not in rows[room]]
+    assert set(rows) == {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert not missing, missing

@@ -274,9 +274,9 @@ def test_a_large_apply_still_posts_its_result_within_githubs_limits(count: int, 
     """The reproduction: 2,000 creates applied, the result comment passed 65,536 characters and GitHub's 422
     became a warning. Cut like the plan comment: counts first, failures first, the rest in the step summary."""
     from chariot_apply.apply.executor import ApplyResult, Outcome
-    from chariot_apply.github.action import COMMENT_MARGIN
     from chariot_apply.github.api import GitHubApi, PullRequest
     from chariot_apply.github.comments import COMMENT_LIMIT
+    from chariot_apply.github.pull_request import COMMENT_MARGIN
     from chariot_apply.render.apply import apply_markdown, summarize
 
     outcomes = [Outcome(f"vision/run-{i:05d}@1.0.0", "create", i % 997 != 5, "created" if i % 997 != 5 else

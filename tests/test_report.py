@@ -17,7 +17,7 @@ import pytest
 from chariot_apply.chariot.models import Metric, Run
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.server import BackgroundServer
-from chariot_apply.github.action import results_marker
+from chariot_apply.github.pull_request import results_marker
 from chariot_apply.manifest.model import SweepOrigin
 from chariot_apply.render.report import render_report_markdown, sparkline
 from chariot_apply.render.report_html import render_report_html

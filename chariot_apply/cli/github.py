@@ -45,10 +45,10 @@ def drift(ctx: click.Context) -> None:
               help="Names the sticky comment too: one comment per environment.")
 def comment(plan_path: Path, manifest_set: str, environment: str) -> None:
     """Post (or update) the sticky plan comment on the pull request of GITHUB_EVENT_PATH."""
-    from chariot_apply.github.action import comment_plan
     from chariot_apply.github.api import GitHubApi, ReadOnlyToken
     from chariot_apply.github.comments import Provenance, marker_for
     from chariot_apply.github.event import pull_request_from_event
+    from chariot_apply.github.pull_request import comment_plan
     from chariot_apply.plan.document import read_plan
 
     pr = pull_request_from_event(os.environ.get("GITHUB_EVENT_PATH"), os.environ.get("GITHUB_REPOSITORY"))

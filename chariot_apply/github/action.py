@@ -14,24 +14,20 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TextIO, assert_never
-from urllib.parse import urlsplit
+from typing import TextIO, assert_never
 
 import httpx
 
 from chariot_apply.apply.executor import ApplyResult, Outcome, Reporter
-from chariot_apply.backends.rest.settings import url_password, without_credentials
+from chariot_apply.backends.rest.settings import url_password
 from chariot_apply.diagnostics.errors import UserError
-from chariot_apply.github.api import BodyTooLarge, GitHubApi, GitHubError, PullRequest, ReadOnlyToken
+from chariot_apply.github.api import GitHubApi, GitHubError, PullRequest, ReadOnlyToken
 from chariot_apply.github.comments import (
     COMMENT_LIMIT,
     Provenance,
     ReviewRecord,
-    Upserted,
-    brief,
     label_of,
     marker_for,
-    plan_comment_text,
     read_sticky,
     shown_differs,
     upsert_sticky,
@@ -39,6 +35,8 @@ from chariot_apply.github.comments import (
 )
 from chariot_apply.github.drift import sync_drift_issue
 from chariot_apply.github.event import GitHubEvent
+from chariot_apply.github.inputs import ActionInputError, ActionInputs, Command
+from chariot_apply.github.pull_request import COMMENT_MARGIN, comment_plan, results_marker, set_plan_label
 from chariot_apply.github.review import diverges, unproven
 from chariot_apply.github.runner import Runner
 from chariot_apply.manifest.errors import ManifestError
@@ -51,94 +49,6 @@ from chariot_apply.render.report import render_report_markdown
 from chariot_apply.runtime.asyncrun import run
 from chariot_apply.usecases import applying, planning, reporting
 from chariot_apply.workspace import project as project
-
-EMBEDDED = "embedded"
-#: Characters left unused under GitHub's comment limit, for what it may count differently.
-COMMENT_MARGIN = 1_000
-LABELS = ("chariot-apply: no-changes", "chariot-apply: changes", "chariot-apply: destroys")
-#: On a pull request whose plan is high risk (``Plan.risk``); removed when it is not.
-HIGH_RISK_LABEL = "chariot-apply: high-risk"
-Command = Literal["plan", "apply", "drift", "reconcile", "report"]
-Policy = Literal["fail", "apply"]
-
-
-class ActionInputError(UserError):
-    hint = "fix the action's inputs in the workflow file"
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    value = env.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in ("true", "false"):
-        return value == "true"
-    raise ActionInputError(f"{name} must be 'true' or 'false', not {value!r}")
-
-
-def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = env.get(name, "").strip() or default
-    if value not in allowed:
-        raise ActionInputError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-@dataclass(frozen=True)
-class ActionInputs:
-    command: Command
-    manifests: tuple[str, ...]
-    chariot_url: str  # a URL, or "embedded"
-    prune: bool
-    allow_replace: bool
-    targets: tuple[str, ...]
-    excludes: tuple[str, ...]
-    comment: bool
-    labels: bool
-    environment: str  # names the PR comment: one per environment
-    on_diverged: Policy
-    on_unreviewed: Policy
-    plan_workflow: str | None = None  # the workflow file whose plan comments are trusted; None: this one
-    allow_apply_on_pull_request: bool = False
-    report: bool = False  # after reconcile: the results comments too
-
-    @property
-    def embedded(self) -> bool:
-        return self.chariot_url == EMBEDDED
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
-        command = _choice(env, "CHARIOT_APPLY_COMMAND", ("plan", "apply", "drift", "reconcile", "report"), "plan")
-        url = env.get("CHARIOT_URL", "").strip()
-        if not url:
-            raise ActionInputError(
-                "the chariot-url input is empty: chariot-apply will not guess which Chariot to use",
-                hint="set chariot-url to your Chariot's URL (e.g. ${{ vars.CHARIOT_URL }}, defined where every job "
-                     "can read it, such as the environment both jobs use), or to `embedded` to try the action "
-                     "on the embedded emulator")
-        if url != EMBEDDED and not url.startswith(("http://", "https://")):
-            raise ActionInputError(f"chariot-url must be an http(s) URL or `embedded`, not "
-                                   f"{without_credentials(url)!r}")
-        host = EMBEDDED if url == EMBEDDED else (urlsplit(url).hostname or url)
-        plan_workflow = env.get("CHARIOT_APPLY_PLAN_WORKFLOW", "").strip()
-        if plan_workflow and workflow_path(plan_workflow) is None:
-            raise ActionInputError(f"plan-workflow must name a workflow file (.github/workflows/NAME.yml), not "
-                                   f"{plan_workflow!r}")
-        return cls(command=command,  # type: ignore[arg-type]
-                   manifests=_words(env.get("CHARIOT_APPLY_MANIFESTS", "")), chariot_url=url,
-                   prune=_flag(env, "CHARIOT_APPLY_PRUNE", False),
-                   allow_replace=_flag(env, "CHARIOT_APPLY_ALLOW_REPLACE", False),
-                   targets=_words(env.get("CHARIOT_APPLY_TARGET", "")),
-                   excludes=_words(env.get("CHARIOT_APPLY_EXCLUDE", "")),
-                   comment=_flag(env, "CHARIOT_APPLY_COMMENT", True), labels=_flag(env, "CHARIOT_APPLY_LABELS", False),
-                   environment=env.get("CHARIOT_APPLY_ENVIRONMENT", "").strip() or host,
-                   on_diverged=_choice(env, "CHARIOT_APPLY_ON_DIVERGED", ("fail", "apply"), "fail"),  # type: ignore[arg-type]
-                   on_unreviewed=_choice(env, "CHARIOT_APPLY_ON_UNREVIEWED", ("fail", "apply"), "fail"),  # type: ignore[arg-type]
-                   plan_workflow=workflow_path(plan_workflow),
-                   allow_apply_on_pull_request=_flag(env, "CHARIOT_APPLY_ALLOW_APPLY_ON_PULL_REQUEST", False),
-                   report=_flag(env, "CHARIOT_APPLY_REPORT", False))
 
 
 class LogReporter(Reporter):
@@ -345,10 +255,6 @@ def _apply(step: Step, ws: project.Workspace, plan: Plan) -> int:
     return code
 
 
-def results_marker(environment: str) -> str:
-    return f"<!-- chariot-apply:results:{label_of(environment)} -->"
-
-
 def _report(step: Step, ws: project.Workspace) -> int:
     """One results comment per pull request and environment, edited in place (never posted again unchanged), for
     the runs each pull request's merge created (their markers say which); on a pull request or its merge, only
@@ -511,37 +417,6 @@ def _annotate_invalid(runner: Runner, plan: Plan) -> None:
         rule = f" (rule {item.rule} at {item.rule_location})" if isinstance(item, Violation) else ""
         for problem in item.problems:
             runner.error(f"{item.address}: {problem.path}: {problem.message}{rule}")
-
-
-def comment_plan(api: GitHubApi, pr: PullRequest, marker: str, plan: Plan, provenance: Provenance) -> Upserted:
-    """The sticky comment for ``plan`` with the record of what it shows: brief when nothing changes (and then
-    only updating an existing one), otherwise summary and details cut to GitHub's limit."""
-    if brief(plan):
-        return upsert_sticky(api, pr, marker, _after_marker(plan_comment_text(marker, plan, provenance)),
-                             create_if_missing=False)
-    try:
-        return upsert_sticky(api, pr, marker, _after_marker(plan_comment_text(marker, plan, provenance)))
-    except BodyTooLarge:  # GitHub counted differently than we did: leave a wide margin
-        text = plan_comment_text(marker, plan, provenance, limit=(COMMENT_LIMIT - 2 * len(marker)) // 3)
-        return upsert_sticky(api, pr, marker, _after_marker(text))
-
-
-def _after_marker(text: str) -> str:
-    return text.split("\n", 1)[1]
-
-
-def set_plan_label(api: GitHubApi, pr: PullRequest, plan: Plan) -> None:
-    """``chariot-apply: no-changes | changes | destroys`` on the pull request, the others removed."""
-    counts = plan.counts()
-    label = LABELS[2] if counts["delete"] or counts["replace"] else LABELS[1] if plan.has_changes else LABELS[0]
-    for other in LABELS:
-        if other != label:
-            api.remove_label(pr, other)
-    if plan.risk.level == "high":
-        api.add_labels(pr, [label, HIGH_RISK_LABEL])
-    else:
-        api.remove_label(pr, HIGH_RISK_LABEL)
-        api.add_labels(pr, [label])
 
 
 def manifest_set_id(env: Mapping[str, str], manifests: tuple[str, ...]) -> str:

@@ -8,7 +8,6 @@ embedded emulator swap the *transport*, never the client.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, Sequence
@@ -19,27 +18,22 @@ from typing import Any, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply import __version__
+from chariot_apply.backends.rest import answers
 from chariot_apply.backends.rest.auth import ClientCredentials, Credentials, NoCredentials, StaticToken
 from chariot_apply.backends.rest.retry import RETRYABLE_STATUSES, RetryPolicy
 from chariot_apply.backends.rest.settings import ChariotSettings
 from chariot_apply.backends.rest.transport import AnswerTooSlow, transport_for
 from chariot_apply.chariot import rest_api as rest
-from chariot_apply.chariot.backend import Backend, matches_nothing, runs_by_id
+from chariot_apply.chariot.backend import Backend, runs_by_id
 from chariot_apply.chariot.errors import (
-    ApiException,
     BlueprintDoesNotExistError,
     CheckpointDoesNotExistError,
-    ConfigError,
     InvalidArgumentError,
     NotFoundError,
     ProjectDoesNotExistError,
     RunDoesNotExistError,
-    TransportError,
-    WriteOutcomeUnknownError,
-    error_for_status,
 )
 from chariot_apply.chariot.models import (
     RELOAD_FIELDS,
@@ -56,7 +50,6 @@ from chariot_apply.chariot.models import (
     SystemGpu,
 )
 from chariot_apply.chariot.semver import is_semver
-from chariot_apply.diagnostics.errors import describe_validation
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -188,7 +181,7 @@ class AsyncChariotClient:
                 if safe and attempt < attempts and not isinstance(exc, AnswerTooSlow):  # as slow again: no
                     await asyncio.sleep(self.retry.delay(attempt - 1))
                     continue
-                raise _transport_error(method, path, exc, safe=safe) from None
+                raise answers.transport_error(method, path, exc, safe=safe) from None
             # The body has been read: drop httpx's stream, which refers back to the response. That cycle kept each
             # answer (a page of runs: 700 KB) alive until a collection, and a plan runs without any.
             response.stream = httpx.ByteStream(b"")
@@ -204,17 +197,17 @@ class AsyncChariotClient:
                     continue
             if response.is_success:
                 return response
-            raise _api_error(response, not_found)
+            raise answers.api_error(response, not_found)
 
     async def _get(self, path: str, model: type[M], params: list[tuple[str, str]] | None = None,
                    not_found: type[NotFoundError] = NotFoundError) -> M:
         response = await self._send("GET", path, params=params, safe=True, not_found=not_found)
-        return _parse(response, model)
+        return answers.parse(response, model)
 
     async def _login(self, client_id: str, client_secret: str) -> tuple[str, float]:
         form = {"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials"}
         response = await self._send("POST", rest.LOGIN, form=form, safe=True, authenticate=False)
-        token = _parse(response, rest.TokenResponse)
+        token = answers.parse(response, rest.TokenResponse)
         return token.access_token, float(token.expires_in)
 
     # ------------------------------------------------------------------ projects and blueprints
@@ -230,8 +223,8 @@ class AsyncChariotClient:
     async def get_models(self, *, project_ids: Sequence[str] | None = None, names: Sequence[str] | None = None,
                          versions: Sequence[str] | None = None) -> list[Model]:
         """Models by project, name and version (our model of the models service's listing)."""
-        query = _query(rest.ModelQuery, {"project_ids": project_ids, "names": names, "versions": versions})
-        if _matches_nothing(query):
+        query = answers.query(rest.ModelQuery, {"project_ids": project_ids, "names": names, "versions": versions})
+        if answers.query_matches_nothing(query):
             return []
         return (await self._get(rest.MODELS, rest.ModelList, query.to_params())).models
 
@@ -276,37 +269,37 @@ class AsyncChariotClient:
 
     async def validate_run_config(self, *, blueprint_id: str, config: dict[str, Any]) -> None:
         """Raises ``ValidationError`` listing every problem; side-effect free, so retried like a read."""
-        body = _body(rest.ValidateConfigBody, blueprint_id=blueprint_id, config=config)
+        body = answers.body(rest.ValidateConfigBody, blueprint_id=blueprint_id, config=config)
         await self._send("POST", rest.RUNS_VALIDATE, json_body=body.model_dump(mode="json"), safe=True,
                          not_found=BlueprintDoesNotExistError)
 
     async def create_run(self, *, name: str, version: str, resources: Resources, config: dict[str, Any],
                          task_type: str, blueprint_id: str, project_id: str, notes: str | None = None) -> str:
         """Create a run and return its id. Never retried: on ``WriteOutcomeUnknownError`` look it up."""
-        body = _body(rest.CreateRunBody, name=name, version=version, resources=resources, config=config,
+        body = answers.body(rest.CreateRunBody, name=name, version=version, resources=resources, config=config,
                                   task_type=task_type, blueprint_id=blueprint_id, project_id=project_id,
                                   notes=notes)
         try:
             response = await self._send("POST", rest.RUNS, json_body=body.model_dump(mode="json"), safe=False)
         except NotFoundError as exc:  # the run's blueprint or its project: the answer says which
-            raise _missing(exc, {"project": ProjectDoesNotExistError}, BlueprintDoesNotExistError) from None
-        return _created(response)
+            raise answers.missing(exc, {"project": ProjectDoesNotExistError}, BlueprintDoesNotExistError) from None
+        return answers.created(response)
 
     async def get_runs(self, /, **filters: Any) -> list[Run]:
         """Runs matching the filters of ``chariot.training_v2.get_runs`` (default limit 10).
 
         An empty list filter (``ids=[]``) matches nothing: no request is sent, rather than one that a
         query string would turn into "no filter at all"."""
-        query = _query(rest.RunQuery, filters)
-        if _matches_nothing(query):
+        query = answers.query(rest.RunQuery, filters)
+        if answers.query_matches_nothing(query):
             return []
         return (await self._get(rest.RUNS, rest.RunList, query.to_params())).runs
 
     async def get_run_summaries(self, /, **filters: Any) -> list[RunSummary]:
         """``get_runs``, each run read as a ``RunSummary`` (identity, status, notes): the same request, a lighter
         answer to keep."""
-        query = _query(rest.RunQuery, filters)
-        if _matches_nothing(query):
+        query = answers.query(rest.RunQuery, filters)
+        if answers.query_matches_nothing(query):
             return []
         return (await self._get(rest.RUNS, rest.RunSummaryList, query.to_params())).runs
 
@@ -336,7 +329,7 @@ class AsyncChariotClient:
         seconds = rest.DEFAULT_STOP_GRACE_SECONDS if grace_period is None else grace_period.total_seconds()
         if seconds < 1:
             raise InvalidArgumentError("grace_period must be at least 1 second")
-        body = _body(rest.StopRunBody, grace_period_seconds=seconds)
+        body = answers.body(rest.StopRunBody, grace_period_seconds=seconds)
         await self._send("POST", rest.run_path(run_id, "/stop"), json_body=body.model_dump(), safe=False,
                          not_found=RunDoesNotExistError)
 
@@ -345,14 +338,14 @@ class AsyncChariotClient:
 
     async def get_events(self, run_id: str, *, limit: int | None = None, offset: int | None = None,
                          sort: Sequence[str] | None = None) -> list[Event]:
-        query = _query(rest.EventQuery, {"limit": limit, "offset": offset, "sort": sort})
+        query = answers.query(rest.EventQuery, {"limit": limit, "offset": offset, "sort": sort})
         return (await self._get(rest.run_path(run_id, "/events"), rest.EventList, query.to_params(),
                                 not_found=RunDoesNotExistError)).events
 
     async def get_metrics(self, run_id: str, *, global_steps: Sequence[int] | None = None,
                           tags: Sequence[str] | None = None, limit: int = rest.METRICS_DEFAULT_LIMIT,
                           created_before: datetime | None = None) -> list[Metric]:
-        query = _query(rest.MetricQuery, {"global_steps": global_steps, "tags": tags, "limit": limit,
+        query = answers.query(rest.MetricQuery, {"global_steps": global_steps, "tags": tags, "limit": limit,
                                           "created_before": created_before})
         return (await self._get(rest.run_path(run_id, "/metrics"), rest.MetricList, query.to_params(),
                                 not_found=RunDoesNotExistError)).metrics
@@ -369,8 +362,8 @@ class AsyncChariotClient:
     # ------------------------------------------------------------------ checkpoints
 
     async def get_checkpoints(self, /, **filters: Any) -> list[Checkpoint]:
-        query = _query(rest.CheckpointQuery, filters)
-        if _matches_nothing(query):
+        query = answers.query(rest.CheckpointQuery, filters)
+        if answers.query_matches_nothing(query):
             return []
         return (await self._get(rest.CHECKPOINTS, rest.CheckpointList, query.to_params())).checkpoints
 
@@ -403,101 +396,13 @@ class AsyncChariotClient:
                                            project_id: str | None = None) -> str:
         if not is_semver(version):
             raise InvalidArgumentError(f"model version {version!r} is not SemVer (e.g. 1.2.3)")
-        body = _body(rest.CreateModelBody, name=name, version=version, summary=summary, project_id=project_id)
+        body = answers.body(rest.CreateModelBody, name=name, version=version, summary=summary, project_id=project_id)
         try:
             response = await self._send("POST", rest.checkpoint_path(checkpoint_id, "/models"),
                                         json_body=body.model_dump(mode="json"), safe=False)
         except NotFoundError as exc:  # the checkpoint, or the project the model was to go in
-            raise _missing(exc, {"project": ProjectDoesNotExistError}, CheckpointDoesNotExistError) from None
-        return _created(response)
-
-
-# ---------------------------------------------------------------------- mapping helpers
-
-def _query(model: type[rest.Query], filters: dict[str, Any]) -> rest.Query:
-    values = {k: list(v) if isinstance(v, (list, tuple, set, frozenset)) else v for k, v in filters.items()}
-    try:
-        return model.model_validate(values)
-    except PydanticValidationError as exc:
-        raise InvalidArgumentError(describe_validation(exc)) from None
-
-
-def _missing(exc: NotFoundError, by_subject: dict[str, type[NotFoundError]],
-             otherwise: type[NotFoundError]) -> NotFoundError:
-    """A 404 of a request that names several things, as the error of the one its message says is missing."""
-    words = exc.message.lower()
-    kind = next((k for subject, k in by_subject.items() if words.startswith(subject) or f" {subject} " in words),
-                otherwise)
-    if type(exc) is kind:
-        return exc
-    return kind(message=exc.message, status=exc.status, reason=exc.reason, body=exc.body,
-                request_id=exc.request_id)
-
-
-def _body(model: type[M], **fields: Any) -> M:
-    """A request body, or what is wrong with the arguments as ``InvalidArgumentError`` (never pydantic's own
-    error past our tree): nothing was sent."""
-    try:
-        return model(**fields)
-    except PydanticValidationError as exc:
-        raise InvalidArgumentError(describe_validation(exc)) from None
-
-
-def _matches_nothing(query: rest.Query) -> bool:
-    return matches_nothing({name: getattr(query, name) for name in query.list_fields})
-
-
-def _created(response: httpx.Response) -> str:
-    """The id a create answered with. A success whose body cannot be read still means the write happened (or may
-    have): outcome unknown, to be looked up, never "nothing was sent"."""
-    try:
-        return _parse(response, rest.Created).id
-    except TransportError as exc:
-        raise WriteOutcomeUnknownError(f"{exc.message}; the create answered {response.status_code}, so it may have "
-                                       "happened") from None
-
-
-def _parse(response: httpx.Response, model: type[M]) -> M:
-    try:
-        return model.model_validate_json(response.content)
-    except PydanticValidationError as exc:
-        raise TransportError(
-            f"unexpected answer from {response.request.method} {response.request.url.path}: "
-            f"{describe_validation(exc)[:300]}",
-            hint="is CHARIOT_URL the root of a Chariot server?",
-        ) from None
-
-
-def _transport_error(method: str, path: str, exc: httpx.HTTPError, *, safe: bool) -> TransportError:
-    what = f"{method} {path}: {type(exc).__name__}: {exc}".rstrip(": ")
-    if not safe and isinstance(exc, _MAYBE_SENT):
-        return WriteOutcomeUnknownError(f"no answer to {what}; the write may have happened")
-    if isinstance(exc, httpx.TimeoutException):
-        return TransportError(f"timed out: {what}")
-    return TransportError(f"could not reach Chariot: {what}")
-
-
-def _api_error(response: httpx.Response, not_found: type[NotFoundError]) -> ApiException:
-    status = response.status_code
-    body = response.text
-    request_id = response.headers.get(rest.REQUEST_ID_HEADER) or response.request.headers.get(
-        rest.REQUEST_ID_HEADER)
-    envelope: rest.ErrorBody | None = None
-    try:
-        envelope = rest.ErrorBody.model_validate(json.loads(body))
-    except (ValueError, PydanticValidationError):
-        envelope = None
-    kwargs: dict[str, Any] = {"reason": response.reason_phrase, "body": body[:2000], "request_id": request_id}
-    if envelope is None:
-        message = body.strip()[:200] or response.reason_phrase
-        if status == 404:
-            return NotFoundError(status, message=f"{response.request.method} {response.request.url.path}: {message}",
-                                 hint="the server has no such route: is CHARIOT_URL the Chariot root URL?",
-                                 **kwargs)
-    else:
-        message = envelope.error
-    problems = [ConfigError(e.path, e.message) for e in (envelope.errors or [])] if envelope else []
-    return error_for_status(status, message, problems=problems, not_found=not_found, **kwargs)
+            raise answers.missing(exc, {"project": ProjectDoesNotExistError}, CheckpointDoesNotExistError) from None
+        return answers.created(response)
 
 
 def _is_a_backend(client: AsyncChariotClient) -> Backend:
