@@ -21,6 +21,7 @@ from chariot_apply.plan.diff import build_plan
 from chariot_apply.plan.harvest import Harvest, model_summary
 from chariot_apply.plan.live import LiveState
 from chariot_apply.plan.model import (
+    Blocked,
     BlockedReplace,
     Create,
     Failed,
@@ -217,10 +218,16 @@ def test_a_waiting_create_and_its_later_create_share_a_review_key() -> None:
     ({"status": "job_failed"}, "it depends on vision/pretrain@1.0.0 ended job_failed"),
     ({"status": "job_create_failed"}, "ended job_create_failed"),
 ])
-def test_a_dependency_on_a_failed_run_is_a_located_error(upstream: dict[str, str], message: str) -> None:
-    pretrain, tune = declared("pretrain"), finetune()
-    (problem,) = only(plan([pretrain, tune], state(live(pretrain, **upstream))), Invalid).problems
-    assert message in problem.message and problem.path == "spec.dependsOn[0]"
+def test_a_dependency_on_a_failed_run_is_blocked_not_an_error(upstream: dict[str, str], message: str) -> None:
+    """Blocked is not failed (issue 34): the chain waits with the reason and the fix, located at the dependency,
+    and an unrelated create in the same plan goes ahead; the plan needs no attention for it."""
+    pretrain, tune, other = declared("pretrain"), finetune(), declared("unrelated")
+    made = plan([pretrain, tune, other], state(live(pretrain, **upstream)))
+    blocked = only(made, Blocked)
+    assert message in blocked.reason and blocked.rule == "spec.dependsOn[0]" and blocked.action == "create"
+    assert "fix vision/pretrain@1.0.0" in blocked.fix and blocked.location == str(tune.where("spec.dependsOn[0]"))
+    assert only(made, Create).address == "vision/unrelated@1.0.0"
+    assert made.needs_attention == 0 and not made.invalid and "1 blocked" in made.summary()
 
 
 def test_a_cycle_and_an_unknown_address_are_located_errors() -> None:

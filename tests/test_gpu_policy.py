@@ -168,6 +168,24 @@ def test_a_protected_run_is_never_stopped_deleted_or_replaced_without_allow_prot
     assert allowed.risk.level == "high" and "stop of vision/a@1.0.0, a protected run" in allowed.risk.reasons
 
 
+@pytest.mark.parametrize("limits", [{"maxDuration": "1h"}, {"stall": {"noProgressFor": "10m", "action": "recreate"}}])
+def test_a_lifecycle_stop_or_recreate_of_a_protected_run_is_blocked_not_refused(limits: dict[str, Any]) -> None:
+    """Past its limit, a protected run trains on (issue 34): the stop (or the stall's recreate) is a located
+    warning with its fix, not a violation: it fails nothing and blocks no other change. With --allow-protected it
+    is carried out."""
+    protected = gpu_run("a", protect=True, limits=limits)
+    other = gpu_run("b")
+    stalled = with_gpus(protected).model_copy(update={"progress_updated_at": T0})  # 3 h before the plan
+    result = plan_with([protected, other], None, stalled)
+    (blocked,) = result.blocked
+    assert blocked.address == "vision/a@1.0.0" and blocked.action in ("stop", "replace")
+    assert blocked.location == str(protected.where("spec.protect")) and "--allow-protected" in blocked.fix
+    assert result.violations == () and result.needs_attention == 0
+    assert [c.address for c in result.changes] == ["vision/b@1.0.0"]  # the unrelated create goes ahead
+    allowed = plan_with([protected, other], None, stalled, allow_protected=True)
+    assert allowed.blocked == () and {c.kind for c in allowed.lifecycle_actions} == {blocked.action}
+
+
 def test_a_replace_of_a_run_that_trained_two_hours_is_high_risk_and_one_cpu_create_is_low() -> None:
     old = declared("a", config={"epochs": 1, "dataset_id": "ds-1"})
     new = declared("a", config={"epochs": 2, "dataset_id": "ds-1"}, allowReplace=True)

@@ -203,3 +203,49 @@ def test_reconcile_in_json_says_a_failure_as_a_document_too(workdir: Path, monke
     document = json.loads(done.stdout)
     assert document["ok"] is False and document["error"] and document["hint"]
 
+
+
+def test_a_protected_run_past_its_limit_trains_on_through_ten_reconciles_and_reconcile_stays_green(
+        workdir: Path, server: BackgroundServer, clock: ManualClock) -> None:
+    """Issue 34: reconcile said "stop refused", exited 1, and stopped the run all the same. Now the stop is never
+    sent: each reconcile exits 0 with the block as a warning, its reason and its fix; apply of an unrelated change
+    is not refused for it."""
+    path = workdir / "runs" / "a.yaml"
+    write_manifests(path, manifest("a", config=LONG, limits={"maxDuration": "2m"}, protect=True))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    clock.advance(130)
+    for _ in range(10):
+        done = run_cli("reconcile", "--format", "json")
+        document = json.loads(done.stdout)
+        assert done.exit_code == 0 and document["ok"] and document["done"] == [], done.output
+        (blocked,) = document["blocked"]
+        assert "protected" in blocked["detail"] and "fix:" in blocked["detail"]
+        clock.advance(60)
+    assert [r.status for r in live_runs(server)] == ["job_running"]
+    text = run_cli("reconcile")
+    assert text.exit_code == 0 and "blocked (a warning): vision/a@1.0.0: stop not made" in text.stdout, text.output
+    write_manifests(path, manifest("a", config=LONG, limits={"maxDuration": "2m"}, protect=True), manifest("b"))
+    applied = run_cli("apply", "--auto-approve")
+    assert applied.exit_code == 0 and "1 blocked" in applied.stdout, applied.output
+    runs = by_name(server)
+    assert runs["a"][0].status == "job_running" and len(runs["b"]) == 1
+
+
+def test_a_chain_waiting_on_a_failed_upstream_blocks_nothing_else(
+        workdir: Path, server: BackgroundServer, clock: ManualClock, store: EmulatorStore) -> None:
+    """Issue 34: a downstream whose upstream failed made a plain apply of an unrelated change refuse ("the plan
+    has invalid runs") and every reconcile exit 1. Now it is a warning, and the unrelated run is created."""
+    store.timing = replace(LifecycleTiming(), fail_at_step=5)
+    path = workdir / "runs" / "chain.yaml"
+    write_manifests(path, manifest("pretrain", config=LONG), manifest("finetune", dependsOn=["pretrain@1.0.0"]))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    clock.advance(600)
+    assert [r.status for r in live_runs(server)] == ["job_failed"]
+    write_manifests(path, manifest("pretrain", config=LONG), manifest("finetune", dependsOn=["pretrain@1.0.0"]),
+                    manifest("unrelated"))
+    planned = run_cli("plan", "--detailed-exitcode")
+    assert planned.exit_code == 2 and "finetune@1.0.0: create not made" in planned.stdout, planned.output
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    assert "unrelated" in by_name(server) and "finetune" not in by_name(server)
+    done = run_cli("reconcile", "--format", "json")
+    assert done.exit_code == 0 and json.loads(done.stdout)["blocked"], done.output

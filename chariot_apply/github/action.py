@@ -43,7 +43,7 @@ from chariot_apply.manifest.errors import ManifestError
 from chariot_apply.plan.document import plan_json
 from chariot_apply.plan.model import Invalid, Plan, Violation
 from chariot_apply.render.apply import apply_markdown, summarize
-from chariot_apply.render.describe import outcome_line
+from chariot_apply.render.describe import headline, outcome_line
 from chariot_apply.render.markdown import render_markdown
 from chariot_apply.render.report import render_report_markdown
 from chariot_apply.runtime.asyncrun import run
@@ -411,12 +411,15 @@ def _comment_failure(step: Step | None, what: str, details: str) -> None:
 
 
 def _annotate_invalid(runner: Runner, plan: Plan) -> None:
-    """Each invalid run's problems and each broken rule, as error annotations."""
+    """Each invalid run's problems and each broken rule as an error, each blocked action as a warning, on the
+    manifest line that causes it."""
     found: list[Invalid | Violation] = [*plan.invalid, *plan.violations]
     for item in found:
         rule = f" (rule {item.rule} at {item.rule_location})" if isinstance(item, Violation) else ""
         for problem in item.problems:
-            runner.error(f"{item.address}: {problem.path}: {problem.message}{rule}")
+            runner.error(f"{item.address}: {problem.path}: {problem.message}{rule}", problem.location, problem.path)
+    for blocked in plan.blocked:
+        runner.warning(f"{headline(blocked)} (fix: {blocked.fix})", blocked.location, f"{blocked.action} blocked")
 
 
 def manifest_set_id(env: Mapping[str, str], manifests: tuple[str, ...]) -> str:

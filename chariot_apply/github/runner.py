@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Mapping
@@ -37,16 +38,39 @@ class Runner:
                 if line.strip():
                     print(f"::add-mask::{line}", file=self.log)
 
-    def warning(self, message: str) -> None:
-        print(f"::warning::{_escape_data(message)}", file=self.log)
+    def warning(self, message: str, where: str | ManifestProblem | None = None, title: str | None = None) -> None:
+        self._annotate("warning", message, where, title)
 
-    def error(self, message: str, problem: ManifestProblem | None = None) -> None:
-        where = ""
-        if problem is not None and problem.location.line:
-            loc = problem.location
-            where = (f" file={_escape_property(loc.file)},line={loc.line},col={loc.column},"
-                     f"title={_escape_property(problem.path or 'manifest')}")
-        print(f"::error{where}::{_escape_data(message)}", file=self.log)
+    def error(self, message: str, where: str | ManifestProblem | None = None, title: str | None = None) -> None:
+        self._annotate("error", message, where, title)
+
+    def _annotate(self, level: str, message: str, where: str | ManifestProblem | None, title: str | None) -> None:
+        """``::error file=...,line=...::message``: on the diff line where GitHub can place it (``where`` is a
+        manifest problem, or ``file:line:column`` as plans write it, relative to the working directory)."""
+        if isinstance(where, ManifestProblem):
+            title = title or where.path or "manifest"
+            where = str(where.location)
+        place = self._place(where) if where else None
+        props = ""
+        if place is not None:
+            file, line, column = place
+            props = f" file={_escape_property(file)},line={line}" + (f",col={column}" if column else "")
+            props += f",title={_escape_property(title)}" if title else ""
+        print(f"::{level}{props}::{_escape_data(message)}", file=self.log)
+
+    def _place(self, where: str) -> tuple[str, int, int | None] | None:
+        """(the file relative to the repository, line, column) of ``file:line[:column]``; None: no line in it."""
+        parts = where.rsplit(":", 2)
+        numbers = [p for p in parts[1:] if p.isdigit()]
+        if not numbers:
+            return None
+        file = ":".join(parts[:len(parts) - len(numbers)])
+        workspace = self.env.get("GITHUB_WORKSPACE")
+        path = Path(file).absolute()
+        if workspace:
+            with contextlib.suppress(ValueError):
+                path = path.relative_to(Path(workspace).resolve())
+        return str(path), int(numbers[0]), int(numbers[1]) if len(numbers) > 1 else None
 
     def set_outputs(self, outputs: Mapping[str, str]) -> None:
         path = self.env.get("GITHUB_OUTPUT")

@@ -18,6 +18,7 @@ from chariot_apply.plan.footprint import assess, footprint
 from chariot_apply.plan.lifecycle import failed_attempts
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint, RunKey, Validation, runs_by_address
 from chariot_apply.plan.model import (
+    Blocked,
     Conflict,
     Create,
     Delete,
@@ -32,6 +33,7 @@ from chariot_apply.plan.model import (
     PruneCandidate,
     Replace,
     Stop,
+    is_lifecycle,
     traits,
 )
 from chariot_apply.plan.policy import violations
@@ -78,6 +80,8 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     items.sort(key=lambda i: (i.address, traits(i.kind).order))  # the footprint's order, whatever the input's
     by_name = {addr: run for addr, run in declared_at.values()}
     owned = [ctx.owned(r) for r in live.runs] + [ctx.owned(r) for r in live.elsewhere]
+    if not options.allow_protected:
+        items = [_protected_lifecycle(item, by_name) for item in items]
     spent = footprint(items, live, by_name, owned, options.prices)
     items += violations(items, spent, by_name, options.policy, options.allow_protected)
     rules = options.policy.rules if options.policy is not None else PolicyRules()
@@ -85,6 +89,19 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     items.sort(key=lambda i: (i.address, traits(i.kind).order))
     return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
                 warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options), footprint=spent, risk=risk)
+
+
+def _protected_lifecycle(item: Item, declared: Mapping[str, DeclaredRun]) -> Item:
+    """A lifecycle stop or recreate of a protected run is not made: the run trains on, and the plan says why and
+    what to do (a declared stop, delete or replace of it is a violation instead: the review refuses it)."""
+    run = declared.get(item.address)
+    if not isinstance(item, Stop | Replace) or not is_lifecycle(item) or run is None or not run.spec.protect:
+        return item
+    where = str(run.where("spec.protect"))
+    return Blocked(address=item.address, action=item.kind, rule=item.rule, live=item.live, sensitive=item.sensitive,
+                   notices=item.notices, location=where, reason=f"the run is protected (spec.protect at {where}): "
+                   f"{item.reason}", fix="it trains on: stop it yourself if it must stop, or lift spec.protect, or "
+                   "allow it once (--allow-protected; in the Action, an approving review)")
 
 
 def _no_such_project(live: LiveState, run: DeclaredRun, addr: str) -> Item:

@@ -184,6 +184,20 @@ class Failed(_Item):
     live: LiveRun
 
 
+class Blocked(_Item):
+    """A change the manifests call for that may not be made now: a lifecycle action on a protected run (a stop at
+    its limit, a recreate), or a create that waits on an upstream that failed. A warning with the reason and the
+    fix: it fails nothing and blocks no other change, and it is said wherever the plan is (the summary, the drift
+    issue, reconcile's report) until it is fixed."""
+
+    kind: Literal["blocked"] = "blocked"
+    action: str  # the change that is not made: "stop", "replace", "create"
+    rule: str = ""  # the rule that called for it
+    fix: str = ""
+    location: str = ""  # the manifest line that blocks it (``spec.protect``, the dependency)
+    live: LiveRun | None = None
+
+
 class BlockedReplace(_Item):
     kind: Literal["blocked-replace"] = "blocked-replace"
     live: LiveRun
@@ -208,12 +222,12 @@ class Violation(_Item):
 
 Item = Annotated[
     Create | Stop | Delete | Replace | NoOp | Conflict | PruneCandidate | BlockedReplace | Invalid | Failed | Promote
-    | DeleteCheckpoints | Waiting | Violation,
+    | DeleteCheckpoints | Waiting | Violation | Blocked,
     Field(discriminator="kind"),
 ]
 Change = Create | Stop | Delete | Replace | Promote | DeleteCheckpoints
 ItemKind = Literal["create", "stop", "delete", "replace", "no-op", "conflict", "blocked-replace", "invalid",
-                   "prune-candidate", "failed", "promote", "delete-checkpoints", "waiting", "violation"]
+                   "prune-candidate", "failed", "promote", "delete-checkpoints", "waiting", "violation", "blocked"]
 ITEM_KINDS: tuple[ItemKind, ...] = get_args(ItemKind)
 
 
@@ -249,6 +263,8 @@ def traits(kind: ItemKind) -> KindTraits:
             return KindTraits("attention", 7, "?")
         case "failed":
             return KindTraits("attention", 7, "x")
+        case "blocked":
+            return KindTraits("attention", 7, "!")
         case "promote":
             return KindTraits("change", 6, "+")
         case "delete-checkpoints":
@@ -413,6 +429,10 @@ class Plan(Frozen):
         return tuple(i for i in self.items if isinstance(i, Invalid))
 
     @property
+    def blocked(self) -> tuple[Blocked, ...]:
+        return tuple(i for i in self.items if isinstance(i, Blocked))
+
+    @property
     def violations(self) -> tuple[Violation, ...]:
         return tuple(i for i in self.items if isinstance(i, Violation))
 
@@ -452,12 +472,14 @@ class Plan(Frozen):
         line = (f"Plan: {c['create']} to create, {c['replace']} to replace, {c['stop']} to stop, "
                 f"{c['delete']} to delete; {c['no-op']} unchanged.")
         attention = [f"{c[k]} {k.replace('-', ' ')}{'s' if c[k] != 1 and k != 'invalid' else ''}"
-                     for k in ATTENTION_KINDS if c[k] and k not in ("prune-candidate", "failed")]
+                     for k in ATTENTION_KINDS if c[k] and k not in ("prune-candidate", "failed", "blocked")]
         if attention:
             line += f" {self.needs_attention} need attention: {', '.join(attention)}."
         if c["prune-candidate"]:
             line += f" {c['prune-candidate']} not declared (deleted with --prune)."
         if c["failed"]:
             line += f" {c['failed']} failed (left alone; spec.onFailure: recreate recreates them)."
+        if c["blocked"]:
+            line += f" {c['blocked']} blocked (called for, not allowed now: see why and the fix)."
         lifecycle = self.lifecycle_summary()
         return f"{line} {lifecycle}" if lifecycle else line

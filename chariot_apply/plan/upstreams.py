@@ -10,7 +10,7 @@ from chariot_apply.plan.context import PlanContext, invalid, suggestion
 from chariot_apply.plan.harvest import Harvest, choose, model_made_from
 from chariot_apply.plan.lifecycle import Upstream, failed_attempts, upstream_state
 from chariot_apply.plan.live import LiveState, RunKey
-from chariot_apply.plan.model import Invalid, Item, Problem, RunRequest, Waiting
+from chariot_apply.plan.model import Blocked, Invalid, Item, Problem, RunRequest, Waiting
 from chariot_apply.plan.references import (
     Dependency,
     Reference,
@@ -89,10 +89,12 @@ def _upstreams(ctx: PlanContext, run: DeclaredRun, addr: str,
         up_attempts = failed_attempts(up_run, owned)
         alive = [r for r in owned if r not in up_attempts]
         state = upstream_state(up_addr, up_run, alive[0] if alive else None, up_attempts)
-        if state.state == "failed":
-            return [invalid(addr, run, dep.path, f"it depends on {state.words}",
-                            "nothing that depends on a failed run is created: fix the upstream, or remove the "
-                            "dependency")]
+        if state.state == "failed":  # blocked, not failed: nothing else waits for it
+            return [Blocked(address=addr, action="create", rule=dep.path, sensitive=run.spec.sensitive,
+                            location=str(run.where(dep.path)),
+                            reason=f"it depends on {state.words}", fix="nothing that depends on a failed run is "
+                            f"created: fix {up_addr} (spec.onFailure: recreate retries it), or remove the dependency "
+                            f"({run.where(dep.path)})")]
         upstreams[up_addr] = state
     return upstreams
 

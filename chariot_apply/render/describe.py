@@ -6,6 +6,7 @@ import json
 from typing import Any, assert_never
 
 from chariot_apply.plan.model import (
+    Blocked,
     BlockedReplace,
     Conflict,
     Create,
@@ -72,6 +73,8 @@ def headline(item: Item) -> str:
             return f"{item.address}: will be created later: {item.reason}"
         case Violation():
             return f"{item.address}: breaks the policy: {item.reason}"
+        case Blocked():
+            return f"{item.address}: {item.action} not made: {item.reason}"
         case _:
             assert_never(item)
 
@@ -125,6 +128,8 @@ def details(item: Item) -> list[str]:
         lines += [f"{p.location}: {p.path}: {p.message}" for p in item.problems]
     if isinstance(item, Violation):
         lines.append(f"rule: {item.rule} ({item.rule_location})")
+    if isinstance(item, Blocked):
+        lines += ([f"rule: {item.rule}"] if item.rule else []) + ([f"fix: {item.fix}"] if item.fix else [])
     lines += promotion_lines(item)
     if isinstance(item, Stop | Delete | Conflict | PruneCandidate | Failed):
         lines.append(f"run {item.live.id} ({item.live.status})")
@@ -148,6 +153,8 @@ def diff_lines(item: Item) -> list[str]:
         return [f"- run {item.live.id} ({item.live.status})"]
     if isinstance(item, Stop | Conflict | PruneCandidate | Failed):
         return [f"  {line}" for line in rule_lines(item)] + [f"  run {item.live.id} ({item.live.status})"]
+    if isinstance(item, Blocked):
+        return ([f"! rule: {item.rule}"] if item.rule else []) + ([f"! fix: {item.fix}"] if item.fix else [])
     if isinstance(item, Invalid | Violation):
         rule = [f"! rule: {item.rule} ({item.rule_location})"] if isinstance(item, Violation) else []
         return [f"! {p.location}: {p.path}: {p.message}" for p in item.problems] + rule

@@ -32,6 +32,8 @@ def icon(kind: ItemKind) -> str:
             return "🔍 not declared"
         case "failed":
             return "💥 failed"
+        case "blocked":
+            return "✋ blocked"
         case "promote":
             return "🟢 promote"
         case "delete-checkpoints":

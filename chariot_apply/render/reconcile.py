@@ -32,6 +32,9 @@ class ReconcileDocument(BaseModel):
     drift: tuple[str, ...]  # declared changes (address kind spec run) not applied: `apply` does, after review
     needs_attention: int
     attention: tuple[ReconcileOutcome, ...]  # what needs attention, each with its located problems
+    #: What the rules call for and may not be done now (a protected run's stop at its limit, a create that waits
+    #: on a failed upstream): warnings, each with its reason and fix; they fail nothing.
+    blocked: tuple[ReconcileOutcome, ...] = ()
     ok: bool
 
 
@@ -43,10 +46,13 @@ def reconcile_document(plan: Plan, result: ApplyResult, busy: bool) -> Reconcile
     shown = redact_plan(plan)  # a problem may quote a config value: never a secret one
     attention = tuple(ReconcileOutcome(address=i.address, kind=i.kind, ok=False,
                                        detail="; ".join([headline(i), *details(i)]))
-                      for i in shown.items if i.kind in ATTENTION_KINDS and i.kind != "prune-candidate")
+                      for i in shown.items if i.kind in ATTENTION_KINDS
+                      and i.kind not in ("prune-candidate", "blocked"))
+    blocked = tuple(ReconcileOutcome(address=i.address, kind=i.kind, ok=True,
+                                     detail="; ".join([headline(i), *details(i)])) for i in shown.blocked)
     return ReconcileDocument(busy=busy, summary=plan.summary() if not busy else "another reconcile was running",
                              done=done, waiting=waiting, drift=drift, needs_attention=plan.needs_attention,
-                             attention=attention, ok=result.ok and not plan.needs_attention)
+                             attention=attention, blocked=blocked, ok=result.ok and not plan.needs_attention)
 
 
 def render_reconcile_text(document: ReconcileDocument) -> str:
@@ -58,6 +64,7 @@ def render_reconcile_text(document: ReconcileDocument) -> str:
         lines.append("No lifecycle action was due.")
     lines += [f"  waiting: {w.address}: {w.detail}" for w in document.waiting]
     lines += [f"  needs attention: {a.detail}" for a in document.attention]
+    lines += [f"  blocked (a warning): {b.detail}" for b in document.blocked]
     if document.drift:
         lines.append(f"Declared drift (not applied by reconcile; `chariot-apply apply` after review): "
                      f"{len(document.drift)} change(s)")

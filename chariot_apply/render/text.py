@@ -18,7 +18,7 @@ def _colour(kind: ItemKind) -> str | None:
             return "31"
         case "replace":
             return "35"
-        case "stop" | "blocked-replace":
+        case "stop" | "blocked-replace" | "blocked":
             return "33"
         case "prune-candidate":
             return "36"
