@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from chariot_apply.emulator.server import BackgroundServer
+from tests.factories import kept
 from tests.github_fake import FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ class ActionRunner:
         """One run of the action in ``workflow`` for ``event``, which GitHub (the fake) records as a workflow run."""
         output = self.tmp / f"output-{len(list(self.tmp.glob('output-*')))}.txt"
         output.write_text("")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CHARIOT", "GITHUB_"))}
+        env = {k: v for k, v in os.environ.items() if kept(k) and not k.startswith("GITHUB_")}
         payload = json.loads(event.read_text())
         head = payload.get("pull_request", {}).get("head", {}).get("sha") or payload.get("after", "")
         run_id = self.github.record_run(_repository(event), head, workflow, event_name) if self.github else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +17,15 @@ from chariot_apply.emulator.store import EmulatorStore
 from tests.action_harness import ActionRunner
 from tests.factories import FAST_RETRY
 from tests.github_fake import FakeGitHub
+
+
+@pytest.fixture(autouse=True, scope="session")
+def writers_locks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The writers' locks of this test session (workspace.locks), in a folder of its own: never the user's, and the
+    same for every checkout, process and thread of the session (a test of two checkouts shares them, as on one
+    machine)."""
+    os.environ["CHARIOT_APPLY_LOCK_DIR"] = str(tmp_path_factory.mktemp("writers-locks"))
+    yield
 
 
 @pytest.fixture

@@ -114,12 +114,19 @@ def use_standin_sdk(request: Any, monkeypatch: Any) -> None:
     request.addfinalizer(forget)
 
 
+def kept(variable: str) -> bool:
+    """Whether a subprocess keeps ``variable`` of the test's environment: none of chariot-apply's settings, but the
+    session's writers' locks (``tests/conftest.py``)."""
+    return not variable.startswith("CHARIOT") or variable == "CHARIOT_APPLY_LOCK_DIR"
+
+
 def cli_env(url: str, owner: str, backend: str = "rest") -> dict[str, str]:
     """The environment of a `chariot-apply` subprocess reaching the emulator at ``url`` over REST, or through the
     SDK (the stand-in, configured by its own settings)."""
     import os
 
-    env = {"PATH": os.environ["PATH"], "CHARIOT_APPLY_OWNER": owner, "NO_COLOR": "1", "CHARIOT_APPLY_BACKEND": backend}
+    env = {"PATH": os.environ["PATH"], "CHARIOT_APPLY_OWNER": owner, "NO_COLOR": "1", "CHARIOT_APPLY_BACKEND": backend,
+           "CHARIOT_APPLY_LOCK_DIR": os.environ["CHARIOT_APPLY_LOCK_DIR"]}
     if backend == "sdk":
         return env | {"PYTHONPATH": str(SDK_STANDIN), "CHARIOT_SDK_STANDIN_URL": url}
     return env | {"CHARIOT_URL": url}

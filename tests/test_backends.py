@@ -16,7 +16,15 @@ from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.faults import Faults
 from chariot_apply.emulator.server import BackgroundServer
 from tests.cli_helpers import run_cli
-from tests.factories import classifier_config, create_directly, live_runs, manifest, use_standin_sdk, write_manifests
+from tests.factories import (
+    classifier_config,
+    create_directly,
+    kept,
+    live_runs,
+    manifest,
+    use_standin_sdk,
+    write_manifests,
+)
 
 
 @pytest.fixture(params=["rest", "sdk"])
@@ -108,7 +116,7 @@ def test_a_refused_credential_is_said_plainly(backend: str, workdir: Path, serve
 def test_the_sdk_backend_without_the_sdk_says_how_to_install_it(tmp_path: Path) -> None:
     (tmp_path / "chariot-apply.yaml").write_text("owner: t\nproject: vision\nbackend: sdk\nmanifests: [runs/]\n")
     write_manifests(tmp_path / "runs" / "runs.yaml", manifest("alpha"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARIOT") and k != "PYTHONPATH"}
+    env = {k: v for k, v in os.environ.items() if kept(k) and k != "PYTHONPATH"}
     done = subprocess.run([sys.executable, "-m", "chariot_apply.cli.main", "plan"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr

@@ -17,7 +17,7 @@ import pytest
 
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.plan.compare import DEEPDIFF_OPTIONALS
-from tests.factories import classifier_config, manifest, write_manifests
+from tests.factories import classifier_config, kept, manifest, write_manifests
 
 LIST_MODULES = """
 import json, sys
@@ -34,7 +34,7 @@ CLIENT = {"httpx", "httpcore", "anyio"}
 
 
 def modules_after(*args: str, cwd: Path, env: dict[str, str] | None = None) -> set[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CHARIOT")}
+    base = {k: v for k, v in os.environ.items() if kept(k)}
     done = subprocess.run([sys.executable, "-c", LIST_MODULES, *args], cwd=cwd, env=base | (env or {}),
                           capture_output=True, text=True, timeout=120)
     return set(json.loads(done.stderr.strip().splitlines()[-1]))

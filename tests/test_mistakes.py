@@ -10,7 +10,7 @@ import yaml
 
 from chariot_apply.emulator.server import BackgroundServer
 from tests.cli_helpers import run_cli
-from tests.factories import create_directly, manifest, write_manifests
+from tests.factories import create_directly, kept, manifest, write_manifests
 
 WORKFLOW = "name: ci\non: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n" + "".join(
     f"      - run: echo ${{{{ matrix.v{i} }}}}\n" for i in range(10))
@@ -223,7 +223,7 @@ def test_addresses_complete_from_the_manifests(workdir: Path) -> None:
     import sys
 
     write_manifests(workdir / "runs" / "a.yaml", manifest("alpha"), manifest("alpine"), manifest("beta"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARIOT")} | {
+    env = {k: v for k, v in os.environ.items() if kept(k)} | {
         "_CHARIOT_APPLY_COMPLETE": "bash_complete", "CHARIOT_URL": "http://127.0.0.1:9"}  # never asked
     for words, cword in (("chariot-apply events vision/al", "2"), ("chariot-apply plan --target vision/al", "3")):
         done = subprocess.run([sys.executable, "-c", "from chariot_apply.cli.main import cli; "

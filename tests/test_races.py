@@ -1,7 +1,8 @@
 """Writers that race: two applies at once, on the same new runs, end with exactly one run per address.
 
 Chariot has no lock and no unique key on (project, name, version): chariot-apply converges by itself. Each
-trial starts two real `chariot-apply apply` processes together against one served emulator (with a little
+trial starts two real `chariot-apply apply` processes together, as on two machines (writers' locks of their own),
+against one served emulator (with a little
 latency, so that both plan before either creates, as two CI jobs merging at once would).
 """
 
@@ -11,6 +12,7 @@ import asyncio
 import subprocess
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,14 +46,17 @@ def _live(url: str, prefix: str) -> list[Run]:
 
 def _both(commands: list[list[str]], cwd: Path, url: str, backend: str = "rest",
           ) -> list[subprocess.CompletedProcess[str]]:
+    """The commands at once, as on two machines: each with writers' locks of its own (on one machine the lock
+    would take them in turn: ``tests/test_writers.py``)."""
     env = cli_env(url, "racers", backend)
-    processes = [subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", *c], cwd=cwd, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
-    results = []
-    for command, process in zip(commands, processes, strict=True):
-        out, err = process.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(command, process.returncode, out, err))
-    return results
+    processes = [subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", *c], cwd=cwd,
+                                  env=env | {"CHARIOT_APPLY_LOCK_DIR": str(cwd / f".locks-of-machine-{i}")},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i, c in enumerate(commands)]
+    with ThreadPoolExecutor(len(processes)) as pool:  # both pipes drained at once
+        answers = list(pool.map(lambda p: p.communicate(timeout=120), processes))
+    return [subprocess.CompletedProcess(c, p.returncode, out, err)
+            for c, p, (out, err) in zip(commands, processes, answers, strict=True)]
 
 
 def _one_per_address(runs: list[Run]) -> Counter[str]:

@@ -8,6 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,13 @@ import pytest
 from chariot_apply.backends.rest.client import AsyncChariotClient
 from chariot_apply.emulator.process import EmulatorProcess
 from chariot_apply.emulator.store import EmulatorStore
-from tests.factories import classifier_config, manifest, new_run, write_manifests
+from tests.factories import classifier_config, kept, manifest, new_run, write_manifests
 
 RUNS = 20
 
 
 def _command(cwd: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARIOT")} | {"NO_COLOR": "1"}
+    env = {k: v for k, v in os.environ.items() if kept(k)} | {"NO_COLOR": "1"}
     return subprocess.Popen([sys.executable, "-m", "chariot_apply.cli.main", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -32,8 +33,9 @@ def test_two_embedded_applies_and_a_watch_at_once(trial: int, tmp_path: Path) ->
     write_manifests(tmp_path / "runs" / "runs.yaml", *(manifest(f"r{i}") for i in range(RUNS)))
     processes = [_command(tmp_path, "apply", "--auto-approve"), _command(tmp_path, "apply", "--auto-approve"),
                  _command(tmp_path, "status", "--watch", "--interval", "0.1")]
-    for process in processes:
-        out, err = process.communicate(timeout=180)
+    with ThreadPoolExecutor(len(processes)) as pool:  # every pipe drained at once: the applies take turns
+        answers = list(pool.map(lambda p: p.communicate(timeout=180), processes))
+    for process, (out, err) in zip(processes, answers, strict=True):
         assert process.returncode in (0, 1), (process.args, process.returncode, out, err)
         assert "Traceback" not in err and "unexpectedly" not in err, err
     store = EmulatorStore(tmp_path / ".chariot-apply" / "emulator.db", seed=False)

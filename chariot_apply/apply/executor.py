@@ -38,6 +38,7 @@ from chariot_apply.plan.model import (
     Replace,
     RunRequest,
     Stop,
+    phase_of,
 )
 from chariot_apply.plan.ownership import Marker, compose_notes, parse_notes
 from chariot_apply.plan.sensitive import scrub
@@ -170,6 +171,8 @@ class Executor:
     async def _remove(self, change: Change) -> Outcome:
         match change:
             case Stop():
+                if change.rule and (gone := await self._already_ended(change)) is not None:
+                    return gone
                 try:
                     await self.client.stop_run(change.live.id, self.grace_period)
                 except ConflictError:
@@ -184,13 +187,36 @@ class Executor:
                     return Outcome(change.address, change.kind, True, "was already gone", change.live.id)
                 return Outcome(change.address, change.kind, True, "deleted", change.live.id)
             case DeleteCheckpoints():
-                await self.client.delete_checkpoints(ids=list(change.checkpoint_ids))
-                return Outcome(change.address, change.kind, True,
-                               f"deleted {len(change.checkpoint_ids)} checkpoint(s)", change.live.id)
+                doomed = await self._still_unused(change)
+                if doomed:
+                    await self.client.delete_checkpoints(ids=doomed)
+                kept = len(change.checkpoint_ids) - len(doomed)
+                return Outcome(change.address, change.kind, True, f"deleted {len(doomed)} checkpoint(s)" + (
+                    f"; kept {kept} a model was made from since the plan" if kept else ""), change.live.id)
             case Create() | Promote():
                 raise AssertionError("creates and promotions are not removals")
             case _:
                 assert_never(change)
+
+    async def _already_ended(self, change: Stop) -> Outcome | None:
+        """A lifecycle stop is looked before it is sent: another writer may have stopped the run since the plan
+        (the outcome, then; None: it is still active)."""
+        try:
+            status = (await self.client.get_run(change.live.id, ["status"])).status
+        except RunDoesNotExistError:
+            return Outcome(change.address, "stop", True, "was already gone", change.live.id)
+        if phase_of(status) == "active":
+            return None
+        return Outcome(change.address, "stop", True, f"already {status}: no stop sent", change.live.id)
+
+    async def _still_unused(self, change: DeleteCheckpoints) -> list[str]:
+        """The checkpoints of ``change`` no model has been made from, looked at again now: retention never deletes
+        a checkpoint a model came from, whoever made the model since the plan."""
+        if not change.model_projects or not self.client.lists_models:
+            return list(change.checkpoint_ids)
+        models = await self.client.get_models(project_ids=list(change.model_projects))
+        used = {m.checkpoint_id for m in models if m.checkpoint_id}
+        return [c for c in change.checkpoint_ids if c not in used]
 
     async def _promote(self, change: Change) -> Outcome:
         """Make the model, once: an uncertain answer is looked up (by name, version and our marker) before the
@@ -206,6 +232,10 @@ class Executor:
         async def find() -> str | None:
             return next((m.id for m in await self._models_at(change)), None)
 
+        made = await find()  # another writer may have made it since the plan: never a second one
+        if made is not None:
+            return Outcome(change.address, change.kind, True, f"{done} already [{made}]: another writer made it "
+                           "since the plan", change.live.id)
         try:
             model_id, found = await self._once(send, find, resend=False)
         except WriteOutcomeUnknownError:

@@ -33,10 +33,7 @@ def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False, watching:
     left of the command's deadline. ``watching`` (``--watch``, ``--follow``): bounded only by a deadline given."""
     from chariot_apply.runtime.asyncrun import run as run_async
 
-    ctx = click.get_current_context(silent=True)
-    g = ctx.ensure_object(Globals) if ctx is not None else Globals()
-    limit = g.deadline or (None if watching else DEFAULT_DEADLINE)
-    remaining = None if limit is None else max(0.0, g.started + parse_duration(limit) - time.monotonic())
+    limit, remaining = _remaining(watching)
     try:
         return run_async(awaitable, bulk_heap=bulk_heap, timeout=remaining)
     except TimeoutError:
@@ -44,6 +41,34 @@ def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False, watching:
         raise DeadlineExceeded(f"gave up: the command did not finish within {limit} "
                                "(its deadline)", hint="a slow or stuck server: check it, or allow more time "
                                                       "with --deadline (e.g. --deadline 2h)") from None
+
+
+def _remaining(watching: bool = False) -> tuple[str | None, float | None]:
+    """(the command's deadline as given, the seconds left of it; None: no deadline)."""
+    ctx = click.get_current_context(silent=True)
+    g = ctx.ensure_object(Globals) if ctx is not None else Globals()
+    limit = g.deadline or (None if watching else DEFAULT_DEADLINE)
+    return limit, None if limit is None else max(0.0, g.started + parse_duration(limit) - time.monotonic())
+
+
+def hold_the_writers_lock(ctx: click.Context, ws: Workspace) -> None:
+    """The rest of the command holds the writers' lock of its Chariot and owner (``workspace.locks``): it plans after
+    any other writer on this machine has written. Another writer's turn is waited for within the deadline, saying
+    whose it is."""
+    from chariot_apply.workspace.locks import Busy
+
+    limit, remaining = _remaining()
+
+    def say(holder: str) -> None:
+        who = holder or "it did not say who it is"
+        click.echo(f"chariot-apply: waiting for another writer to {ws.writer.what} to finish ({who}).", err=True)
+
+    try:
+        ctx.with_resource(ws.writer.hold(wait=remaining or 0.0, on_wait=say))
+    except Busy as exc:
+        raise DeadlineExceeded(f"gave up: another writer to {ws.writer.what} held the writers' lock past the "
+                               f"deadline ({limit}): {exc.holder}", hint="let it finish, or allow more time with "
+                               "--deadline") from None
 
 
 #: Every command ends by then (``--deadline``): generous for a plan of many thousands of runs on a slow server.

@@ -16,6 +16,7 @@ from chariot_apply.cli.common import (
     duration_option,
     files_option,
     global_settings,
+    hold_the_writers_lock,
     interval_option,
     locked_option,
     open_workspace,
@@ -108,8 +109,10 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
                             hint="drop -f/--prune/--allow-replace/--allow-protected/--target/--exclude")
         ws = open_workspace(ctx, (), need_manifests=False)
         applying.check_plan_target(result_plan, ws)
+        hold_the_writers_lock(ctx, ws)
     else:
         ws = open_workspace(ctx, files)
+        hold_the_writers_lock(ctx, ws)  # planned after any other writer has written: it sees what they did
         result_plan = run(planning.plan(ws, _options(ws, prune, allow_replace, target, exclude, strict_config,
                                                      allow_protected), locked=locked),
                           bulk_heap=True)

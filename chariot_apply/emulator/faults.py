@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,6 +59,8 @@ class Faults:
     scripted: list[ScriptedFault] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
     injected: int = 0
+    #: The latest requests' method and path, in the order they came (tests count the writes two writers send).
+    seen: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def script(self, kind: FaultKind, method: str | None = None, path: str | None = None) -> None:
         self.scripted.append(ScriptedFault(kind, method, path))
@@ -87,6 +90,7 @@ class FaultInjector:
             await self.app(scope, receive, send)
             return
         faults = self.faults
+        faults.seen.append((scope["method"], scope["path"]))
         if faults.latency_seconds:
             await asyncio.sleep(faults.latency_seconds)
         kind = faults.choose(scope["method"], scope["path"])

@@ -87,8 +87,10 @@ def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_
         protected = {m.checkpoint_id for m in models if m.checkpoint_id} | chosen_now
         doomed = [c for c in harvest.complete() if c.id not in keep(harvest, policy.keep) and c.id not in protected]
         if doomed:
+            read = {m.project_id for m in models if m.project_id} | {project_id}
             items.append(DeleteCheckpoints(address=addr, live=ref, checkpoint_ids=tuple(c.id or "" for c in doomed),
                                            steps=tuple(c.global_step or 0 for c in doomed),
+                                           model_projects=tuple(sorted(read)),
                                            sensitive=run.spec.sensitive,
                                            reason="spec.checkpoints.keep does not keep them"))
     return items, notices

@@ -166,6 +166,8 @@ class DeleteCheckpoints(_Item):
     checkpoint_ids: tuple[str, ...]
     steps: tuple[int, ...]
     rule: str = "spec.checkpoints.keep"
+    #: The projects whose models were read to keep the checkpoints models came from: read again before deleting.
+    model_projects: tuple[str, ...] = ()
 
 
 class Waiting(_Item):

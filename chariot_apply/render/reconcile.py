@@ -50,14 +50,15 @@ def reconcile_document(plan: Plan, result: ApplyResult, busy: bool) -> Reconcile
                       and i.kind not in ("prune-candidate", "blocked"))
     blocked = tuple(ReconcileOutcome(address=i.address, kind=i.kind, ok=True,
                                      detail="; ".join([headline(i), *details(i)])) for i in shown.blocked)
-    return ReconcileDocument(busy=busy, summary=plan.summary() if not busy else "another reconcile was running",
+    return ReconcileDocument(busy=busy, summary=plan.summary() if not busy else "another writer held the writers' lock",
                              done=done, waiting=waiting, drift=drift, needs_attention=plan.needs_attention,
                              attention=attention, blocked=blocked, ok=result.ok and not plan.needs_attention)
 
 
 def render_reconcile_text(document: ReconcileDocument) -> str:
     if document.busy:
-        return "Another reconcile holds this workspace: nothing was done (the next one carries on).\n"
+        return ("Another writer (an apply or a reconcile) to this Chariot as this owner holds the writers' lock: "
+                "nothing was done (the next reconcile carries on).\n")
     lines = [document.summary]
     lines += [f"  {outcome_line(o.address, o.kind, o.ok, o.detail, o.run_id)}" for o in document.done]
     if not document.done:

@@ -40,11 +40,12 @@ class StalePlanError(UserError):
 async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_stale: bool,
                 concurrency: int = 16, pull_request: int | None = None) -> ApplyResult:
     """Carry ``plan_`` out, once it passes the gate (``refusal``) and, for a saved plan (``check_stale``), once its
-    runs are as it saw them."""
+    runs are as it saw them; under the writers' lock of this Chariot and owner (already held by a caller that
+    planned under it, as it should: then the plan saw every other writer's work)."""
     refused = refusal(plan_)
     if refused is not None:
         raise refused
-    async with workspace.client() as client:
+    async with workspace.writer.hold_async(), workspace.client() as client:  # one writer (``workspace.locks``)
         if check_stale:
             stale = await stale_addresses(client, plan_)
             if stale:

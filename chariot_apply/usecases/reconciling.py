@@ -19,14 +19,13 @@ from chariot_apply.usecases.watching import (
     Waited,
     wait,
 )
-from chariot_apply.workspace.locks import Busy, exclusive
 from chariot_apply.workspace.project import Workspace
 
 
 @dataclass(frozen=True)
 class Reconciled:
-    """What ``reconcile`` did: the plan it made, the outcome of its lifecycle actions, and whether another
-    reconcile held the workspace (then it did nothing)."""
+    """What ``reconcile`` did: the plan it made, the outcome of its lifecycle actions, and whether another writer
+    held the writers' lock of this Chariot and owner (then it did nothing: the next reconcile carries on)."""
 
     plan: Plan
     result: ApplyResult
@@ -37,18 +36,16 @@ async def reconcile(workspace: Workspace, options: PlanOptions, reporter: Report
                     concurrency: int = 16) -> Reconciled:
     """Plan, then carry out only the lifecycle actions (limits, retries, promotions, retention, creates after
     what they depend on): what the reviewed manifests call for now. Declared drift is reported, never applied."""
+    if not workspace.writer.try_acquire():  # another writer to this Chariot as this owner: it carries on
+        return Reconciled(Plan(options=options, items=()), ApplyResult(()), busy=True)
     try:
-        with exclusive(workspace.pending_path.parent / "reconcile.lock"):
-            made = await plan(workspace, options, locked=locked)
-            lifecycle = made.only_lifecycle()
-            result = await apply(workspace, lifecycle, reporter, check_stale=False, concurrency=concurrency) \
-                if lifecycle.has_changes else ApplyResult(())
-            return Reconciled(made, result)
-    except Busy:
-        empty = Plan(options=options, items=())
-        return Reconciled(empty, ApplyResult(()), busy=True)
-
-
+        made = await plan(workspace, options, locked=locked)
+        lifecycle = made.only_lifecycle()
+        result = await apply(workspace, lifecycle, reporter, check_stale=False, concurrency=concurrency) \
+            if lifecycle.has_changes else ApplyResult(())
+        return Reconciled(made, result)
+    finally:
+        workspace.writer.release()
 
 
 async def carry_through(workspace: Workspace, options: PlanOptions, plan_: Plan, created: Sequence[str],

@@ -42,6 +42,16 @@ class Connection:
         return EMBEDDED_EMULATOR if self.settings is None else without_credentials(self.settings.url)
 
     @property
+    def identity(self) -> str:
+        """Which Chariot this is, as the writers' lock names it: the URL (without credentials), the embedded
+        emulator's database, or the SDK's own configuration."""
+        if self.backend == "sdk":
+            return "sdk"
+        if self.settings is None:
+            return f"embedded:{self.embedded_db.resolve()}"
+        return without_credentials(self.settings.url).rstrip("/")
+
+    @property
     def notice(self) -> str | None:
         if self.backend == "sdk":
             ignored = (f" (CHARIOT_URL {without_credentials(self.settings.url)} is not used by it)"

@@ -26,6 +26,7 @@ from chariot_apply.manifest.project_file import (
 )
 from chariot_apply.plan.model import PlanOptions
 from chariot_apply.workspace.connection import EMBEDDED_DB, BackendChoice, Connection, SharedClient, connection
+from chariot_apply.workspace.locks import WriterLock
 from chariot_apply.workspace.pending_models import PENDING_FILE
 
 if TYPE_CHECKING:
@@ -46,10 +47,12 @@ class Workspace:
     pending_path: Path = PENDING_FILE  # model creates whose outcome is unknown (``pending``)
     policy: Policy | None = None  # the team's rules in force (``policy``, ``policies[CHARIOT_APPLY_POLICY]``)
     shared: SharedClient = field(init=False, compare=False, repr=False)
+    writer: WriterLock = field(init=False, compare=False, repr=False)  # one writer per Chariot and owner
     loaded: Loaded = field(default_factory=Loaded, compare=False, repr=False)  # what reading the manifests found
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shared", SharedClient(self.connection))
+        object.__setattr__(self, "writer", WriterLock(self.connection.identity, self.project.owner))
 
     def plan_options(self, **flags: Any) -> PlanOptions:
         """The options of a plan here: the owner, the project file's rules and prices, then ``flags``."""
