@@ -64,10 +64,13 @@ class ActionRunner:
     expressions resolved, GITHUB_* variables, files for outputs and the step summary. `uses` steps
     (setup-python) and the install step are skipped: the test environment has chariot-apply installed."""
 
-    def __init__(self, tmp: Path, github_url: str, github: FakeGitHub | None = None) -> None:
+    def __init__(self, tmp: Path, github_url: str, github: FakeGitHub | None = None,
+                 machine: dict[str, str] | None = None) -> None:
+        """``machine``: what differs on this runner's machine from the test's (its writers' locks, say)."""
         self.tmp = tmp
         self.github_url = github_url
         self.github = github
+        self.machine = machine or {}
         self.summary = tmp / "step_summary.md"
 
     def run(self, workspace: Path, inputs: dict[str, str], event: Path, event_name: str = "pull_request",
@@ -85,21 +88,28 @@ class ActionRunner:
                 "GITHUB_API_URL": self.github_url, "GITHUB_OUTPUT": str(output),
                 "GITHUB_STEP_SUMMARY": str(self.summary), "RUNNER_TEMP": str(self.tmp),
                 "GITHUB_ACTION_PATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
+        if head and event_name != "pull_request":
+            env["GITHUB_SHA"] = head  # as GitHub sets it: the commit the run is for
+        env |= self.machine
         defaults = {name: self._expand(str(spec.get("default", "")), {}) for name, spec in ACTION["inputs"].items()}
         values = defaults | inputs
         log = []
         returncode = 0
-        for step in ACTION["runs"]["steps"]:
-            if "run" not in step or step.get("id") == "install":
-                continue
-            step_env = env | {k: self._expand(str(v), values) for k, v in step.get("env", {}).items()}
-            cwd = workspace / self._expand(step.get("working-directory", "."), values)
-            done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=step_env, capture_output=True,
-                                  text=True, timeout=300)
-            log.append(done.stdout + done.stderr)
-            returncode = done.returncode
-            if returncode:
-                break
+        try:
+            for step in ACTION["runs"]["steps"]:
+                if "run" not in step or step.get("id") == "install":
+                    continue
+                step_env = env | {k: self._expand(str(v), values) for k, v in step.get("env", {}).items()}
+                cwd = workspace / self._expand(step.get("working-directory", "."), values)
+                done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=step_env, capture_output=True,
+                                      text=True, timeout=300)
+                log.append(done.stdout + done.stderr)
+                returncode = done.returncode
+                if returncode:
+                    break
+        finally:
+            if self.github:
+                self.github.finish_run(run_id, "success" if returncode == 0 else "failure")
         return StepRun(returncode, "".join(log), parse_outputs(output.read_text()),
                        self.summary.read_text() if self.summary.exists() else "")
 
@@ -131,3 +141,25 @@ def merged(tmp: Path, github: FakeGitHub, event: Path, merge_sha: str = "f" * 40
 
 def sticky(github: FakeGitHub, event: Path) -> list[dict]:
     return [c for c in github.thread(_repository(event), _pr_number(event)) if "chariot-apply:plan:" in c["body"]]
+
+
+def pull_request_event(tmp: Path, number: int, head_sha: str) -> Path:
+    """A ``pull_request`` payload (the real one, ``opened``) for pull request ``number`` at ``head_sha``."""
+    payload = json.loads(OPENED.read_text())
+    payload["number"] = number
+    payload["pull_request"] = payload["pull_request"] | {"number": number, "head": payload["pull_request"]["head"]
+                                                         | {"sha": head_sha}}
+    event = tmp / f"pull-{number}-{head_sha[:8]}.json"
+    event.write_text(json.dumps(payload))
+    return event
+
+
+def branch_event(tmp: Path, github: FakeGitHub, sha: str, name: str = "schedule") -> Path:
+    """A push to the default branch that no pull request made, or a scheduled run at its head ``sha``."""
+    repository = json.loads(OPENED.read_text())["repository"]
+    commits = github.history.setdefault(repository["full_name"], [])
+    if sha not in commits:
+        commits.append(sha)
+    event = tmp / f"{name}-{sha[:8]}.json"
+    event.write_text(json.dumps({"ref": "refs/heads/main", "after": sha, "repository": repository}))
+    return event

@@ -8,7 +8,9 @@ workflow's token (``ghs_...``), as GitHub does: that token writes as ``github-ac
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -33,14 +35,23 @@ class FakeGitHub:
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     runs: dict[int, dict[str, Any]] = field(default_factory=dict)  # workflow runs, by id
     files: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (repo, path, ref) -> blob id
+    deployments: dict[int, dict[str, Any]] = field(default_factory=dict)  # by id, each with its "statuses"
+    history: dict[str, list[str]] = field(default_factory=dict)  # repo -> the default branch's commits, oldest first
     next_id: int = 1000
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record_run(self, repo: str, head_sha: str, path: str, event: str) -> int:
         """A workflow run, as GitHub keeps it (``GET /repos/{repo}/actions/runs/{id}``); its id."""
-        run_id = 9_000_000 + len(self.runs)
-        self.runs[run_id] = {"id": run_id, "head_sha": head_sha, "path": path, "event": event,
-                             "repository": {"full_name": repo}}
+        with self.lock:
+            run_id = 9_000_000 + len(self.runs)
+            self.runs[run_id] = {"id": run_id, "head_sha": head_sha, "path": path, "event": event,
+                                 "repository": {"full_name": repo}, "status": "in_progress"}
         return run_id
+
+    def finish_run(self, run_id: int, conclusion: str = "success") -> None:
+        """The run ended (GitHub: ``status: completed``), or was cancelled before or while it ran."""
+        if run_id in self.runs:
+            self.runs[run_id] |= {"status": "completed", "conclusion": conclusion}
 
     def add(self, repo: str, number: int, body: str, user: str = "someone") -> int:
         self.next_id += 1
@@ -52,7 +63,10 @@ class FakeGitHub:
         return [self.comments[i] for i in self.threads.get((repo, number), []) if i in self.comments]
 
     def merge(self, repo: str, number: int, head_sha: str, merge_sha: str) -> None:
-        """Pull request ``number`` (head ``head_sha``) merged as ``merge_sha``."""
+        """Pull request ``number`` (head ``head_sha``) merged as ``merge_sha``: the default branch's next commit."""
+        commits = self.history.setdefault(repo, [])
+        if merge_sha not in commits:
+            commits.append(merge_sha)
         self.pulls.setdefault((repo, merge_sha), []).append(
             {"number": number, "head": {"sha": head_sha}, "base": {"sha": BASE_SHA}, "merge_commit_sha": merge_sha,
              "merged_at": "2026-11-28T00:00:00Z", "state": "closed"})
@@ -143,6 +157,49 @@ class FakeGitHub:
         @app.get("/repos/{owner}/{repo}/contents/{path:path}")
         async def contents(owner: str, repo: str, path: str, ref: str) -> JSONResponse:
             return JSONResponse({"path": path, "sha": self.files.get((f"{owner}/{repo}", path, ref), SAME_BLOB)})
+
+        @app.post("/repos/{owner}/{repo}/deployments")
+        async def create_deployment(owner: str, repo: str, request: Request) -> JSONResponse:
+            data = await request.json()
+            with self.lock:
+                deployment_id = 7_000_000 + len(self.deployments)
+                self.deployments[deployment_id] = {
+                    "id": deployment_id, "sha": data["ref"], "ref": data["ref"], "task": data.get("task", "deploy"),
+                    "environment": data.get("environment", "production"), "payload": data.get("payload", {}),
+                    "created_at": datetime.now(UTC).isoformat(), "statuses": [], "repo": f"{owner}/{repo}"}
+            return JSONResponse({k: v for k, v in self.deployments[deployment_id].items() if k != "statuses"},
+                                status_code=201)
+
+        @app.get("/repos/{owner}/{repo}/deployments")
+        async def list_deployments(owner: str, repo: str, request: Request, environment: str | None = None,
+                                   task: str | None = None, per_page: int = 30, page: int = 1) -> JSONResponse:
+            found = [{k: v for k, v in d.items() if k != "statuses"} for d in sorted(
+                self.deployments.values(), key=lambda d: -d["id"]) if d["repo"] == f"{owner}/{repo}"
+                and (environment is None or d["environment"] == environment) and (task is None or d["task"] == task)]
+            return paged(request, found, per_page, page)
+
+        @app.post("/repos/{owner}/{repo}/deployments/{deployment_id}/statuses")
+        async def add_status(owner: str, repo: str, deployment_id: int, request: Request) -> JSONResponse:
+            data = await request.json()
+            with self.lock:
+                self.deployments[deployment_id]["statuses"].insert(0, {"state": data["state"],
+                                                                       "description": data.get("description", "")})
+            return JSONResponse(self.deployments[deployment_id]["statuses"][0], status_code=201)
+
+        @app.get("/repos/{owner}/{repo}/deployments/{deployment_id}/statuses")
+        async def statuses(owner: str, repo: str, deployment_id: int, request: Request, per_page: int = 30,
+                           page: int = 1) -> JSONResponse:
+            return paged(request, self.deployments[deployment_id]["statuses"], per_page, page)
+
+        @app.get("/repos/{owner}/{repo}/compare/{basehead}")
+        async def compare(owner: str, repo: str, basehead: str) -> JSONResponse:
+            base, _, head = basehead.partition("...")
+            commits = self.history.get(f"{owner}/{repo}", [])
+            if base not in commits or head not in commits:
+                return JSONResponse({"message": "Not Found"}, status_code=404)
+            start, end = commits.index(base), commits.index(head)
+            status = "identical" if start == end else "ahead" if start < end else "behind"
+            return JSONResponse({"status": status, "commits": [{"sha": sha} for sha in commits[start + 1:end + 1]]})
 
         @app.post("/repos/{owner}/{repo}/issues/{number}/labels")
         async def add_labels(owner: str, repo: str, number: int, request: Request) -> JSONResponse:

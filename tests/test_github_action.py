@@ -218,11 +218,16 @@ def test_example_workflows_follow_the_rules(name: str) -> None:
         # plans and drift checks get the read-only one, on an environment any pull request may use.
         writes = name_ in ("apply", "reconcile")
         assert job["permissions"]["contents"] == "read"
-        assert job.get("environment") == ("chariot" if writes else "chariot-plan")
+        assert job.get("environment") == {"apply": "chariot", "reconcile": "chariot-reconcile"}.get(name_,
+                                                                                               "chariot-plan")
         secrets = str([s.get("with", {}) for s in job["steps"] if "chariot-apply" in s.get("uses", "")])
         assert ("CHARIOT_READER_CLIENT" in secrets) is not writes and ("secrets.CHARIOT_CLIENT_" in secrets) is writes
         if writes:
             assert job["permissions"]["actions"] == "read"  # to confirm the run that wrote the plan comment
+            # Writers take turns (deployments) and wait in one queue, never cancelled (issue 34).
+            assert job["permissions"]["deployments"] == "write"
+            assert job["concurrency"] == {"group": "chariot-apply-writers", "cancel-in-progress": False,
+                                          "queue": "max"}
         assert "concurrency" in job
         for step in job["steps"]:
             uses = step.get("uses", "")

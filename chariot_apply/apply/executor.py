@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import assert_never
@@ -100,8 +100,9 @@ class Executor:
     grace_period: timedelta | None = None  # None: the service's default (10 minutes)
     apply_id: str = field(default_factory=lambda: secrets.token_hex(6))
     #: The pull request whose merge this apply carries out (the Action): recorded in the runs it creates, so that
-    #: their results are reported back on it.
+    #: their results are reported back on it; by address where a catch-up applies several pull requests' changes.
     pull_request: int | None = None
+    pull_requests: Mapping[str, int] = field(default_factory=dict)
     _unreached: int = field(default=0, init=False)  # creates in a row that could not reach Chariot
     _pending_models: list[tuple[str, str, str]] = field(default_factory=list, init=False)
 
@@ -270,20 +271,20 @@ class Executor:
 
     async def _create(self, change: Change) -> Outcome:
         assert isinstance(change, Create | Replace)
-        run_id, how = await self._create_once(self._signed(change.run))
+        run_id, how = await self._create_once(self._signed(change.run, change.address))
         detail = "created" if isinstance(change, Create) else "replaced (old run deleted, new run created)"
         return Outcome(change.address, change.kind, True, detail + how, run_id)
 
-    def _signed(self, request: RunRequest) -> RunRequest:
+    def _signed(self, request: RunRequest, address: str) -> RunRequest:
         """``request`` with this apply's id in its marker."""
         user_notes, marker = parse_notes(request.notes)
         if marker is None:
             return request
-        return request.model_copy(update={"notes": compose_notes(user_notes, self._mine(marker))})
+        return request.model_copy(update={"notes": compose_notes(user_notes, self._mine(marker, address))})
 
-    def _mine(self, marker: Marker) -> Marker:
-        """``marker`` as this apply writes it: its id, and the pull request it carries out."""
-        return replace(marker, apply=self.apply_id, pull_request=self.pull_request)
+    def _mine(self, marker: Marker, address: str) -> Marker:
+        """``marker`` as this apply writes it: its id, and the pull request whose change it carries out."""
+        return replace(marker, apply=self.apply_id, pull_request=self.pull_requests.get(address, self.pull_request))
 
     async def _create_once(self, request: RunRequest) -> tuple[str, str]:
         async def send() -> str:
@@ -337,7 +338,7 @@ class Executor:
             _, wanted = parse_notes(change.run.notes)
             if wanted is None:
                 continue
-            mine = self._mine(wanted)
+            mine = self._mine(wanted, change.address)
             same = [r for r in _not_attempts(change, live.get(_key(change.run), []))
                     if wanted.same_run(parse_notes(r.notes)[1])]
             doomed += [(change, same[0], other) for other in same[1:] if parse_notes(other.notes)[1] == mine]

@@ -86,6 +86,22 @@ class WorkflowRun:
     head_sha: str
     path: str  # ``.github/workflows/x.yml`` (GitHub may prefix ``owner/repo/`` and suffix ``@ref``)
     event: str
+    status: str = ""  # queued, in_progress, waiting, completed, ...
+
+    @property
+    def active(self) -> bool:
+        return self.status not in ("completed", "")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployment (``/repos/{repo}/deployments``): chariot-apply records each writer's run as one, with its
+    state in the deployment's statuses."""
+
+    id: int
+    sha: str
+    created_at: str
+    payload: dict[str, Any]
 
 
 class GitHubApi:
@@ -137,11 +153,13 @@ class GitHubApi:
             raise GitHubError(f"GitHub answered {response.request.url} with something that is not JSON",
                               response.status_code) from None
 
-    def _pages(self, url: str) -> list[Any]:
-        """Every item of a listing, following ``Link: rel="next"`` pages."""
+    def _pages(self, url: str, most: int | None = None) -> list[Any]:
+        """Every item of a listing, following ``Link: rel="next"`` pages (``most`` pages at the most)."""
         items: list[Any] = []
         next_url: str | None = url
-        while next_url:
+        pages = 0
+        while next_url and (most is None or pages < most):
+            pages += 1
             response = self._call("GET", next_url)
             page = self._json(response)
             if not isinstance(page, list):
@@ -203,7 +221,55 @@ class GitHubApi:
             raise GitHubError(f"GitHub answered with a workflow run we cannot read (run {run_id})")
         repo = data.get("repository")
         return WorkflowRun(data["id"], str(repo.get("full_name", "")) if isinstance(repo, dict) else "",
-                           str(data.get("head_sha", "")), str(data.get("path", "")), str(data.get("event", "")))
+                           str(data.get("head_sha", "")), str(data.get("path", "")), str(data.get("event", "")),
+                           str(data.get("status") or ""))
+
+    # ------------------------------------------------------------------ deployments: the writers' record
+
+    def create_deployment(self, repository: str, sha: str, environment: str, task: str,
+                          payload: dict[str, Any], description: str) -> Deployment:
+        """A deployment of ``sha`` that merges nothing and waits for no commit status (``auto_merge`` and
+        ``required_contexts`` off): only a record."""
+        body = {"ref": sha, "environment": environment, "task": task, "payload": payload, "auto_merge": False,
+                "required_contexts": [], "description": description[:140], "transient_environment": False}
+        return _deployment(self._json(self._call("POST", f"/repos/{repository}/deployments", body)))
+
+    def deployments(self, repository: str, environment: str, task: str, pages: int = 1) -> list[Deployment]:
+        """The newest deployments of ``environment`` and ``task``, newest first (``pages`` of 100 at most)."""
+        url = (f"/repos/{repository}/deployments?environment={quote(environment, safe='')}"
+               f"&task={quote(task, safe='')}&per_page=100")
+        found = []
+        for data in self._pages(url, pages):
+            if isinstance(data, dict) and isinstance(data.get("id"), int):
+                found.append(_deployment(data))
+        return sorted(found, key=lambda d: -d.id)
+
+    def set_deployment_state(self, repository: str, deployment_id: int, state: str, description: str) -> None:
+        self._call("POST", f"/repos/{repository}/deployments/{deployment_id}/statuses",
+                   {"state": state, "description": description[:140]})
+
+    def deployment_state(self, repository: str, deployment_id: int) -> str | None:
+        """The latest state of a deployment (None: none set yet)."""
+        data = self._json(self._call("GET", f"/repos/{repository}/deployments/{deployment_id}/statuses?per_page=1"))
+        if isinstance(data, list) and data and isinstance(data[0], dict):
+            return str(data[0].get("state") or "") or None
+        return None
+
+    def commits_between(self, repository: str, base: str, head: str) -> list[str] | None:
+        """The commits reachable from ``head`` and not from ``base``, oldest first (``GET .../compare``); None
+        where ``base`` is not an ancestor of ``head`` (a force push, an unknown commit)."""
+        try:
+            data = self._json(self._call("GET", f"/repos/{repository}/compare/{quote(base)}...{quote(head)}"
+                                                "?per_page=250"))
+        except GitHubError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if not isinstance(data, dict) or data.get("status") not in ("ahead", "identical"):
+            return None
+        commits = data.get("commits")
+        return [str(c["sha"]) for c in commits if isinstance(c, dict) and c.get("sha")] \
+            if isinstance(commits, list) else None
 
     def file_sha(self, repository: str, path: str, ref: str) -> str | None:
         """The blob id of ``path`` at ``ref`` (``None``: no such file there)."""
@@ -246,6 +312,14 @@ def _comment(data: Any) -> Comment:
         raise GitHubError("GitHub answered with a comment we cannot read (no numeric id)")
     user = data.get("user")
     return Comment(data["id"], data.get("body") or "", user.get("login") if isinstance(user, dict) else None)
+
+
+def _deployment(data: Any) -> Deployment:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+        raise GitHubError("GitHub answered with a deployment we cannot read (no numeric id)")
+    payload = data.get("payload")
+    return Deployment(data["id"], str(data.get("sha", "")), str(data.get("created_at", "")),
+                      payload if isinstance(payload, dict) else {})
 
 
 def _issue(data: Any) -> Issue:

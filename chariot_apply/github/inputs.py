@@ -13,6 +13,7 @@ from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.github.comments import (
     workflow_path,
 )
+from chariot_apply.manifest.duration import parse_duration_text
 from chariot_apply.workspace import project as project
 
 EMBEDDED = "embedded"
@@ -40,6 +41,14 @@ def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default
     return value
 
 
+def _duration(env: Mapping[str, str], name: str, default: str) -> float:
+    value = env.get(name, "").strip() or default
+    try:
+        return parse_duration_text(value)
+    except ValueError as exc:
+        raise ActionInputError(f"{name}: {exc}") from None
+
+
 def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())
 
@@ -61,6 +70,7 @@ class ActionInputs:
     plan_workflow: str | None = None  # the workflow file whose plan comments are trusted; None: this one
     allow_apply_on_pull_request: bool = False
     report: bool = False  # after reconcile: the results comments too
+    writer_wait: float = 1800.0  # how long an apply waits for another writer's turn (seconds)
 
     @property
     def embedded(self) -> bool:
@@ -96,4 +106,5 @@ class ActionInputs:
                    on_unreviewed=_choice(env, "CHARIOT_APPLY_ON_UNREVIEWED", ("fail", "apply"), "fail"),  # type: ignore[arg-type]
                    plan_workflow=workflow_path(plan_workflow),
                    allow_apply_on_pull_request=_flag(env, "CHARIOT_APPLY_ALLOW_APPLY_ON_PULL_REQUEST", False),
-                   report=_flag(env, "CHARIOT_APPLY_REPORT", False))
+                   report=_flag(env, "CHARIOT_APPLY_REPORT", False),
+                   writer_wait=_duration(env, "CHARIOT_APPLY_WRITER_WAIT", "30m"))

@@ -4,6 +4,8 @@ and the apply itself."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
 from chariot_apply.apply.stale import stale_addresses
 from chariot_apply.diagnostics.errors import UserError
@@ -38,7 +40,8 @@ class StalePlanError(UserError):
 
 
 async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_stale: bool,
-                concurrency: int = 16, pull_request: int | None = None) -> ApplyResult:
+                concurrency: int = 16, pull_request: int | None = None,
+                pull_requests: Mapping[str, int] | None = None) -> ApplyResult:
     """Carry ``plan_`` out, once it passes the gate (``refusal``) and, for a saved plan (``check_stale``), once its
     runs are as it saw them; under the writers' lock of this Chariot and owner (already held by a caller that
     planned under it, as it should: then the plan saw every other writer's work)."""
@@ -50,7 +53,8 @@ async def apply(workspace: Workspace, plan_: Plan, reporter: Reporter, *, check_
             stale = await stale_addresses(client, plan_)
             if stale:
                 raise StalePlanError(stale)
-        result = await Executor(client, reporter, concurrency=concurrency, pull_request=pull_request).apply(plan_)
+        result = await Executor(client, reporter, concurrency=concurrency, pull_request=pull_request,
+                                pull_requests=dict(pull_requests or {})).apply(plan_)
         sent_at = client.server_now()  # pending creates are timed by the server's clock, as plans read them
     if result.pending_models:
         add_pending(workspace.pending_path, result.pending_models, sent_at)
