@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from chariot_apply.chariot.models import Checkpoint, Model, Progress, Run
+from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.github.comments import ReviewRecord
 from chariot_apply.github.review import diverges
 from chariot_apply.manifest.loader import check_document
@@ -37,6 +38,7 @@ from chariot_apply.plan.references import ReferenceError_, parse_reference
 from chariot_apply.render.markdown import render_markdown
 from chariot_apply.render.text import render_text
 from tests.factories import manifest
+from tests.github_fake import FakeGitHub
 from tests.plan_factories import BLUEPRINT, OWNER, T0, declared, live, state
 
 
@@ -320,3 +322,22 @@ def test_text_and_markdown_show_lifecycle_actions_in_their_own_section_with_thei
     assert '~ run "vision/a@1.0.0"' in lifecycle_part and "rule: spec.limits.maxDuration: 1h" in lifecycle_part
     markdown = render_markdown(result)
     assert "Lifecycle actions" in markdown and "spec.limits.maxDuration: 1h" in markdown
+
+
+def test_the_drift_issue_stays_open_while_a_chain_is_blocked(github_server: BackgroundServer,
+                                                              github: FakeGitHub) -> None:
+    """Blocked fails nothing, yet a team must still see it: the drift check keeps its issue open with the reason,
+    and closes it once the blocked chain is gone from the manifests."""
+    from chariot_apply.github.api import GitHubApi
+    from chariot_apply.github.drift import sync_drift_issue
+
+    pretrain, tune = declared("pretrain"), finetune()
+    failed = state(live(pretrain, status="job_failed"))
+    blocked = plan([pretrain, tune], failed)
+    assert not blocked.has_changes and blocked.needs_attention == 0 and blocked.blocked
+    with GitHubApi(github_server.url, "ghs_token") as api:
+        assert sync_drift_issue(api, "octo/models", "prod", blocked) == "opened"
+        (issue,) = github.open_issues()
+        assert "vision/finetune@1.0.0" in issue["body"] and "blocked" in issue["body"]
+        assert sync_drift_issue(api, "octo/models", "prod", plan([pretrain], failed)) == "closed"
+    assert github.open_issues() == []

@@ -24,7 +24,7 @@ from chariot_apply.github.comments import (
     label_of,
     upsert_sticky,
 )
-from chariot_apply.github.drift import sync_drift_issue
+from chariot_apply.github.drift import has_drifted, sync_drift_issue
 from chariot_apply.github.event import GitHubEvent
 from chariot_apply.github.inputs import ActionInputError, ActionInputs, Command
 from chariot_apply.github.pull_request import COMMENT_MARGIN, comment_plan, results_marker, set_plan_label
@@ -195,7 +195,7 @@ def _report(step: Step, ws: project.Workspace) -> int:
 
 
 def _drift(step: Step, plan: Plan) -> int:
-    drifted = plan.has_changes or bool(plan.needs_attention)
+    drifted = has_drifted(plan)
     step.runner.set_outputs(step.outputs | {"exitcode": "2" if drifted else "0"})
     api = step.github()
     if api is None or not step.event.repository:

@@ -17,12 +17,17 @@ def drift_marker(environment: str) -> str:
     return f"<!-- chariot-apply:drift:{environment} -->"
 
 
+def has_drifted(plan: Plan) -> bool:
+    """Changes, what needs attention and what is blocked keep the issue open: a blocked stop is a warning a team
+    must still see, though it fails nothing."""
+    return plan.has_changes or bool(plan.needs_attention) or bool(plan.blocked)
+
+
 def sync_drift_issue(api: GitHubApi, repository: str, environment: str, plan: Plan) -> Synced:
     marker = drift_marker(environment)
     me = api.login()
     open_ = [i for i in api.open_issues(repository) if i.user == me and i.body.startswith(marker)]
-    drifted = plan.has_changes or bool(plan.needs_attention)
-    if not drifted:
+    if not has_drifted(plan):
         for issue in open_:
             api.comment_issue(repository, issue.number, f"Back in sync: {plan.summary()}")
             api.update_issue(repository, issue.number, state="closed")
