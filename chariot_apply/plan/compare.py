@@ -1,10 +1,14 @@
 """How a declared run compares with the live one: the differences that force a replace, and the notices that do
 not. JSON values are compared as JSON compares them (1 == 1.0, true != 1); keys the server filled in from the
-blueprint's schema defaults are not differences. Pure."""
+blueprint's defaults are not differences, on either backend. Once the manifest is edited, a live key it does not
+declare is a difference only if the manifest declared it when the run was created (the marker's ``keys``); runs
+made before the marker recorded them fall back to the blueprint's schema defaults, where the backend can read
+the schema, and are otherwise taken as server-filled. Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from chariot_apply.chariot.ilike import ilike
@@ -14,7 +18,7 @@ from chariot_apply.chariot.quantity import same_quantity
 from chariot_apply.manifest.model import DeclaredRun, ResourcesSpec
 from chariot_apply.plan.live import ResolvedBlueprint
 from chariot_apply.plan.model import Difference
-from chariot_apply.plan.ownership import parse_notes
+from chariot_apply.plan.ownership import Marker, parse_notes, was_declared
 from chariot_apply.plan.references import as_created
 from chariot_apply.runtime.lazyimport import import_without
 
@@ -42,28 +46,48 @@ def differences(run: DeclaredRun, live: Run, resolved: ResolvedBlueprint, task_t
                                     declared=f"{resolved.name} {pattern or '(latest)'} -> {resolved.version}"))
     if live.task_type != task_type:
         diffs.append(Difference(path="taskType", live=live.task_type, declared=task_type))
-    diffs += _resource_differences(spec.resources, live.resources, edited)
-    schema = live_bp.config_schema if live_bp is not None else resolved.config_schema
+    before = _DeclaredBefore(marker if edited else None, live_bp or resolved)
+    diffs += _resource_differences(spec.resources, live.resources, before)
     declared_config = as_created(spec.config, live.config or {})  # references were resolved at the create
-    diffs += _config_differences(declared_config, live.config or {}, schema, edited)
+    diffs += _config_differences(declared_config, live.config or {}, before)
     if user_notes.rstrip() != (spec.notes or "").rstrip():
         notices.append("notes differ from the live run's; notes cannot change on a live run and take effect "
                        "when the run is next created")
     return tuple(diffs), tuple(notices)
 
 
-def _resource_differences(declared: ResourcesSpec, live: Resources | None, edited: bool) -> Iterable[Difference]:
+@dataclass(frozen=True)
+class _DeclaredBefore:
+    """What the manifest declared when the run was created, as far as can be told: ``marker`` is None while the
+    manifest is unedited (an absent key is then never a difference)."""
+
+    marker: Marker | None
+    blueprint: ResolvedBlueprint
+
+    def dropped(self, path: tuple[str, ...], live_value: Any, prop: Mapping[str, Any]) -> bool:
+        """Whether a live value at ``path`` the manifest no longer declares was declared at the create."""
+        if self.marker is None or live_value is None:
+            return False
+        if self.marker.keys is not None:
+            return was_declared(self.marker.keys, path)
+        if path[0] == "resources":
+            return True  # the server fills in no resource
+        return self.blueprint.described and not is_schema_default(prop, live_value)
+
+
+def _resource_differences(declared: ResourcesSpec, live: Resources | None,
+                          before: _DeclaredBefore) -> Iterable[Difference]:
     live = live or Resources(cpu="", memory="")
     for name, key in (("cpu", "cpu"), ("memory", "memory"), ("ephemeralStorage", "ephemeral_storage")):
         want, have = getattr(declared, key), getattr(live, key)
-        if want is None and not edited:
+        if want is None and not before.dropped(("resources", name), have, {}):
             continue
         if not same_quantity(want, have):
             yield Difference(path=f"resources.{name}", live=have, declared=want, in_live=have is not None,
                              in_manifest=want is not None)
     want_gpu = declared.gpu.model_dump() if declared.gpu else None
     have_gpu = live.gpu.model_dump() if live.gpu else None
-    if (want_gpu is not None or edited) and want_gpu != have_gpu:
+    if (want_gpu is not None or before.dropped(("resources", "gpu"), have_gpu, {})) and want_gpu != have_gpu:
         yield Difference(path="resources.gpu", live=have_gpu, declared=want_gpu, in_live=have_gpu is not None,
                          in_manifest=want_gpu is not None)
 
@@ -75,13 +99,13 @@ def _project(live: Any, declared: Any) -> Any:
     return live
 
 
-def _config_differences(declared: dict[str, Any], live: dict[str, Any], schema: Mapping[str, Any],
-                        edited: bool) -> Iterable[Difference]:
+def _config_differences(declared: dict[str, Any], live: dict[str, Any],
+                        before: _DeclaredBefore) -> Iterable[Difference]:
     projected = _project(live, declared)
     if not same_json(projected, declared):
         yield from structural_differences(projected, declared, "config")
-    if edited:
-        yield from _removed_keys(declared, live, schema, "config")
+    if before.marker is not None:
+        yield from _removed_keys(declared, live, before.blueprint.config_schema, ("config",), before)
 
 
 class _JsonBool(str):
@@ -142,14 +166,14 @@ def _not_present() -> Any:
 
 
 def _removed_keys(declared: dict[str, Any], live: dict[str, Any], schema: Mapping[str, Any],
-                  prefix: str) -> Iterable[Difference]:
+                  prefix: tuple[str, ...], before: _DeclaredBefore) -> Iterable[Difference]:
     properties = schema.get("properties") or {}
     for key, value in live.items():
         found = properties.get(key)
         prop: Mapping[str, Any] = found if isinstance(found, dict) else {}
+        path = (*prefix, key)
         if key not in declared:
-            if is_schema_default(prop, value):
-                continue  # filled in by the server
-            yield Difference(path=f"{prefix}.{key}", live=value, declared=None, in_manifest=False)
+            if before.dropped(path, value, prop):
+                yield Difference(path=".".join(path), live=value, declared=None, in_manifest=False)
         elif isinstance(value, dict) and isinstance(declared[key], dict):
-            yield from _removed_keys(declared[key], value, prop, f"{prefix}.{key}")
+            yield from _removed_keys(declared[key], value, prop, path, before)

@@ -4,6 +4,9 @@
 
     [chariot-apply owner=team-vision spec=3f2a9c0d1e4b5a69 secret=hub.password apply=9c41d2e07a3b]
 
+``keys`` is a digest of every path the manifest declared (config keys at every depth, the optional resources):
+a later edit can then tell a key the manifest dropped (a difference) from one the server filled in from the
+blueprint's defaults (none), on every backend, without the blueprint's schema, which the SDK cannot read.
 ``secret`` lists the config paths the manifest marked ``sensitive`` (names, never values), so that export,
 which sees only the live run, writes them as variable references too. ``apply`` names the one
 ``chariot-apply apply`` process that created the run: when two applies race and both create a run at one
@@ -13,16 +16,18 @@ address, each can tell its own duplicates from the other's, and deletes only its
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
 MARKER = re.compile(r"(?:\n\n|^)\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) spec=(?P<spec>[0-9a-f]{16})"
                     r"(?: sweep=(?P<sweep>[A-Za-z0-9._-]+) point=(?P<point>[A-Za-z0-9._-]+))?"
+                    r"(?: keys=(?P<keys>[A-Za-z0-9_-]*))?"
                     r"(?: secret=(?P<secret>[A-Za-z0-9._%,-]+))?"
                     r"(?: pr=(?P<pr>[0-9]{1,10}))?"
                     r"(?: apply=(?P<apply>[0-9a-f]{8,32}))?\]\s*\Z")
@@ -37,9 +42,11 @@ class Marker:
     point: str | None = None
     secret: tuple[str, ...] = ()  # config paths the manifest marked sensitive: never exported in clear
     pull_request: int | None = None  # the pull request whose merge created it (the Action's apply): its results
+    keys: str | None = None  # digests of the paths the manifest declared (``declared_keys``); None: not recorded
 
     def render(self) -> str:
         origin = f" sweep={self.sweep} point={self.point}" if self.sweep and self.point else ""
+        origin += f" keys={self.keys}" if self.keys is not None else ""
         secret = f" secret={','.join(quote(p, safe='._-') for p in self.secret)}" if self.secret else ""
         made_by = f" apply={self.apply}" if self.apply else ""
         pull = f" pr={self.pull_request}" if self.pull_request is not None else ""
@@ -64,7 +71,8 @@ def parse_notes(notes: str | None) -> tuple[str, Marker | None]:
         return notes, None
     secret = tuple(unquote(p) for p in match["secret"].split(",") if p) if match["secret"] else ()
     return notes[: match.start()], Marker(match["owner"], match["spec"], match["apply"], match["sweep"],
-                                          match["point"], secret, int(match["pr"]) if match["pr"] else None)
+                                          match["point"], secret, int(match["pr"]) if match["pr"] else None,
+                                          match["keys"])
 
 
 def is_owned(notes: str | None, run_id: str | None, owner: str, adopted: Collection[str]) -> bool:
@@ -81,3 +89,37 @@ def spec_fingerprint(spec: dict[str, Any]) -> str:
     """A short, stable hash of the parts of a spec that define a run (canonical JSON, quantities by value)."""
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+KEY_DIGEST_BYTES = 4  # per path: a server-filled key mistaken for a declared one about once in 10^8 runs
+
+
+def key_digest(path: Sequence[str]) -> bytes:
+    """The digest of one declared path (its keys, JSON-encoded, so that a key with a dot is one key)."""
+    return hashlib.sha256(json.dumps(list(path), ensure_ascii=False).encode()).digest()[:KEY_DIGEST_BYTES]
+
+
+def declared_paths(config: Mapping[str, Any], optional_resources: Iterable[str]) -> Iterator[tuple[str, ...]]:
+    """Every path a manifest declares that the server could also fill in: config keys at every depth (not into
+    lists) and the optional resources it names."""
+    def walk(value: Mapping[str, Any], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+        for key, inner in value.items():
+            yield (*prefix, key)
+            if isinstance(inner, Mapping):
+                yield from walk(inner, (*prefix, key))
+    yield from walk(config, ("config",))
+    for name in optional_resources:
+        yield ("resources", name)
+
+
+def declared_keys(paths: Iterable[Sequence[str]]) -> str:
+    """The marker's ``keys``: the paths' digests, sorted, as one URL-safe base64 word."""
+    digests = sorted({key_digest(p) for p in paths})
+    return base64.urlsafe_b64encode(b"".join(digests)).decode().rstrip("=")
+
+
+def was_declared(keys: str, path: Sequence[str]) -> bool:
+    """Whether ``path`` is among those the marker's ``keys`` recorded."""
+    raw = base64.urlsafe_b64decode(keys + "=" * (-len(keys) % 4))
+    wanted = key_digest(path)
+    return any(raw[i:i + KEY_DIGEST_BYTES] == wanted for i in range(0, len(raw), KEY_DIGEST_BYTES))

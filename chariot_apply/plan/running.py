@@ -29,7 +29,7 @@ from chariot_apply.plan.model import (
     RunRequest,
     Stop,
 )
-from chariot_apply.plan.ownership import Marker, compose_notes, spec_fingerprint
+from chariot_apply.plan.ownership import Marker, compose_notes, declared_keys, declared_paths, spec_fingerprint
 from chariot_apply.plan.references import substitute
 from chariot_apply.plan.sensitive import scrub, write_only_paths
 from chariot_apply.plan.upstreams import gate
@@ -233,8 +233,10 @@ def _request(run: DeclaredRun, project_id: str, blueprint: ResolvedBlueprint, ta
 def _marker(run: DeclaredRun, owner: str, spec_hash: str) -> Marker:
     """Our marker; a sweep's run records its sweep and point too."""
     origin = run.manifest.metadata.sweep
+    res = run.spec.resources
+    optional = [name for name, value in (("ephemeralStorage", res.ephemeral_storage), ("gpu", res.gpu)) if value]
     return Marker(owner, spec_hash, sweep=origin.name if origin else None, point=origin.point if origin else None,
-                  secret=tuple(run.spec.sensitive))
+                  secret=tuple(run.spec.sensitive), keys=declared_keys(declared_paths(run.spec.config, optional)))
 
 
 def _validation_problems(ctx: PlanContext, target: _Target) -> list[Item]:
