@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "sdk" / "chariot-training-v2-sdk.txt"
+PLATFORM_FACTS = REFERENCE.with_name("chariot-platform-facts.md")
+_DOTTED = re.compile(r"\bchariot(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 _ENTRY = re.compile(r"^- (?:(?P<kind>class|exception) )?(?P<name>[\w.]+)\((?P<params>.*)\)"
                     r"(?: (?P<ret>\S+))? ?\[source\]$")
@@ -63,3 +65,14 @@ def entries(text: str | None = None) -> dict[str, Entry]:
             default = f" = {member['default']}" if member["default"] else ""
             current.fields[member["name"]] = member["annotation"] + default
     return found
+
+
+def documented_names() -> frozenset[str]:
+    """Every dotted ``chariot.…`` name the reference and the platform facts mention (a signature, a module
+    heading, or prose such as ``chariot.training_v2.lookup_blueprint_id``), and each of their parent modules."""
+    names: set[str] = set()
+    for text in (REFERENCE.read_text("utf-8"), PLATFORM_FACTS.read_text("utf-8")):
+        for name in _DOTTED.findall(text):
+            parts = name.split(".")
+            names.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return frozenset(names)

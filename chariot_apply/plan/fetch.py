@@ -110,8 +110,8 @@ class Validations:
     async def _validate(self, key: ValidationKey) -> tuple[ConfigError, ...]:
         try:
             await self._client.validate_run_config(blueprint_id=key[0], config=json.loads(key[1]))
-        except ValidationError as exc:
-            return tuple(exc.errors)
+        except ValidationError as exc:  # a refusal that names no path is still a refusal: at the config
+            return tuple(exc.errors) or (ConfigError("$", exc.message),)
         return ()
 
     async def meanwhile(self, keys: Sequence[ValidationKey], until: asyncio.Future[Any], width: int) -> None:

@@ -23,19 +23,22 @@ from chariot_apply.reports.diagnosis import Check, Report
 from chariot_apply.workspace.project import Workspace
 
 _API_MODULE = Path(__file__).resolve().parent.parent / "chariot" / "rest_api.py"
+DOCTOR_NAME, DOCTOR_VERSION = "chariot-apply-doctor", "0"  # an address no one uses: no run is expected there
+SDK_NAMES = "documented SDK names the backend calls"
 
 
 #: check name -> (HTTP method, the constant of chariot/rest_api.py naming its path, the SDK call)
 ROUTES: dict[str, tuple[str, str, str]] = {
     "server answers and credentials are accepted": ("GET", "PROJECTS", "chariot.projects.get_project_id"),
     "project exists": ("GET", "PROJECTS", "chariot.projects.get_project_id"),
-    "blueprint look-up": ("GET", "BLUEPRINT_LOOKUP", "chariot.training_v2.lookup_blueprint_id"),
-    "config validation (a known-bad config)": ("POST", "RUNS_VALIDATE", "chariot.training_v2.validate_run_config"),
-    "runs at declared addresses": ("GET", "RUNS", "chariot.training_v2.get_runs"),
-    "active runs of the project": ("GET", "RUNS", "chariot.training_v2.get_runs"),
-    "events of a run": ("GET", "run_path", "chariot.training_v2.Run.get_events"),
-    "metrics of a run": ("GET", "run_path", "chariot.training_v2.Run.get_metrics"),
-    "checkpoints of a run": ("GET", "CHECKPOINTS", "chariot.training_v2.get_checkpoints"),
+    "blueprint look-up": ("GET", "BLUEPRINT_LOOKUP", "chariot.training_v2.blueprint.lookup_blueprint_id"),
+    "config validation (a known-bad config)": ("POST", "RUNS_VALIDATE",
+                                               "chariot.training_v2.run.validate_run_config"),
+    "run look-up by name and version": ("GET", "RUNS", "chariot.training_v2.run.get_runs"),
+    "active runs of the project": ("GET", "RUNS", "chariot.training_v2.run.get_runs"),
+    "events of a run": ("GET", "run_path", "chariot.training_v2.run.Run.get_events"),
+    "metrics of a run": ("GET", "run_path", "chariot.training_v2.run.Run.get_metrics"),
+    "checkpoints of a run": ("GET", "CHECKPOINTS", "chariot.training_v2.checkpoint.get_checkpoints"),
     "GPU types": ("GET", "SYSTEM_GPUS", "chariot.system_resources.get_available_system_gpus"),
 }
 
@@ -56,6 +59,8 @@ async def diagnose(workspace: Workspace, project: str, blueprint: tuple[str, str
     """Every check, in order; a check whose premise failed (no server, no project) is skipped, not failed again."""
     backend = workspace.connection.backend
     report = Report(workspace.connection.server_name, backend)
+    if backend == "sdk":
+        report.checks.append(_documented_names())
     async with workspace.client() as client:
         state: dict[str, Any] = {}
 
@@ -86,10 +91,17 @@ async def diagnose(workspace: Workspace, project: str, blueprint: tuple[str, str
                 return f"refused as expected, {len(exc.errors)} problem(s) with their paths"
             return "accepted (the schema allows unknown keys); nothing was created"
 
-        async def at_addresses() -> str:
+        async def by_address() -> str:
+            """Plans find runs by name and version: a server that ignored the filters would show others' runs."""
             runs = await client.get_runs(project_ids=[_need(state, "project_id")],
-                                         name_ilikes=[escape_ilike("chariot-apply-doctor")], versions=["0"], limit=1)
-            return f"{len(runs)} run(s) (none expected)"
+                                         name_ilikes=[escape_ilike(DOCTOR_NAME)], versions=[DOCTOR_VERSION],
+                                         limit=1)
+            stray = [r for r in runs if (r.name, r.version) != (DOCTOR_NAME, DOCTOR_VERSION)]
+            if stray:
+                raise _Unmet(f"a look-up of {DOCTOR_NAME}@{DOCTOR_VERSION} answered run {stray[0].id} "
+                             f"({stray[0].name}@{stray[0].version}): the name and version filters were ignored",
+                             "plans would read the wrong runs; report it with this output")
+            return f"the filters hold ({len(runs)} run(s) at the unused address {DOCTOR_NAME}@{DOCTOR_VERSION})"
 
         async def active() -> str:
             runs = await client.get_runs(project_ids=[_need(state, "project_id")], statuses=list(ACTIVE_STATUSES),
@@ -110,12 +122,12 @@ async def diagnose(workspace: Workspace, project: str, blueprint: tuple[str, str
 
         async def gpus() -> str:
             found = await client.get_available_system_gpus()
-            return ", ".join(f"{g.type} x{g.count}" for g in found) or "none"
+            return ", ".join(g.type + (f" x{g.count}" if g.count is not None else "") for g in found) or "none"
 
         steps: list[tuple[str, Callable[[], Awaitable[str]]]] = [
             ("server answers and credentials are accepted", reach), ("project exists", project_id),
             ("blueprint look-up", lookup), ("config validation (a known-bad config)", validation),
-            ("runs at declared addresses", at_addresses), ("active runs of the project", active),
+            ("run look-up by name and version", by_address), ("active runs of the project", active),
             ("events of a run", events), ("metrics of a run", metrics), ("checkpoints of a run", checkpoints),
             ("GPU types", gpus)]
         reached = True
@@ -128,6 +140,20 @@ async def diagnose(workspace: Workspace, project: str, blueprint: tuple[str, str
             if name == steps[0][0] and check.outcome == "failed":
                 reached = False
     return report
+
+
+def _documented_names() -> Check:
+    """Which of the documented names the SDK backend calls the installed SDK has."""
+    from chariot_apply.backends.sdk.surface import survey
+
+    found = survey()
+    missing = [name for name, there in found.items() if not there]
+    if missing:
+        return Check(SDK_NAMES, "failed", f"{len(found) - len(missing)} of {len(found)} found; missing: "
+                     + ", ".join(missing), request="import", hint="install the SDK your Chariot serves (pip install "
+                     "https://<your chariot>/docs/static/chariot_client-<version>-py3-none-any.whl), or choose "
+                     "--backend rest")
+    return Check(SDK_NAMES, "ok", f"all {len(found)} found: " + ", ".join(found))
 
 
 class _Skip(Exception):
@@ -179,9 +205,13 @@ def _failure(name: str, exc: ChariotError, asked: str, constant: str, backend: s
     if body:
         answer += f": {body[:200]}"
     line = api_line(constant)
-    route_fix = (f"switch to the SDK backend (--backend sdk), or correct chariot_apply/chariot/rest_api.py "
-                 f"line {line} ({constant})" if line else "switch to the SDK backend (--backend sdk)")
-    if isinstance(exc, NotFoundError) and status == 404 and not body.startswith("{"):
+    if backend == "sdk":
+        route_fix = ("the SDK's call failed: check its configuration (chariot init) and that it is the SDK your "
+                     "Chariot serves, or try --backend rest with CHARIOT_URL")
+    else:
+        route_fix = (f"switch to the SDK backend (--backend sdk), or correct chariot_apply/chariot/rest_api.py "
+                     f"line {line} ({constant})" if line else "switch to the SDK backend (--backend sdk)")
+    if backend != "sdk" and isinstance(exc, NotFoundError) and status == 404 and not body.startswith("{"):
         hint = f"the gateway has no such route (a plain-text 404): our REST model has it wrong; {route_fix}"
     elif isinstance(exc, TransportError):
         hint = "check CHARIOT_URL (scheme, host, port), the network and proxies" if backend == "rest" else \

@@ -37,7 +37,7 @@ def connect(host: str | None = None, *, bearer_token: str | None = None) -> None
     _local.__dict__.clear()
 
 
-def session() -> ChariotClient:
+def _session() -> ChariotClient:
     """This thread's client of the configured Chariot."""
     client = getattr(_local, "client", None)
     if client is None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chariot.training_v2._calls import call
+from chariot.training_v2._calls import call as _call
 
 
 def get_project_id(name: str) -> str:
-    return call(lambda c: c.get_project_id(name))
+    return _call(lambda c: c.get_project_id(name))

@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from chariot.training_v2._base import BaseModelWithDatetime
-from chariot.training_v2._calls import call, dumped
+from chariot.training_v2._base import BaseModelWithDatetime as _Base
+from chariot.training_v2._calls import call as _call
+from chariot.training_v2._calls import dumped as _dumped
 
 
-class Checkpoint(BaseModelWithDatetime):
+class Checkpoint(_Base):
     id: str | None = None
     run_id: str | None = None
     global_step: int | None = None
@@ -26,18 +27,18 @@ class Checkpoint(BaseModelWithDatetime):
 
 def create_model_from_checkpoint(*, checkpoint_id: str, name: str, version: str, summary: str,
                                  project_id: str | None = None) -> str:
-    return call(lambda c: c.create_model_from_checkpoint(checkpoint_id=checkpoint_id, name=name, version=version,
+    return _call(lambda c: c.create_model_from_checkpoint(checkpoint_id=checkpoint_id, name=name, version=version,
                                                           summary=summary, project_id=project_id))
 
 
 def delete_checkpoints(*, ids: list[str] | None = None, run_ids: list[str] | None = None) -> None:
     if not ids and not run_ids:
         raise ValueError("either id or run_id must be specified")
-    call(lambda c: c.delete_checkpoints(ids=ids, run_ids=run_ids))
+    _call(lambda c: c.delete_checkpoints(ids=ids, run_ids=run_ids))
 
 
 def download_checkpoint(id: str, file_dir: str) -> None:
-    call(lambda c: c.download_checkpoint(id, file_dir))
+    _call(lambda c: c.download_checkpoint(id, file_dir))
 
 
 def get_checkpoints(*, ids: list[str] | None = None, run_ids: list[str] | None = None,
@@ -51,4 +52,4 @@ def get_checkpoints(*, ids: list[str] | None = None, run_ids: list[str] | None =
     filters = {k: v for k, v in dict(ids=ids, run_ids=run_ids, project_ids=project_ids, global_steps=global_steps,
                                      statuses=statuses, created_before=created_before, created_after=created_after,
                                      select=select, sort=sort, limit=limit, offset=offset).items() if v is not None}
-    return [Checkpoint.model_validate(dumped(c)) for c in call(lambda c: c.get_checkpoints(**filters))]
+    return [Checkpoint.model_validate(_dumped(c)) for c in _call(lambda c: c.get_checkpoints(**filters))]

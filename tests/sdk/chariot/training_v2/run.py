@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from chariot.training_v2._base import BaseModelWithDatetime
-from chariot.training_v2._calls import call, dumped
-from chariot.training_v2.checkpoint import Checkpoint, get_checkpoints
-from chariot_apply.chariot.models import Resources as OurResources
+from chariot.training_v2._base import BaseModelWithDatetime as _Base
+from chariot.training_v2._calls import call as _call
+from chariot.training_v2._calls import dumped as _dumped
+from chariot.training_v2.checkpoint import Checkpoint as _Checkpoint
+from chariot.training_v2.checkpoint import get_checkpoints as _get_checkpoints
+from chariot_apply.chariot.models import Resources as _OurResources
 
 
-class Event(BaseModelWithDatetime):
+class Event(_Base):
     """Training run event."""
 
     id: str
@@ -22,14 +24,14 @@ class Event(BaseModelWithDatetime):
     details: dict
 
 
-class Gpu(BaseModelWithDatetime):
+class Gpu(_Base):
     """Gpu resource metadata."""
 
     count: int
     type: str
 
 
-class Metric(BaseModelWithDatetime):
+class Metric(_Base):
     """Training run metric."""
 
     id: str
@@ -41,7 +43,7 @@ class Metric(BaseModelWithDatetime):
     job_id: str | None = None
 
 
-class Progress(BaseModelWithDatetime):
+class Progress(_Base):
     """Training run progress."""
 
     operation: str
@@ -50,7 +52,7 @@ class Progress(BaseModelWithDatetime):
     units: str
 
 
-class Resources(BaseModelWithDatetime):
+class Resources(_Base):
     """Training run scheduling resources."""
 
     cpu: str
@@ -59,7 +61,7 @@ class Resources(BaseModelWithDatetime):
     gpu: Gpu | None = None
 
 
-class Run(BaseModelWithDatetime):
+class Run(_Base):
     """Training run."""
 
     id: str | None = None
@@ -85,10 +87,10 @@ class Run(BaseModelWithDatetime):
 
     def delete(self):
         """Delete this run."""
-        call(lambda c: c.delete_run(self._id()))
+        _call(lambda c: c.delete_run(self._id()))
 
     def get_all_metrics(self) -> list[Metric]:
-        return [Metric.model_validate(dumped(m)) for m in call(lambda c: c.get_all_metrics(self._id()))]
+        return [Metric.model_validate(_dumped(m)) for m in _call(lambda c: c.get_all_metrics(self._id()))]
 
     def get_checkpoints(self, *, ids: list[str] | None = None, project_ids: list[str] | None = None,
                         global_steps: list[int] | None = None,
@@ -97,39 +99,39 @@ class Run(BaseModelWithDatetime):
                         select: list[Literal['id', 'created_at', 'run_id', 'project_id', 'global_step', 'status',
                                              'status_updated_at']] | None = None,
                         sort: list[Literal['id:asc', 'id:desc', 'created_at:asc', 'created_at:desc']] | None = None,
-                        limit: int | None = None, offset: int | None = None) -> list[Checkpoint]:
-        return get_checkpoints(ids=ids, run_ids=[self._id()], project_ids=project_ids, global_steps=global_steps,
+                        limit: int | None = None, offset: int | None = None) -> list[_Checkpoint]:
+        return _get_checkpoints(ids=ids, run_ids=[self._id()], project_ids=project_ids, global_steps=global_steps,
                                statuses=statuses, created_before=created_before, created_after=created_after,
                                select=select, sort=sort, limit=limit, offset=offset)
 
     def get_events(self, limit: int | None = None, offset: int | None = None,
                    sort: list[Literal['sequence:desc', 'sequence:asc']] | None = None) -> list[Event]:
-        events = call(lambda c: c.get_events(self._id(), limit=limit, offset=offset, sort=sort))
-        return [Event.model_validate(dumped(e)) for e in events]
+        events = _call(lambda c: c.get_events(self._id(), limit=limit, offset=offset, sort=sort))
+        return [Event.model_validate(_dumped(e)) for e in events]
 
     def get_global_steps_with_checkpoints(self) -> list[int]:
-        return call(lambda c: c.get_global_steps_with_checkpoints(self._id()))
+        return _call(lambda c: c.get_global_steps_with_checkpoints(self._id()))
 
     def get_metrics(self, global_steps: list[int] | None = None, tags: list[str] | None = None, limit: int = 1000,
                     created_before: datetime | None = None) -> list[Metric]:
-        metrics = call(lambda c: c.get_metrics(self._id(), global_steps=global_steps, tags=tags, limit=limit,
+        metrics = _call(lambda c: c.get_metrics(self._id(), global_steps=global_steps, tags=tags, limit=limit,
                                                created_before=created_before))
-        return [Metric.model_validate(dumped(m)) for m in metrics]
+        return [Metric.model_validate(_dumped(m)) for m in metrics]
 
     def reload(self, fields: list[str] | None = None):
         """Reload the training run, in place."""
-        fresh = call(lambda c: c.get_run(self._id(), fields))
+        fresh = _call(lambda c: c.get_run(self._id(), fields))
         for name in fields if fields is not None else type(self).model_fields:
-            setattr(self, name, getattr(Run.model_validate(dumped(fresh)), name))
+            setattr(self, name, getattr(Run.model_validate(_dumped(fresh)), name))
 
     def stop(self, grace_period: timedelta | None = None) -> None:
-        call(lambda c: c.stop_run(self._id(), grace_period))
+        _call(lambda c: c.stop_run(self._id(), grace_period))
 
 
 def create_run(*, name: str, version: str, resources: Resources, config: dict, task_type: str, blueprint_id: str,
                project_id: str, notes: str | None = None) -> str:
-    ours = OurResources.model_validate(resources.model_dump())
-    return call(lambda c: c.create_run(name=name, version=version, resources=ours, config=config,
+    ours = _OurResources.model_validate(resources.model_dump())
+    return _call(lambda c: c.create_run(name=name, version=version, resources=ours, config=config,
                                        task_type=task_type, blueprint_id=blueprint_id, project_id=project_id,
                                        notes=notes))
 
@@ -153,9 +155,9 @@ def get_runs(*, blueprint_ids: list[str] | None = None, created_after: datetime 
                                      offset=offset, name_ilikes=name_ilikes, project_ids=project_ids, select=select,
                                      sort=sort, statuses=statuses, task_types=task_types, versions=versions,
                                      user_ids=user_ids).items() if v is not None}
-    return [Run.model_validate(dumped(r)) for r in call(lambda c: c.get_runs(**filters))]
+    return [Run.model_validate(_dumped(r)) for r in _call(lambda c: c.get_runs(**filters))]
 
 
 def validate_run_config(*, blueprint_id: str, config: dict):
     """Validate a training run configuration against the provided blueprint id."""
-    call(lambda c: c.validate_run_config(blueprint_id=blueprint_id, config=config))
+    _call(lambda c: c.validate_run_config(blueprint_id=blueprint_id, config=config))

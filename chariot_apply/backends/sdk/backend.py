@@ -1,41 +1,35 @@
-"""The SDK backend: every call goes through the official SDK's documented functions and methods
-(``chariot.training_v2``, ``chariot.projects``, ``chariot.system_resources``), authenticated however the SDK is
-configured (``chariot init`` or its own ``connect``): chariot-apply never asks for or keeps its credentials.
+"""The SDK backend: every call goes through the official SDK's documented functions and methods, imported from
+the modules the reference documents them in (``surface.SURFACE``), authenticated however the SDK is configured
+(``chariot init`` or its own ``connect``): chariot-apply never asks for or keeps its credentials.
 
 The SDK blocks, so its calls run in a bounded thread pool (the REST backend's concurrency), never on the event
-loop; what it raises is mapped into our one error tree here and nowhere else. What the reference offers no call
-for (a blueprint's config schema, task types and version; listing projects, blueprints or models) is degraded in
-the open: ``limitations`` says what is skipped, and plans say it once.
+loop; what it raises becomes our error tree in ``errors``, and what it returns is read by documented field names
+in ``shapes``. What the reference offers no call for (a blueprint's config schema, task types and version;
+listing projects, blueprints or models) is degraded in the open: ``limitations`` says what is skipped, and plans
+say it once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
-import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TypeVar
 
-from pydantic import ValidationError as PydanticValidationError
-
 from chariot_apply.backends.rest.retry import RETRYABLE_STATUSES, RetryPolicy
+from chariot_apply.backends.sdk import errors, surface
+from chariot_apply.backends.sdk.shapes import read_as, system_gpu
 from chariot_apply.chariot.backend import Backend, matches_nothing, runs_by_id
 from chariot_apply.chariot.errors import (
     ApiException,
-    BlueprintDoesNotExistError,
     ChariotError,
-    ConfigError,
     InvalidArgumentError,
     NotFoundError,
     RunDoesNotExistError,
     TransportError,
-    WriteOutcomeUnknownError,
-    error_for_status,
 )
 from chariot_apply.chariot.models import (
     Blueprint,
@@ -49,25 +43,18 @@ from chariot_apply.chariot.models import (
     RunSummary,
     SystemGpu,
 )
-from chariot_apply.diagnostics.errors import UserError, describe_validation
 
 T = TypeVar("T")
 
-SDK_MODULE = "chariot.training_v2"
-INSTALL_HINT = ("install your Chariot's own SDK: pip install https://<your chariot>/docs/static/"
-                "chariot_client-<version>-py3-none-any.whl (or choose --backend rest)")
+RUN, CHECKPOINT = "chariot.training_v2.run", "chariot.training_v2.checkpoint"
 #: What the SDK reference offers no call for, and so what this backend cannot do: said once in every plan.
 LIMITATIONS: tuple[str, ...] = (
-    "the SDK has no call for a blueprint's config schema, task types or version: server-filled defaults are not "
-    "told apart from declared values, taskType is not checked (declare it), and the plan shows blueprint ids",
+    "the SDK has no call for a blueprint's config schema, task types or version: taskType is not checked "
+    "(declare it), and the plan shows blueprint ids",
     "the SDK lists no models: promotions and checkpoint retention cannot tell what was made, and are refused "
     "(use --backend rest for them)",
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class SdkMissingError(UserError):
-    hint = INSTALL_HINT
 
 
 class SdkBackend:
@@ -80,20 +67,10 @@ class SdkBackend:
         """The SDK does not show its answers' headers: the local clock is used."""
         return None
 
-    @staticmethod
-    def check_installed() -> None:
-        """Raise ``SdkMissingError`` unless the SDK imports."""
-        try:
-            importlib.import_module(SDK_MODULE)
-        except ImportError as exc:
-            raise SdkMissingError(f"the backend is 'sdk' but the Chariot SDK does not import here ({exc})") from None
+    check_installed = staticmethod(surface.check_installed)
 
     def __init__(self, *, concurrency: int = 32, retry: RetryPolicy | None = None) -> None:
         self.check_installed()
-        self._sdk = importlib.import_module(SDK_MODULE)
-        self._projects = importlib.import_module("chariot.projects")
-        self._resources = importlib.import_module("chariot.system_resources")
-        self._errors: ModuleType = importlib.import_module(f"{SDK_MODULE}.exceptions")
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chariot-sdk")
         self.retry = retry or RetryPolicy()
         self.requests_sent = 0
@@ -101,10 +78,11 @@ class SdkBackend:
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _call(self, function: Callable[..., T], /, *args: Any, write: bool = False, **kwargs: Any) -> T:
-        """``function(*args, **kwargs)`` on a pool thread, what it raises in our error tree. Reads are retried with
-        backoff, as the REST backend retries them (a connection error, 429, 502-504); writes never are: their
-        outcome is for the executor to look up."""
+    async def _call(self, function: Callable[..., T], /, *args: Any, write: bool = False,
+                    mapped: Callable[[Exception], Exception] | None = None, **kwargs: Any) -> T:
+        """``function(*args, **kwargs)`` on a pool thread, what it raises in our error tree (``mapped``, else
+        ``errors.ours``). Reads are retried with backoff, as the REST backend retries them (a connection error,
+        429, 502-504); writes never are: their outcome is for the executor to look up."""
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
@@ -112,36 +90,13 @@ class SdkBackend:
             try:
                 return await loop.run_in_executor(self._pool, functools.partial(function, *args, **kwargs))
             except Exception as exc:
-                ours = self._ours(exc, write=write)
+                ours = mapped(exc) if mapped is not None else errors.ours(exc, write=write)
                 attempt += 1
                 retryable = type(ours) is TransportError or (isinstance(ours, ApiException)
                                                               and ours.status in RETRYABLE_STATUSES)
                 if write or not retryable or attempt >= self.retry.attempts:
                     raise ours from None
             await asyncio.sleep(self.retry.delay(attempt - 1))
-
-    # ------------------------------------------------------------------ the one error boundary
-
-    def _ours(self, exc: Exception, *, write: bool) -> Exception:
-        errors = self._errors
-        if isinstance(exc, ChariotError):
-            return exc
-        if isinstance(exc, errors.BlueprintDoesNotExistError):
-            return BlueprintDoesNotExistError(exc.id, exc.name, exc.version_ilike)
-        if type(exc).__name__ == "RunDoesNotExistError":
-            return RunDoesNotExistError(404, message=str(exc) or "the run does not exist")
-        if isinstance(exc, errors.ApiException):
-            return _api_error(exc)
-        if isinstance(exc, PydanticValidationError):
-            return InvalidArgumentError(describe_validation(exc))
-        if isinstance(exc, ValueError):
-            return InvalidArgumentError(str(exc))
-        if isinstance(exc, OSError):  # connection errors, timeouts: for a write, nobody can say whether it happened
-            if write:
-                return WriteOutcomeUnknownError(f"the SDK's call failed ({type(exc).__name__}: {exc}); the write "
-                                                "may have happened")
-            return TransportError(f"could not reach Chariot through the SDK: {type(exc).__name__}: {exc}")
-        return exc  # a bug, ours or the SDK's: the CLI shows it as one
 
     # ------------------------------------------------------------------ projects, blueprints, resources
 
@@ -156,14 +111,14 @@ class SdkBackend:
 
     async def _project(self, name: str) -> Project | None:
         try:
-            return Project(id=await self._call(self._projects.get_project_id, name), name=name)
+            return Project(id=await self.get_project_id(name), name=name)
         except (NotFoundError, InvalidArgumentError):
             return None
 
     async def get_project_id(self, name: str) -> str:
         if not name:
             raise InvalidArgumentError("project name must not be empty")
-        return str(await self._call(self._projects.get_project_id, name))
+        return str(await self._call(surface.documented("chariot.projects", "get_project_id"), name))
 
     async def lookup_blueprint(self, name: str, version_ilike: str | None = None) -> Blueprint:
         """What the SDK can say of a blueprint: its id. Its version, schema and task types are unknown here."""
@@ -171,7 +126,8 @@ class SdkBackend:
         return Blueprint(id=blueprint_id, name=name, version="", created_at=_EPOCH)  # version: unknown
 
     async def lookup_blueprint_id(self, name: str, version_ilike: str | None = None) -> str:
-        return str(await self._call(self._sdk.lookup_blueprint_id, name, version_ilike))
+        lookup = surface.documented("chariot.training_v2.blueprint", "lookup_blueprint_id")
+        return str(await self._call(lookup, name, version_ilike))
 
     async def get_blueprint(self, blueprint_id: str) -> Blueprint:
         """The SDK cannot read a blueprint by id: all that is known is the id (LIMITATIONS)."""
@@ -182,26 +138,37 @@ class SdkBackend:
         return []  # the SDK lists no blueprints: no "newer blueprint" notice on this backend
 
     async def get_available_system_gpus(self) -> list[SystemGpu]:
-        gpus = await self._call(self._resources.get_available_system_gpus)
-        return [SystemGpu.model_validate(_fields(g)) for g in gpus]
+        gpus = await self._call(surface.documented("chariot.system_resources", "get_available_system_gpus"))
+        return [system_gpu(g) for g in gpus]
 
     # ------------------------------------------------------------------ runs
 
     async def validate_run_config(self, *, blueprint_id: str, config: dict[str, Any]) -> None:
-        await self._call(self._sdk.validate_run_config, blueprint_id=blueprint_id, config=config)
+        await self._call(surface.documented(RUN, "validate_run_config"), mapped=errors.config_refused,
+                         blueprint_id=blueprint_id, config=config)
 
     async def create_run(self, *, name: str, version: str, resources: Resources, config: dict[str, Any],
                          task_type: str, blueprint_id: str, project_id: str, notes: str | None = None) -> str:
-        sdk_resources = _build(lambda: self._sdk.Resources.model_validate(resources.model_dump()))
-        return str(await self._call(self._sdk.create_run, write=True, name=name, version=version,
-                                    resources=sdk_resources, config=config, task_type=task_type,
+        return str(await self._call(surface.documented(RUN, "create_run"), write=True, name=name, version=version,
+                                    resources=self._resources(resources), config=config, task_type=task_type,
                                     blueprint_id=blueprint_id, project_id=project_id, notes=notes))
+
+    @staticmethod
+    def _resources(resources: Resources) -> Any:
+        """Ours as the SDK's ``Resources`` (and ``Gpu``), built by their documented keyword parameters."""
+        gpu = resources.gpu
+        try:
+            return surface.documented(RUN, "Resources")(
+                cpu=resources.cpu, memory=resources.memory, ephemeral_storage=resources.ephemeral_storage,
+                gpu=surface.documented(RUN, "Gpu")(count=gpu.count, type=gpu.type) if gpu else None)
+        except Exception as exc:  # the SDK's own checks: nothing was sent
+            raise InvalidArgumentError(f"the SDK refused these resources: {exc}") from None
 
     async def get_runs(self, /, **filters: Any) -> list[Run]:
         if matches_nothing(filters):
             return []  # the SDK would send no filter at all
-        runs = await self._call(self._sdk.get_runs, **_sdk_filters(filters))
-        return [Run.model_validate(_fields(r)) for r in runs]
+        runs = await self._call(surface.documented(RUN, "get_runs"), **_sdk_filters(filters))
+        return [read_as(Run, r) for r in runs]
 
     async def get_run_summaries(self, /, **filters: Any) -> list[RunSummary]:
         return [RunSummary.of(r) for r in await self.get_runs(**filters)]
@@ -210,13 +177,13 @@ class SdkBackend:
         return runs_by_id(self.get_runs, page_size, filters)
 
     async def _sdk_run(self, run_id: str) -> Any:
-        runs = await self._call(self._sdk.get_runs, ids=[run_id], limit=1)
+        runs = await self._call(surface.documented(RUN, "get_runs"), ids=[run_id], limit=1)
         if not runs:
             raise RunDoesNotExistError(404, message=f"run {run_id} does not exist")
         return runs[0]
 
     async def get_run(self, run_id: str, fields: Sequence[str] | None = None) -> Run:
-        return Run.model_validate(_fields(await self._sdk_run(run_id)))
+        return read_as(Run, await self._sdk_run(run_id))
 
     async def stop_run(self, run_id: str, grace_period: timedelta | None = None) -> None:
         run = await self._sdk_run(run_id)
@@ -230,7 +197,7 @@ class SdkBackend:
                          sort: Sequence[str] | None = None) -> list[Event]:
         run = await self._sdk_run(run_id)
         events = await self._call(run.get_events, limit, offset, list(sort) if sort is not None else None)
-        return [Event.model_validate(_fields(e)) for e in events]
+        return [read_as(Event, e) for e in events]
 
     async def get_metrics(self, run_id: str, *, global_steps: Sequence[int] | None = None,
                           tags: Sequence[str] | None = None, limit: int = 1000,
@@ -238,77 +205,50 @@ class SdkBackend:
         run = await self._sdk_run(run_id)
         metrics = await self._call(run.get_metrics, list(global_steps) if global_steps is not None else None,
                                    list(tags) if tags is not None else None, limit, created_before)
-        return [Metric.model_validate(_fields(m)) for m in metrics]
+        return [read_as(Metric, m) for m in metrics]
 
     async def get_all_metrics(self, run_id: str) -> list[Metric]:
         run = await self._sdk_run(run_id)
-        return [Metric.model_validate(_fields(m)) for m in await self._call(run.get_all_metrics)]
+        return [read_as(Metric, m) for m in await self._call(run.get_all_metrics)]
 
     # ------------------------------------------------------------------ checkpoints and models
 
     async def get_checkpoints(self, /, **filters: Any) -> list[Checkpoint]:
         if matches_nothing(filters):
             return []
-        found = await self._call(self._sdk.get_checkpoints, **_sdk_filters(filters))
-        return [Checkpoint.model_validate(_fields(c)) for c in found]
+        found = await self._call(surface.documented(CHECKPOINT, "get_checkpoints"), **_sdk_filters(filters))
+        return [read_as(Checkpoint, c) for c in found]
 
     async def delete_checkpoints(self, *, ids: Sequence[str] | None = None,
                                  run_ids: Sequence[str] | None = None) -> None:
         if not ids and not run_ids:
             raise InvalidArgumentError("either ids or run_ids must be given, so that not every checkpoint "
                                        "is deleted by accident")
-        await self._call(self._sdk.delete_checkpoints, write=True, ids=list(ids) if ids else None,
-                         run_ids=list(run_ids) if run_ids else None)
+        await self._call(surface.documented(CHECKPOINT, "delete_checkpoints"), write=True,
+                         ids=list(ids) if ids else None, run_ids=list(run_ids) if run_ids else None)
 
     async def download_checkpoint(self, checkpoint_id: str, file_dir: str | Path) -> list[Path]:
         directory = Path(file_dir)
         if not directory.is_dir():
             raise InvalidArgumentError(f"file_dir {str(directory)!r} must be an existing directory")
         before = set(directory.rglob("*"))
-        await self._call(self._sdk.download_checkpoint, checkpoint_id, str(directory))
+        await self._call(surface.documented(CHECKPOINT, "download_checkpoint"), checkpoint_id, str(directory))
         return sorted(p for p in directory.rglob("*") if p.is_file() and p not in before)
 
     async def create_model_from_checkpoint(self, *, checkpoint_id: str, name: str, version: str, summary: str,
                                            project_id: str | None = None) -> str:
-        return str(await self._call(self._sdk.create_model_from_checkpoint, write=True, checkpoint_id=checkpoint_id,
-                                    name=name, version=version, summary=summary, project_id=project_id))
+        return str(await self._call(surface.documented(CHECKPOINT, "create_model_from_checkpoint"), write=True,
+                                    checkpoint_id=checkpoint_id, name=name, version=version, summary=summary,
+                                    project_id=project_id))
 
     async def get_models(self, *, project_ids: Sequence[str] | None = None, names: Sequence[str] | None = None,
                          versions: Sequence[str] | None = None) -> list[Model]:
         return []  # the SDK lists no models (LIMITATIONS)
 
 
-def _fields(model: Any) -> dict[str, Any]:
-    """An SDK model's fields, for ours to validate."""
-    return dict(model.model_dump())
-
-
-def _build(make: Callable[[], T]) -> T:
-    try:
-        return make()
-    except PydanticValidationError as exc:
-        raise InvalidArgumentError(describe_validation(exc)) from None
-
-
 def _sdk_filters(filters: dict[str, Any]) -> dict[str, Any]:
     """Our filters as the SDK's keyword arguments: lists as lists, nothing unset."""
     return {k: list(v) if isinstance(v, tuple | set | frozenset) else v for k, v in filters.items() if v is not None}
-
-
-def _api_error(exc: Any) -> ApiException:
-    """An SDK ``ApiException`` (``status``, ``reason``, ``body``) as ours, with the message of its JSON body."""
-    status = exc.status if isinstance(exc.status, int) else None
-    body = exc.body if isinstance(exc.body, str) else None
-    message, problems = str(exc.reason or f"HTTP {status}"), []
-    try:
-        envelope = json.loads(body) if body else None
-    except ValueError:
-        envelope = None
-    if isinstance(envelope, dict):
-        message = str(envelope.get("error") or message)
-        problems = [ConfigError(str(e.get("path", "$")), str(e.get("message", ""))) for e in envelope.get("errors")
-                    or [] if isinstance(e, dict)]
-    return error_for_status(status, message, problems=problems, reason=exc.reason, body=(body or "")[:2000])
 
 
 def _is_a_backend(backend: SdkBackend) -> Backend:
