@@ -7,12 +7,14 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from chariot_apply.emulator.server import BackgroundServer
+from chariot_apply.github.comments import RECORD_FILE, ReviewRecord, plan_comment_text
+from chariot_apply.plan.model import Plan
 from tests.factories import kept
 from tests.github_fake import FakeGitHub
 
@@ -61,8 +63,9 @@ def parse_outputs(text: str) -> dict[str, str]:
 
 class ActionRunner:
     """Runs the composite action's `run` steps as a GitHub runner would: bash, step env with `${{ }}`
-    expressions resolved, GITHUB_* variables, files for outputs and the step summary. `uses` steps
-    (setup-python) and the install step are skipped: the test environment has chariot-apply installed."""
+    expressions resolved, GITHUB_* variables, files for outputs and the step summary. `actions/upload-artifact`
+    uploads to the fake GitHub, in this run, as only this run can; the other `uses` steps (setup-python) and the
+    install step are skipped: the test environment has chariot-apply installed."""
 
     def __init__(self, tmp: Path, github_url: str, github: FakeGitHub | None = None,
                  machine: dict[str, str] | None = None) -> None:
@@ -97,6 +100,11 @@ class ActionRunner:
         returncode = 0
         try:
             for step in ACTION["runs"]["steps"]:
+                if returncode and "always()" not in str(step.get("if", "")):
+                    continue  # a failed step skips the rest, but for `if: always()`
+                if str(step.get("uses", "")).startswith("actions/upload-artifact@"):
+                    self._upload(step, values, parse_outputs(output.read_text()), run_id)
+                    continue
                 if "run" not in step or step.get("id") == "install":
                     continue
                 step_env = env | {k: self._expand(str(v), values) for k, v in step.get("env", {}).items()}
@@ -104,21 +112,31 @@ class ActionRunner:
                 done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=step_env, capture_output=True,
                                       text=True, timeout=300)
                 log.append(done.stdout + done.stderr)
-                returncode = done.returncode
-                if returncode:
-                    break
+                returncode = returncode or done.returncode
         finally:
             if self.github:
                 self.github.finish_run(run_id, "success" if returncode == 0 else "failure")
         return StepRun(returncode, "".join(log), parse_outputs(output.read_text()),
                        self.summary.read_text() if self.summary.exists() else "")
 
+    def _upload(self, step: dict, values: dict[str, str], outputs: dict[str, str], run_id: int) -> None:
+        """``actions/upload-artifact``: its ``if`` (``always() && steps.run.outputs.X != ''``) and ``with``."""
+        condition = str(step.get("if", ""))
+        wanted = re.findall(r"steps\.run\.outputs\.([\w-]+) != ''", condition)
+        if self.github is None or not all(outputs.get(name) for name in wanted):
+            return
+        given = {k: self._expand(str(v), values, outputs) for k, v in step.get("with", {}).items()}
+        path = Path(given["path"])
+        self.github.upload_artifact(run_id, given["name"], {path.name: path.read_bytes()})
+
     @staticmethod
-    def _expand(text: str, values: dict[str, str]) -> str:
+    def _expand(text: str, values: dict[str, str], outputs: dict[str, str] | None = None) -> str:
         def resolve(match: re.Match[str]) -> str:
             expression = match.group(1).strip()
             if expression == "github.token":
                 return TOKEN
+            if expression.startswith("steps.run.outputs."):
+                return (outputs or {}).get(expression.removeprefix("steps.run.outputs."), "")
             return values[expression.removeprefix("inputs.")]
 
         return re.sub(r"\$\{\{(.*?)\}\}", resolve, text)
@@ -163,3 +181,29 @@ def branch_event(tmp: Path, github: FakeGitHub, sha: str, name: str = "schedule"
     event = tmp / f"{name}-{sha[:8]}.json"
     event.write_text(json.dumps({"ref": "refs/heads/main", "after": sha, "repository": repository}))
     return event
+
+
+def kept_plan(github: FakeGitHub, comment: dict) -> Plan:
+    """The plan the comment's run kept in its artifact: public to anyone who can read the repository."""
+    import io
+    import zipfile
+
+    record = ReviewRecord.read(comment["body"])
+    assert record is not None
+    (artifact,) = [a for a in github.artifacts.values() if a["run"] == record.provenance.run_id]
+    with zipfile.ZipFile(io.BytesIO(artifact["zip"])) as archive:
+        parsed = ReviewRecord.from_artifact(archive.read(RECORD_FILE).decode())
+    assert parsed is not None
+    reviewed = parsed[1].reviewed_plan()
+    assert reviewed is not None
+    return reviewed
+
+
+def forge_comment(comment: dict, github: FakeGitHub, plan: Plan | None = None, **provenance: object) -> str:
+    """The comment rewritten consistently (record and visible text agree) with another provenance, or another
+    plan: what any workflow of the repository can post as the bot."""
+    marker, _ = comment["body"].split("\n", 1)
+    record = ReviewRecord.read(comment["body"])
+    assert record is not None
+    return plan_comment_text(marker, plan or kept_plan(github, comment), replace(record.provenance, **provenance),
+                             record.limit)

@@ -1,5 +1,6 @@
 """A local stand-in for the parts of GitHub's REST API that chariot-apply uses: comments, pull requests of a
-commit, labels, issues and who a token is.
+commit, labels, issues and who a token is, workflow runs and their artifacts, reviews and collaborators'
+permissions.
 
 Pages with ``per_page``/``page`` and ``Link`` headers, answers 403 to read-only tokens (as a fork's pull
 request gets) and 422 to bodies over 65,536 characters, as GitHub does. ``GET /user`` answers 403 to a
@@ -37,6 +38,9 @@ class FakeGitHub:
     files: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (repo, path, ref) -> blob id
     deployments: dict[int, dict[str, Any]] = field(default_factory=dict)  # by id, each with its "statuses"
     history: dict[str, list[str]] = field(default_factory=dict)  # repo -> the default branch's commits, oldest first
+    artifacts: dict[int, dict[str, Any]] = field(default_factory=dict)  # by id: name, run, zip (bytes)
+    reviews: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)  # (repo, pull) -> reviews
+    permissions: dict[str, str] = field(default_factory=dict)  # login -> admin | write | triage | read | none
     next_id: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,6 +56,31 @@ class FakeGitHub:
         """The run ended (GitHub: ``status: completed``), or was cancelled before or while it ran."""
         if run_id in self.runs:
             self.runs[run_id] |= {"status": "completed", "conclusion": conclusion}
+
+    def upload_artifact(self, run_id: int, name: str, files: dict[str, bytes]) -> int:
+        """What ``actions/upload-artifact`` does in run ``run_id``: a zip of ``files``, under ``name`` (a name is
+        unique in a run: uploading it again replaces it, as ``overwrite: true`` does)."""
+        import io
+        import zipfile
+
+        data = io.BytesIO()
+        with zipfile.ZipFile(data, "w") as archive:
+            for path, content in files.items():
+                archive.writestr(path, content)
+        with self.lock:
+            for old in [i for i, a in self.artifacts.items() if a["run"] == run_id and a["name"] == name]:
+                del self.artifacts[old]
+            artifact_id = 5_000_000 + len(self.artifacts) + sum(1 for _ in self.runs)
+            while artifact_id in self.artifacts:
+                artifact_id += 1
+            self.artifacts[artifact_id] = {"id": artifact_id, "name": name, "run": run_id, "zip": data.getvalue()}
+        return artifact_id
+
+    def review(self, repo: str, number: int, user: str, state: str, commit_id: str) -> None:
+        """A review of pull request ``number`` (``APPROVED``, ``CHANGES_REQUESTED``, ``COMMENTED``) at a commit."""
+        reviews = self.reviews.setdefault((repo, number), [])
+        reviews.append({"id": 8_000_000 + len(reviews), "user": {"login": user}, "state": state,
+                        "commit_id": commit_id, "submitted_at": "2026-11-28T00:00:00Z"})
 
     def add(self, repo: str, number: int, body: str, user: str = "someone") -> int:
         self.next_id += 1
@@ -153,6 +182,39 @@ class FakeGitHub:
             if run_id not in self.runs:
                 return JSONResponse({"message": "Not Found"}, status_code=404)
             return JSONResponse(self.runs[run_id])
+
+        @app.get("/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts")
+        async def run_artifacts(owner: str, repo: str, run_id: int, request: Request,
+                                name: str | None = None) -> JSONResponse:
+            found = [{"id": a["id"], "name": a["name"], "size_in_bytes": len(a["zip"]), "expired": False,
+                      "archive_download_url": f"{request.base_url}repos/{owner}/{repo}/actions/artifacts/{a['id']}/zip",
+                      "workflow_run": {"id": run_id, "head_sha": self.runs.get(run_id, {}).get("head_sha")}}
+                     for a in self.artifacts.values() if a["run"] == run_id and (name is None or a["name"] == name)]
+            return JSONResponse({"total_count": len(found), "artifacts": found})
+
+        @app.get("/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip")
+        async def download_artifact(owner: str, repo: str, artifact_id: int, request: Request) -> Response:
+            if artifact_id not in self.artifacts:
+                return JSONResponse({"message": "Not Found"}, status_code=404)
+            return Response(status_code=302, headers={"Location": f"{request.base_url}_blobs/{artifact_id}?sig=x"})
+
+        @app.get("/_blobs/{artifact_id}")
+        async def blob(artifact_id: int, sig: str = "") -> Response:
+            """The storage the download redirects to: signed by its URL, it needs (and wants) no token."""
+            if not sig or artifact_id not in self.artifacts:
+                return Response(status_code=403)
+            return Response(self.artifacts[artifact_id]["zip"], media_type="application/zip")
+
+        @app.get("/repos/{owner}/{repo}/pulls/{number}/reviews")
+        async def list_reviews(owner: str, repo: str, number: int, request: Request, per_page: int = 30,
+                               page: int = 1) -> JSONResponse:
+            return paged(request, self.reviews.get((f"{owner}/{repo}", number), []), per_page, page)
+
+        @app.get("/repos/{owner}/{repo}/collaborators/{username}/permission")
+        async def permission(owner: str, repo: str, username: str) -> JSONResponse:
+            level = self.permissions.get(username, "none")
+            return JSONResponse({"permission": {"maintain": "write", "triage": "read"}.get(level, level),
+                                 "role_name": level, "user": {"login": username}})
 
         @app.get("/repos/{owner}/{repo}/contents/{path:path}")
         async def contents(owner: str, repo: str, path: str, ref: str) -> JSONResponse:

@@ -103,7 +103,7 @@ def test_an_oversized_plan_is_cut_to_fit_keeping_the_summary(repo: Path, runner:
     (comment,) = sticky(github, OPENED)
     assert len(comment["body"]) <= LIMIT
     assert "Plan: 250 to create" in comment["body"] and "details were cut" in comment["body"]
-    assert "step summary" in comment["body"]
+    assert "the artifact `chariot-apply-review-" in comment["body"] and "/actions/runs/" in comment["body"]
     assert result.summary.count("<details>") == 250
 
 

@@ -6,14 +6,12 @@ workflow, as the base branch defines it, on the pull request's head commit. Each
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from chariot_apply.emulator.server import BackgroundServer
-from chariot_apply.github.comments import ReviewRecord, plan_comment_text
-from tests.action_harness import OPENED, WORKFLOW, _repository, chariot_inputs, merged, sticky
+from tests.action_harness import OPENED, WORKFLOW, _repository, chariot_inputs, forge_comment, merged, sticky
 from tests.action_harness import ActionRunner as Runner
 from tests.factories import live_runs, manifest, write_manifests
 from tests.github_fake import FakeGitHub
@@ -35,16 +33,6 @@ def _merge(repo: Path, runner: Runner, server: BackgroundServer, github: FakeGit
     done = runner.run(repo, chariot_inputs(server, command="apply"), merged(runner.tmp, github, OPENED),
                       event_name="push")
     return done.log
-
-
-def _forge(comment: dict, **provenance: object) -> str:
-    """The comment rewritten consistently (record and visible text agree) with another provenance."""
-    marker, _ = comment["body"].split("\n", 1)
-    record = ReviewRecord.read(comment["body"])
-    assert record is not None
-    reviewed = record.reviewed_plan()
-    assert reviewed is not None
-    return plan_comment_text(marker, reviewed, replace(record.provenance, **provenance), record.limit)
 
 
 def test_the_genuine_comment_is_applied(repo: Path, runner: Runner, server: BackgroundServer,
@@ -80,16 +68,17 @@ def test_a_record_from_elsewhere_is_unreviewed(forgery: str, said: str, repo: Pa
     comment = _plan_comment(repo, runner, server, github, "a")
     match forgery:
         case "other-commit":
-            forged = _forge(comment, run_id=github.record_run(REPO, "c" * 40, WORKFLOW, "pull_request"))
+            forged = forge_comment(comment, github, run_id=github.record_run(REPO, "c" * 40, WORKFLOW, "pull_request"))
         case "other-workflow":
             evil = ".github/workflows/evil.yml"
-            forged = _forge(comment, run_id=github.record_run(REPO, HEAD, evil, "pull_request"), workflow=evil)
+            forged = forge_comment(comment, github, run_id=github.record_run(REPO, HEAD, evil, "pull_request"),
+                                   workflow=evil)
         case "other-repository":
-            forged = _forge(comment, repository="someone/else")
+            forged = forge_comment(comment, github, repository="someone/else")
         case "no-run":
-            forged = _forge(comment, run_id=None)
+            forged = forge_comment(comment, github, run_id=None)
         case "unknown-run":
-            forged = _forge(comment, run_id=123)
+            forged = forge_comment(comment, github, run_id=123)
     github.comments[comment["id"]]["body"] = forged
     log = _merge(repo, runner, server, github, "a")
     assert "cannot be trusted" in log and said in log, log

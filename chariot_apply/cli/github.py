@@ -60,8 +60,11 @@ def comment(plan_path: Path, manifest_set: str, environment: str) -> None:
     plan = read_plan(plan_path).plan
     with GitHubApi(os.environ.get("GITHUB_API_URL", "https://api.github.com"), token) as api:
         try:
-            done = comment_plan(api, pr, marker_for(environment, manifest_set), plan, Provenance.of_env(os.environ))
+            done, _ = comment_plan(api, pr, marker_for(environment, manifest_set), plan,
+                                   Provenance.of_env(os.environ))
         except ReadOnlyToken as exc:
             click.echo(f"::warning::{exc} (a pull request from a fork gets a read-only token)")
             return
     click.echo(f"pull request comment: {done}")
+    click.echo("note: a merge applies only plans whose review record the action kept as its run's artifact; this "
+               "comment is for reading (use the action's `command: plan` for plans a merge trusts)")

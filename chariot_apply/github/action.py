@@ -20,7 +20,10 @@ from chariot_apply.github import writing
 from chariot_apply.github.api import GitHubApi, GitHubError, PullRequest
 from chariot_apply.github.comments import (
     COMMENT_LIMIT,
+    RECORD_FILE,
     Provenance,
+    ReviewRecord,
+    artifact_name,
     label_of,
     upsert_sticky,
 )
@@ -138,8 +141,13 @@ def _plan(step: Step, plan: Plan) -> int:
     code = 1 if plan.needs_attention else (2 if plan.has_changes else 0)
     if step.inputs.comment and step.event.pull_request is not None:
         provenance = Provenance.of_env(step.env)
-        with_github(step, lambda api, pr: print(
-            f"pull request comment: {comment_plan(api, pr, step.marker, plan, provenance)}", file=step.log))
+
+        def post(api: GitHubApi, pr: PullRequest) -> None:
+            done, record = comment_plan(api, pr, step.marker, plan, provenance)
+            print(f"pull request comment: {done}", file=step.log)
+            keep_review_record(step, record)
+
+        with_github(step, post)
     if step.inputs.labels and step.event.pull_request is not None:
         with_github(step, lambda api, pr: set_plan_label(api, pr, plan))
     runner.set_outputs(step.outputs | {"exitcode": str(code)})
@@ -148,6 +156,16 @@ def _plan(step: Step, plan: Plan) -> int:
         runner.error(f"{plan.unreached} declared run(s) are in conflict or need a replace that is not "
                      "allowed: the apply on merge would fail on them (see the plan)")
     return 1 if plan.needs_attention else 0
+
+
+def keep_review_record(step: Step, record: ReviewRecord) -> None:
+    """The review record, as a file for the action's next step to upload as this run's own artifact (only this
+    run can): what a merge trusts, whole at any size, whatever becomes of the comment."""
+    folder = step.runner.temp_dir() / artifact_name(step.marker)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RECORD_FILE
+    path.write_text(record.artifact_text(step.marker), "utf-8")
+    step.outputs |= {"review-record": str(path), "review-artifact": artifact_name(step.marker)}
 
 
 def _report(step: Step, ws: project.Workspace) -> int:

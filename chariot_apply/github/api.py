@@ -94,6 +94,21 @@ class WorkflowRun:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """A workflow run's artifact (``GET /repos/{repo}/actions/runs/{id}/artifacts``)."""
+
+    id: int
+    name: str
+    run_id: int | None
+    expired: bool
+    size: int
+
+
+#: An artifact read whole is bounded: a review record of 20,000 runs is a few MiB.
+ARTIFACT_LIMIT = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Deployment:
     """A deployment (``/repos/{repo}/deployments``): chariot-apply records each writer's run as one, with its
     state in the deployment's statuses."""
@@ -106,6 +121,7 @@ class Deployment:
 
 class GitHubApi:
     def __init__(self, api_url: str, token: str, transport: httpx.BaseTransport | None = None) -> None:
+        self._transport = transport
         self._http = httpx.Client(base_url=api_url.rstrip("/"), transport=transport, timeout=30,
                                   headers={"Authorization": f"Bearer {token}",
                                            "Accept": "application/vnd.github+json",
@@ -132,7 +148,7 @@ class GitHubApi:
             raise GitHubError(f"GitHub did not answer {method} {url} in time") from None
         except httpx.HTTPError as exc:
             raise GitHubError(f"cannot reach GitHub ({self._http.base_url}): {exc}") from None
-        if response.is_success:
+        if response.is_success or response.is_redirect:  # a download answers with where to fetch it
             return response
         try:
             answer = response.json()
@@ -223,6 +239,42 @@ class GitHubApi:
         return WorkflowRun(data["id"], str(repo.get("full_name", "")) if isinstance(repo, dict) else "",
                            str(data.get("head_sha", "")), str(data.get("path", "")), str(data.get("event", "")),
                            str(data.get("status") or ""))
+
+    def run_artifacts(self, repository: str, run_id: int, name: str) -> list[Artifact]:
+        """Run ``run_id``'s artifacts called ``name`` (only that run can have uploaded them)."""
+        data = self._json(self._call("GET", f"/repos/{repository}/actions/runs/{run_id}/artifacts"
+                                            f"?name={quote(name, safe='')}&per_page=100"))
+        found = data.get("artifacts") if isinstance(data, dict) else None
+        if not isinstance(found, list):
+            raise GitHubError(f"GitHub answered with artifacts we cannot read (run {run_id})")
+        artifacts = []
+        for item in found:
+            if isinstance(item, dict) and isinstance(item.get("id"), int) and item.get("name") == name:
+                made_in = item.get("workflow_run")
+                run = made_in.get("id") if isinstance(made_in, dict) else None
+                artifacts.append(Artifact(item["id"], name, run if isinstance(run, int) else None,
+                                          bool(item.get("expired")), int(item.get("size_in_bytes") or 0)))
+        return artifacts
+
+    def download_artifact(self, repository: str, artifact_id: int) -> bytes:
+        """The artifact's zip. GitHub answers with a redirect to signed storage, fetched without our token."""
+        response = self._call("GET", f"/repos/{repository}/actions/artifacts/{artifact_id}/zip")
+        location = response.headers.get("location") if response.status_code in (301, 302, 303, 307, 308) else None
+        if location is None:
+            return response.content
+        try:
+            with httpx.Client(transport=self._transport, timeout=120) as storage, \
+                    storage.stream("GET", location) as blob:
+                blob.raise_for_status()
+                chunks, size = [], 0
+                for chunk in blob.iter_bytes():
+                    size += len(chunk)
+                    if size > ARTIFACT_LIMIT:
+                        raise GitHubError(f"artifact {artifact_id} is larger than {ARTIFACT_LIMIT} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise GitHubError(f"cannot download artifact {artifact_id}: {exc}") from None
 
     # ------------------------------------------------------------------ deployments: the writers' record
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from chariot_apply.github.api import GitHubApi, MergedPull, PullRequest
 from chariot_apply.github.comments import ReviewRecord, read_sticky, shown_differs
-from chariot_apply.github.review import unproven
+from chariot_apply.github.review import kept_record, unproven
 from chariot_apply.plan.model import LIFECYCLE_KEY, Plan
 
 #: Merges looked at, at the most, since the last applied commit.
@@ -77,15 +77,19 @@ def merged_pulls(api: GitHubApi, repository: str, head: str, last_applied: str |
 
 def read_review(api: GitHubApi, repository: str, pull: MergedPull, marker: str, environment: str,
                 plan_workflow: str | None) -> Review:
-    """The pull request's reviewed plan, trusted only if its comment's visible text is what its record says, the
-    record comes from a run of the plan workflow (as the base branch defines it) on the pull request's head, and
-    that head is what was merged."""
+    """The pull request's reviewed plan, trusted only if its comment names a run of the plan workflow (as the base
+    branch defines it) on the pull request's head, that run kept the comment's record as its own artifact, the
+    comment's visible text is what our renderer makes of the artifact's plan, and that head is what was merged."""
     body = read_sticky(api, PullRequest(repository, pull.number), marker)
     record = ReviewRecord.read(body) if body else None
     if record is None or body is None:
         return Review(pull.number, None, f"pull request #{pull.number} shows no plan of chariot-apply for "
                                          f"{environment}")
-    doubt = shown_differs(body, marker, record) or unproven(api, record, repository, pull, plan_workflow)
+    doubt = unproven(api, record, repository, pull, plan_workflow)
+    if doubt is None:
+        kept, doubt = kept_record(api, repository, record, marker)
+        record = kept or record
+    doubt = doubt or shown_differs(body, marker, record)
     if doubt is None and pull.head_sha and record.sha and record.sha != pull.head_sha:
         doubt = (f"its plan is for commit {record.sha[:12]}, but {pull.head_sha[:12]} was merged: the last commit "
                  "was never planned")

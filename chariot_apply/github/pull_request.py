@@ -7,10 +7,11 @@ from chariot_apply.github.api import BodyTooLarge, GitHubApi, PullRequest
 from chariot_apply.github.comments import (
     COMMENT_LIMIT,
     Provenance,
+    ReviewRecord,
     Upserted,
     brief,
     label_of,
-    plan_comment_text,
+    plan_comment,
     upsert_sticky,
 )
 from chariot_apply.plan.model import Plan
@@ -26,17 +27,18 @@ def results_marker(environment: str) -> str:
     return f"<!-- chariot-apply:results:{label_of(environment)} -->"
 
 
-def comment_plan(api: GitHubApi, pr: PullRequest, marker: str, plan: Plan, provenance: Provenance) -> Upserted:
-    """The sticky comment for ``plan`` with the record of what it shows: brief when nothing changes (and then
-    only updating an existing one), otherwise summary and details cut to GitHub's limit."""
+def comment_plan(api: GitHubApi, pr: PullRequest, marker: str, plan: Plan,
+                 provenance: Provenance) -> tuple[Upserted, ReviewRecord]:
+    """The sticky comment for ``plan`` naming the record of what it shows (for the plan run's artifact): brief
+    when nothing changes (and then only updating an existing one), otherwise summary and details cut to fit."""
+    text, record = plan_comment(marker, plan, provenance)
     if brief(plan):
-        return upsert_sticky(api, pr, marker, _after_marker(plan_comment_text(marker, plan, provenance)),
-                             create_if_missing=False)
+        return upsert_sticky(api, pr, marker, _after_marker(text), create_if_missing=False), record
     try:
-        return upsert_sticky(api, pr, marker, _after_marker(plan_comment_text(marker, plan, provenance)))
+        return upsert_sticky(api, pr, marker, _after_marker(text)), record
     except BodyTooLarge:  # GitHub counted differently than we did: leave a wide margin
-        text = plan_comment_text(marker, plan, provenance, limit=(COMMENT_LIMIT - 2 * len(marker)) // 3)
-        return upsert_sticky(api, pr, marker, _after_marker(text))
+        text, record = plan_comment(marker, plan, provenance, limit=(COMMENT_LIMIT - 2 * len(marker)) // 3)
+        return upsert_sticky(api, pr, marker, _after_marker(text)), record
 
 
 def _after_marker(text: str) -> str:

@@ -1,12 +1,15 @@
-"""Applying what was reviewed: the plan made on merge against the one its pull request showed (pure), and
-whether the comment that showed it came from the plan workflow's own run (``unproven``, through the API)."""
+"""Applying what was reviewed: the plan made on merge against the one its pull request showed (pure), whether
+the comment that showed it names a run of the plan workflow (``unproven``), and the record that run kept as its
+own artifact (``kept_record``), through the API."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from dataclasses import dataclass
 
-from chariot_apply.github.api import GitHubApi, GitHubError, MergedPull
-from chariot_apply.github.comments import ReviewRecord, workflow_path
+from chariot_apply.github.api import ARTIFACT_LIMIT, GitHubApi, GitHubError, MergedPull
+from chariot_apply.github.comments import RECORD_FILE, ReviewRecord, artifact_name, workflow_path
 from chariot_apply.plan.model import LIFECYCLE_KEY, Plan
 
 
@@ -79,6 +82,53 @@ def unproven(api: GitHubApi, record: ReviewRecord, repository: str, pull: Merged
         return (f"the pull request changed {expected_workflow}: its plan ran the branch's definition of the "
                 "workflow, not the base branch's")
     return None
+
+
+def kept_record(api: GitHubApi, repository: str, record: ReviewRecord,
+                marker: str) -> tuple[ReviewRecord | None, str | None]:
+    """The review record the plan run the comment names kept as its own artifact, with the whole plan, and
+    None; or None and why there is none to trust. Any workflow can edit the comment; only that run could
+    upload to its artifacts, so the comment counts only where it is the one the artifact describes."""
+    run_id, name = record.provenance.run_id, artifact_name(marker)
+    if run_id is None:
+        return None, "it does not say which workflow run wrote it"
+    if record.digest is None:
+        return None, "it names no review record (written before records were kept as artifacts): re-run the plan"
+    try:
+        found = [a for a in api.run_artifacts(repository, run_id, name) if a.run_id in (None, run_id)]
+        live = [a for a in found if not a.expired]
+        if not live:
+            why = "expired" if found else "none was uploaded"
+            return None, (f"workflow run {run_id} keeps no review record (artifact {name}: {why}); only the plan "
+                          "run can upload one, so the comment alone proves nothing: re-run the plan")
+        data = api.download_artifact(repository, live[-1].id)
+    except GitHubError as exc:
+        return None, f"GitHub could not give the review record of workflow run {run_id} ({exc}; actions: read?)"
+    text = _record_file(data)
+    parsed = ReviewRecord.from_artifact(text) if text is not None else None
+    if parsed is None:
+        return None, f"the artifact {name} of workflow run {run_id} is not a review record chariot-apply can read"
+    kept_marker, kept = parsed
+    if kept_marker != marker:
+        return None, f"the artifact {name} of workflow run {run_id} records another comment ({kept_marker})"
+    if (kept.sha, kept.fingerprint, kept.digest, kept.limit, kept.provenance) != \
+            (record.sha, record.fingerprint, record.digest, record.limit, record.provenance):
+        return None, (f"the comment is not the one workflow run {run_id} recorded (the run planned "
+                      f"{kept.fingerprint} at {kept.sha[:12]}; the comment says {record.fingerprint} at "
+                      f"{record.sha[:12]})")
+    return kept, None
+
+
+def _record_file(data: bytes) -> str | None:
+    """The record file of an artifact's zip, or None."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            info = next((i for i in archive.infolist() if i.filename.rsplit("/", 1)[-1] == RECORD_FILE), None)
+            if info is None or info.file_size > ARTIFACT_LIMIT:
+                return None
+            return archive.read(info).decode("utf-8")
+    except (zipfile.BadZipFile, UnicodeDecodeError, OSError):
+        return None
 
 
 #: Kinds that were always lifecycle actions, in review records written before keys said ``lifecycle:``.
