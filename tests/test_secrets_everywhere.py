@@ -140,3 +140,38 @@ def test_every_action_mode_keeps_every_secret(store: EmulatorStore, repo: Path, 
     for issue in github.issues.values():
         _clean("the drift issue", issue["body"])
     _files_clean(repo, runner.tmp, written_by_the_user=frozenset({"a.yaml", "b.yaml"}))
+
+
+def test_what_the_server_says_back_passes_the_redaction(planted: Path, store: EmulatorStore) -> None:
+    """A blueprint that names a metric after a config value, or quotes one in an event: the tag and the detail
+    carry a secret the manifest declared, and status, metrics, events and report scrub them (issue 35)."""
+    import json as json_
+    import time
+
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    runs = {row["name"]: row["id"] for row in store._db.execute("SELECT id, name FROM runs")}  # noqa: SLF001
+    now = time.time()
+    with store._db:  # noqa: SLF001 - the server's own records, as a blueprint would write them
+        store._db.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", [  # noqa: SLF001
+            (f"m-{name}", run_id, 1, f"cfg{secret}/val/accuracy", 0.5, now, None)
+            for name, run_id, secret in (("cls", runs["cls"], MARKED), ("llm", runs["llm"], HF))])
+        store._db.execute("INSERT INTO events VALUES (?,?,?,?,?,?)", (  # noqa: SLF001
+            "e-cls", runs["cls"], 999, now, "job_running", json_.dumps({"message": f"loading {MARKED}"})))
+    for command in (["status"], ["status", "--format", "json"], ["metrics", "vision/cls@1.0.0"],
+                    ["metrics", "vision/cls@1.0.0", "--format", "json"], ["metrics", "nlp/llm@1.0.0"],
+                    ["events", "vision/cls@1.0.0"], ["report"], ["report", "--format", "json"]):
+        result = run_cli(*command)
+        assert result.exit_code == 0, (command, result.output)
+        _clean(" ".join(command), result.output)
+    shown = run_cli("metrics", "vision/cls@1.0.0", "--format", "json").stdout
+    assert "cfg(sensitive)/val/accuracy" in shown  # scrubbed, not dropped
+
+
+def test_a_secret_variable_outside_config_is_refused_at_its_line(planted: Path, workdir: Path) -> None:
+    """Notes are stored and shown in clear by Chariot: a secret-looking variable there is an error, located."""
+    write_manifests(workdir / "runs" / "noted.yaml", manifest("noted", notes="token: ${SERVICE_TOKEN}"))
+    for command in (["plan"], ["plan", "--format", "json"], ["validate"]):
+        result = run_cli(*command)
+        assert result.exit_code == 1 and "runs/noted.yaml:" in result.output, (command, result.output)
+        assert "SERVICE_TOKEN" in result.output and "spec.notes" in result.output
+        _clean(" ".join(command), result.output)

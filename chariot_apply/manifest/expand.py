@@ -97,6 +97,9 @@ def _substitute(value: Any, path: Path_, doc: Document, variables: Mapping[str, 
         return value
     if names:
         result.filled[path] = tuple(names)
+    if (outside := _secret_outside_config(doc, path, names)) is not None:
+        result.problems.append(outside)
+        return value
     if any(SECRET_VARIABLE.search(n) for n in names):
         result.secret_paths.append(path)
     whole = VARIABLE.fullmatch(value)
@@ -107,6 +110,24 @@ def _substitute(value: Any, path: Path_, doc: Document, variables: Mapping[str, 
             return text
         return typed if isinstance(typed, JSON_SCALARS) and typed is not None else text
     return text
+
+
+def _secret_outside_config(doc: Document, path: Path_, names: Iterable[str]) -> ManifestProblem | None:
+    """A secret-looking variable anywhere but a config value: Chariot would store it, and show it, in clear."""
+    secret = [n for n in names if SECRET_VARIABLE.search(n)]
+    if not secret or _in_config(path):
+        return None
+    return ManifestProblem(doc.where(path), format_path(path), f"the secret-looking variable ${{{secret[0]}}} "
+                           f"fills {format_path(path)}, which Chariot stores and shows in clear (only config values "
+                           "can be kept secret)", "move the value into spec.config (marked in spec.sensitive if its "
+                           "key does not look secret), or use a variable that is not a secret")
+
+
+def _in_config(path: Path_) -> bool:
+    """Whether ``path`` (from the document root) is inside a run's or a sweep template's ``spec.config``."""
+    spec = path[1:] if path[:1] == ("spec",) else ()
+    spec = spec[1:] if spec[:1] == ("template",) else spec
+    return spec[:1] == ("config",) and len(spec) > 1
 
 
 class _Unset(Exception):

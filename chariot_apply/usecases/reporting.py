@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from chariot_apply.chariot.models import Run
+from chariot_apply.chariot.models import Event, Metric, Run
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.context import address
 from chariot_apply.plan.fetch import PLAN_CONCURRENCY, fetch_live_state
 from chariot_apply.plan.live import LiveState, runs_by_address
+from chariot_apply.plan.live_secrets import scrubbed_event, scrubbed_metrics, scrubbed_run, scrubber
 from chariot_apply.plan.model import PlanOptions
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.plan.selectors import selected
@@ -42,10 +43,20 @@ async def report(workspace: Workspace, targets: Sequence[str] = (), excludes: Se
         sources = sorted({m.checkpoint_id for m in models if m.checkpoint_id})
         checkpoints = await client.get_checkpoints(ids=sources, limit=1000) if sources else []
         now = client.server_now() or datetime.now(UTC)
-    return build_report(owner, chosen, addresses, current, dict(zip(ids, metrics, strict=True)),
-                        {i: e[0] for i, e in zip(ids, events, strict=True) if e}, models, now,
+    current, by_run, last = _scrubbed(current, dict(zip(ids, metrics, strict=True)),
+                                      {i: e[0] for i, e in zip(ids, events, strict=True) if e})
+    return build_report(owner, chosen, addresses, current, by_run, last, models, now,
                         parse_rank_by(rank_by), {c.id: c.global_step for c in checkpoints
                                                  if c.id and c.global_step is not None})
+
+
+def _scrubbed(current: dict[str, Run], metrics: dict[str, list[Metric]], events: dict[str, Event]) -> tuple[
+        dict[str, Run], dict[str, list[Metric]], dict[str, Event]]:
+    """What the server said of each run, scrubbed of that run's secrets (tags, event details, notes)."""
+    cleans = {r.id: scrubber(r) for r in current.values() if r.id}
+    return ({address: scrubbed_run(r, cleans[r.id]) if r.id else r for address, r in current.items()},
+            {i: scrubbed_metrics(m, cleans[i]) for i, m in metrics.items()},
+            {i: scrubbed_event(e, cleans[i]) for i, e in events.items()})
 
 
 def _current_runs(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOptions, owner: str,

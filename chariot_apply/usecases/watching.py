@@ -22,6 +22,7 @@ from chariot_apply.plan.live import (
     ProjectIndex,
     oldest_first,
 )
+from chariot_apply.plan.live_secrets import scrubbed_event, scrubbed_metrics, scrubbed_run, scrubber
 from chariot_apply.plan.ownership import is_owned
 from chariot_apply.render.status import StatusDocument, status_document
 from chariot_apply.reports.results import sweep_metrics
@@ -44,14 +45,15 @@ async def run_views(client: Backend, runs: Sequence[Run], names: dict[str, str],
     bound = bound or Bounded(16)
 
     async def view(run: Run) -> RunView | None:
-        run_id = run.id or ""
+        run_id, clean = run.id or "", scrubber(run)
         try:
             events = await client.get_events(run_id, limit=1, sort=["sequence:desc"])
             metrics = await client.get_metrics(run_id, limit=RECENT_METRICS) if run.progress else []
         except RunDoesNotExistError:
             return None
-        return RunView(run, names.get(run.project_id or "", run.project_id or "?"), events[0] if events else None,
-                       latest_by_tag(metrics))
+        return RunView(scrubbed_run(run, clean), names.get(run.project_id or "", run.project_id or "?"),
+                       scrubbed_event(events[0], clean) if events else None,
+                       latest_by_tag(scrubbed_metrics(metrics, clean)))
 
     return [v for v in await bound.all(view(r) for r in runs) if v is not None]
 
@@ -175,12 +177,13 @@ async def events(workspace: Workspace, address: str, *, follow: bool, interval: 
                  show: Callable[[Event], None]) -> None:
     async with workspace.client() as client:
         run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
+        clean = scrubber(run)
         if follow:
             async for event in follow_events(client, run.id or "", interval):
-                show(event)
+                show(scrubbed_event(event, clean))
         else:
             for event in await events_of(client, run.id or ""):
-                show(event)
+                show(scrubbed_event(event, clean))
 
 
 async def metrics(workspace: Workspace, address: str, tags: Sequence[str] = ()) -> list[Metric]:
@@ -188,7 +191,7 @@ async def metrics(workspace: Workspace, address: str, tags: Sequence[str] = ()) 
     report is an error with the tags it does (not an empty table)."""
     async with workspace.client() as client:
         run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
-        found = await client.get_all_metrics(run.id or "")
+        found = scrubbed_metrics(await client.get_all_metrics(run.id or ""), scrubber(run))
     reported = sorted({m.tag for m in found})
     for tag in tags:
         if tag not in reported:
