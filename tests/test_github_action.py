@@ -160,7 +160,7 @@ def test_errors_fail_the_step_with_annotations(repo: Path, runner: Runner, serve
     assert re.search(r"::error file=[^,]*bad\.yaml,line=6,col=\d+,title=spec\.resources\.cpu::", result.log)
     bad_input = runner.run(repo, chariot_inputs(server, command="destroy"), OPENED)
     assert bad_input.returncode == 1
-    assert "must be one of plan, apply, drift, reconcile, report, not 'destroy'" in bad_input.log
+    assert "must be one of plan, apply, drift, reconcile, report, review, not 'destroy'" in bad_input.log
 
 
 def test_refused_chariot_credentials_fail_the_step(repo: Path, runner: Runner, clock) -> None:
@@ -218,9 +218,13 @@ def test_example_workflows_follow_the_rules(name: str) -> None:
         # plans and drift checks get the read-only one, on an environment any pull request may use.
         writes = name_ in ("apply", "reconcile")
         assert job["permissions"]["contents"] == "read"
-        assert job.get("environment") == {"apply": "chariot", "reconcile": "chariot-reconcile"}.get(name_,
-                                                                                               "chariot-plan")
+        routed = "${{ needs.review.outputs.risk == 'low' && 'chariot' || 'chariot-high-risk' }}"
+        assert job.get("environment") == {"apply": routed, "reconcile": "chariot-reconcile"}.get(name_,
+                                                                                            "chariot-plan")
         secrets = str([s.get("with", {}) for s in job["steps"] if "chariot-apply" in s.get("uses", "")])
+        if name_ == "review":  # reads GitHub only: no Chariot credential at all, and no writer's turn
+            assert "secrets." not in secrets and "concurrency" not in job and "write" not in job["permissions"].values()
+            continue
         assert ("CHARIOT_READER_CLIENT" in secrets) is not writes and ("secrets.CHARIOT_CLIENT_" in secrets) is writes
         if writes:
             assert job["permissions"]["actions"] == "read"  # to confirm the run that wrote the plan comment

@@ -149,13 +149,13 @@ def test_what_the_server_says_back_passes_the_redaction(planted: Path, store: Em
     import time
 
     assert run_cli("apply", "--auto-approve").exit_code == 0
-    runs = {row["name"]: row["id"] for row in store._db.execute("SELECT id, name FROM runs")}  # noqa: SLF001
+    runs = {row["name"]: row["id"] for row in store._db.execute("SELECT id, name FROM runs")}
     now = time.time()
-    with store._db:  # noqa: SLF001 - the server's own records, as a blueprint would write them
-        store._db.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", [  # noqa: SLF001
+    with store._db:
+        store._db.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", [
             (f"m-{name}", run_id, 1, f"cfg{secret}/val/accuracy", 0.5, now, None)
             for name, run_id, secret in (("cls", runs["cls"], MARKED), ("llm", runs["llm"], HF))])
-        store._db.execute("INSERT INTO events VALUES (?,?,?,?,?,?)", (  # noqa: SLF001
+        store._db.execute("INSERT INTO events VALUES (?,?,?,?,?,?)", (
             "e-cls", runs["cls"], 999, now, "job_running", json_.dumps({"message": f"loading {MARKED}"})))
     for command in (["status"], ["status", "--format", "json"], ["metrics", "vision/cls@1.0.0"],
                     ["metrics", "vision/cls@1.0.0", "--format", "json"], ["metrics", "nlp/llm@1.0.0"],

@@ -16,7 +16,7 @@ import httpx
 
 from chariot_apply.backends.rest.settings import url_password
 from chariot_apply.diagnostics.errors import UserError
-from chariot_apply.github import writing
+from chariot_apply.github import routing, writing
 from chariot_apply.github.api import GitHubApi, GitHubError, PullRequest
 from chariot_apply.github.comments import (
     COMMENT_LIMIT,
@@ -89,6 +89,8 @@ def _run(step: Step) -> int:
             "command: apply on a pull_request event would apply the pull request's own branch, unreviewed, with "
             "the apply credentials", hint="plan on pull requests and apply on push to the default branch "
             "(examples/github/chariot-apply.yml); set allow-apply-on-pull-request: true if you mean it")
+    if inputs.command == "review":
+        return routing.review(step)  # GitHub only: the risk of what the merge applies, from its reviews
     # The Chariot is the one the input names: never CHARIOT_URL from elsewhere, never the project file's.
     env = {k: v for k, v in step.env.items() if k != "CHARIOT_URL"}
     # Over REST, to that URL: neither the branch's project file nor the runner's SDK may send the plan elsewhere.
@@ -114,7 +116,7 @@ def _plan_and_act(step: Step, ws: project.Workspace) -> int:
             return _plan(step, plan)
         case "drift":
             return _drift(step, plan)
-        case "apply" | "reconcile" | "report":
+        case "apply" | "reconcile" | "report" | "review":
             raise AssertionError("planned above, or no plan")
         case _:
             assert_never(step.inputs.command)

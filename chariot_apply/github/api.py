@@ -104,6 +104,15 @@ class Artifact:
     size: int
 
 
+@dataclass(frozen=True)
+class PullReview:
+    """A review of a pull request (``GET /repos/{repo}/pulls/{n}/reviews``): who, what, at which commit."""
+
+    login: str
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED
+    commit_id: str
+
+
 #: An artifact read whole is bounded: a review record of 20,000 runs is a few MiB.
 ARTIFACT_LIMIT = 256 * 1024 * 1024
 
@@ -239,6 +248,22 @@ class GitHubApi:
         return WorkflowRun(data["id"], str(repo.get("full_name", "")) if isinstance(repo, dict) else "",
                            str(data.get("head_sha", "")), str(data.get("path", "")), str(data.get("event", "")),
                            str(data.get("status") or ""))
+
+    def pull_reviews(self, repository: str, number: int) -> list[PullReview]:
+        """Every review of pull request ``number``, oldest first."""
+        reviews = []
+        for item in self._pages(f"/repos/{repository}/pulls/{number}/reviews?per_page=100", most=30):
+            user = item.get("user") if isinstance(item, dict) else None
+            if isinstance(user, dict) and isinstance(user.get("login"), str):
+                reviews.append(PullReview(user["login"], str(item.get("state") or ""),
+                                          str(item.get("commit_id") or "")))
+        return reviews
+
+    def permission(self, repository: str, login: str) -> str:
+        """``login``'s permission on the repository: admin, write, read or none (maintain reads as write)."""
+        data = self._json(self._call("GET", f"/repos/{repository}/collaborators/{quote(login, safe='')}/permission"))
+        found = data.get("permission") if isinstance(data, dict) else None
+        return str(found) if isinstance(found, str) else "none"
 
     def run_artifacts(self, repository: str, run_id: int, name: str) -> list[Artifact]:
         """Run ``run_id``'s artifacts called ``name`` (only that run can have uploaded them)."""

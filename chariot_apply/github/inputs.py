@@ -3,6 +3,7 @@ clear refusal of any that make no sense."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -17,7 +18,7 @@ from chariot_apply.manifest.duration import parse_duration_text
 from chariot_apply.workspace import project as project
 
 EMBEDDED = "embedded"
-Command = Literal["plan", "apply", "drift", "reconcile", "report"]
+Command = Literal["plan", "apply", "drift", "reconcile", "report", "review"]
 Policy = Literal["fail", "apply"]
 
 
@@ -53,6 +54,10 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())
 
 
+#: What ``approvals-for`` may name: a protected run's stop, delete or replace; a plan of high risk.
+APPROVABLE = ("protected", "high-risk")
+
+
 @dataclass(frozen=True)
 class ActionInputs:
     command: Command
@@ -71,6 +76,7 @@ class ActionInputs:
     allow_apply_on_pull_request: bool = False
     report: bool = False  # after reconcile: the results comments too
     writer_wait: float = 1800.0  # how long an apply waits for another writer's turn (seconds)
+    approvals_for: frozenset[str] = frozenset(APPROVABLE)  # what needs an approving review, not just a label
 
     @property
     def embedded(self) -> bool:
@@ -78,7 +84,8 @@ class ActionInputs:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
-        command = _choice(env, "CHARIOT_APPLY_COMMAND", ("plan", "apply", "drift", "reconcile", "report"), "plan")
+        command = _choice(env, "CHARIOT_APPLY_COMMAND", ("plan", "apply", "drift", "reconcile", "report", "review"),
+                          "plan")
         url = env.get("CHARIOT_URL", "").strip()
         if not url:
             raise ActionInputError(
@@ -107,4 +114,17 @@ class ActionInputs:
                    plan_workflow=workflow_path(plan_workflow),
                    allow_apply_on_pull_request=_flag(env, "CHARIOT_APPLY_ALLOW_APPLY_ON_PULL_REQUEST", False),
                    report=_flag(env, "CHARIOT_APPLY_REPORT", False),
-                   writer_wait=_duration(env, "CHARIOT_APPLY_WRITER_WAIT", "30m"))
+                   writer_wait=_duration(env, "CHARIOT_APPLY_WRITER_WAIT", "30m"),
+                   approvals_for=_approvals(env.get("CHARIOT_APPLY_APPROVALS_FOR", "protected,high-risk")))
+
+
+
+def _approvals(text: str) -> frozenset[str]:
+    words = {w for w in re.split(r"[\s,]+", text.strip()) if w}
+    if words <= {"none"}:
+        return frozenset()
+    unknown = sorted(words - set(APPROVABLE))
+    if unknown:
+        raise ActionInputError(f"approvals-for names {', '.join(unknown)}: it takes "
+                               f"{', '.join(APPROVABLE)} (comma-separated), or none")
+    return frozenset(words)

@@ -14,6 +14,7 @@ import httpx
 
 from chariot_apply.apply.executor import Outcome, Reporter
 from chariot_apply.github.api import GitHubApi, GitHubError, PullRequest, ReadOnlyToken
+from chariot_apply.github.approvals import approver
 from chariot_apply.github.comments import (
     marker_for,
 )
@@ -64,11 +65,14 @@ ALLOW_PROTECTED_LABEL = "chariot-apply: allow-protected"
 
 
 def protected_allowed(step: Step) -> bool:
-    """A reviewer's label on the pull request (the event's own, or on push the merged one's): protected runs may
-    be touched. Nothing else lets them be, in the Action."""
-    event = step.event
+    """Whether protected runs may be stopped, deleted or replaced. With ``approvals-for: protected`` (the
+    default), a merge needs an approving review of the merged pull request's last commit by someone with write
+    access; its label is only the signal that shows, in the pull request's plan, what the merge would do. Without
+    it, the label alone (the old rule)."""
+    event, needs_approval = step.event, "protected" in step.inputs.approvals_for
     if event.pull_request is not None:
-        return ALLOW_PROTECTED_LABEL in event.labels
+        return ALLOW_PROTECTED_LABEL in event.labels or (needs_approval and event.sha is not None and _approved(
+            step, event.pull_request.number, event.sha))
     api = step.github()
     if event.name != "push" or api is None or not event.sha or not event.repository:
         return False
@@ -78,7 +82,25 @@ def protected_allowed(step: Step) -> bool:
     except GitHubError:
         return False  # not confirmed: protected runs stay protected
     merged = [p for p in pulls if p.merge_commit_sha == event.sha] or [p for p in pulls if p.merged]
-    return bool(merged) and ALLOW_PROTECTED_LABEL in merged[0].labels
+    if not merged:
+        return False
+    if not needs_approval:
+        return ALLOW_PROTECTED_LABEL in merged[0].labels
+    allowed = _approved(step, merged[0].number, merged[0].head_sha)
+    if not allowed and ALLOW_PROTECTED_LABEL in merged[0].labels:
+        print(f"the {ALLOW_PROTECTED_LABEL!r} label is a signal, not a permission: protected runs stay protected "
+              "without an approving review (approvals-for: protected)", file=step.log)
+    return allowed
+
+
+def _approved(step: Step, number: int, head_sha: str) -> bool:
+    api = step.github()
+    if api is None or not step.event.repository:
+        return False
+    with api:
+        who, said = approver(api, step.event.repository, number, head_sha)
+    print(f"protected runs: {said}", file=step.log)
+    return who is not None
 
 
 def with_github(step: Step, act: Callable[[GitHubApi, PullRequest], object],

@@ -92,6 +92,11 @@ def _at_work(api: GitHubApi, repository: str, earlier: list[Deployment]) -> Depl
     return None
 
 
+def last_applied_commit(api: GitHubApi, repository: str, environment: str) -> str | None:
+    """The newest commit a writer brought Chariot to, as the writers' record says (None: none recorded)."""
+    return _last_applied(api, repository, api.deployments(repository, environment, TASK), mine=-1)
+
+
 def _last_applied(api: GitHubApi, repository: str, recorded: list[Deployment], mine: int) -> str | None:
     """The commit of the newest writer that brought Chariot to every declared change merged up to it."""
     for deployment in recorded:  # newest first

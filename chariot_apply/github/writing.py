@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chariot_apply.apply.executor import ApplyResult
-from chariot_apply.github.api import GitHubApi, GitHubError, PullRequest, ReadOnlyToken
+from chariot_apply.github.api import GitHubApi, GitHubError, MergedPull, PullRequest, ReadOnlyToken
+from chariot_apply.github.approvals import approver
 from chariot_apply.github.comments import COMMENT_LIMIT, label_of, workflow_path
 from chariot_apply.github.gate import Verdict, judge, merged_pulls, read_review
 from chariot_apply.github.pull_request import COMMENT_MARGIN
@@ -98,7 +99,28 @@ def gate(step: Step, api: GitHubApi | None, plan: Plan, last_applied: str | None
                for pull in pulls]
     if not pulls:
         notes.insert(0, f"commit {event.sha[:12]} came from no pull request")
-    return judge(plan, reviews, on_unreviewed, on_diverged, notes)
+    verdict = judge(plan, reviews, on_unreviewed, on_diverged, notes)
+    if verdict.go and plan.risk.level == "high" and "high-risk" in step.inputs.approvals_for:
+        return _approved_risk(api, event.repository, plan, verdict, pulls)
+    return verdict
+
+
+def _approved_risk(api: GitHubApi, repository: str, plan: Plan, verdict: Verdict,
+                   pulls: list[MergedPull]) -> Verdict:
+    """A high-risk plan goes ahead only where each pull request whose review covers it was approved on its last
+    commit by someone with write access (approvals-for: high-risk); a label is never enough."""
+    heads = {p.number: p.head_sha for p in pulls}
+    missing = []
+    for number in sorted(set(verdict.covering.values())):
+        who, said = approver(api, repository, number, heads.get(number, ""))
+        if who is None:
+            missing.append(said)
+    if not missing:
+        return verdict
+    return Verdict(False, (f"a high-risk plan ({'; '.join(plan.risk.reasons)}) needs an approving review: "
+                           f"{missing[0]}", *missing[1:], *verdict.lines,
+                           "nothing was applied: approve the pull request on its last commit (someone with write "
+                           "access), then re-run this job"), verdict.covering, verdict.reviews)
 
 
 def _apply(step: Step, ws: project.Workspace, plan: Plan, api: GitHubApi | None, turn: Turn | None) -> Written:
