@@ -163,3 +163,36 @@ def test_the_example_workflow_routes_the_apply_through_the_review_job() -> None:
     assert jobs["review"]["if"] == jobs["apply"]["if"] == "github.event_name == 'push'"
     step = jobs["review"]["steps"][-1]["with"]
     assert step["command"] == "review" and not {"client-id", "client-secret", "token"} & set(step)  # no credentials
+
+
+def test_policy_violations_are_annotated_on_their_manifest_lines(repo: Path, runner: Runner,
+                                                                  server: BackgroundServer) -> None:
+    """Each broken rule shows on the diff line that breaks it (file= and line=, relative to the checkout)."""
+    import re
+
+    project = repo / "training" / "chariot-apply.yaml"
+    project.write_text(project.read_text() + "policy:\n  maxGpusPerRun: 2\n  requiredNotes: true\n")
+    write_manifests(repo / "training" / "runs" / "a.yaml", manifest(
+        "big", resources_={"cpu": "8", "memory": "64Gi", "gpu": {"count": 4, "type": "A100"}}))
+    done = runner.run(repo, chariot_inputs(server), OPENED)
+    annotations = [line for line in done.log.splitlines() if line.startswith("::error")]
+    assert done.returncode == 1 and len(annotations) >= 2, done.log
+    for line in annotations[:-1]:  # the last one is the step's summary of them
+        assert re.match(r"::error file=training/runs/a\.yaml,line=\d+,col=\d+,title=", line), line
+
+
+def test_a_fork_pull_request_without_secrets_gets_one_notice(repo: Path, runner: Runner, server: BackgroundServer,
+                                                             auth: object, tmp_path: Path) -> None:
+    """The reproduction: a fork's run has no secrets, and the plan failed with "invalid bearer token (HTTP 401)"."""
+    auth.tokens.add("right")  # type: ignore[attr-defined]
+    write_manifests(repo / "training" / "runs" / "a.yaml", manifest("a"))
+    fork = tmp_path / "fork.json"
+    payload = json.loads(OPENED.read_text())
+    payload["pull_request"]["head"]["repo"] = payload["pull_request"]["head"]["repo"] | {
+        "full_name": "someone/Hello-World", "fork": True}
+    fork.write_text(json.dumps(payload))
+    done = runner.run(repo, chariot_inputs(server, token=""), fork)
+    assert done.returncode == 0 and done.outputs["exitcode"] == "0", done.log
+    notices = [line for line in done.log.splitlines() if line.startswith("::notice")]
+    assert len(notices) == 1 and "fork" in notices[0] and "pull_request_target" in notices[0], done.log
+    assert "401" not in done.log and "::error" not in done.log

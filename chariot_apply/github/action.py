@@ -89,6 +89,8 @@ def _run(step: Step) -> int:
             "command: apply on a pull_request event would apply the pull request's own branch, unreviewed, with "
             "the apply credentials", hint="plan on pull requests and apply on push to the default branch "
             "(examples/github/chariot-apply.yml); set allow-apply-on-pull-request: true if you mean it")
+    if step.event.from_fork and not inputs.embedded and not _credentials(step.env):
+        return _fork_without_secrets(step)
     if inputs.command == "review":
         return routing.review(step)  # GitHub only: the risk of what the merge applies, from its reviews
     # The Chariot is the one the input names: never CHARIOT_URL from elsewhere, never the project file's.
@@ -105,6 +107,26 @@ def _run(step: Step) -> int:
         return code
     finally:
         run(ws.close())
+
+
+FORK_NOTICE = (
+    "this pull request comes from a fork, and GitHub gives a fork's pull_request runs no secrets: there is no "
+    "Chariot credential to plan with, so nothing was planned. To plan it: a maintainer re-runs the plan after "
+    "reviewing the code (for example a workflow_dispatch on a branch pushed to this repository), or a "
+    "pull_request_target workflow that checks out only the manifests (never the fork's code or action) with the "
+    "read-only client; see docs/github-action.md")
+
+
+def _credentials(env: Mapping[str, str]) -> bool:
+    return any(env.get(k, "").strip() for k in ("CHARIOT_TOKEN", "CHARIOT_CLIENT_ID", "CHARIOT_CLIENT_SECRET"))
+
+
+def _fork_without_secrets(step: Step) -> int:
+    """One clear notice, exit 0: a fork's pull request is not a failure of the plan."""
+    step.runner.notice(FORK_NOTICE, "chariot-apply: a fork's pull request")
+    step.runner.add_summary(f"### chariot-apply: not planned\n\n{FORK_NOTICE}\n")
+    step.runner.set_outputs(step.outputs | {"exitcode": "0"})
+    return 0
 
 
 def _plan_and_act(step: Step, ws: project.Workspace) -> int:

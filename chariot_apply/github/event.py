@@ -23,6 +23,7 @@ class GitHubEvent:
     pull_request: PullRequest | None
     sha: str | None  # the commit planned: a pull request's head, else the commit the run is for
     labels: tuple[str, ...] = ()  # the pull request's labels, as the event saw them
+    from_fork: bool = False  # the pull request's head is in another repository: its runs get no secrets
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GitHubEvent:
@@ -31,6 +32,7 @@ class GitHubEvent:
         pull = payload.get("pull_request")
         pr = None
         labels: tuple[str, ...] = ()
+        from_fork = False
         sha = env.get("GITHUB_SHA") or (payload.get("after") if isinstance(payload.get("after"), str) else None)
         if isinstance(pull, dict) and "number" in pull:
             number = pull["number"]
@@ -40,8 +42,13 @@ class GitHubEvent:
             head = _get(pull, "head", "sha")
             sha = head if isinstance(head, str) else sha
             labels = label_names(pull.get("labels"))
+            head_repo = _get(pull, "head", "repo", "full_name")
+            # head.repo.fork says whether the head repository is a fork of anything (true for a pull request
+            # inside a fork too): what matters is whether it is another repository than the base.
+            from_fork = isinstance(head_repo, str) and isinstance(repository, str) and \
+                head_repo.lower() != repository.lower()
         return cls(env.get("GITHUB_EVENT_NAME", ""), repository if isinstance(repository, str) else None, pr, sha,
-                   labels)
+                   labels, from_fork)
 
 
 def _payload(event_path: str | None) -> dict[str, Any]:

@@ -44,6 +44,9 @@ class Runner:
     def error(self, message: str, where: str | ManifestProblem | None = None, title: str | None = None) -> None:
         self._annotate("error", message, where, title)
 
+    def notice(self, message: str, title: str | None = None) -> None:
+        self._annotate("notice", message, None, title)
+
     def _annotate(self, level: str, message: str, where: str | ManifestProblem | None, title: str | None) -> None:
         """``::error file=...,line=...::message``: on the diff line where GitHub can place it (``where`` is a
         manifest problem, or ``file:line:column`` as plans write it, relative to the working directory)."""
