@@ -30,7 +30,14 @@ TASK = "Image Classification"
 EACH = [(name, shape) for name, shapes in VARIANTS.items() for shape in shapes]
 
 
-@pytest.fixture(params=EACH, ids=[f"{n}={s}" for n, s in EACH])
+def each(*names: str) -> pytest.MarkDecorator:
+    """The variants of ``names`` (what the step's outcome depends on), for the ``sdk`` fixture; every step runs
+    on every variant of what it touches, and on the defaults of the rest."""
+    chosen = [(n, s) for n, s in EACH if n in names]
+    return pytest.mark.parametrize("sdk", chosen, ids=[f"{n}={s}" for n, s in chosen], indirect=True)
+
+
+@pytest.fixture
 def sdk(request: pytest.FixtureRequest, workdir: Path, server: BackgroundServer,
         monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     """The workdir's commands go through the stand-in SDK in one variant."""
@@ -53,6 +60,7 @@ def declare(workdir: Path, *manifests: dict[str, object]) -> None:
     write_manifests(workdir / "runs" / "runs.yaml", *manifests)
 
 
+@each("gpus", "errors", "lost")
 def test_plan_apply_converge_and_read(sdk: tuple[str, str], workdir: Path, server: BackgroundServer) -> None:
     declare(workdir, manifest("alpha", taskType=TASK),
             manifest("gpu", taskType=TASK, resources_={"cpu": "8", "memory": "64Gi",
@@ -67,6 +75,7 @@ def test_plan_apply_converge_and_read(sdk: tuple[str, str], workdir: Path, serve
     assert "run_created" in run("events", "vision/alpha@1.0.0").stdout
 
 
+@each("gpus")
 def test_a_gpu_type_the_cluster_lacks_is_located(sdk: tuple[str, str], workdir: Path) -> None:
     declare(workdir, manifest("gpu", taskType=TASK, resources_={"cpu": "8", "memory": "64Gi",
                                                                 "gpu": {"count": 1, "type": "V100"}}))
@@ -74,6 +83,7 @@ def test_a_gpu_type_the_cluster_lacks_is_located(sdk: tuple[str, str], workdir: 
     assert done.exit_code == 1 and "runs/runs.yaml:" in done.stdout and "V100" in done.stdout, done.output
 
 
+@each("validation", "errors")
 def test_an_invalid_config_keeps_its_location(sdk: tuple[str, str], workdir: Path) -> None:
     declare(workdir, manifest("alpha", taskType=TASK, config={"epochs": "many", "dataset_id": "ds-1"}))
     done = run("plan")
@@ -82,12 +92,14 @@ def test_an_invalid_config_keeps_its_location(sdk: tuple[str, str], workdir: Pat
     assert run("apply", "--auto-approve").exit_code == 1
 
 
+@each("errors")
 def test_an_unknown_blueprint_is_said(sdk: tuple[str, str], workdir: Path) -> None:
     declare(workdir, manifest("alpha", taskType=TASK, blueprint="no-such-blueprint"))
     done = run("plan")
     assert done.exit_code == 1 and "does not exist" in done.stdout and "runs/runs.yaml:" in done.stdout, done.output
 
 
+@each("errors")
 def test_a_refused_credential_is_said_plainly(sdk: tuple[str, str], workdir: Path, auth: object,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     auth.tokens.add("right")  # type: ignore[attr-defined]
@@ -97,6 +109,7 @@ def test_a_refused_credential_is_said_plainly(sdk: tuple[str, str], workdir: Pat
     assert done.exit_code == 1 and "401" in done.stderr, done.output
 
 
+@each("lost", "errors")
 def test_a_lost_create_answer_makes_the_run_once(sdk: tuple[str, str], workdir: Path, server: BackgroundServer,
                                                  faults: Faults) -> None:
     declare(workdir, manifest("alpha", taskType=TASK))
@@ -106,6 +119,7 @@ def test_a_lost_create_answer_makes_the_run_once(sdk: tuple[str, str], workdir: 
     assert [r.name for r in live_runs(server)] == ["alpha"]
 
 
+@each("lost", "errors")
 def test_a_server_failure_on_a_write_is_looked_up_not_resent(sdk: tuple[str, str], workdir: Path,
                                                              server: BackgroundServer, faults: Faults) -> None:
     declare(workdir, manifest("alpha", taskType=TASK))
@@ -115,6 +129,7 @@ def test_a_server_failure_on_a_write_is_looked_up_not_resent(sdk: tuple[str, str
     assert [r.name for r in live_runs(server)] == ["alpha"]
 
 
+@each("gpus", "validation")
 def test_doctor_names_what_it_found(sdk: tuple[str, str], workdir: Path) -> None:
     done = run("doctor")
     assert "chariot.training_v2.run.get_runs" in done.output and "switch to the SDK" not in done.output

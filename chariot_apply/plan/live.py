@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 from chariot_apply.chariot.errors import ConfigError
 from chariot_apply.chariot.models import Blueprint, Model, Project, Resources, Run, RunSummary
 from chariot_apply.plan.harvest import Harvest
+from chariot_apply.plan.sensitive import write_only_paths
 
 BlueprintKey = tuple[str, str | None]  # (name, version pattern)
 ValidationKey = tuple[str, str]  # (blueprint id, canonical config JSON)
@@ -23,6 +25,11 @@ class ResolvedBlueprint:
     version: str
     task_types: tuple[str, ...] = ()
     config_schema: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @functools.cached_property
+    def write_only(self) -> tuple[str, ...]:
+        """The config paths its schema marks write-only: walked once per blueprint, not once per run."""
+        return write_only_paths(self.config_schema)
 
     @property
     def described(self) -> bool:

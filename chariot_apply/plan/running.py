@@ -31,7 +31,7 @@ from chariot_apply.plan.model import (
 )
 from chariot_apply.plan.ownership import Marker, compose_notes, declared_keys, declared_paths, spec_fingerprint
 from chariot_apply.plan.references import substitute
-from chariot_apply.plan.sensitive import scrub, write_only_paths
+from chariot_apply.plan.sensitive import scrub
 from chariot_apply.plan.upstreams import gate
 
 REPLACE_HINT = ("runs are immutable: bump metadata.version to train a new run beside it, or allow the replace "
@@ -60,7 +60,7 @@ def plan_running(ctx: PlanContext, run: DeclaredRun, addr: str, project_id: str,
     target = _Target(run, addr, project_id, _request(run, project_id, resolved, task_type, ctx.options.owner),
                      BlueprintChoice(name=resolved.name, pattern=spec.blueprint.version, id=resolved.id,
                                      version=resolved.version),
-                     tuple(dict.fromkeys((*spec.sensitive, *write_only_paths(resolved.config_schema)))))
+                     tuple(dict.fromkeys((*spec.sensitive, *resolved.write_only))))
     if current is None:
         return _validation_problems(ctx, target) or _plan_create(ctx, target, attempts)
     if current.status == "job_failed":  # onFailure: leave (a recreate keeps it as an attempt: not current)
