@@ -364,7 +364,13 @@ def main() -> None:
                         help="Also time `plan --prune` (the whole CLI process) against this many live runs.")
     parser.add_argument("--history-live", type=int, default=0,
                         help="Also time the plan against 1,000 and against this many live runs, 99 %% finished.")
+    parser.add_argument("--compare", metavar="REF", default=None,
+                        help="Run this bench on REF (a commit, checked out beside this one) and on this code, one "
+                             "after the other, and print every figure side by side with its ratio.")
     args = parser.parse_args()
+    if args.compare:
+        compare(args.compare, [a for a in sys.argv[1:] if a not in ("--compare", args.compare, "--json")])
+        return
     documents = manifest_documents(args.declared, args.blueprints)
     existing = manifests(args.declared, args.blueprints, documents)
     declared = manifests(args.declared, args.blueprints, with_differences(documents))
@@ -429,6 +435,37 @@ def main() -> None:
             "footprint_s": round(spent, 5), "footprint_share": round(spent / planned.seconds, 4),
             "cli_plan_s": round(cli_plan_s, 4), "cli_help_s": round(help_s, 4), "prune_plan_s": prune_s,
             "peak_rss_mb": round(max(rss, prune_rss or 0), 1)} | history))
+
+
+def figures_of(checkout: Path, arguments: list[str]) -> dict[str, object]:
+    """The bench's JSON figures, run in ``checkout`` (its code first on the path) as a process of its own."""
+    env = os.environ | {"PYTHONPATH": str(checkout)}
+    done = subprocess.run([sys.executable, str(checkout / "bench" / "plan_bench.py"), *arguments, "--json"],
+                          cwd=checkout, env=env, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"the bench failed in {checkout}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    print(done.stdout.rsplit("\n{", 1)[0], file=sys.stderr)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def compare(ref: str, arguments: list[str]) -> None:
+    """Every figure of REF's code and of this code, measured in the same sitting (a regression shows as a
+    ratio, not against a figure from another day)."""
+    here = Path(__file__).resolve().parents[1]
+    beside = Path(tempfile.mkdtemp(prefix="chariot-bench-ref-")) / "ref"
+    subprocess.run(["git", "worktree", "add", "--detach", str(beside), ref], cwd=here, check=True,
+                   capture_output=True)
+    try:
+        theirs = figures_of(beside, arguments)
+        ours = figures_of(here, arguments)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(beside)], cwd=here, capture_output=True)
+    print(f"{'figure':28} {'this code':>12} {ref[:12]:>12} {'ratio':>7}")
+    for name in sorted(set(ours) | set(theirs)):
+        mine, other = ours.get(name), theirs.get(name)
+        ratio = f"{mine / other:.2f}" if isinstance(mine, int | float) and isinstance(other, int | float) and other \
+            else "-"
+        print(f"{name:28} {mine!s:>12} {other!s:>12} {ratio:>7}")
 
 
 if __name__ == "__main__":
