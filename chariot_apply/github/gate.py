@@ -37,7 +37,7 @@ class Review:
         if not self.trusted or self.record is None:
             return False
         actions = self.record.actions
-        if actions is None:  # too large to record action by action: the whole plan, by its fingerprint
+        if actions is None:  # the record holds no readable plan: the whole plan, by its fingerprint
             return plan.fingerprint() == self.record.fingerprint
         return key in actions
 
