@@ -17,6 +17,7 @@ address, each can tell its own duplicates from the other's, and deletes only its
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -94,8 +95,10 @@ def spec_fingerprint(spec: dict[str, Any]) -> str:
 KEY_DIGEST_BYTES = 4  # per path: a server-filled key mistaken for a declared one about once in 10^8 runs
 
 
-def key_digest(path: Sequence[str]) -> bytes:
-    """The digest of one declared path (its keys, JSON-encoded, so that a key with a dot is one key)."""
+@functools.lru_cache(maxsize=8192)
+def key_digest(path: tuple[str, ...]) -> bytes:
+    """The digest of one declared path (its keys, JSON-encoded, so that a key with a dot is one key). Runs share
+    their config keys: each path is hashed once a process."""
     return hashlib.sha256(json.dumps(list(path), ensure_ascii=False).encode()).digest()[:KEY_DIGEST_BYTES]
 
 
@@ -114,12 +117,12 @@ def declared_paths(config: Mapping[str, Any], optional_resources: Iterable[str])
 
 def declared_keys(paths: Iterable[Sequence[str]]) -> str:
     """The marker's ``keys``: the paths' digests, sorted, as one URL-safe base64 word."""
-    digests = sorted({key_digest(p) for p in paths})
+    digests = sorted({key_digest(tuple(p)) for p in paths})
     return base64.urlsafe_b64encode(b"".join(digests)).decode().rstrip("=")
 
 
 def was_declared(keys: str, path: Sequence[str]) -> bool:
     """Whether ``path`` is among those the marker's ``keys`` recorded."""
     raw = base64.urlsafe_b64decode(keys + "=" * (-len(keys) % 4))
-    wanted = key_digest(path)
+    wanted = key_digest(tuple(path))
     return any(raw[i:i + KEY_DIGEST_BYTES] == wanted for i in range(0, len(raw), KEY_DIGEST_BYTES))
