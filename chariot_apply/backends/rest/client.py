@@ -53,10 +53,6 @@ from chariot_apply.chariot.semver import is_semver
 
 M = TypeVar("M", bound=BaseModel)
 
-# Errors after which a request may have reached the server.
-_MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout,
-               httpx.WriteTimeout, httpx.CloseError)
-
 
 class AsyncChariotClient:
     """Every operation of the SDK reference, async, with timeouts, bounded retries for reads, auth."""
