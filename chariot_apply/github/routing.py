@@ -1,14 +1,14 @@
 """``command: review``, for the push workflow's first job: the risk of what the merge will apply, read from the
 trusted review records of the pull requests merged since the last applied commit (their plan runs' artifacts),
-without a Chariot. Its output routes the apply job: ``environment: ${{ needs.review.outputs.risk == 'high' &&
-'chariot-high-risk' || 'chariot' }}``, so a high-risk merge waits for that environment's required reviewers.
+without a Chariot. Its output routes the apply job: ``environment: ${{ needs.review.outputs.risk == 'low' &&
+'chariot' || 'chariot-high-risk' }}``, so a high-risk merge (or one with no risk said) waits for that
+environment's required reviewers.
 What cannot be proven reviewed is reported as high risk: the careful route is the default."""
 
 from __future__ import annotations
 
 from chariot_apply.github.api import GitHubError
-from chariot_apply.github.comments import workflow_path
-from chariot_apply.github.gate import Review, merged_pulls, read_review
+from chariot_apply.github.gate import Review
 from chariot_apply.github.step import Step
 from chariot_apply.github.writers import last_applied_commit
 
@@ -21,11 +21,8 @@ def review(step: Step) -> int:
     if api is not None and event.sha and event.repository:
         try:
             with api:
-                last = last_applied_commit(api, event.repository, step.inputs.environment)
-                pulls, _ = merged_pulls(api, event.repository, event.sha, last)
-                workflow = step.inputs.plan_workflow or workflow_path(step.env.get("GITHUB_WORKFLOW_REF", ""))
-                reviews = [read_review(api, event.repository, p, step.marker, step.inputs.environment, workflow)
-                           for p in pulls]
+                pulls, reviews, _ = step.merged_reviews(
+                    api, last_applied_commit(api, event.repository, step.inputs.environment))
         except GitHubError as exc:
             reasons = [f"GitHub could not be read ({exc})"]
         else:

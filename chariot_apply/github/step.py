@@ -13,12 +13,14 @@ from typing import TextIO
 import httpx
 
 from chariot_apply.apply.executor import Outcome, Reporter
-from chariot_apply.github.api import GitHubApi, GitHubError, PullRequest, ReadOnlyToken
+from chariot_apply.github.api import GitHubApi, GitHubError, MergedPull, PullRequest, ReadOnlyToken
 from chariot_apply.github.approvals import approver
 from chariot_apply.github.comments import (
     marker_for,
+    workflow_path,
 )
 from chariot_apply.github.event import GitHubEvent
+from chariot_apply.github.gate import Review, merged_pulls, read_review
 from chariot_apply.github.inputs import ActionInputs
 from chariot_apply.github.runner import Runner
 from chariot_apply.plan.model import Invalid, Plan, Violation
@@ -58,6 +60,20 @@ class Step:
     @property
     def marker(self) -> str:
         return marker_for(self.inputs.environment, manifest_set_id(self.env, self.inputs.manifests))
+
+    @property
+    def plan_workflow(self) -> str | None:
+        """The workflow whose pull-request runs make the plan comments a merge trusts: the input, else this one."""
+        return self.inputs.plan_workflow or workflow_path(self.env.get("GITHUB_WORKFLOW_REF", ""))
+
+    def merged_reviews(self, api: GitHubApi, last_applied: str | None) -> tuple[list[MergedPull], list[Review],
+                                                                                list[str]]:
+        """The pull requests merged since ``last_applied`` up to this event's commit, each one's review as a merge
+        may trust it, and what to say of the look-up."""
+        repository, sha = self.event.repository or "", self.event.sha or ""
+        pulls, notes = merged_pulls(api, repository, sha, last_applied)
+        return pulls, [read_review(api, repository, pull, self.marker, self.inputs.environment, self.plan_workflow)
+                       for pull in pulls], notes
 
 
 #: The pull request label that lets a plan stop, delete or replace a protected run.

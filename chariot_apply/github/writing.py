@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from chariot_apply.apply.executor import ApplyResult
 from chariot_apply.github.api import GitHubApi, GitHubError, MergedPull, PullRequest, ReadOnlyToken
 from chariot_apply.github.approvals import approver
-from chariot_apply.github.comments import COMMENT_LIMIT, label_of, workflow_path
-from chariot_apply.github.gate import Verdict, judge, merged_pulls, read_review
+from chariot_apply.github.comments import COMMENT_LIMIT, label_of
+from chariot_apply.github.gate import Verdict, judge
 from chariot_apply.github.pull_request import COMMENT_MARGIN
 from chariot_apply.github.step import LogReporter, Step, annotate_plan
 from chariot_apply.github.writers import OtherWriter, Turn, take_turn
@@ -93,10 +93,7 @@ def gate(step: Step, api: GitHubApi | None, plan: Plan, last_applied: str | None
     if api is None or not event.sha or not event.repository:
         return judge(plan, [], on_unreviewed, on_diverged,
                      ["no pull request can be looked up (no github-token, repository or commit)"])
-    pulls, notes = merged_pulls(api, event.repository, event.sha, last_applied)
-    workflow = step.inputs.plan_workflow or workflow_path(step.env.get("GITHUB_WORKFLOW_REF", ""))
-    reviews = [read_review(api, event.repository, pull, step.marker, step.inputs.environment, workflow)
-               for pull in pulls]
+    pulls, reviews, notes = step.merged_reviews(api, last_applied)
     if not pulls:
         notes.insert(0, f"commit {event.sha[:12]} came from no pull request")
     verdict = judge(plan, reviews, on_unreviewed, on_diverged, notes)
