@@ -14,7 +14,7 @@ import yaml
 from chariot_apply.chariot.models import Checkpoint, Model, Progress, Run
 from chariot_apply.emulator.server import BackgroundServer
 from chariot_apply.github.comments import ReviewRecord
-from chariot_apply.github.review import diverges
+from chariot_apply.github.gate import Review, Verdict, judge
 from chariot_apply.manifest.loader import check_document
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.yaml_source import parse_documents
@@ -44,6 +44,11 @@ from tests.plan_factories import BLUEPRINT, OWNER, T0, declared, live, state
 
 def plan(runs: list[DeclaredRun], live_state: LiveState) -> Plan:
     return build_plan(runs, live_state, PlanOptions(owner=OWNER))
+
+
+def judged(reviewed: Plan, merged: Plan) -> Verdict:
+    """What the merge gate says of ``merged`` under one trusted review that showed ``reviewed``."""
+    return judge(merged, [Review(7, ReviewRecord.of(reviewed))], on_unreviewed=False, on_diverged=False, context=[])
 
 
 def at(live_state: LiveState, seconds: float, **fields: Any) -> LiveState:
@@ -213,7 +218,7 @@ def test_a_waiting_create_and_its_later_create_share_a_review_key() -> None:
     reviewed = plan([pretrain, tune], state(live(pretrain)))
     merged = plan([pretrain, tune], state(live(pretrain, status="job_completed")))
     assert set(merged.action_keys()) == set(reviewed.action_keys())
-    assert diverges(ReviewRecord.of(reviewed), merged, None) is None
+    assert judged(reviewed, merged).go
 
 
 @pytest.mark.parametrize(("upstream", "message"), [
@@ -305,12 +310,12 @@ def test_lifecycle_actions_never_make_a_merge_diverge_and_declared_ones_do() -> 
     running = live(limited)
     reviewed = plan([limited], at(state(running), 60))
     merged = plan([limited], at(state(running), 7200))  # past the limit at merge: a lifecycle stop
-    assert merged.lifecycle_actions and diverges(ReviewRecord.of(reviewed), merged, None) is None
+    assert merged.lifecycle_actions and judged(reviewed, merged).go
     assert merged.fingerprint() == reviewed.fingerprint()
     unreviewed = plan([limited, declared("b")], at(state(running), 7200))
-    found = diverges(ReviewRecord.of(reviewed), unreviewed, None)
-    assert found is not None and found.unreviewed == ("vision/b@1.0.0 create " + only(unreviewed, Create).run.spec_hash
-                                                      + " -",)
+    found = judged(reviewed, unreviewed)
+    assert not found.go and [line for line in found.lines if line.startswith("+ ")] == [
+        "+ vision/b@1.0.0 create " + only(unreviewed, Create).run.spec_hash + " -"]
 
 
 def test_text_and_markdown_show_lifecycle_actions_in_their_own_section_with_their_rule() -> None:

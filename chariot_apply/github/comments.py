@@ -93,6 +93,11 @@ class ReviewRecord:
 
     def reviewed_plan(self) -> Plan | None:
         """The plan the comment showed (as redacted for it), or None where it is not held or cannot be read."""
+        return self._reviewed
+
+    @functools.cached_property
+    def _reviewed(self) -> Plan | None:
+        """Unpacked once: the checks of a merge (the visible text, each change's coverage, the risk) all read it."""
         if self.plan is None or _digest(self.plan) != self.digest:
             return None
         try:

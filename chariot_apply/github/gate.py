@@ -32,14 +32,10 @@ class Review:
     def trusted(self) -> bool:
         return self.record is not None and self.doubt is None
 
-    def covers(self, key: str, plan: Plan) -> bool:
-        """Whether this review showed the declared change ``key`` of ``plan``."""
-        if not self.trusted or self.record is None:
-            return False
-        actions = self.record.actions
-        if actions is None:  # the record holds no readable plan: the whole plan, by its fingerprint
-            return plan.fingerprint() == self.record.fingerprint
-        return key in actions
+    def covers(self, key: str) -> bool:
+        """Whether this review showed the declared change ``key``. A trusted review's record always holds its
+        plan (``read_review`` trusts none whose plan cannot be read)."""
+        return self.trusted and self.record is not None and key in (self.record.actions or frozenset())
 
 
 @dataclass(frozen=True)
@@ -123,7 +119,7 @@ def _coverage(plan: Plan, reviews: list[Review]) -> tuple[dict[str, int], list[s
     covering: dict[str, int] = {}
     uncovered: list[str] = []
     for key in (k for k in plan.action_keys() if LIFECYCLE_KEY not in k):
-        by = [r.number for r in reviews if r.covers(key, plan)]
+        by = [r.number for r in reviews if r.covers(key)]
         if by:
             covering[key.split(" ", 1)[0]] = by[-1]
         else:

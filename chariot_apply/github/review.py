@@ -1,53 +1,14 @@
-"""Applying what was reviewed: the plan made on merge against the one its pull request showed (pure), whether
-the comment that showed it names a run of the plan workflow (``unproven``), and the record that run kept as its
-own artifact (``kept_record``), through the API."""
+"""Where a reviewed plan came from: whether the comment that showed it names a run of the plan workflow
+(``unproven``), and the record that run kept as its own artifact (``kept_record``), through the API. What the
+merge may apply under it is ``gate.judge``'s."""
 
 from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
 
 from chariot_apply.github.api import ARTIFACT_LIMIT, GitHubApi, GitHubError, MergedPull
 from chariot_apply.github.comments import RECORD_FILE, ReviewRecord, artifact_name, workflow_path
-from chariot_apply.plan.model import LIFECYCLE_KEY, Plan
-
-
-@dataclass(frozen=True)
-class Divergence:
-    """Why the merge-time plan is not the reviewed one, line by line where the record allows."""
-
-    reason: str
-    unreviewed: tuple[str, ...] = ()  # actions the merge would take that the review never showed
-    dropped: tuple[str, ...] = ()  # reviewed actions the merge would not take (shown, never a reason)
-
-    def lines(self) -> list[str]:
-        return [self.reason, *(f"+ {a}" for a in self.unreviewed), *(f"  (no longer needed: {a})"
-                                                                     for a in self.dropped)]
-
-
-def diverges(reviewed: ReviewRecord, plan: Plan, merged_head: str | None) -> Divergence | None:
-    """None when applying ``plan`` does what the reviewer saw, or less of it (a run that finished in between
-    needs no stop any more); otherwise what differs."""
-    if merged_head and reviewed.sha and reviewed.sha != merged_head:
-        return Divergence(f"the plan in the pull request is for commit {reviewed.sha[:12]}, but {merged_head[:12]} "
-                          "was merged: the last commit was never planned")
-    # Lifecycle actions (retention, promotion, limits, retries, creates after what they depend on) are what
-    # already-reviewed rules call for as runs train: derived afresh from the merged manifests (the reviewed
-    # commit: checked above), they never make a merge diverge; the declared changes must be within the review.
-    now = {key for key in plan.action_keys() if not _lifecycle(key)}
-    if reviewed.actions is None:
-        if plan.fingerprint() == reviewed.fingerprint:
-            return None
-        return Divergence(f"the merge-time plan ({plan.fingerprint()}) differs from the reviewed one "
-                          f"({reviewed.fingerprint}); the review was too large to compare action by action",
-                          tuple(sorted(now)))
-    before = {key for key in reviewed.actions if not _lifecycle(key)}
-    extra = tuple(sorted(now - before))
-    if not extra:
-        return None
-    return Divergence(f"the merge-time plan does {len(extra)} thing(s) the reviewed plan did not show",
-                      extra, tuple(sorted(before - now)))
 
 
 def unproven(api: GitHubApi, record: ReviewRecord, repository: str, pull: MergedPull,
@@ -129,12 +90,3 @@ def _record_file(data: bytes) -> str | None:
             return archive.read(info).decode("utf-8")
     except (zipfile.BadZipFile, UnicodeDecodeError, OSError):
         return None
-
-
-#: Kinds that were always lifecycle actions, in review records written before keys said ``lifecycle:``.
-LIFECYCLE_KINDS = frozenset({"promote", "delete-checkpoints"})
-
-
-def _lifecycle(action_key: str) -> bool:
-    """``address kind spec-hash live-run-id``: whether it is a lifecycle action's key."""
-    return f" {LIFECYCLE_KEY}" in action_key or any(f" {kind} " in action_key for kind in LIFECYCLE_KINDS)
