@@ -10,7 +10,7 @@ from typing import Any
 
 from chariot_apply.chariot.models import Event, Metric, Run
 from chariot_apply.plan.ownership import parse_notes
-from chariot_apply.plan.sensitive import scrub, secret_values
+from chariot_apply.plan.sensitive import scrub_spellings, secret_spellings
 
 Scrub = Callable[[str], str]
 
@@ -19,10 +19,10 @@ def scrubber(run: Run) -> Scrub:
     """``text`` with every secret value of ``run`` replaced by ``(sensitive)``."""
     _, marker = parse_notes(run.notes)
     sensitive = marker.secret if marker is not None else ()
-    config = run.config or {}
-    if not any(v is not None and not isinstance(v, bool) for v in secret_values(config, sensitive)):
+    spellings = secret_spellings(run.config or {}, sensitive)  # once a run, for all its tags and events
+    if not spellings:
         return _unchanged
-    return lambda text: scrub(text, config, sensitive)
+    return lambda text: scrub_spellings(text, spellings)
 
 
 def _unchanged(text: str) -> str:

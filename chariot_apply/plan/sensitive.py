@@ -78,12 +78,24 @@ def _leaves(value: Any) -> Iterator[Any]:
 def scrub(message: str, config: Mapping[str, Any], sensitive: Sequence[str]) -> str:
     """``message`` (a server's validation text, an error) with every secret value of ``config`` replaced by
     ``(sensitive)``, in each spelling a message may use: Python's repr, JSON, and plain text."""
+    return scrub_spellings(message, secret_spellings(config, sensitive))
+
+
+def secret_spellings(config: Mapping[str, Any], sensitive: Sequence[str]) -> tuple[str, ...]:
+    """Every spelling of every secret value of ``config``, in the order ``scrub_spellings`` replaces them: the
+    longer values first, and each value's longer spellings first. Worked out once for many messages."""
+    found: list[str] = []
     for value in sorted(secret_values(config, sensitive), key=lambda v: -len(repr(v))):
         if value is None or isinstance(value, bool):
             continue
         spellings = {repr(value), json.dumps(value, ensure_ascii=False), json.dumps(value)}
         if isinstance(value, str | int | float) and len(str(value)) >= 3:
             spellings.add(str(value))
-        for spelling in sorted(spellings, key=len, reverse=True):
-            message = message.replace(spelling, REDACTED)
+        found += sorted(spellings, key=len, reverse=True)
+    return tuple(found)
+
+
+def scrub_spellings(message: str, spellings: Sequence[str]) -> str:
+    for spelling in spellings:
+        message = message.replace(spelling, REDACTED)
     return message
