@@ -284,7 +284,7 @@ class GitHubApi:
     def download_artifact(self, repository: str, artifact_id: int) -> bytes:
         """The artifact's zip. GitHub answers with a redirect to signed storage, fetched without our token."""
         response = self._call("GET", f"/repos/{repository}/actions/artifacts/{artifact_id}/zip")
-        location = response.headers.get("location") if response.status_code in (301, 302, 303, 307, 308) else None
+        location = response.headers.get("location") if response.is_redirect else None
         if location is None:
             return response.content
         try:

@@ -118,7 +118,6 @@ class ActionInputs:
                    approvals_for=_approvals(env.get("CHARIOT_APPLY_APPROVALS_FOR", "protected,high-risk")))
 
 
-
 def _approvals(text: str) -> frozenset[str]:
     words = {w for w in re.split(r"[\s,]+", text.strip()) if w}
     if words <= {"none"}:

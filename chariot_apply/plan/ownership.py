@@ -123,6 +123,11 @@ def declared_keys(paths: Iterable[Sequence[str]]) -> str:
 
 def was_declared(keys: str, path: Sequence[str]) -> bool:
     """Whether ``path`` is among those the marker's ``keys`` recorded."""
+    return key_digest(tuple(path)) in _digests(keys)
+
+
+@functools.lru_cache(maxsize=1024)
+def _digests(keys: str) -> frozenset[bytes]:
+    """The digests a marker's ``keys`` holds, decoded once for all the paths a comparison asks about."""
     raw = base64.urlsafe_b64decode(keys + "=" * (-len(keys) % 4))
-    wanted = key_digest(tuple(path))
-    return any(raw[i:i + KEY_DIGEST_BYTES] == wanted for i in range(0, len(raw), KEY_DIGEST_BYTES))
+    return frozenset(raw[i:i + KEY_DIGEST_BYTES] for i in range(0, len(raw), KEY_DIGEST_BYTES))
