@@ -109,21 +109,14 @@ def test_a_refused_credential_is_said_plainly(sdk: tuple[str, str], workdir: Pat
     assert done.exit_code == 1 and "401" in done.stderr, done.output
 
 
+@pytest.mark.parametrize("fault", ["commit-then-drop", "commit-then-502"])
 @each("lost", "errors")
-def test_a_lost_create_answer_makes_the_run_once(sdk: tuple[str, str], workdir: Path, server: BackgroundServer,
-                                                 faults: Faults) -> None:
+def test_a_create_whose_answer_is_lost_or_failed_makes_the_run_once(fault: str, sdk: tuple[str, str],
+                                                                    workdir: Path, server: BackgroundServer,
+                                                                    faults: Faults) -> None:
+    """The create committed, then its answer was lost or a 502: looked up, never sent twice."""
     declare(workdir, manifest("alpha", taskType=TASK))
-    faults.script("commit-then-drop", "POST", "/api/training/v2/runs")
-    done = run("apply", "--auto-approve")
-    assert done.exit_code == 0, done.output
-    assert [r.name for r in live_runs(server)] == ["alpha"]
-
-
-@each("lost", "errors")
-def test_a_server_failure_on_a_write_is_looked_up_not_resent(sdk: tuple[str, str], workdir: Path,
-                                                             server: BackgroundServer, faults: Faults) -> None:
-    declare(workdir, manifest("alpha", taskType=TASK))
-    faults.script("commit-then-502", "POST", "/api/training/v2/runs")
+    faults.script(fault, "POST", "/api/training/v2/runs")  # type: ignore[arg-type]
     done = run("apply", "--auto-approve")
     assert done.exit_code == 0, done.output
     assert [r.name for r in live_runs(server)] == ["alpha"]
