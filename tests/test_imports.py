@@ -26,7 +26,8 @@ try:
     cli(sys.argv[1:], prog_name="chariot-apply", standalone_mode=False)
 except SystemExit:
     pass
-print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} | set(sys.modules))), file=sys.stderr)
+loaded = [name for name, module in sys.modules.items() if module is not None]  # None: an import refused
+print(json.dumps(sorted({name.split(".")[0] for name in loaded} | set(loaded))), file=sys.stderr)
 """
 
 WEB_STACK = {"starlette", "uvicorn", "fastapi", "chariot_apply.emulator"}
@@ -114,3 +115,12 @@ def test_every_registered_command_loads_under_its_name() -> None:
     for name in COMMANDS:
         command = cli.get_command(context, name)
         assert command is not None and command.name == name, name
+
+
+def test_a_plan_loads_neither_the_executor_nor_httpx_command_line(project: Path, server: BackgroundServer) -> None:
+    """`plan` shows; only `apply` carries out (its module brings the executor). httpx imports its own command line
+    (rich, pygments) where rich is installed: chariot-apply never runs it."""
+    loaded = modules_after("plan", cwd=project, env={"CHARIOT_URL": server.url})
+    assert "chariot_apply.plan.diff" in loaded  # it planned
+    assert loaded.isdisjoint({"chariot_apply.apply.executor", "chariot_apply.cli.apply", "rich", "pygments",
+                              "chariot_apply.render.markdown"}), loaded & {"chariot_apply.apply.executor", "rich"}

@@ -7,7 +7,9 @@ import asyncio
 import csv
 import io
 import json
+import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -115,8 +117,26 @@ def test_apply_wait_succeeds(fast: BackgroundServer, workdir: Path) -> None:
     write_manifests(workdir / "runs" / "a.yaml", manifest("a"), manifest("b"))
     waited = run_cli("apply", "--auto-approve", "--wait", "--until", "finished", "--interval", "0.05")
     assert waited.exit_code == 0, waited.output
-    assert "Every run is finished." in waited.stdout and "job_completed" in waited.stdout
+    assert "Every run has finished: 2 job_completed." in waited.stdout
     assert all(r.status == "job_completed" for r in live_runs(fast))
+
+
+def test_apply_wait_until_running_says_what_the_runs_reached(fast: BackgroundServer, workdir: Path) -> None:
+    """Issue 37: "Every run is running." when every run had completed. The end line counts the statuses the
+    runs were last seen in (each printed as it changed), whatever they were."""
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a"), manifest("b"), manifest("c"))
+    waited = run_cli("apply", "--auto-approve", "--wait", "--until", "running", "--interval", "0.05")
+    assert waited.exit_code == 0, waited.output
+    last: dict[str, str] = {}
+    for line in waited.stdout.splitlines():
+        if match := re.fullmatch(r"  (\S+@\S+) \[\S+\]: (\w+)(?: \S+)?", line):
+            last[match[1]] = match[2]
+    assert sorted(last) == ["a@1.0.0", "b@1.0.0", "c@1.0.0"]
+    counts = Counter(last.values())
+    said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    ended = waited.stdout.strip().splitlines()[-1]
+    assert ended.endswith(f"{said}).") if set(counts) == {"job_running"} else ended.endswith(f": {said}."), ended
+    assert ("is running" in ended) == (set(counts) == {"job_running"})
 
 
 def test_apply_wait_fails_on_a_failed_run_and_the_plan_shows_it(workdir: Path,

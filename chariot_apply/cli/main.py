@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("chariot_apply.cli.manifests:lock", "Resolve the manifests' blueprints into chariot-apply.lock (commit "
                                                  "it); --upgrade [NAME ...] moves them."),
     "plan": ("chariot_apply.cli.plan:plan", "Show what apply would do."),
-    "apply": ("chariot_apply.cli.plan:apply", "Make Chariot match the manifests (or carry out a saved PLAN_FILE "
+    "apply": ("chariot_apply.cli.apply:apply", "Make Chariot match the manifests (or carry out a saved PLAN_FILE "
                                               "exactly)."),
     "reconcile": ("chariot_apply.cli.reconcile:reconcile", "Carry out only the lifecycle actions the manifests' rules "
                                                           "call for now; report declared drift."),

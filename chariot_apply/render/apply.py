@@ -3,6 +3,8 @@ why), the command line prints it as a line and its errors, the Action as a markd
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,3 +76,14 @@ def apply_markdown(summary: ApplySummary, header: str, limit: int | None = None,
         kept.append(row)
         room -= len(row)
     return head + table + "".join(kept) + CUT_NOTE.format(len(rows) - len(kept))
+
+
+def wait_ended(until: str, statuses: Sequence[str | None]) -> str:
+    """What ``apply --wait`` saw at the end, in the runs' own statuses: ``--until running`` is also met by a run that
+    has already completed, and the line must not call it running."""
+    counts = Counter(s or "no status" for s in statuses)
+    said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    if until == "running" and set(counts) == {"job_running"}:
+        return f"Every run is running ({said})."
+    reached = "started (running or finished)" if until == "running" else "finished"
+    return f"Every run has {reached}: {said}." if statuses else "No run to wait for."
