@@ -16,10 +16,11 @@ finishing within the grace period (never later than it).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from chariot_apply.chariot.models import FINISHED_STATUSES
 from chariot_apply.emulator import training
@@ -41,14 +42,14 @@ class LifecycleTiming:
 
     def scaled(self, time_scale: float) -> LifecycleTiming:
         """The same life, ``time_scale`` times faster."""
-        return replace(self, phase_seconds=tuple(s / time_scale for s in self.phase_seconds),
+        return dataclasses.replace(self, phase_seconds=tuple(s / time_scale for s in self.phase_seconds),
                        step_seconds=self.step_seconds / time_scale,
                        stop_phase_seconds=tuple(s / time_scale for s in self.stop_phase_seconds))
 
 
-@dataclass(frozen=True)
-class RunClock:
-    """What the lifecycle needs to know about a run; times are epoch seconds."""
+class RunClock(NamedTuple):
+    """What the lifecycle needs to know about a run; times are epoch seconds. A named tuple: a catch-up makes one a
+    transition (tens of thousands after a pause), and ``_replace`` costs a fifth of ``dataclasses.replace``."""
 
     status: str
     phase: int  # index of the next START_PHASES entry; RUNNING once running
@@ -121,7 +122,7 @@ def _fail_step(total: int, timing: LifecycleTiming, seed: str) -> int | None:
 
 def request_stop(run: RunClock, now: float, grace: float, timing: LifecycleTiming) -> tuple[RunClock, Effect]:
     first = now + min(timing.stop_phase_seconds[0], grace)
-    stopping = replace(run, status="run_stop_requested", stop_at=now, grace=grace, next_at=first, evaluating=None,
+    stopping = run._replace(status="run_stop_requested", stop_at=now, grace=grace, next_at=first, evaluating=None,
                        waiting=None)
     return stopping, Effect(at=now, status="run_stop_requested", details={"grace_period_seconds": grace})
 
@@ -140,7 +141,7 @@ def advance(run: RunClock, now: float, timing: LifecycleTiming, r: training.Reci
 def _failed(run: RunClock, at: float, reason: str, step: int | None = None,
             metrics: dict[str, float | None] | None = None, **details: Any) -> tuple[RunClock, Effect]:
     """The run ends ``job_failed`` with ``reason``; at ``step``, with what it logged there, if it had trained."""
-    return (replace(run, status="job_failed", next_at=None, evaluating=None,
+    return (run._replace(status="job_failed", next_at=None, evaluating=None,
                     global_step=run.global_step if step is None else step),
             Effect(at=at, status="job_failed", global_step=step, metrics=metrics or {},
                    details={"reason": reason, **details}))
@@ -156,7 +157,7 @@ def _step(run: RunClock, timing: LifecycleTiming, r: training.Recipe, seed: str,
         nxt = None
         if index + 1 < len(STOP_PHASES):
             nxt = run.stop_at + min(timing.stop_phase_seconds[index + 1], run.grace or 0.0)
-        return replace(run, status=status, next_at=nxt), Effect(at=at, status=status)
+        return run._replace(status=status, next_at=nxt), Effect(at=at, status=status)
     if run.phase < RUNNING:
         return _start_phase(run, at, timing, gate)
     if run.evaluating is not None:
@@ -166,7 +167,7 @@ def _step(run: RunClock, timing: LifecycleTiming, r: training.Recipe, seed: str,
         return _failed(run, at, problem, exit_code=137)
     if step == run.restart_step:
         resume = (run.global_step // r.checkpoint_every) * r.checkpoint_every
-        return (replace(run, status="run_restart_requested", phase=START_PHASES.index("job_pending"),
+        return (run._replace(status="run_restart_requested", phase=START_PHASES.index("job_pending"),
                         global_step=resume, restart_step=None, next_at=at + timing.phase_seconds[2]),
                 Effect(at=at, status="run_restart_requested",
                        details={"reason": "the node running the job was lost", "resume_from_step": resume}))
@@ -180,29 +181,29 @@ def _step(run: RunClock, timing: LifecycleTiming, r: training.Recipe, seed: str,
     validates = step % r.evaluate_every == 0 or step >= run.total_steps
     effect = Effect(at=at, global_step=step, metrics=metrics, complete_checkpoints=True)
     if step == run.stall_step and step < run.total_steps:  # a hung process: still running, never moving again
-        return replace(run, global_step=step, evaluating=None, next_at=None), effect
-    return replace(run, global_step=step, evaluating=0 if validates else None,
+        return run._replace(global_step=step, evaluating=None, next_at=None), effect
+    return run._replace(global_step=step, evaluating=0 if validates else None,
                    next_at=at + (timing.step_seconds / 4 if validates else timing.step_seconds)), effect
 
 
 def _start_phase(run: RunClock, at: float, timing: LifecycleTiming, gate: Admission) -> tuple[RunClock, Effect]:
     status = START_PHASES[run.phase]
     if status == "job_created" and (problem := gate.create_problem()):
-        return replace(run, status="job_create_failed", next_at=None), Effect(
+        return run._replace(status="job_create_failed", next_at=None), Effect(
             at=at, status="job_create_failed", details={"reason": problem})
     if status == "job_pending" and (waiting := gate.shortage()):
         # It waits, with no transition due: a run that ends frees GPUs and wakes it (the store's job).
-        return replace(run, status=status, phase=run.phase + 1, next_at=None, waiting=waiting), Effect(
+        return run._replace(status=status, phase=run.phase + 1, next_at=None, waiting=waiting), Effect(
             at=at, status=status, details={"reason": waiting})
     if status == "job_running":
         if waiting := gate.take_gpus():  # other runs took them meanwhile: it waits, and says why
-            return replace(run, status="job_pending", next_at=None, waiting=waiting), Effect(
+            return run._replace(status="job_pending", next_at=None, waiting=waiting), Effect(
                 at=at, status="job_pending", details={"reason": waiting})
         if problem := gate.start_problem():
             return _failed(run, at, problem)
     phase = run.phase + 1
     nxt = at + (timing.phase_seconds[phase] if phase < RUNNING else timing.step_seconds)
-    return replace(run, status=status, phase=phase, next_at=nxt, waiting=None), Effect(at=at, status=status)
+    return run._replace(status=status, phase=phase, next_at=nxt, waiting=None), Effect(at=at, status=status)
 
 
 def _evaluate(run: RunClock, at: float, timing: LifecycleTiming, r: training.Recipe,
@@ -211,10 +212,10 @@ def _evaluate(run: RunClock, at: float, timing: LifecycleTiming, r: training.Rec
     once), then its results, all at the epoch's last step, and a checkpoint, uploaded by the time of the next step."""
     step = run.global_step
     if run.evaluating == 0:
-        return (replace(run, evaluating=max(1, r.eval_batches // 2), next_at=at + timing.step_seconds / 4),
+        return (run._replace(evaluating=max(1, r.eval_batches // 2), next_at=at + timing.step_seconds / 4),
                 Effect(at=at, progress=True))
     done = step >= run.total_steps
     effect = Effect(at=at, global_step=step, metrics=training.validation_metrics(r, step, seed),
                     checkpoint=step % r.checkpoint_every == 0 or done, status="job_completed" if done else None)
-    return replace(run, evaluating=None, status="job_completed" if done else run.status,
+    return run._replace(evaluating=None, status="job_completed" if done else run.status,
                    next_at=None if done else at + timing.step_seconds / 2), effect
