@@ -294,7 +294,8 @@ def test_refused_credentials_are_a_clear_error(workdir: Path, monkeypatch: pytes
         write_manifests(workdir / "runs" / "a.yaml", manifest("a"))
         result = run_cli("plan")
     assert result.exit_code == 1
-    assert "Error: invalid bearer token (HTTP 401" in result.stderr and "Hint: set CHARIOT_TOKEN" in result.stderr
+    assert "Error[CA3003]: invalid bearer token (HTTP 401" in result.stderr
+    assert "Hint: set CHARIOT_TOKEN" in result.stderr
     assert "wrong" not in result.output
 
 

@@ -42,7 +42,7 @@ def test_seed_refuses_a_bad_catalog(tmp_path: Path, text: str) -> None:
     seed = tmp_path / "bad.yaml"
     seed.write_text(text)
     result = run_cli("emulator", "seed", str(seed), "--db", str(tmp_path / "e.db"))
-    assert result.exit_code == 1 and result.stderr.startswith("Error: ")
+    assert result.exit_code == 1 and result.stderr.startswith("Error[CA4013]: ")
 
 
 @pytest.mark.anyio

@@ -48,7 +48,7 @@ def test_github_comment_with_github_unreachable_is_a_clear_error(saved_plan: Pat
     monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{refusing_port}")
     result = run_cli("github", "comment", "--plan", str(saved_plan))
     assert result.exit_code == 1, result.output
-    assert "Error: cannot reach GitHub" in result.stderr and "Hint: check GITHUB_API_URL" in result.stderr
+    assert "Error[CA5001]: cannot reach GitHub" in result.stderr and "Hint: check GITHUB_API_URL" in result.stderr
 
 
 @pytest.mark.parametrize("event", ["{not json", "[1, 2]", '{"pull_request": {"number": "seven"}}'])
@@ -60,7 +60,7 @@ def test_a_malformed_event_file_is_a_clear_error(saved_plan: Path, monkeypatch: 
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_x")
     result = run_cli("github", "comment", "--plan", str(saved_plan))
     assert result.exit_code == 1, result.output
-    assert result.stderr.startswith("Error: "), result.stderr
+    assert result.stderr.startswith("Error[CA5002]: "), result.stderr
     assert "Hint: " in result.stderr
 
 

@@ -248,6 +248,6 @@ def test_wrong_task_type_and_gpu_type_are_located(workdir: Path) -> None:
     lines = path.read_text().splitlines()
     task_line = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("taskType"))
     gpu_line = next(i for i, line in enumerate(lines, 1) if "a10O" in line)
-    assert f"runs/a.yaml:{task_line}:" in result.stdout and "is not one of blueprint object-detector" in result.stdout
-    assert f"runs/a.yaml:{gpu_line}:" in result.stdout and "did you mean 'A100'?" in result.stdout
+    assert f"runs/a.yaml:{task_line}:" in result.stderr and "is not one of blueprint object-detector" in result.stderr
+    assert f"runs/a.yaml:{gpu_line}:" in result.stderr and "did you mean 'A100'?" in result.stderr
     assert run_cli("plan").exit_code == 1

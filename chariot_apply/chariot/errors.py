@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 
 
@@ -43,21 +44,27 @@ class ConfigError:
 class ChariotError(UserError):
     """Base of everything the client raises. ``hint`` says what the user can do about it."""
 
+    code = codes.SERVER_ERROR
+
 
 class InvalidArgumentError(ChariotError, ValueError):
     """An argument was rejected before anything was sent (the SDK raises ValueError here)."""
+
+    code = codes.INVALID_ARGUMENT
 
 
 class TransportError(ChariotError):
     """The request did not get a usable HTTP answer (connection refused, dropped, timed out, bad JSON)."""
 
     hint = "check CHARIOT_URL and that the server is reachable"
+    code = codes.UNREACHABLE
 
 
 class WriteOutcomeUnknownError(TransportError):
     """A write reached the wire but its answer was lost: it may or may not have happened."""
 
     hint = "look the object up before retrying; never repeat the write blindly"
+    code = codes.OUTCOME_UNKNOWN
 
 
 class ApiException(ChariotError):
@@ -86,15 +93,17 @@ class ApiException(ChariotError):
 
 
 class AuthenticationError(ApiException):
+    code = codes.CREDENTIAL_REFUSED
     hint = "set CHARIOT_TOKEN, or CHARIOT_CLIENT_ID and CHARIOT_CLIENT_SECRET, to valid credentials"
 
 
 class PermissionDeniedError(ApiException):
+    code = codes.CREDENTIAL_REFUSED
     hint = "ask a project Owner for the training_job_create / training_job_write permission"
 
 
 class NotFoundError(ApiException):
-    pass
+    code = codes.NOT_FOUND
 
 
 class BlueprintDoesNotExistError(NotFoundError):
@@ -109,6 +118,7 @@ class BlueprintDoesNotExistError(NotFoundError):
         self.id = id
 
     hint = "check the blueprint name and version pattern (SQL ILIKE: % and _ are wildcards)"
+    code = codes.BLUEPRINT_NOT_FOUND
 
 
 def _blueprint_words(id: str | None, name: str | None, version_ilike: str | None) -> str:
@@ -127,6 +137,7 @@ class CheckpointDoesNotExistError(NotFoundError):
 
 
 class ProjectDoesNotExistError(NotFoundError):
+    code = codes.PROJECT_NOT_FOUND
     hint = "check the project name or id"
 
 
@@ -137,6 +148,7 @@ class ConflictError(ApiException):
 class ValidationError(ApiException):
     """The server refused a config or a request body; ``errors`` lists every problem with its path."""
 
+    code = codes.CONFIG_INVALID
     def __init__(self, status: int | None = 422, reason: str | None = None, http_resp: Any = None, *,
                  errors: list[ConfigError] | None = None, **kwargs: Any) -> None:
         super().__init__(status, reason, http_resp, **kwargs)

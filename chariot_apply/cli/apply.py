@@ -28,6 +28,7 @@ from chariot_apply.cli.common import (
 from chariot_apply.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from chariot_apply.cli.plan import plan_options
 from chariot_apply.cli.reporter import TerminalReporter
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.plan import document as planfile
 from chariot_apply.plan.model import Plan
@@ -63,7 +64,8 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
         result_plan = planfile.load_saved_plan(plan_file)
         if files or prune or allow_replace or target or exclude or strict_config or allow_protected:
             raise UserError("a saved plan is applied as it is",
-                            hint="drop -f/--prune/--allow-replace/--allow-protected/--target/--exclude")
+                            hint="drop -f/--prune/--allow-replace/--allow-protected/--target/--exclude",
+                            code=codes.USAGE)
         ws = open_workspace(ctx, (), need_manifests=False)
         applying.check_plan_target(result_plan, ws)
         hold_the_writers_lock(ctx, ws)
@@ -85,7 +87,7 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
     if not auto_approve and plan_file is None:  # Terraform's rule: a saved plan was approved when saved
         if not sys.stdin.isatty():
             raise UserError("refusing to apply without confirmation, and there is no terminal to ask on",
-                            hint="review the plan, then run again with --auto-approve")
+                            hint="review the plan, then run again with --auto-approve", code=codes.USAGE)
         if not click.confirm("Apply these changes?", default=False):
             click.echo("Nothing applied.")
             ctx.exit(EXIT_ERROR)

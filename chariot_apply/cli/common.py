@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.manifest.duration import parse_duration_text
 from chariot_apply.manifest.file_names import PROJECT_FILE
@@ -26,6 +27,8 @@ T = TypeVar("T")
 
 class DeadlineExceeded(UserError):
     """The command's overall deadline (``--deadline``) passed."""
+
+    code = codes.DEADLINE
 
 
 def run(awaitable: Coroutine[Any, Any, T], *, bulk_heap: bool = False, watching: bool = False) -> T:
@@ -179,7 +182,7 @@ def variables(given: Sequence[str]) -> dict[str, str]:
     for item in given:
         name, sep, value = item.partition("=")
         if not sep or not name.isidentifier():
-            raise UserError(f"--var {item!r} is not NAME=VALUE", hint="for example --var EPOCHS=30")
+            raise UserError(f"--var {item!r} is not NAME=VALUE", hint="for example --var EPOCHS=30", code=codes.USAGE)
         values[name] = value
     return values
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.workspace.connection import EMBEDDED_DB, GPUS_VARIABLE, gpu_inventory
 
@@ -71,7 +72,7 @@ def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: st
         listener = listening_socket(host, port)
     except OSError as exc:
         raise UserError(f"cannot serve on {host}:{port}: {exc.strerror or exc}",
-                        hint="choose another --port (0: any free one)") from None
+                        hint="choose another --port (0: any free one)", code=codes.EMULATOR) from None
     url = server_url(*listener.getsockname()[:2])
     click.echo(f"Chariot emulator on {url} (state in {db}); use it with CHARIOT_URL={url}", err=True)
     serve_forever(app, listener)
@@ -91,12 +92,12 @@ def seed(file: Path, db: Path) -> None:
         catalog = load_catalog(file)
     except (ValidationError, ValueError, OSError) as exc:
         raise UserError(f"{file} is not a catalog: {str(exc).splitlines()[0]}",
-                        hint="see chariot_apply/emulator/catalog.yaml for the shape") from None
+                        hint="see chariot_apply/emulator/catalog.yaml for the shape", code=codes.EMULATOR) from None
     store = EmulatorStore(db)
     try:
         added = store.seed(catalog)
     except EmulatorError as exc:
-        raise UserError(exc.message) from None
+        raise UserError(exc.message, code=codes.EMULATOR) from None
     finally:
         store.close()
     click.echo(f"Seeded {db}: {added['projects']} project(s), {added['blueprints']} blueprint(s) added.")

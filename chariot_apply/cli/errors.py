@@ -3,23 +3,57 @@
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 import tempfile
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
-from chariot_apply.diagnostics.errors import UserError
+from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics.errors import UserError, os_words
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 
 
 def show_error(exc: UserError) -> None:
-    click.secho(f"Error: {exc}", err=True, fg="red")
-    for line in exc.details:
+    """``Error[CODE]: message``, the lines that say where (a manifest's problems with their code frames), the
+    hint, and where the long form of the code is."""
+    click.secho(f"Error[{exc.code}]: {exc}" if exc.code else f"Error: {exc}", err=True, fg="red")
+    for line in _where(exc):
         click.echo(f"  {line}", err=True)
     if exc.hint:
         click.echo(f"Hint: {exc.hint}", err=True)
+    if exc.code:
+        click.echo(f"Explain: chariot-apply explain {exc.code}", err=True)
+
+
+def _where(exc: UserError) -> list[str]:
+    from chariot_apply.manifest.errors import ManifestError
+
+    if not isinstance(exc, ManifestError):
+        return list(exc.details)
+    from chariot_apply.render.diagnostics import from_manifest_problems, render_terminal
+
+    return render_terminal(from_manifest_problems(exc.problems), source_lines())
+
+
+def source_lines() -> Callable[[str], list[str] | None]:
+    """A reader of the files problems are in, each read once (None: it cannot be read, so no frame)."""
+    read: dict[str, list[str] | None] = {}
+
+    def lines(file: str) -> list[str] | None:
+        if file not in read:
+            try:
+                read[file] = Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                read[file] = None
+        return read[file]
+
+    return lines
 
 
 def show_bug(exc: BaseException) -> None:
@@ -68,8 +102,11 @@ class ChariotApplyGroup(click.Group):
         except KeyboardInterrupt:
             click.secho("Interrupted.", err=True, fg="red")
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `chariot-apply ... | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            ctx.exit(EXIT_OK)
         except OSError as exc:  # a file that cannot be read or written, a full disk: the user's to fix
-            show_error(UserError(str(exc)))
+            show_error(UserError(os_words(exc), code=codes.FILE_SYSTEM))
             ctx.exit(EXIT_ERROR)
         except Exception as exc:
             show_bug(exc)

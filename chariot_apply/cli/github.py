@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 
 
@@ -53,10 +54,12 @@ def comment(plan_path: Path, manifest_set: str, environment: str) -> None:
 
     pr = pull_request_from_event(os.environ.get("GITHUB_EVENT_PATH"), os.environ.get("GITHUB_REPOSITORY"))
     if pr is None:
-        raise UserError("GITHUB_EVENT_PATH holds no pull_request event", hint="run this on pull_request events")
+        raise UserError("GITHUB_EVENT_PATH holds no pull_request event", hint="run this on pull_request events",
+                        code=codes.GITHUB_EVENT)
     token = os.environ.get("GITHUB_TOKEN")
     if not token:
-        raise UserError("GITHUB_TOKEN is not set", hint="pass the workflow's token: GITHUB_TOKEN: ${{ github.token }}")
+        raise UserError("GITHUB_TOKEN is not set", hint="pass the workflow's token: GITHUB_TOKEN: ${{ github.token }}",
+                        code=codes.ACTION_INPUT)
     plan = read_plan(plan_path).plan
     with GitHubApi(os.environ.get("GITHUB_API_URL", "https://api.github.com"), token) as api:
         try:

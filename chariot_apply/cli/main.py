@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                                      "(recorded in the project file)."),
     "doctor": ("chariot_apply.cli.doctor:doctor", "Check, read-only, that the configured Chariot answers every "
                                                   "operation chariot-apply uses as modelled."),
+    "explain": ("chariot_apply.cli.explain:explain", "Explain an error code (CA1203): why it is an error, and the "
+                                                     "fix; --list lists them all."),
     "completion": ("chariot_apply.cli.completion:completion", "Print the shell completion script."),
     "emulator": ("chariot_apply.cli.emulator:emulator", "Run or seed the local Chariot emulator."),
     "github": ("chariot_apply.cli.github:github", "GitHub Actions integration: the action's step, the pull-request "

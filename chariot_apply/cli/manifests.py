@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from chariot_apply.cli.common import command, files_option, global_settings, open_workspace, run
-from chariot_apply.cli.errors import EXIT_ERROR
+from chariot_apply.cli.common import command, files_option, open_workspace, run
+from chariot_apply.cli.errors import EXIT_ERROR, source_lines
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.render.manifests import render_manifests
 
@@ -25,27 +26,59 @@ if TYPE_CHECKING:
 @click.option("--skip-foreign", is_flag=True,
               help="Skip the YAML files named here that are not chariot-apply manifests too, as those found in "
                    "directories always are (for pre-commit, which names every YAML file); they are counted.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: every problem as a diagnostic (file, line, column, code, message, fix) for editors and "
+                   "reviewdog (schemas/diagnostics.schema.json).")
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...], online: bool,
-             skip_foreign: bool) -> None:
+             skip_foreign: bool, fmt: str) -> None:
     """Check manifests (schema, quantities, duplicates); --online validates configs against blueprints too.
 
     PATHS are manifest files or directories, like -f.
     """
+    if fmt == "json":
+        ctx.exit(_validate_json(ctx, paths + files, online, skip_foreign))
     ws = open_workspace(ctx, paths + files, quiet=not online)
     declared = ws.manifests(named_are_manifests=not skip_foreign)
     _say_skipped(ws)
     if online:
-        from chariot_apply.plan.model import Plan
-        from chariot_apply.render.text import render_text
+        from chariot_apply.render.diagnostics import from_plan, render_terminal
         from chariot_apply.usecases import planning  # the client and the planner: only for --online
 
         result = run(planning.validate_online(ws, declared))
         if result.invalid:
-            click.echo(render_text(Plan(options=result.options, items=result.invalid),
-                                   color=global_settings(ctx).color))
+            found = from_plan(result)
+            click.secho(f"Error: {len(found)} problem(s) found by the server's blueprints:", err=True, fg="red")
+            for line in render_terminal(found, source_lines()):
+                click.echo(f"  {line}", err=True)
             ctx.exit(EXIT_ERROR)
+        for warning in result.warnings:
+            click.echo(f"Warning: {warning}", err=True)
     click.echo(f"{len(declared)} manifest(s) valid.")
+
+
+def _validate_json(ctx: click.Context, paths: tuple[str, ...], online: bool, skip_foreign: bool) -> int:
+    """``validate --format json``: the diagnostics document on standard output, whatever went wrong."""
+    from chariot_apply.manifest.errors import ManifestError
+    from chariot_apply.render.diagnostics import Diagnostic, diagnostics_json, from_manifest_problems, from_plan
+
+    checked: int | None = None  # how many manifests were read, once they all were
+    found: list[Diagnostic] = []
+    try:
+        ws = open_workspace(ctx, paths, quiet=True)
+        declared = ws.manifests(named_are_manifests=not skip_foreign)
+        checked = len(declared)
+        if online:
+            from chariot_apply.usecases import planning
+
+            found = from_plan(run(planning.validate_online(ws, declared)))
+    except ManifestError as exc:
+        found = from_manifest_problems(exc.problems)
+    except UserError as exc:  # not in a manifest: still one diagnostic, of the whole command
+        found = [Diagnostic(file="", line=0, column=0, code=exc.code, title="", message=exc.message, path="",
+                            fix=exc.hint)]
+    click.echo(diagnostics_json(found, source_lines(), checked=checked), nl=False)
+    return EXIT_ERROR if found else 0
 
 
 @command()
@@ -79,7 +112,7 @@ def lock(ctx: click.Context, files: tuple[str, ...], upgrade: bool, names: tuple
     from chariot_apply.usecases import planning  # the client: only where the lock is made
 
     if names and not upgrade:
-        raise UserError("blueprint names go with --upgrade", hint="chariot-apply lock --upgrade NAME")
+        raise UserError("blueprint names go with --upgrade", hint="chariot-apply lock --upgrade NAME", code=codes.USAGE)
     ws = open_workspace(ctx, files)
     changed = run(planning.lock(ws, list(names) if upgrade else None))
     for line in changed:

@@ -9,6 +9,7 @@ import click
 
 from chariot_apply.chariot.models import Event
 from chariot_apply.cli.common import command, complete_address, files_option, interval_option, open_workspace, run
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.render.metrics import ordered, render_metrics_csv, render_metrics_json, render_metrics_text
 from chariot_apply.render.metrics import plot as plot_metrics
@@ -40,7 +41,8 @@ def status(ctx: click.Context, files: tuple[str, ...], fmt: str, watch: bool, in
         click.echo(render_status_json(document) if fmt == "json" else render_status_text(document), nl=False)
         return
     if fmt == "json":
-        raise UserError("--watch draws a table", hint="drop --format json, or poll `status --format json` yourself")
+        raise UserError("--watch draws a table", hint="drop --format json, or poll `status --format json` yourself",
+                        code=codes.USAGE)
     on_terminal = sys.stdout.isatty()
     seen: dict[str, tuple[str | None, str]] = {}
 

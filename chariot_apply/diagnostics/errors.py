@@ -12,16 +12,22 @@ from typing import Any
 
 
 class UserError(Exception):
-    """What went wrong (``message``), what to do about it (``hint``), and any lines that say where (``details``)."""
+    """What went wrong (``message``), what to do about it (``hint``), any lines that say where (``details``), and
+    its stable code (``diagnostics.codes``: ``chariot-apply explain CODE`` says more). Every subclass names its
+    code; a direct ``UserError`` is given one (tests/test_error_codes.py checks both)."""
 
     hint: str | None = None
+    code: str = ""
 
-    def __init__(self, message: str, *, hint: str | None = None, details: tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, *, code: str | None = None, hint: str | None = None,
+                 details: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
         if hint is not None:
             self.hint = hint
+        if code is not None:
+            self.code = code
 
 
 def plain_message(error: Mapping[str, Any]) -> str:
@@ -36,3 +42,13 @@ def plain_message(error: Mapping[str, Any]) -> str:
 def describe_validation(exc: Any) -> str:
     """Every error of a pydantic ``ValidationError``, each at its field path, in the user's words."""
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {plain_message(e)}" for e in exc.errors())
+
+
+def os_words(exc: OSError) -> str:
+    """An operating system's refusal in plain words (``runs/a.yaml: permission denied``), not Python's
+    ``[Errno 13] Permission denied: 'runs/a.yaml'``."""
+    why = (exc.strerror or str(exc) or type(exc).__name__).rstrip(".")
+    why = why[:1].lower() + why[1:]
+    if exc.filename is not None and exc.filename2 is not None:
+        return f"{exc.filename} -> {exc.filename2}: {why}"
+    return f"{exc.filename}: {why}" if exc.filename is not None else why

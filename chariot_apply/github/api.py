@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 
 LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
@@ -23,6 +24,7 @@ ACTIONS_BOT = "github-actions[bot]"
 class GitHubError(UserError):
     """GitHub could not be reached, refused, or answered something we cannot read."""
 
+    code = codes.GITHUB_API
     hint = "check GITHUB_API_URL, the github-token's permissions, and GitHub's status"
 
     def __init__(self, message: str, status: int | None = None) -> None:

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.github.api import PullRequest, label_names
 
 
 class EventError(UserError):
+    code = codes.GITHUB_EVENT
     hint = "GITHUB_EVENT_PATH must name the runner's event payload (a JSON file); run this inside GitHub Actions"
 
 

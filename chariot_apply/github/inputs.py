@@ -10,6 +10,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from chariot_apply.backends.rest.settings import without_credentials
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.github.comments import (
     workflow_path,
@@ -23,6 +24,7 @@ Policy = Literal["fail", "apply"]
 
 
 class ActionInputError(UserError):
+    code = codes.ACTION_INPUT
     hint = "fix the action's inputs in the workflow file"
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.github.api import Deployment, GitHubApi, GitHubError
 
@@ -30,6 +31,8 @@ ACTIVE_STATES = ("in_progress", "queued", "pending")
 
 class OtherWriter(UserError):
     """Another writer run of this repository and environment is still at work."""
+
+    code = codes.OTHER_WRITER
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.manifest.errors import Location, ManifestProblem
 from chariot_apply.manifest.model import SWEEP_SELECT, Matrix, Selector, TrainingRunSweep
 from chariot_apply.manifest.yaml_source import JSON_SCALARS, Document, Path_, format_path
@@ -89,11 +90,11 @@ def _substitute(value: Any, path: Path_, doc: Document, variables: Mapping[str, 
         result.problems.append(ManifestProblem(doc.where(path), format_path(path), f"variable {unset.name} is not set",
                                                f"pass --var {unset.name}=VALUE, set it in the environment, list it "
                                                "under `vars:` in chariot-apply.yaml, or write ${" + unset.name
-                                               + ":-default}"))
+                                               + ":-default}", code=codes.VARIABLE_UNSET))
         return value
     except _Unclosed:
         result.problems.append(ManifestProblem(doc.where(path), format_path(path), "a ${ is not closed with }",
-                                               "write ${NAME}, or $${ for a literal ${"))
+                                               "write ${NAME}, or $${ for a literal ${", code=codes.VARIABLE_UNCLOSED))
         return value
     if names:
         result.filled[path] = tuple(names)
@@ -120,7 +121,8 @@ def _secret_outside_config(doc: Document, path: Path_, names: Iterable[str]) -> 
     return ManifestProblem(doc.where(path), format_path(path), f"the secret-looking variable ${{{secret[0]}}} "
                            f"fills {format_path(path)}, which Chariot stores and shows in clear (only config values "
                            "can be kept secret)", "move the value into spec.config (marked in spec.sensitive if its "
-                           "key does not look secret), or use a variable that is not a secret")
+                           "key does not look secret), or use a variable that is not a secret",
+                           code=codes.SECRET_OUTSIDE_CONFIG)
 
 
 def _in_config(path: Path_) -> bool:
@@ -250,12 +252,14 @@ def expand_sweep(doc: Document, sweep: TrainingRunSweep) -> tuple[list[Document]
                    "expanded to apply them)")
         return [], [ManifestProblem(matrix_at, "spec.matrix",
                                     f"the sweep has {counted}, more than maxRuns ({sweep.spec.max_runs})",
-                                    "remove values from the grid, or raise spec.maxRuns if you mean it")]
+                                    "remove values from the grid, or raise spec.maxRuns if you mean it",
+                                    code=codes.SWEEP_INVALID)]
     points = _points(doc, matrix)
     if len(points) > sweep.spec.max_runs:
         return [], [ManifestProblem(matrix_at, "spec.matrix",
                                     f"the sweep has {len(points)} points, more than maxRuns ({sweep.spec.max_runs})",
-                                    "remove values from the grid, or raise spec.maxRuns if you mean it")]
+                                    "remove values from the grid, or raise spec.maxRuns if you mean it",
+                                    code=codes.SWEEP_INVALID)]
     raw = doc.data["spec"]
     template = raw.get("template") if isinstance(raw, dict) else None
     for i, promotion in enumerate(sweep.spec.promote):
@@ -264,7 +268,7 @@ def expand_sweep(doc: Document, sweep: TrainingRunSweep) -> tuple[list[Document]
             return [], [ManifestProblem(doc.where(at), format_path(at), f"{SWEEP_SELECT}, not "
                                         f"{promotion.checkpoint.select}",
                                         "write checkpoint: {select: best, metric: TAG}, or promote from a point in "
-                                        "the template")]
+                                        "the template", code=codes.PROMOTION_INVALID)]
     abbreviations = _abbreviations({path for point in points for path, _ in point.values})
     documents: list[Document] = []
     problems: list[ManifestProblem] = []
@@ -274,7 +278,8 @@ def expand_sweep(doc: Document, sweep: TrainingRunSweep) -> tuple[list[Document]
         if slug in seen:
             problems.append(ManifestProblem(matrix_at, "spec.matrix", f"two points are both named {slug!r}: "
                                             f"{seen[slug].as_dict()} and {point.as_dict()}",
-                                            "make the values differ by more than punctuation"))
+                                            "make the values differ by more than punctuation",
+                                            code=codes.SWEEP_INVALID))
             continue
         seen[slug] = point
         documents.append(_point_document(doc, sweep, copy.deepcopy(template), point, slug))

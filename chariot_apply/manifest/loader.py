@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply.chariot.quantity import QuantityError, parse_quantity
-from chariot_apply.diagnostics.errors import plain_message
+from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics.errors import os_words, plain_message
 from chariot_apply.diagnostics.suggest import closest, did_you_mean
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
 from chariot_apply.manifest.expand import (
@@ -68,7 +69,8 @@ def find_manifest_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[M
         matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))] if glob.has_magic(text) else [Path(text)]
         if not matches or not matches[0].exists():
             problems.append(ManifestProblem(Location(text), "", "no such file or directory",
-                                            "check the -f paths, or `manifests` in chariot-apply.yaml"))
+                                            "check the -f paths, or `manifests` in chariot-apply.yaml",
+                                            code=codes.FILE_MISSING))
             continue
         for match in matches:
             if match.is_dir():
@@ -103,6 +105,37 @@ class Loaded:
     foreign: list[str] = field(default_factory=list)
 
 
+def text_before(file: Path, offset: int) -> bytes:
+    """The first ``offset`` bytes of ``file``: to say on which line an undecodable byte is."""
+    with file.open("rb") as raw:
+        return raw.read(offset)
+
+
+def read_manifest_text(file: Path) -> tuple[str | None, ManifestProblem | None]:
+    """The text of one manifest file (``-``: standard input), or why it cannot be read, located."""
+    name = STDIN_NAME if str(file) == STDIN else str(file)
+    try:
+        return (sys.stdin.read() if str(file) == STDIN else file.read_text("utf-8")), None
+    except UnicodeDecodeError as exc:
+        line = 0 if str(file) == STDIN else text_before(file, exc.start).count(b"\n") + 1
+        return None, ManifestProblem(Location(name, line), "", f"cannot read: byte {exc.object[exc.start]:#04x} at "
+                                     f"offset {exc.start} is not UTF-8 (a binary file, or another encoding?)",
+                                     "save the file as UTF-8 text, or leave it out of the manifests",
+                                     code=codes.FILE_UNREADABLE)
+    except OSError as exc:
+        return None, ManifestProblem(Location(name), "", f"cannot read: {os_words(exc)}", code=codes.FILE_UNREADABLE)
+
+
+def _not_ours(docs: Sequence[Document]) -> list[ManifestProblem]:
+    """The documents of a file of manifests that are not manifests."""
+    return [ManifestProblem(d.start, "apiVersion", f"this document is not a chariot-apply manifest "
+                            f"(apiVersion {d.data.get('apiVersion')!r})" if isinstance(d.data, dict)
+                            else "this document is not a chariot-apply manifest (not a mapping)",
+                            "a file that holds manifests holds only manifests: move the others out",
+                            code=codes.NOT_A_MANIFEST)
+            for d in docs if not _is_ours(d) and d.data is not None]
+
+
 def load_manifests(paths: Sequence[str | Path], default_project: str, *, variables: Mapping[str, str] | None = None,
                    defaults: Sequence[DefaultsRule] = (), loaded: Loaded | None = None,
                    named_are_manifests: bool = True) -> list[DeclaredRun]:
@@ -123,10 +156,9 @@ def load_manifests(paths: Sequence[str | Path], default_project: str, *, variabl
     documents: list[Document] = []
     for file in files:
         name = STDIN_NAME if str(file) == STDIN else str(file)
-        try:
-            text = sys.stdin.read() if str(file) == STDIN else file.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(ManifestProblem(Location(name), "", f"cannot read: {exc}"))
+        text, unreadable = read_manifest_text(file)
+        if text is None:
+            problems += [unreadable] if unreadable else []
             continue
         docs, found = parse_documents(text, name)
         searched = str(file) != STDIN and file.resolve() not in named
@@ -135,18 +167,13 @@ def load_manifests(paths: Sequence[str | Path], default_project: str, *, variabl
                 loaded.foreign.append(name)
             continue
         documents += [d for d in docs if _is_ours(d)]
-        problems += found
-        problems += [ManifestProblem(d.start, "apiVersion", f"this document is not a chariot-apply manifest "
-                                     f"(apiVersion {d.data.get('apiVersion')!r})" if isinstance(d.data, dict)
-                                     else "this document is not a chariot-apply manifest (not a mapping)",
-                                     "a file that holds manifests holds only manifests: move the others out")
-                     for d in docs if not _is_ours(d) and d.data is not None]
+        problems += found + _not_ours(docs)
     if not documents and not problems:
         where = ", ".join(map(str, paths)) or "the manifest paths"
         skipped = f" ({len(loaded.foreign)} other YAML file(s) skipped)" if loaded.foreign else ""
         raise ManifestError([ManifestProblem(Location(where), "", f"no manifests found in {where}{skipped}",
                                              "add TrainingRun documents (apiVersion: chariot-apply/v1), or check "
-                                             "-f and `manifests` in chariot-apply.yaml")])
+                                             "-f and `manifests` in chariot-apply.yaml", code=codes.NO_MANIFESTS)])
     runs, found = expand_documents(documents, default_project, variables=variables, defaults=defaults)
     problems += found
     problems += _duplicates(runs)
@@ -247,7 +274,8 @@ def check_sweep(doc: Document) -> tuple[list[Document], list[ManifestProblem]]:
 
 
 def _pydantic_problems(doc: Document, exc: PydanticValidationError) -> list[ManifestProblem]:
-    return [ManifestProblem(doc.where(tuple(e["loc"])), format_path(tuple(e["loc"])), plain_message(e))
+    return [ManifestProblem(doc.where(tuple(e["loc"])), format_path(tuple(e["loc"])), plain_message(e),
+                            code=codes.INVALID_VALUE)
             for e in exc.errors()]
 
 
@@ -290,7 +318,7 @@ def _declared(doc: Document, manifest: TrainingRun, default_project: str) -> Dec
 def _schema_problems(doc: Document) -> Iterable[ManifestProblem]:
     if not isinstance(doc.data, dict):
         yield ManifestProblem(doc.start, "", f"a manifest must be a mapping, not {type(doc.data).__name__}",
-                              "start the document with `apiVersion: chariot-apply/v1`")
+                              "start the document with `apiVersion: chariot-apply/v1`", code=codes.NOT_A_MAPPING)
         return
     for error in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
         yield from _explain(doc, error)
@@ -309,16 +337,17 @@ def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]
                 close = closest(key, allowed)
                 hint = f"did you mean {close!r}?" if close else f"allowed: {', '.join(allowed)}"
                 yield ManifestProblem(doc.where((*path, key)), format_path((*path, key)),
-                                      f"unknown field {key!r}", hint)
+                                      f"unknown field {key!r}", hint, code=codes.UNKNOWN_FIELD)
         return
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         yield ManifestProblem(doc.where(path), format_path(path) or "(document)",
-                              f"missing required field {missing!r}")
+                              f"missing required field {missing!r}", code=codes.MISSING_FIELD)
         return
     if error.validator == "anyOf" and path and path[-1] in QUANTITY_FIELDS:
         yield ManifestProblem(doc.where(path), format_path(path),
-                              f"{error.instance!r} is not a positive Kubernetes quantity", QUANTITY_HINT)
+                              f"{error.instance!r} is not a positive Kubernetes quantity", QUANTITY_HINT,
+                              code=codes.NOT_A_QUANTITY)
         return
     if error.validator == "anyOf" and isinstance(error.instance, dict) and error.context:
         # A shorthand or a mapping (onFailure: recreate, or {action, maxRetries, resume}): a mapping was written,
@@ -331,7 +360,7 @@ def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]
             return
     if error.validator == "anyOf" and path and path[-1] in DURATION_FIELDS:
         yield ManifestProblem(doc.where(path), format_path(path), f"{error.instance!r} is not a duration",
-                              "write a duration such as 90s, 30m, 24h or 1h30m")
+                              "write a duration such as 90s, 30m, 24h or 1h30m", code=codes.NOT_A_DURATION)
         return
     message = error.message
     if error.validator == "const":
@@ -342,9 +371,9 @@ def _explain(doc: Document, error: SchemaViolation) -> Iterable[ManifestProblem]
                  else f"as the number {error.instance}")
         key = format_path(path).rsplit(".", 1)[-1]
         yield ManifestProblem(doc.where(path), format_path(path), f"YAML reads {written} {reads}: quote it",
-                              f'write {key}: "{written}"')
+                              f'write {key}: "{written}"', code=codes.YAML_READS_A_NUMBER)
         return
-    yield ManifestProblem(doc.where(path), format_path(path), message)
+    yield ManifestProblem(doc.where(path), format_path(path), message, code=codes.INVALID_VALUE)
 
 
 def _quantity_problems(doc: Document, spec_at: Path_ = ("spec",)) -> Iterable[ManifestProblem]:
@@ -361,10 +390,12 @@ def _quantity_problems(doc: Document, spec_at: Path_ = ("spec",)) -> Iterable[Ma
             try:
                 quantity = parse_quantity(value)
             except QuantityError as exc:
-                yield ManifestProblem(doc.where(at), format_path(at), str(exc), QUANTITY_HINT)
+                yield ManifestProblem(doc.where(at), format_path(at), str(exc), QUANTITY_HINT,
+                                      code=codes.NOT_A_QUANTITY)
                 continue
             if quantity.value <= 0:
-                yield ManifestProblem(doc.where(at), format_path(at), f"{value!r} must be more than zero")
+                yield ManifestProblem(doc.where(at), format_path(at), f"{value!r} must be more than zero",
+                                      code=codes.NOT_POSITIVE)
 
 
 def _template_problems(doc: Document) -> Iterable[ManifestProblem]:
@@ -379,7 +410,7 @@ def _template_problems(doc: Document) -> Iterable[ManifestProblem]:
         if key not in fields:
             at = ("spec", "template", key)
             yield ManifestProblem(doc.where(at), format_path(at), f"unknown field {key!r} in a defaults template",
-                                  did_you_mean(str(key), fields))
+                                  did_you_mean(str(key), fields), code=codes.UNKNOWN_FIELD)
     yield from _quantity_problems(doc, ("spec", "template"))
 
 
@@ -391,6 +422,7 @@ def _duplicates(runs: list[DeclaredRun]) -> Iterable[ManifestProblem]:
             first = seen[key]
             yield ManifestProblem(run.location, "metadata",
                                   f"run {run.project}/{run.name}@{run.version} is already declared at {first.location}",
-                                  "each project/name/version may be declared once; change the version or remove one")
+                                  "each project/name/version may be declared once; change the version or remove one",
+                                  code=codes.DUPLICATE_ADDRESS)
         else:
             seen[key] = run

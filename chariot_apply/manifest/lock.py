@@ -11,6 +11,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError, plain_message
 from chariot_apply.runtime.files import write_file
 
@@ -74,7 +75,8 @@ def read_lock(path: Path) -> LockFile | None:
         else:
             detail = str(exc).splitlines()[0]
         raise UserError(f"{path} is not a chariot-apply lock file: {detail}",
-                        hint="restore it from git, or delete it and run `chariot-apply lock`") from None
+                        hint="restore it from git, or delete it and run `chariot-apply lock`",
+                        code=codes.LOCK_FILE) from None
 
 
 def write_lock(path: Path, lock: LockFile) -> None:

@@ -5,14 +5,16 @@ What the environment and the flags say over it (``CHARIOT_APPLY_*``, ``--owner``
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError, plain_message
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
@@ -48,12 +50,34 @@ class ProjectFile(BaseModel):
     defaults: tuple[DefaultsSpec, ...] = Field(default=(), description="shared defaults, as in RunDefaults")
     strict_config: bool = Field(default=False, alias="strictConfig",
                                 description="a config key the blueprint's schema does not name is an error")
-    prices: dict[str, float] = Field(default_factory=dict,
-                                     description="per GPU type, per hour: GPU-hours in plans become money")
+    prices: dict[str, float | str] = Field(
+        default_factory=dict, description="per GPU type, per hour: GPU-hours in plans become money; `currency` "
+                                          "(USD, EUR...) names what the numbers are in")
     policy: PolicyRules | None = Field(default=None, description="the team's rules, checked at plan time")
     policies: dict[str, PolicyRules] = Field(default_factory=dict,
                                              description="rule sets by environment (CHARIOT_APPLY_POLICY), "
                                                          "each over `policy`")
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_are_money(cls, value: dict[str, float | str]) -> dict[str, float | str]:
+        for key, price in value.items():
+            if key == "currency":
+                if not isinstance(price, str) or not re.fullmatch(r"[A-Za-z$€£¥]{1,8}", price):
+                    raise ValueError(f"prices.currency {price!r} is not a currency (USD, EUR, $...)")
+            elif isinstance(price, str) or not math.isfinite(price) or price < 0:
+                raise ValueError(f"the price of {key} ({price!r}) is not a finite number of zero or more")
+        return value
+
+    @property
+    def gpu_prices(self) -> dict[str, float]:
+        """The price of an hour of each GPU type (without ``currency``)."""
+        return {k: float(v) for k, v in self.prices.items() if k != "currency" and not isinstance(v, str)}
+
+    @property
+    def currency(self) -> str | None:
+        found = self.prices.get("currency")
+        return found if isinstance(found, str) else None
 
     @field_validator("owner")
     @classmethod
@@ -61,6 +85,37 @@ class ProjectFile(BaseModel):
         if not OWNER_PATTERN.fullmatch(value):
             raise ValueError("owner must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
         return value
+
+
+def _keys_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """The keys the model takes at ``path`` (through nested models, and maps of them by name), for a did-you-mean
+    of a misspelt one wherever it is (``policies.prod.maxGpusPerRn``)."""
+    current: Any = model
+    for part in path:
+        if isinstance(current, tuple):  # a map of models by name: this part is a name
+            current = current[0]
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        fields = {f.alias or name: f for name, f in current.model_fields.items()}
+        if part not in fields:
+            return []
+        current = _model_in(fields[part].annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The model an annotation holds: itself, the one of ``Model | None``, or (as a 1-tuple) that of a map."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is dict and len(args) == 2:
+        inner = _model_in(args[1])
+        return (inner,) if inner is not None else dict
+    models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+    return models[0] if models else None
 
 
 def find_project_file(start: Path) -> Path | None:
@@ -92,11 +147,14 @@ def load_project_file(path: Path | None) -> ProjectFile:
             loc = tuple(error["loc"])
             where = document.where(loc) if document is not None else Location(str(path or "environment"))
             if error["type"] == "extra_forbidden":
-                known = [f.alias or name for name, f in ProjectFile.model_fields.items()]
+                known = _keys_at(ProjectFile, loc[:-1])
+                policy = bool(loc) and loc[0] in ("policy", "policies")
                 problems.append(ManifestProblem(where, format_path(loc[:-1]), f"unknown key {loc[-1]!r}",
-                                                did_you_mean(str(loc[-1]), known) if len(loc) == 1 else None))
+                                                did_you_mean(str(loc[-1]), known) if known else None,
+                                                code=codes.POLICY_KEY if policy else codes.PROJECT_FILE_KEY))
             else:
-                problems.append(ManifestProblem(where, format_path(loc), plain_message(error)))
+                problems.append(ManifestProblem(where, format_path(loc), plain_message(error),
+                                code=codes.PROJECT_FILE_VALUE))
         raise ManifestError(problems, what) from None
 
 
@@ -117,7 +175,7 @@ def project_policy(path: Path | None, settings: ProjectFile, environment: str | 
     if environment and settings.policies and chosen is None:
         raise UserError(f"the project file has no policies.{environment}",
                         hint=f"its rule sets: {', '.join(sorted(settings.policies))}; or unset "
-                             "CHARIOT_APPLY_POLICY")
+                             "CHARIOT_APPLY_POLICY", code=codes.PROJECT_FILE_VALUE)
     if settings.policy is None and chosen is None:
         return None
     base = settings.policy.model_dump(exclude_unset=True) if settings.policy else {}
@@ -165,7 +223,8 @@ def with_adopted(text: str, run_id: str) -> str:
         body = text if not text or text.endswith("\n") else text + "\n"
         return body + f"adopted:\n  - {run_id}\n"
     if not isinstance(node, SequenceNode):
-        raise UserError("`adopted` in the project file must be a list of run ids", hint="fix it in the project file")
+        raise UserError("`adopted` in the project file must be a list of run ids", hint="fix it in the project file",
+                        code=codes.PROJECT_FILE_VALUE)
     ids = [item.value for item in node.value if isinstance(item, ScalarNode)]
     if run_id in ids:
         return text

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.manifest.errors import Location, ManifestProblem
 
 Path_ = tuple[str | int, ...]
@@ -107,7 +108,7 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Manifest
             except _TooLarge as exc:
                 problems.append(ManifestProblem(_loc(file, exc.node), "", exc.message,
                                                 "a manifest is a few dozen values; check the aliases (*name) "
-                                                "and the indentation"))
+                                                "and the indentation", code=codes.YAML_TOO_LARGE))
                 doc.data = None
             documents.append(doc)
             index += 1
@@ -117,21 +118,23 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Manifest
         problems.append(ManifestProblem(Location(file, line, column), "",
                                         f"invalid YAML: the control character U+{code:04X} is not allowed in YAML",
                                         "remove the control character, or write it as an escape in a "
-                                        "double-quoted string"))
+                                        "double-quoted string", code=codes.YAML_CONTROL_CHARACTER))
     except RecursionError:  # PyYAML composes recursively: a thousand levels exhaust Python's stack first
         at_line, at_column = getattr(loader, "line", None), getattr(loader, "column", None)  # not in the C loader
         where = Location(file, at_line + 1, at_column + 1) if at_line is not None and at_column is not None \
             else Location(file)
         problems.append(ManifestProblem(where, "", f"invalid YAML: nested deeper than {MAX_DEPTH} levels",
-                                        "a manifest is a few levels deep; check the brackets and indentation"))
+                                        "a manifest is a few levels deep; check the brackets and indentation",
+                                        code=codes.YAML_TOO_LARGE))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         message = " ".join(filter(None, [exc.context, exc.problem])) or str(exc)
         problems.append(ManifestProblem(location, "", f"invalid YAML: {message}",
-                                        "check indentation, quoting and the ':' after each key"))
+                                        "check indentation, quoting and the ':' after each key",
+                                        code=codes.YAML_SYNTAX))
     except yaml.YAMLError as exc:
-        problems.append(ManifestProblem(Location(file), "", f"invalid YAML: {exc}"))
+        problems.append(ManifestProblem(Location(file), "", f"invalid YAML: {exc}", code=codes.YAML_SYNTAX))
     finally:
         if loader is not None:
             loader.dispose()
@@ -159,14 +162,16 @@ def _build(loader: yaml.SafeLoader, node: Node, path: Path_, doc: Document,
                 key = scalar if isinstance(scalar, str) else str(scalar)
             else:
                 problems.append(ManifestProblem(_loc(doc.file, key_node), format_path(path),
-                                                "a key must be text, not a list or a mapping"))
+                                                "a key must be text, not a list or a mapping",
+                                                code=codes.YAML_KEY_NOT_TEXT))
                 continue
             child = (*path, key)
             if key in out:
                 first = doc.locations[child]
                 problems.append(ManifestProblem(_loc(doc.file, key_node), format_path(child),
                                                 f"duplicate key {key!r} (first at line {first.line})",
-                                                "YAML keeps only the last one; remove one of them"))
+                                                "YAML keeps only the last one; remove one of them",
+                                                code=codes.YAML_DUPLICATE_KEY))
                 continue
             doc.locations[child] = _loc(doc.file, key_node)
             out[key] = _build(loader, value_node, child, doc, problems, budget)
@@ -195,12 +200,13 @@ def _scalar(loader: yaml.SafeLoader, node: Node, path: Path_, doc: Document,
     except ValueError:  # an integer past Python's digit limit (4,300), or a malformed timestamp
         problems.append(ManifestProblem(_loc(doc.file, node), format_path(path),
                                         f"{_shown(node)} is not a value chariot-apply can read (too long a number?)",
-                                        "quote it to make it text"))
+                                        "quote it to make it text", code=codes.YAML_UNREADABLE_VALUE))
         return None
     if isinstance(value, float) and not math.isfinite(value):
         problems.append(ManifestProblem(_loc(doc.file, node), format_path(path),
                                         f"{_shown(node)} is not a number JSON can carry",
-                                        "use a finite number, or quote it to make it text"))
+                                        "use a finite number, or quote it to make it text",
+                                        code=codes.YAML_UNREADABLE_VALUE))
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         doc.numbers[path] = node.value
@@ -209,6 +215,6 @@ def _scalar(loader: yaml.SafeLoader, node: Node, path: Path_, doc: Document,
                 "tag:yaml.org,2002:set": "a YAML set"}.get(node.tag, f"a YAML {type(value).__name__}")
         problems.append(ManifestProblem(_loc(doc.file, node), format_path(path),
                                         f"{kind} ({_shown(node)}) cannot be sent to Chariot as JSON",
-                                        "quote it to make it text"))
+                                        "quote it to make it text", code=codes.YAML_UNREADABLE_VALUE))
         return None
     return value

@@ -40,10 +40,10 @@ def live_ref(run: RunIdentity) -> LiveRun:
                    gpu=run.resources.gpu if run.resources is not None else None)
 
 
-def invalid(addr: str, run: DeclaredRun, path: str, message: str, hint: str) -> Item:
+def invalid(addr: str, run: DeclaredRun, path: str, message: str, hint: str, *, code: str) -> Item:
     """A located problem that keeps ``run`` from being planned."""
     return Invalid(address=addr, reason=hint, sensitive=run.spec.sensitive,
-                   problems=(Problem(location=str(run.where(path)), path=path, message=message),))
+                   problems=(Problem(location=str(run.where(path)), path=path, message=message, code=code),))
 
 
 def suggestion(given: str, choices: Iterable[str]) -> str:

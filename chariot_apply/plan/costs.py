@@ -36,7 +36,23 @@ class Footprint(Frozen):
     after_by_project: dict[str, dict[str, int]] = Field(default_factory=dict)
     gpu_hours: float = 0.0  # the bound, over the runs that have one
     unbounded: tuple[str, ...] = ()  # addresses adding GPUs with no maxDuration
-    cost: float | None = None  # gpu_hours at the project file's prices, where every type has one
+    cost: float | None = None  # the GPU-hours of the priced types at the project file's prices (None: no prices)
+    unpriced: tuple[str, ...] = ()  # GPU types added that have no price: ``cost`` leaves them out
+    currency: str | None = None
+
+    def money(self) -> str:
+        """`` (≤ 4.70 USD)``, or what is priced and what is not (`` (≤ 3.10 USD for A100, L4; no price for T4)``);
+        nothing when there is no price list or no bound."""
+        if self.unbounded:
+            return ""
+        if self.cost is None:
+            return f" (no price for {', '.join(self.unpriced)})" if self.unpriced else ""
+        amount = f"≤ {self.cost:,.2f}" + (f" {self.currency}" if self.currency else "")
+        if not self.unpriced:
+            return f" ({amount})"
+        priced = sorted({a.gpu_type for a in self.actions if a.gpus > 0 and a.gpu_type} - set(self.unpriced))
+        of = f" for {', '.join(priced)}" if priced else ""
+        return f" ({amount}{of}; no price for {', '.join(self.unpriced)})"
 
     def headline(self) -> str:
         """``+8 A100, ≤ 96 GPU-hours`` (``no bound`` when a run adding GPUs has no maxDuration)."""
@@ -44,8 +60,7 @@ class Footprint(Frozen):
         if not changes:
             return "no change in GPUs"
         hours = "no bound on GPU-hours" if self.unbounded else f"≤ {_number(self.gpu_hours)} GPU-hours"
-        money = f" (≤ {self.cost:,.2f})" if self.cost is not None and not self.unbounded else ""
-        return f"{', '.join(changes)}, {hours}{money}"
+        return f"{', '.join(changes)}, {hours}{self.money()}"
 
 
 def _number(value: float) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import assert_never
 
 from chariot_apply.chariot.models import Run, RunSummary
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.policy import PolicyRules
@@ -76,13 +77,14 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     elif declared:
         items += _prune(ctx, declared_keys, runs_by_address([*live.runs, *live.elsewhere]), observed, seen)
     warnings += _newer_blueprints(live)
+    warnings += _prices_of_no_gpu(options.prices, live.gpu_types)
     items = _one_model_each(sweep_promotions(items, declared_at, by_address, live, options.owner), declared_at)
     items.sort(key=lambda i: (i.address, traits(i.kind).order))  # the footprint's order, whatever the input's
     by_name = {addr: run for addr, run in declared_at.values()}
     owned = [ctx.owned(r) for r in live.runs] + [ctx.owned(r) for r in live.elsewhere]
     if not options.allow_protected:
         items = [_protected_lifecycle(item, by_name) for item in items]
-    spent = footprint(items, live, by_name, owned, options.prices)
+    spent = footprint(items, live, by_name, owned, options.prices, options.currency)
     items += violations(items, spent, by_name, options.policy, options.allow_protected)
     rules = options.policy.rules if options.policy is not None else PolicyRules()
     risk = assess(items, spent, live.now, rules, {addr: run.spec.protect for addr, run in by_name.items()})
@@ -107,7 +109,16 @@ def _protected_lifecycle(item: Item, declared: Mapping[str, DeclaredRun]) -> Ite
 def _no_such_project(live: LiveState, run: DeclaredRun, addr: str) -> Item:
     where = "metadata.project, or `project` in chariot-apply.yaml"
     hint = f"{suggestion(run.project, live.known_projects)} (see {where})" if live.known_projects else f"check {where}"
-    return invalid(addr, run, "metadata.project", f"project {run.project!r} does not exist", hint)
+    return invalid(addr, run, "metadata.project", f"project {run.project!r} does not exist", hint,
+                   code=codes.PROJECT_NOT_FOUND)
+
+
+def _prices_of_no_gpu(prices: Mapping[str, float], gpu_types: frozenset[str] | None) -> list[str]:
+    """A price for a GPU type the cluster does not have is a typo (A1OO): it would price nothing, silently."""
+    if gpu_types is None:
+        return []
+    return [f"prices.{t}: this Chariot has no GPU type {t!r} ({suggestion(t, gpu_types)}): its price is never used"
+            for t in sorted(set(prices) - gpu_types)]
 
 
 def _newer_blueprints(live: LiveState) -> list[str]:
@@ -143,7 +154,8 @@ def _one_model_each(items: list[Item], declared_at: Mapping[RunKey, tuple[str, D
         where = str(run.where("spec.promote")) if run is not None else item.address
         kept.append(Invalid(address=item.address, sensitive=item.sensitive, reason=(
             "promote from one run, or give each run's model a version of its own"), problems=(Problem(
-                location=where, path="spec.promote", message=f"model {item.model_name}@{item.model_version} would "
+                location=where, path="spec.promote", code=codes.PROMOTION_INVALID,
+                message=f"model {item.model_name}@{item.model_version} would "
                 f"also be made from {', '.join(others[:3])}{' and more' if len(others) > 3 else ''}: a model version "
                 "is made once, so none is made"),)))
     return kept
@@ -173,6 +185,7 @@ def _unknown_config_keys(ctx: PlanContext, run: DeclaredRun, addr: str, planned:
     if not unknown:
         return planned
     problems = [Problem(location=str(run.where(f"spec.config.{key}")), path=f"spec.config.{key}",
+                        code=codes.CONFIG_UNKNOWN_KEY,
                         message=f"unknown config key {key!r} ({did_you_mean(key, names)})") for key in unknown]
     if not strict:
         for p in problems:  # once a place: a sweep's points share their template's line

@@ -76,7 +76,7 @@ def in_use(runs: Iterable[RunIdentity], owned: Iterable[bool],
 
 
 def footprint(items: Sequence[Item], live: LiveState, declared: Mapping[str, DeclaredRun],
-              owned: Sequence[bool], prices: Mapping[str, float]) -> Footprint:
+              owned: Sequence[bool], prices: Mapping[str, float], currency: str | None = None) -> Footprint:
     """``owned``: for each of ``live.runs`` then ``live.elsewhere``, whether it is ours."""
     now, now_by_project = in_use([*live.runs, *live.elsewhere], owned, live.project_names)
     actions = [a for item in items if (a := _added(item, declared)) is not None]
@@ -84,12 +84,13 @@ def footprint(items: Sequence[Item], live: LiveState, declared: Mapping[str, Dec
     after = now + change
     hours = sum(a.gpu_hours or 0.0 for a in actions if a.gpus > 0)
     unbounded = tuple(sorted({a.address for a in actions if not a.bounded and a.gpus > 0}))
-    cost = _cost(actions, prices)
+    cost, unpriced = _cost(actions, prices)
     return Footprint(actions=tuple(actions), change={t: n for t, n in sorted(change.items()) if n},
                      in_use=dict(sorted(now.items())), after=_positive(after),
                      after_by_project={p: _positive(c) for p, c in sorted(after_by_project.items())
                                        if any(v > 0 for v in c.values())},
-                     gpu_hours=round(hours, 3), unbounded=unbounded, cost=round(cost, 2) if cost is not None else None)
+                     gpu_hours=round(hours, 3), unbounded=unbounded, cost=round(cost, 2) if cost is not None else None,
+                     unpriced=unpriced, currency=currency)
 
 
 def _gpu_change(items: Sequence[Item], actions: Sequence[ActionFootprint],
@@ -111,12 +112,17 @@ def _gpu_change(items: Sequence[Item], actions: Sequence[ActionFootprint],
     return change, after_by_project
 
 
-def _cost(actions: Sequence[ActionFootprint], prices: Mapping[str, float]) -> float | None:
-    """The GPU-hours added, at the project file's prices (None: no price list, or a type without a price)."""
+def _cost(actions: Sequence[ActionFootprint], prices: Mapping[str, float]) -> tuple[float | None, tuple[str, ...]]:
+    """The GPU-hours added of the priced types, at the project file's prices (None: no price list, or nothing
+    added), and the types added that have no price (said, never silently dropped)."""
     added_types = {a.gpu_type for a in actions if a.gpus > 0 and a.gpu_type}
-    if not prices or not added_types or not all(t in prices for t in added_types):
-        return None
-    return sum((a.gpu_hours or 0.0) * prices[a.gpu_type or ""] for a in actions if a.gpus > 0 and a.gpu_type)
+    if not prices or not added_types:
+        return None, ()
+    unpriced = tuple(sorted(t for t in added_types if t not in prices))
+    if len(unpriced) == len(added_types):
+        return None, unpriced
+    return sum((a.gpu_hours or 0.0) * prices[a.gpu_type or ""] for a in actions
+               if a.gpus > 0 and a.gpu_type in prices), unpriced
 
 
 def _positive(counts: Counter[str]) -> dict[str, int]:

@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from chariot_apply.chariot.models import FINISHED_STATUSES, Checkpoint, Model, Run
+from chariot_apply.diagnostics import codes
 from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, Keep, ModelTarget
 from chariot_apply.plan.model import Conflict, DeleteCheckpoints, Invalid, Item, LiveRun, Problem, Promote
 
@@ -51,7 +52,7 @@ def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_
         found = model_target(target, project_id, project_ids, models, owner, {live.id}, pending)
         if found.project_id is None:
             problem = Problem(location=str(run.where(where)), path=f"{where}.model.project",
-                              message=f"project {target.project!r} does not exist")
+                              code=codes.PROJECT_NOT_FOUND, message=f"project {target.project!r} does not exist")
             items.append(Invalid(address=addr, reason="check spec.promote[].model.project",
                                  sensitive=run.spec.sensitive, problems=(problem,)))
             continue

@@ -90,6 +90,7 @@ class Problem(Frozen):
     location: str
     path: str
     message: str
+    code: str = ""  # diagnostics.codes (every problem the planner finds names one; "" in plans saved before codes)
 
 
 class _Item(Frozen):
@@ -310,6 +311,7 @@ class PlanOptions(Frozen):
     policy: Policy | None = None  # the team's rules (the project file's policy), checked like a conflict
     allow_protected: bool = False  # spec.protect: true runs may be stopped, deleted or replaced
     prices: dict[str, float] = Field(default_factory=dict)  # per GPU type and hour, to turn GPU-hours into money
+    currency: str | None = None  # what the prices are in (the project file's prices.currency)
 
 
 class Observed(Frozen):

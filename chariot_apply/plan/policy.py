@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.policy import ANY_GPU, Policy
 from chariot_apply.plan.costs import Footprint
@@ -16,7 +17,8 @@ def _violation(policy: Policy, rule: str, address: str, run: DeclaredRun | None,
     location = str(run.where(path)) if run is not None else address
     return Violation(address=address, rule=f"policy.{rule}", rule_location=policy.where(rule), reason=reason,
                      sensitive=run.spec.sensitive if run is not None else (),
-                     problems=(Problem(location=location, path=path, message=message),))
+                     problems=(Problem(location=location, path=path, message=message,
+                                       code=codes.POLICY_VIOLATION),))
 
 
 def violations(items: Sequence[Item], fp: Footprint, declared: Mapping[str, DeclaredRun], policy: Policy | None,
@@ -42,7 +44,7 @@ def _protected(items: Sequence[Item], declared: Mapping[str, DeclaredRun]) -> li
         if isinstance(item, Stop | Delete | Replace) and run is not None and run.spec.protect:
             found.append(Violation(address=item.address, rule="spec.protect", rule_location=str(
                 run.where("spec.protect")), reason=f"{item.kind} of a protected run", sensitive=run.spec.sensitive,
-                problems=(Problem(location=str(run.where("spec.protect")), path="spec.protect",
+                problems=(Problem(location=str(run.where("spec.protect")), path="spec.protect", code=codes.PLAN_REFUSED,
                                   message=f"the run is protected: {item.kind} refused ({item.reason})"),)))
     return found
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chariot_apply.chariot.models import Gpu, Resources, Run
+from chariot_apply.diagnostics import codes
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.compare import differences
 from chariot_apply.plan.context import PlanContext, invalid, live_ref, suggestion
@@ -77,12 +78,12 @@ def _runnable(ctx: PlanContext, run: DeclaredRun, addr: str) -> Invalid | tuple[
     resolved = ctx.live.blueprints.get((spec.blueprint.name, spec.blueprint.version))
     if not isinstance(resolved, ResolvedBlueprint):
         return _invalid(addr, run, "spec.blueprint", resolved or "blueprint was not resolved",
-                        "check spec.blueprint.name and the version pattern (SQL ILIKE)")
+                        "check spec.blueprint.name and the version pattern (SQL ILIKE)", code=codes.BLUEPRINT_NOT_FOUND)
     if (spec.promote or spec.checkpoints) and ctx.live.models is None:
         where = "spec.promote" if spec.promote else "spec.checkpoints"
         return _invalid(addr, run, where, "this backend cannot list models, so it cannot tell whether a promotion "
                         "was made or which checkpoints a model came from",
-                        "promotions and checkpoint retention need --backend rest")
+                        "promotions and checkpoint retention need --backend rest", code=codes.BACKEND_CANNOT)
     task_type = spec.task_type or (resolved.task_types[0] if len(resolved.task_types) == 1 else None)
     problem = _task_type_problem(run, addr, resolved, task_type) or _gpu_problem(ctx, run, addr) or \
         _resume_problem(run, addr, resolved)
@@ -92,8 +93,8 @@ def _runnable(ctx: PlanContext, run: DeclaredRun, addr: str) -> Invalid | tuple[
     return resolved, task_type
 
 
-def _invalid(addr: str, run: DeclaredRun, path: str, message: str, hint: str) -> Invalid:
-    found = invalid(addr, run, path, message, hint)
+def _invalid(addr: str, run: DeclaredRun, path: str, message: str, hint: str, *, code: str) -> Invalid:
+    found = invalid(addr, run, path, message, hint, code=code)
     assert isinstance(found, Invalid)
     return found
 
@@ -102,15 +103,17 @@ def _task_type_problem(run: DeclaredRun, addr: str, resolved: ResolvedBlueprint,
                        task_type: str | None) -> Invalid | None:
     if task_type is None and not resolved.described:
         return _invalid(addr, run, "spec.taskType", "taskType is required: this backend cannot read a blueprint's "
-                        "task types", "declare spec.taskType (the SDK has no call for a blueprint's task types)")
+                        "task types", "declare spec.taskType (the SDK has no call for a blueprint's task types)",
+                        code=codes.TASK_TYPE)
     if task_type is None:
         return _invalid(addr, run, "spec.taskType",
                         f"taskType is required: blueprint {resolved.name} {resolved.version} offers "
-                        f"{list(resolved.task_types) or 'no task types'}", "set spec.taskType")
+                        f"{list(resolved.task_types) or 'no task types'}", "set spec.taskType", code=codes.TASK_TYPE)
     if resolved.task_types and task_type not in resolved.task_types:
         return _invalid(addr, run, "spec.taskType",
                         f"taskType {task_type!r} is not one of blueprint {resolved.name} {resolved.version}'s: "
-                        f"{list(resolved.task_types)}", suggestion(task_type, resolved.task_types))
+                        f"{list(resolved.task_types)}", suggestion(task_type, resolved.task_types),
+                        code=codes.TASK_TYPE)
     return None
 
 
@@ -120,7 +123,7 @@ def _gpu_problem(ctx: PlanContext, run: DeclaredRun, addr: str) -> Invalid | Non
     if gpu is not None and offered is not None and gpu.type not in offered:
         return _invalid(addr, run, "spec.resources.gpu.type",
                         f"GPU type {gpu.type!r} is not one Chariot offers: {sorted(offered) or 'none'}",
-                        suggestion(gpu.type, offered))
+                        suggestion(gpu.type, offered), code=codes.GPU_TYPE)
     return None
 
 
@@ -128,7 +131,8 @@ def _resume_problem(run: DeclaredRun, addr: str, resolved: ResolvedBlueprint) ->
     if run.spec.on_failure.resume == "lastCheckpoint" and not _takes_start_model(resolved):
         return _invalid(addr, run, "spec.onFailure.resume",
                         f"blueprint {resolved.name} {resolved.version}'s config has no start_model: a new run "
-                        "cannot resume from a checkpoint", "use resume: none, or a blueprint that takes start_model")
+                        "cannot resume from a checkpoint", "use resume: none, or a blueprint that takes start_model",
+                        code=codes.RESUME_INVALID)
     return None
 
 
@@ -255,6 +259,6 @@ def _validation_problems(ctx: PlanContext, target: _Target) -> list[Item]:
         filled_by = run.variables_at(path)
         if filled_by:  # said where the value came from: the variable, not the manifest line
             message += " (the value of " + ", ".join(f"${{{n}}}" for n in filled_by) + ")"
-        problems.append(Problem(location=str(run.where(path)), path=path, message=message))
+        problems.append(Problem(location=str(run.where(path)), path=path, message=message, code=codes.CONFIG_INVALID))
     return [Invalid(address=target.addr, sensitive=target.sensitive, problems=tuple(problems),
                     reason="the blueprint's config schema refuses this config; fix spec.config")]

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chariot_apply.chariot.models import Checkpoint, Run
+from chariot_apply.diagnostics import codes
 from chariot_apply.manifest.model import DeclaredRun, Promotion
 from chariot_apply.plan.harvest import PENDING_WORDS, Harvest, choose, model_summary, model_target, taken_words
 from chariot_apply.plan.lifecycle import USABLE_ENDS
@@ -103,16 +104,17 @@ def _promote(sweep: str, index: int, promotion: Promotion, points: Sequence[_Poi
     first = points[0]
     if live.models is None:
         return _invalid(first, where, "this backend cannot list models, so it cannot tell whether the sweep's "
-                        "winner was promoted already", "promotions need --backend rest")
+                        "winner was promoted already", "promotions need --backend rest", code=codes.BACKEND_CANNOT)
     found = model_target(target, project_id, live.project_ids, live.models, owner, run_ids, live.pending_models)
     if found.project_id is None:
         return _invalid(first, f"{where}.model.project", f"project {target.project!r} does not exist",
-                        "check the sweep's spec.promote[].model.project")
+                        "check the sweep's spec.promote[].model.project", code=codes.PROJECT_NOT_FOUND)
     if found.made:
         return None
     if found.taken is not None:
         return _invalid(first, where, taken_words(found.taken, "this sweep"),
-                        "bump the sweep's spec.promote[].model.version, or remove the promotion")
+                        "bump the sweep's spec.promote[].model.version, or remove the promotion",
+                        code=codes.PROMOTION_INVALID)
     if found.pending:
         return f"{label}: {PENDING_WORDS}"
     target_project = found.project_id
@@ -164,7 +166,7 @@ def _keep_chosen(items: list[Item], promote: Promote) -> None:
                                                "steps": tuple(s for _, s in pairs)})
 
 
-def _invalid(point: _Point, path: str, message: str, hint: str) -> Invalid:
+def _invalid(point: _Point, path: str, message: str, hint: str, *, code: str) -> Invalid:
     return Invalid(address=point.address, reason=hint, sensitive=point.run.spec.sensitive,
-                   problems=(Problem(location=str(point.run.where(path)), path=path, message=message),))
+                   problems=(Problem(location=str(point.run.where(path)), path=path, message=message, code=code),))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun
 from chariot_apply.plan.context import PlanContext, invalid, suggestion
 from chariot_apply.plan.harvest import Harvest, choose, model_made_from
@@ -52,13 +53,15 @@ def gate(ctx: PlanContext, run: DeclaredRun, addr: str,
     try:
         found = dependencies(run)
     except ReferenceError_ as bad:
-        return [invalid(addr, run, bad.path, str(bad), "see `${run:...}` in docs/lifecycle.md")]
+        return [invalid(addr, run, bad.path, str(bad), "see `${run:...}` in docs/lifecycle.md",
+                        code=codes.REFERENCE_INVALID)]
     if not found:
         return {}, ()
     key = (request.project_id, run.name, run.version)
     if key in ctx.cycles:
         return [invalid(addr, run, found[0].path, "a dependency cycle: " + " -> ".join(ctx.cycles[key]),
-                        "a run cannot wait, even through others, for itself: remove one of the dependencies")]
+                        "a run cannot wait, even through others, for itself: remove one of the dependencies",
+                        code=codes.DEPENDENCY_CYCLE)]
     upstreams = _upstreams(ctx, run, addr, found)
     if isinstance(upstreams, list):
         return upstreams
@@ -81,7 +84,7 @@ def _upstreams(ctx: PlanContext, run: DeclaredRun, addr: str,
             known = [a for a, _ in ctx.declared_at.values()]
             return [invalid(addr, run, dep.path, f"{dep.address!r} is not a declared run",
                             f"{suggestion(dep.address, known)}; an address is project/name@version, or "
-                            "name@version in this run's project")]
+                            "name@version in this run's project", code=codes.DEPENDENCY_UNKNOWN)]
         up_addr, up_run = ctx.declared_at[up_key]
         if up_addr in upstreams:
             continue
@@ -126,7 +129,7 @@ def _resolve(ctx: PlanContext, reference: Reference, upstream: DeclaredRun, stat
     assert live is not None
     if reference.what == "model":
         if not upstream.spec.promote:
-            return Problem(location="", path=reference.path,
+            return Problem(location="", path=reference.path, code=codes.REFERENCE_INVALID,
                            message=f"{reference.text}: {state.words} declares no spec.promote, so it makes no model")
         targets = {(p.model.name, p.model.version) for p in upstream.spec.promote}
         made = [m for m in ctx.live.models or () if (m.name, m.version) in targets
@@ -136,6 +139,6 @@ def _resolve(ctx: PlanContext, reference: Reference, upstream: DeclaredRun, stat
         if reference.what == "best" else CheckpointChoice(select="last")
     checkpoint, missing = choose(ctx.live.harvest.get(live.id or "", Harvest()), choice)
     if checkpoint is None:
-        return Problem(location="", path=reference.path,
+        return Problem(location="", path=reference.path, code=codes.REFERENCE_INVALID,
                        message=f"{reference.text}: {state.words} has no {missing.removeprefix('a ')}")
     return checkpoint.id or ""

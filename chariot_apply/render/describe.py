@@ -28,6 +28,12 @@ from chariot_apply.plan.model import (
 )
 
 
+def code_suffix(code: str) -> str:
+    """`` [CA2002]`` after a problem (``chariot-apply explain CA2002``); nothing for one from a plan saved before
+    codes."""
+    return f" [{code}]" if code else ""
+
+
 def subject(item: Item) -> str:
     """What a change touches, said as what it is: a run, a model made from a run, a run's checkpoints."""
     match item:
@@ -125,7 +131,7 @@ def details(item: Item) -> list[str]:
     if isinstance(item, BlockedReplace):
         lines.append(f"hint: {item.reason}")
     if isinstance(item, Invalid | Violation):
-        lines += [f"{p.location}: {p.path}: {p.message}" for p in item.problems]
+        lines += [f"{p.location}: {p.path}: {p.message}{code_suffix(p.code)}" for p in item.problems]
     if isinstance(item, Violation):
         lines.append(f"rule: {item.rule} ({item.rule_location})")
     if isinstance(item, Blocked):
@@ -157,7 +163,7 @@ def diff_lines(item: Item) -> list[str]:
         return ([f"! rule: {item.rule}"] if item.rule else []) + ([f"! fix: {item.fix}"] if item.fix else [])
     if isinstance(item, Invalid | Violation):
         rule = [f"! rule: {item.rule} ({item.rule_location})"] if isinstance(item, Violation) else []
-        return [f"! {p.location}: {p.path}: {p.message}" for p in item.problems] + rule
+        return [f"! {p.location}: {p.path}: {p.message}{code_suffix(p.code)}" for p in item.problems] + rule
     return [f"  {line}" for line in rule_lines(item)] + promotion_lines(item)
 
 

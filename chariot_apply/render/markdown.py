@@ -79,7 +79,7 @@ def footprint_table(plan: Plan) -> list[str]:
     lines: list[str] = []
     if fp.change or fp.in_use:
         hours = "no bound" if fp.unbounded else f"≤ {fp.gpu_hours:,.4g}"
-        money = f" (≤ {fp.cost:,.2f})" if fp.cost is not None and not fp.unbounded else ""
+        money = fp.money()
         lines += ["| GPUs | change | after the apply |", "|---|---:|---:|"]
         for gpu_type in sorted({*fp.change, *fp.after}):
             lines.append(f"| {gpu_type} | {fp.change.get(gpu_type, 0):+d} | {fp.after.get(gpu_type, 0)} |")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chariot_apply.chariot.models import Metric
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 
 
@@ -17,7 +18,8 @@ def write_png(metrics: Sequence[Metric], path: Path, title: str) -> None:
         matplotlib.use("Agg")  # no display needed
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UserError("--png needs matplotlib", hint="pip install 'chariot-apply[plot]'") from None
+        raise UserError("--png needs matplotlib", hint="pip install 'chariot-apply[plot]'",
+                        code=codes.MISSING_EXTRA) from None
     tags = sorted({m.tag for m in metrics})
     figure, axes = plt.subplots(len(tags) or 1, 1, figsize=(8, 2.6 * max(1, len(tags))), squeeze=False)
     for ax, tag in zip(axes[:, 0], tags, strict=False):

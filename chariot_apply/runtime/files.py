@@ -10,6 +10,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -31,7 +32,7 @@ def write_inside(directory: Path, file_name: str, text: str) -> Path:
     # The folder it lands in, not the file (``write_file`` refuses a link there rather than follow it).
     if Path(file_name).name != file_name or file_name in ("", ".", "..") or \
             path.parent.resolve() != directory.resolve():
-        raise UserError(f"refusing to write {path}: it lies outside {directory}")
+        raise UserError(f"refusing to write {path}: it lies outside {directory}", code=codes.UNSAFE_WRITE)
     write_file(path, text)
     return path
 
@@ -41,7 +42,8 @@ def write_file(path: Path, text: str) -> None:
     a symbolic link there is refused, not followed, so a link cannot send the write elsewhere."""
     if path.is_symlink():
         raise UserError(f"refusing to write {path}: it is a symlink (to {os.readlink(path)})",
-                        hint=f"replace the link with a regular file (rm {path}), then run the command again")
+                        hint=f"replace the link with a regular file (rm {path}), then run the command again",
+                        code=codes.UNSAFE_WRITE)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as out:

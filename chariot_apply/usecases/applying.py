@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
 from chariot_apply.apply.stale import stale_addresses
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.plan.model import Plan
 from chariot_apply.workspace.pending_models import add_pending
@@ -17,6 +18,8 @@ from chariot_apply.workspace.project import Workspace
 class PlanRefused(UserError):
     """A plan no apply carries out, not even in part: an invalid run or a broken team rule makes the whole apply
     fail (as the plan already said), so that nothing half-done is left to explain."""
+
+    code = codes.PLAN_REFUSED
 
 
 def refusal(plan_: Plan) -> PlanRefused | None:
@@ -33,6 +36,7 @@ def refusal(plan_: Plan) -> PlanRefused | None:
 
 
 class StalePlanError(UserError):
+    code = codes.STALE_PLAN
     hint = "run `chariot-apply plan` again and review the new plan"
 
     def __init__(self, stale: list[str]) -> None:
@@ -65,10 +69,12 @@ def check_plan_target(plan_: Plan, workspace: Workspace) -> None:
     """A saved plan is applied to the Chariot, and as the owner, it was made for; nowhere else."""
     if plan_.target is not None and plan_.target.server != workspace.connection.server_name:
         raise UserError(f"this plan was made for {plan_.target.server}, not {workspace.connection.server_name}",
-                        hint="apply it with the same CHARIOT_URL it was planned with, or plan again here")
+                        hint="apply it with the same CHARIOT_URL it was planned with, or plan again here",
+                        code=codes.PLAN_TARGET)
     if plan_.options.owner != workspace.project.owner:
         raise UserError(f"this plan was made for owner {plan_.options.owner!r}, not {workspace.project.owner!r}",
-                        hint="apply it with the same owner (--owner, CHARIOT_APPLY_OWNER, the project file)")
+                        hint="apply it with the same owner (--owner, CHARIOT_APPLY_OWNER, the project file)",
+                        code=codes.PLAN_TARGET)
 
 
 

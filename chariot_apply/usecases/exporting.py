@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from chariot_apply.chariot.models import Run
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.project_file import add_adopted
@@ -45,7 +46,8 @@ async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[st
         if project_id is None:
             known = await client.get_projects()
             raise UserError(f"project {project!r} does not exist",
-                            hint=f"give a project name or id: {did_you_mean(project, [p.name for p in known])}")
+                            hint=f"give a project name or id: {did_you_mean(project, [p.name for p in known])}",
+                            code=codes.PROJECT_NOT_FOUND)
         filters: dict[str, Any] = {"project_ids": [project_id]}
         filters |= {"name_ilikes": list(name_ilikes)} if name_ilikes else {}
         filters |= {"statuses": list(statuses)} if statuses else {}
@@ -59,7 +61,7 @@ async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[st
                 f" that chariot-apply does not manage already ({managed} it does)" if managed else ""),
                 hint="--include-managed exports the managed ones too" if managed else
                 "check --name-ilike (SQL ILIKE: % and _), --status and --id; `chariot-apply status --all` "
-                "lists what there is")
+                "lists what there is", code=codes.NO_MATCH)
         bound = Bounded(32)
         used = sorted({r.blueprint_id for r in runs if r.blueprint_id})
         found = await bound.all(client.get_blueprint(i) for i in used)
@@ -98,7 +100,8 @@ async def find_unowned(workspace: Workspace, address: str) -> Run:
     async with workspace.client() as client:
         runs = await runs_at_address(client, address, ADOPT_HINT)
     if len(runs) != 1:
-        raise UserError(f"expected exactly one run at {address}, found {len(runs)}", hint=ADOPT_HINT)
+        raise UserError(f"expected exactly one run at {address}, found {len(runs)}", hint=ADOPT_HINT,
+                        code=codes.NO_MATCH)
     return runs[0]
 
 
@@ -128,7 +131,7 @@ async def import_runs(workspace: Workspace, project_file: Path, directory: Path,
         raise UserError(f"{directory} is not among the manifests the plans read ({listed})",
                         hint="import into a folder under one of them (e.g. -o runs/imported), or list it under "
                              "`manifests:` in the project file first; a run adopted where no plan looks would be "
-                             "deleted by the next `plan --prune`")
+                             "deleted by the next `plan --prune`", code=codes.USAGE)
     exported = await export(workspace, project, name_ilikes=name_ilikes, statuses=statuses, ids=ids)
     paths = write_exported(exported.documents, directory)
     owner, adopted_before = workspace.project.owner, workspace.project.adopted

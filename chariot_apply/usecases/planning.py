@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.lock import LockedBlueprint, LockFile, read_lock, uncovered, write_lock
@@ -38,7 +39,8 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
         what = "there is no lock file" if lock is None else "the lock file does not cover " + ", ".join(
             f"{name} {pattern or '(latest)'}" for name, pattern in missing)
         raise UserError(f"--locked: {what} ({workspace.lock_path})",
-                        hint="run `chariot-apply lock` (or a plan without --locked) and commit chariot-apply.lock")
+                        hint="run `chariot-apply lock` (or a plan without --locked) and commit chariot-apply.lock",
+                        code=codes.LOCK_FILE)
     async with workspace.client() as client:
         live, made = await live_and_plan(client, declared, options, adopted=workspace.project.adopted,
                                          locked=lock.ids() if lock else None,
@@ -54,7 +56,7 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
     if made.unmatched:
         raise UserError(f"--target/--exclude {', '.join(repr(s) for s in made.unmatched)} matches no run",
                         hint="give an address as project/name@version (globs allowed; without @version: every "
-                             "version), as the plan shows it")
+                             "version), as the plan shows it", code=codes.NO_MATCH)
     return made
 
 
@@ -89,7 +91,7 @@ async def lock(workspace: Workspace, upgrade: Sequence[str] | None = None) -> li
     for name in upgrade or ():
         if name not in named:
             raise UserError(f"no manifest declares blueprint {name!r}, so there is nothing of it to upgrade",
-                            hint=did_you_mean(name, named))
+                            hint=did_you_mean(name, named), code=codes.NO_MATCH)
     redo = {k for k in keys if upgrade is not None and (not upgrade or k[0] in upgrade)}
     # Named blueprints only: `--upgrade a` moves a's pairs and touches nothing else (not even unlocked ones).
     wanted = redo if upgrade else set(uncovered(current, keys)) | redo
@@ -99,7 +101,7 @@ async def lock(workspace: Workspace, upgrade: Sequence[str] | None = None) -> li
     failed = {k: v for k, v in live.blueprints.items() if isinstance(v, str)}
     if failed:
         raise UserError("cannot lock: " + "; ".join(f"{k[0]} {k[1] or '(latest)'}: {v}" for k, v in failed.items()),
-                        hint="check spec.blueprint in the manifests")
+                        hint="check spec.blueprint in the manifests", code=codes.LOCK_FILE)
     before = current.ids()
     entries = [_locked(k, b) for k, b in live.blueprints.items()
                if isinstance(b, ResolvedBlueprint) and before.get(k) != b.id]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from chariot_apply.chariot.models import Event, Metric, Run
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.context import address
@@ -34,7 +35,7 @@ async def report(workspace: Workspace, targets: Sequence[str] = (), excludes: Se
         chosen, addresses, current = _current_runs(declared, live, options, owner, adopted)
         if targets and not chosen:
             raise UserError(f"--target {', '.join(targets)} matches no declared run",
-                            hint="give an address as project/name@version (globs allowed)")
+                            hint="give an address as project/name@version (globs allowed)", code=codes.NO_MATCH)
         ids = sorted(r.id for r in current.values() if r.id)
         metrics = await bound.all(client.get_all_metrics(i) for i in ids)
         events = await bound.all(client.get_events(i, limit=1, sort=["sequence:desc"]) for i in ids)

@@ -16,6 +16,7 @@ from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.errors import RunDoesNotExistError
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.plan.live import (
@@ -73,10 +74,10 @@ async def runs_at_address(client: Backend, address: str, hint: str) -> list[Run]
     project, _, rest = address.partition("/")
     name, _, version = rest.rpartition("@")
     if not (project and name and version):
-        raise UserError(f"{address!r} is not an address of the form project/name@version", hint=hint)
+        raise UserError(f"{address!r} is not an address of the form project/name@version", hint=hint, code=codes.USAGE)
     project_id = ProjectIndex.of(await client.find_projects([project])).ids.get(project)
     if project_id is None:
-        raise UserError(f"project {project!r} does not exist", hint=hint)
+        raise UserError(f"project {project!r} does not exist", hint=hint, code=codes.PROJECT_NOT_FOUND)
     return [r for r in await client.get_runs(project_ids=[project_id], name_ilikes=[escape_ilike(name)],
                                              versions=[version], limit=100) if r.name == name]
 
@@ -91,7 +92,7 @@ async def find_run(client: Backend, address: str, owner: str, adopted: Iterable[
     if len(runs) == 1:
         return runs[0]
     raise UserError(f"no run at {address}" if not runs else f"{len(runs)} runs at {address}, none of them ours",
-                    hint="check the address with `chariot-apply status`")
+                    hint="check the address with `chariot-apply status`", code=codes.NO_MATCH)
 
 
 async def events_of(client: Backend, run_id: str, after: int = 0) -> list[Event]:
@@ -197,7 +198,7 @@ async def metrics(workspace: Workspace, address: str, tags: Sequence[str] = ()) 
         if tag not in reported:
             raise UserError(f"{address} reports no metric tag {tag!r}",
                             hint=did_you_mean(tag, reported) + (f" (its tags: {', '.join(reported[:12])})"
-                                                                if reported else ""))
+                                                                if reported else ""), code=codes.NO_MATCH)
     return found
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from chariot_apply.backends.rest.settings import ChariotSettings, without_credentials
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.plan.model import EMBEDDED_EMULATOR, SDK_CONFIGURED
 
@@ -120,9 +121,9 @@ def embedded_transport(db: Path) -> httpx.AsyncBaseTransport:
         timing = LifecycleTiming().scaled(float(scale)) if scale else LifecycleTiming()
     except (ValueError, ZeroDivisionError):
         raise UserError(f"{TIME_SCALE_VARIABLE}={scale!r} is not a positive number",
-                        hint="for example 10, to run the emulator ten times faster") from None
+                        hint="for example 10, to run the emulator ten times faster", code=codes.SETTINGS) from None
     if timing.step_seconds <= 0:
-        raise UserError(f"{TIME_SCALE_VARIABLE} must be more than zero")
+        raise UserError(f"{TIME_SCALE_VARIABLE} must be more than zero", code=codes.SETTINGS)
     gpus = gpu_inventory(os.environ.get(GPUS_VARIABLE))
     return EmulatorTransport(create_app(EmulatorStore(db, timing=timing, gpus=gpus)))
 
@@ -136,7 +137,8 @@ def gpu_inventory(text: str | None) -> list[GpuSeed] | None:
     try:
         return parse_gpus(text)
     except ValueError as exc:
-        raise UserError(f"GPUs {text!r}: {exc}", hint="give TYPE=COUNT pairs, for example A100=8,T4=4") from None
+        raise UserError(f"GPUs {text!r}: {exc}", hint="give TYPE=COUNT pairs, for example A100=8,T4=4",
+                        code=codes.SETTINGS) from None
 
 
 def connection(url: str | None = None, embedded_db: Path = EMBEDDED_DB, env: Mapping[str, str] | None = None,

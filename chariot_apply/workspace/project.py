@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError, plain_message
 from chariot_apply.manifest.expand import DefaultsRule
 from chariot_apply.manifest.file_names import LOCK_FILE, PROJECT_FILE
@@ -58,7 +59,7 @@ class Workspace:
         """The options of a plan here: the owner, the project file's rules and prices, then ``flags``."""
         strict = bool(flags.pop("strict_config", False)) or self.project.strict_config
         return PlanOptions(owner=self.project.owner, strict_config=strict, policy=self.policy,
-                           prices=dict(self.project.prices), **flags)
+                           prices=self.project.gpu_prices, currency=self.project.currency, **flags)
 
     def client(self) -> AbstractAsyncContextManager[Backend]:
         """The command's one Chariot client (made on first use; ``close`` ends it)."""
@@ -115,7 +116,8 @@ def choose(settings: ProjectFile, env: Mapping[str, str], flags: Mapping[str, st
         chosen = ProjectFile.model_validate(settings.model_dump() | given)
     except PydanticValidationError as exc:
         raise UserError("; ".join(f"{sources.get(str(e['loc'][0]), PROJECT_FILE)}: {plain_message(e)}"
-                                  for e in exc.errors()), hint="correct the flag or the environment variable") from None
+                                  for e in exc.errors()), hint="correct the flag or the environment variable",
+                                  code=codes.PROJECT_FILE_VALUE) from None
     return Chosen(chosen, url, sources)
 
 
@@ -132,7 +134,7 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
     every directory of one project sees the same runs.
     """
     if config is not None and not config.is_file():
-        raise UserError(f"no project file at {config}")
+        raise UserError(f"no project file at {config}", code=codes.NO_PROJECT_FILE)
     env = os.environ if env is None else env
     path = config if config is not None else find_project_file(Path.cwd())
     written = load_project_file(path)
@@ -146,7 +148,7 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
     paths = tuple(files) or tuple(str(path.parent / p) if path else p for p in settings.manifests)
     if need_manifests and not paths:
         raise UserError("no manifests given", hint="pass -f PATH (a file, directory or glob), or list `manifests` "
-                        f"in {PROJECT_FILE}")
+                        f"in {PROJECT_FILE}", code=codes.NO_MANIFESTS)
     root = path.parent if path is not None else Path.cwd()
     if path is None:  # said once, up front: where this command may write
         notices.append(f"chariot-apply: no {PROJECT_FILE} here or above: the lock file ({LOCK_FILE}) and the "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError, plain_message
 
 
@@ -84,6 +85,8 @@ def _ca_bundle(env: Mapping[str, str]) -> dict[str, object]:
 
 class SettingsError(UserError):
     """The ``CHARIOT_*`` settings do not make a usable connection."""
+
+    code = codes.SETTINGS
 
 
 def without_credentials(url: str) -> str:

@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 from chariot_apply.chariot.errors import ChariotError
+from chariot_apply.diagnostics import codes
 
 SDK_MODULE = "chariot.training_v2"
 INSTALL_HINT = ("install your Chariot's own SDK: pip install https://<your chariot>/docs/static/"
@@ -29,6 +30,7 @@ SURFACE: dict[str, tuple[str, ...]] = {
 
 
 class SdkMissingError(ChariotError):
+    code = codes.SDK_MISSING
     hint = INSTALL_HINT
 
 
