@@ -327,7 +327,9 @@ def test_a_saved_stop_of_a_run_that_finished_meanwhile_is_not_a_failure(workdir:
     assert "1 to stop" in result.stdout
     clock.advance(10_000)  # it completes before the saved plan is applied: the plan is stale
     stale = run_cli("apply", "stop.json", "--auto-approve")
-    assert stale.exit_code == 1 and "active when planned, run" in stale.stderr and "finished now" in stale.stderr
+    (run,) = live_runs(server)
+    assert stale.exit_code == 1  # said once, of the one run: it moved (issue 37: "run A ... when planned, run A ... now")
+    assert f"run {(run.id or '')[:8]}… went from active to finished since the plan was made" in stale.stderr
 
 
 def test_duplicate_owned_runs_are_deleted_by_the_next_apply(workdir: Path, server: BackgroundServer,

@@ -62,7 +62,7 @@ def test_a_sweep_promotes_its_winner_once_every_point_has_finished(
     text = run_cli("plan").stdout
     assert "rule: sweep lr: spec.promote best by val/loss (min) of 5 points" in text, text
     assert f"vision/{name}@1: checkpoint at step {step} will be promoted to model classifier@2.0.0 (the best " \
-           "checkpoint of the sweep's 4 point(s) that finished well: val/loss " in text, text
+           "checkpoint of the 4 of its 5 points that finished well: val/loss " in text, text  # one count
     done = run_cli("reconcile", "--format", "json")
     assert done.exit_code == 0, done.output
     (promoted,) = [o for o in json.loads(done.stdout)["done"] if o["kind"] == "promote"]

@@ -33,7 +33,7 @@ async def stale_addresses(client: Backend, plan: Plan, bound: Bounded | None = N
                                                                                seen.version)]):
             continue
         if current.fingerprint() != seen.fingerprint():
-            stale.append(f"{seen.address}: {_describe(seen)} when planned, {_describe(current)} now")
+            stale.append(f"{seen.address}: {_what_changed(seen, current)}")
     return stale
 
 
@@ -42,7 +42,14 @@ def _all_made_by(request: RunRequest, runs: list[Run]) -> bool:
     return wanted is not None and all(wanted.same_run(parse_notes(r.notes)[1]) for r in runs)
 
 
-def _describe(observed: Observed) -> str:
-    if not observed.runs:
-        return "no run"
-    return ", ".join(f"run {r.id[:8]}… {r.phase}" for r in observed.runs)
+def _what_changed(seen: Observed, current: Observed) -> str:
+    """What happened at the address since the plan: each run that went, came or moved, said once (``run 1a2b…
+    (finished) was deleted; run 3c4d… (active) was created``)."""
+    before, after = {r.id: r for r in seen.runs}, {r.id: r for r in current.runs}
+    said = [f"run {i[:8]}… ({before[i].phase}) was deleted" for i in before if i not in after]
+    said += [f"run {i[:8]}… ({after[i].phase}) was created" for i in after if i not in before]
+    said += [f"run {i[:8]}… went from {before[i].phase} to {after[i].phase}" for i in before
+             if i in after and before[i].phase != after[i].phase]
+    said += [f"run {i[:8]}… is now owned by {after[i].owner or 'no one'}" for i in before
+             if i in after and before[i].owner != after[i].owner]
+    return "; ".join(said) + " since the plan was made"

@@ -117,7 +117,7 @@ class Globals:
 
     @property
     def color(self) -> bool:
-        return not self.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+        return not self.no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()  # no-color.org: non-empty
 
     def project_file(self) -> Path:
         """The project file a command edits (``adopt``, ``import``): --config, else the nearest upwards."""

@@ -20,12 +20,13 @@ def doctor(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
 
     Credentials, the project, look-ups, listings, events, metrics, checkpoints, GPUs, validation."""
     ws = open_workspace(ctx, files, quiet=fmt == "json", need_manifests=False)
+    broken: UserError | None = None
     try:
         declared = ws.manifests() if ws.paths else []
-    except UserError:
-        declared = []  # doctor is about the server: broken manifests are `validate`'s to explain
+    except UserError as exc:  # the server is still checked; the manifests' own check fails
+        declared, broken = [], exc
     blueprint = next(((r.spec.blueprint.name, r.spec.blueprint.version) for r in declared), None)
     project = declared[0].project if declared else ws.project.project
-    report = run(diagnose(ws, project, blueprint))
+    report = run(diagnose(ws, project, blueprint, manifests_broken=broken))
     click.echo(render_doctor_json(report) if fmt == "json" else render_doctor_text(report), nl=False)
     ctx.exit(EXIT_OK if report.ok else EXIT_ERROR)

@@ -75,6 +75,14 @@ SAFE_INSTEAD = {
 }
 
 
+#: What other tools call the output format (kubectl -o json, terraform -json is not a flag here).
+OUTPUT_HABITS = frozenset({"-o", "--output", "--json", "--out-format"})
+
+
+def _takes(command: click.Command, flag: str) -> bool:
+    return any(flag in getattr(p, "opts", ()) for p in command.params)
+
+
 def safer_suggestion(exc: click.NoSuchOption) -> click.NoSuchOption:
     """``exc`` with no destructive flag among its suggestions, and the safe command for a well-known flag."""
     instead = {k.replace("-", ""): v for k, v in SAFE_INSTEAD.items()}.get(exc.option_name.replace("-", "").replace(
@@ -82,6 +90,9 @@ def safer_suggestion(exc: click.NoSuchOption) -> click.NoSuchOption:
     if instead is not None:
         return click.NoSuchOption(exc.option_name, message=f"No such option: {exc.option_name}. {instead}.",
                                   ctx=exc.ctx)
+    if exc.option_name in OUTPUT_HABITS and exc.ctx is not None and _takes(exc.ctx.command, "--format"):
+        return click.NoSuchOption(exc.option_name, message=f"No such option: {exc.option_name}. Did you mean "
+                                  "--format? (kubectl's and terraform's -o is --format here)", ctx=exc.ctx)
     # A destructive flag is offered only for what is plainly a typo of it (--prun), never for another word.
     safe = [p for p in exc.possibilities or () if p not in DESTRUCTIVE_FLAGS
             or difflib.SequenceMatcher(None, exc.option_name, p).ratio() >= 0.85]

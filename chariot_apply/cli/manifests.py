@@ -54,13 +54,22 @@ def validate(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...],
             ctx.exit(EXIT_ERROR)
         for warning in result.warnings:
             click.echo(f"Warning: {warning}", err=True)
+        if result.warnings:
+            click.echo(f"{len(declared)} manifest(s) valid, with {len(result.warnings)} warning(s) above.")
+            return
     click.echo(f"{len(declared)} manifest(s) valid.")
 
 
 def _validate_json(ctx: click.Context, paths: tuple[str, ...], online: bool, skip_foreign: bool) -> int:
     """``validate --format json``: the diagnostics document on standard output, whatever went wrong."""
     from chariot_apply.manifest.errors import ManifestError
-    from chariot_apply.render.diagnostics import Diagnostic, diagnostics_json, from_manifest_problems, from_plan
+    from chariot_apply.render.diagnostics import (
+        Diagnostic,
+        diagnostics_json,
+        from_manifest_problems,
+        from_plan,
+        warnings_of,
+    )
 
     checked: int | None = None  # how many manifests were read, once they all were
     found: list[Diagnostic] = []
@@ -71,14 +80,15 @@ def _validate_json(ctx: click.Context, paths: tuple[str, ...], online: bool, ski
         if online:
             from chariot_apply.usecases import planning
 
-            found = from_plan(run(planning.validate_online(ws, declared)))
+            validated = run(planning.validate_online(ws, declared))
+            found = from_plan(validated) + warnings_of(validated)
     except ManifestError as exc:
         found = from_manifest_problems(exc.problems)
     except UserError as exc:  # not in a manifest: still one diagnostic, of the whole command
         found = [Diagnostic(file="", line=0, column=0, code=exc.code, title="", message=exc.message, path="",
                             fix=exc.hint)]
     click.echo(diagnostics_json(found, source_lines(), checked=checked), nl=False)
-    return EXIT_ERROR if found else 0
+    return EXIT_ERROR if any(d.severity == "error" for d in found) else 0
 
 
 @command()

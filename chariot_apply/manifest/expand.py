@@ -255,6 +255,11 @@ def expand_sweep(doc: Document, sweep: TrainingRunSweep) -> tuple[list[Document]
                                     "remove values from the grid, or raise spec.maxRuns if you mean it",
                                     code=codes.SWEEP_INVALID)]
     points = _points(doc, matrix)
+    if not points:  # an empty matrix, or exclusions that remove every point: a sweep of nothing is a mistake
+        why = "its exclusions remove every point" if matrix.grid or matrix.include else "its matrix is empty"
+        return [], [ManifestProblem(matrix_at, "spec.matrix", f"the sweep makes no run: {why}",
+                                    "give the matrix a parameter and its values (matrix: {learning_rate: [0.01, "
+                                    "0.1]}), or remove the sweep", code=codes.SWEEP_INVALID)]
     if len(points) > sweep.spec.max_runs:
         return [], [ManifestProblem(matrix_at, "spec.matrix",
                                     f"the sweep has {len(points)} points, more than maxRuns ({sweep.spec.max_runs})",

@@ -16,7 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply.chariot.quantity import QuantityError, parse_quantity
 from chariot_apply.diagnostics import codes
-from chariot_apply.diagnostics.errors import os_words, plain_message
+from chariot_apply.diagnostics.errors import plain_message
 from chariot_apply.diagnostics.suggest import closest, did_you_mean
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
 from chariot_apply.manifest.expand import (
@@ -28,7 +28,14 @@ from chariot_apply.manifest.expand import (
     substitute,
 )
 from chariot_apply.manifest.model import DeclaredRun, RunDefaults, RunSpec, TrainingRun, TrainingRunSweep
-from chariot_apply.manifest.yaml_source import Document, Path_, format_path, parse_documents
+from chariot_apply.manifest.yaml_source import (
+    Document,
+    Path_,
+    format_path,
+    parse_documents,
+    read_yaml_file,
+    read_yaml_text,
+)
 
 YAML_SUFFIXES = (".yaml", ".yml")
 STDIN, STDIN_NAME = "-", "<stdin>"
@@ -105,25 +112,11 @@ class Loaded:
     foreign: list[str] = field(default_factory=list)
 
 
-def text_before(file: Path, offset: int) -> bytes:
-    """The first ``offset`` bytes of ``file``: to say on which line an undecodable byte is."""
-    with file.open("rb") as raw:
-        return raw.read(offset)
-
-
 def read_manifest_text(file: Path) -> tuple[str | None, ManifestProblem | None]:
     """The text of one manifest file (``-``: standard input), or why it cannot be read, located."""
-    name = STDIN_NAME if str(file) == STDIN else str(file)
-    try:
-        return (sys.stdin.read() if str(file) == STDIN else file.read_text("utf-8")), None
-    except UnicodeDecodeError as exc:
-        line = 0 if str(file) == STDIN else text_before(file, exc.start).count(b"\n") + 1
-        return None, ManifestProblem(Location(name, line), "", f"cannot read: byte {exc.object[exc.start]:#04x} at "
-                                     f"offset {exc.start} is not UTF-8 (a binary file, or another encoding?)",
-                                     "save the file as UTF-8 text, or leave it out of the manifests",
-                                     code=codes.FILE_UNREADABLE)
-    except OSError as exc:
-        return None, ManifestProblem(Location(name), "", f"cannot read: {os_words(exc)}", code=codes.FILE_UNREADABLE)
+    if str(file) == STDIN:
+        return read_yaml_text(sys.stdin.buffer.read(), STDIN_NAME)
+    return read_yaml_file(file)
 
 
 def _not_ours(docs: Sequence[Document]) -> list[ManifestProblem]:

@@ -22,7 +22,7 @@ from chariot_apply.manifest.expand import DefaultsRule, defaults_rule
 from chariot_apply.manifest.file_names import PROJECT_FILE
 from chariot_apply.manifest.model import DefaultsSpec
 from chariot_apply.manifest.policy import Policy, PolicyRules
-from chariot_apply.manifest.yaml_source import format_path, parse_documents
+from chariot_apply.manifest.yaml_source import format_path, parse_documents, read_yaml_file
 from chariot_apply.runtime.files import write_file
 
 OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -133,7 +133,10 @@ def load_project_file(path: Path | None) -> ProjectFile:
     document = None
     what = f"the project file ({_shown(path)})" if path is not None else "the project settings"
     if path is not None:
-        docs, problems = parse_documents(path.read_text("utf-8"), _shown(path))
+        text, unreadable = read_yaml_file(path, _shown(path))
+        if text is None:
+            raise ManifestError([unreadable] if unreadable else [], what)
+        docs, problems = parse_documents(text, _shown(path))
         if problems:
             raise ManifestError(problems, what)
         if docs:

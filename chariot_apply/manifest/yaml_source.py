@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics.errors import os_words
 from chariot_apply.manifest.errors import Location, ManifestProblem
 
 Path_ = tuple[str | int, ...]
@@ -86,6 +88,27 @@ class _TooLarge(Exception):
     def __init__(self, node: Node, message: str) -> None:
         super().__init__(message)
         self.node, self.message = node, message
+
+
+def read_yaml_file(file: Path, name: str | None = None) -> tuple[str | None, ManifestProblem | None]:
+    """The text of a YAML file, or why it cannot be read (no permission, not UTF-8: a binary file), located (at
+    ``name``, the file as the user knows it)."""
+    try:
+        return read_yaml_text(file.read_bytes(), name or str(file))
+    except OSError as exc:
+        return None, ManifestProblem(Location(name or str(file)), "", f"cannot read: {os_words(exc)}",
+                                     code=codes.FILE_UNREADABLE)
+
+
+def read_yaml_text(data: bytes, name: str) -> tuple[str | None, ManifestProblem | None]:
+    """``data`` as UTF-8 text, or the line and offset of the first byte that is not."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        return None, ManifestProblem(Location(name, line), "", f"cannot read: byte {data[exc.start]:#04x} at offset "
+                                     f"{exc.start} is not UTF-8 (a binary file, or another encoding?)",
+                                     "save the file as UTF-8 text", code=codes.FILE_UNREADABLE)
 
 
 def parse_documents(text: str, file: str) -> tuple[list[Document], list[ManifestProblem]]:

@@ -473,8 +473,11 @@ class Plan(Frozen):
     def summary(self) -> str:
         """The counts line, as Terraform prints it (declared changes), then the lifecycle's."""
         c = self.counts(lifecycle=False)
+        # A run declared stopped or absent that never existed is not "unchanged": there is nothing to change.
+        nothing = sum(1 for i in self.items if isinstance(i, NoOp) and i.live is None)
         line = (f"Plan: {c['create']} to create, {c['replace']} to replace, {c['stop']} to stop, "
-                f"{c['delete']} to delete; {c['no-op']} unchanged.")
+                f"{c['delete']} to delete; {c['no-op'] - nothing} unchanged"
+                + (f", {nothing} declared stopped or absent with no such run." if nothing else "."))
         attention = [f"{c[k]} {k.replace('-', ' ')}{'s' if c[k] != 1 and k != 'invalid' else ''}"
                      for k in ATTENTION_KINDS if c[k] and k not in ("prune-candidate", "failed", "blocked")]
         if attention:

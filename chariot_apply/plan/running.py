@@ -85,10 +85,12 @@ def _runnable(ctx: PlanContext, run: DeclaredRun, addr: str) -> Invalid | tuple[
                         "was made or which checkpoints a model came from",
                         "promotions and checkpoint retention need --backend rest", code=codes.BACKEND_CANNOT)
     task_type = spec.task_type or (resolved.task_types[0] if len(resolved.task_types) == 1 else None)
-    problem = _task_type_problem(run, addr, resolved, task_type) or _gpu_problem(ctx, run, addr) or \
-        _resume_problem(run, addr, resolved)
-    if problem is not None:
-        return problem
+    found = [p for p in (_task_type_problem(run, addr, resolved, task_type), _gpu_problem(ctx, run, addr),
+                         _resume_problem(run, addr, resolved)) if p is not None]
+    if found:  # every one of them at once: fixing one never reveals the next
+        return found[0] if len(found) == 1 else found[0].model_copy(update={
+            "problems": tuple(p for f in found for p in f.problems),
+            "reason": "; ".join(dict.fromkeys(f.reason for f in found if f.reason))})
     assert task_type is not None  # said by _task_type_problem otherwise
     return resolved, task_type
 

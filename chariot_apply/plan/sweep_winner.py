@@ -135,8 +135,8 @@ def _promote(sweep: str, index: int, promotion: Promotion, points: Sequence[_Poi
                    sensitive=best.point.run.spec.sensitive,
                    rule=f"sweep {sweep}: spec.promote best by {metric} ({promotion.checkpoint.mode}) of "
                         f"{len(points)} points",
-                   reason=f"the best checkpoint of the sweep's {len(pool)} point(s) that finished well: {metric} "
-                          f"{best.value:g} at step {best.checkpoint.global_step or 0:,}")
+                   reason=f"the best checkpoint of the {len(pool)} of its {len(points)} points that finished well: "
+                          f"{metric} {best.value:g} at step {best.checkpoint.global_step or 0:,}")
 
 
 def _best(pool: Sequence[_Point], promotion: Promotion, harvest: Mapping[str, Harvest]) -> _Candidate | None:

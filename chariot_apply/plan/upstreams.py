@@ -81,7 +81,7 @@ def _upstreams(ctx: PlanContext, run: DeclaredRun, addr: str,
     for dep in found:
         up_key = upstream_key(dep.address, run, ctx.live)
         if up_key is None or up_key not in ctx.declared_at:
-            known = [a for a, _ in ctx.declared_at.values()]
+            known = [a for a, _ in ctx.declared_at.values() if a != addr]  # a run never waits for itself
             return [invalid(addr, run, dep.path, f"{dep.address!r} is not a declared run",
                             f"{suggestion(dep.address, known)}; an address is project/name@version, or "
                             "name@version in this run's project", code=codes.DEPENDENCY_UNKNOWN)]

@@ -61,6 +61,25 @@ def from_plan(plan: Plan) -> list[Diagnostic]:
     return found
 
 
+#: A plan's located warning: ``runs/a.yaml:12:5: spec.config.learing_rate: unknown config key ...; why``.
+_LOCATED_WARNING = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<path>spec\.config\.\S+): "
+                              r"(?P<message>unknown config key [^;]+); (?P<why>.+)$")
+
+
+def warnings_of(plan: Plan) -> list[Diagnostic]:
+    """The plan's located warnings (a config key the blueprint does not know) as diagnostics of severity
+    ``warning``."""
+    found = []
+    for warning in plan.warnings:
+        match = _LOCATED_WARNING.match(warning)
+        if match:
+            found.append(Diagnostic(file=match["file"], line=int(match["line"]), column=int(match["column"]),
+                                    code=codes.CONFIG_UNKNOWN_KEY, title=_title(codes.CONFIG_UNKNOWN_KEY),
+                                    message=match["message"], path=match["path"], fix=match["why"],
+                                    severity="warning"))
+    return found
+
+
 def _token_width(text: str, start: int) -> int:
     """How many characters the key or value starting at ``start`` spans: a quoted string to its quote, else to
     ``: `` (a key), `` #`` (a comment) or the end of the line."""
@@ -127,11 +146,12 @@ def render_terminal(diagnostics: Sequence[Diagnostic], source: Callable[[str], S
     """Each diagnostic as its one-line summary (file:line:column: path: message (fix) [code]) and its frame."""
     out: list[str] = []
     for d in diagnostics:
-        where = f"{d.file}:{d.line}:{d.column}" if d.line else d.file
+        where = f"{d.file}:{d.line}:{d.column}" if d.column else f"{d.file}:{d.line}" if d.line else d.file
         out.append(f"{where}: " + (f"{d.path}: " if d.path else "") + d.message
                    + (f" ({d.fix})" if d.fix else "") + f" [{d.code}]")
-        at = located(d, source)
-        out += [f"  {row}" for row in frame(source(d.file) or () if d.line else (), at)]
+        if d.code != codes.FILE_UNREADABLE:  # its line is not text
+            at = located(d, source)
+            out += [f"  {row}" for row in frame(source(d.file) or () if d.line else (), at)]
     return out
 
 
@@ -139,5 +159,6 @@ def diagnostics_json(diagnostics: Sequence[Diagnostic], source: Callable[[str], 
                      checked: int | None) -> str:
     """The machine-readable form (``schemas/diagnostics.schema.json``): what ``validate --format json`` prints."""
     shown = [{k: v for k, v in asdict(located(d, source)).items() if k != "secret"} for d in diagnostics]
-    return json.dumps({"version": DIAGNOSTICS_VERSION, "valid": not diagnostics, "manifests": checked,
+    valid = not any(d.severity == "error" for d in diagnostics)
+    return json.dumps({"version": DIAGNOSTICS_VERSION, "valid": valid, "manifests": checked,
                        "diagnostics": shown}, indent=2) + "\n"

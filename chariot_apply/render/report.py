@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
+
+import yaml
 
 from chariot_apply.render.status import age
 from chariot_apply.reports.results import Curve, Report, RunResult, SweepResult
@@ -52,7 +55,7 @@ def mermaid(c: Curve, title: str) -> str:
     return "\n".join(lines)
 
 
-def _status_counts(report: Report) -> str:
+def status_counts(report: Report) -> str:
     everything = [*report.runs, *(p for s in report.sweeps for p in s.points)]
     counts: dict[str, int] = {}
     for r in everything:
@@ -60,25 +63,42 @@ def _status_counts(report: Report) -> str:
     return f"{len(everything)} run(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
 
-def _params(point: RunResult) -> str:
-    return ", ".join(f"{k}={v}" for k, v in point.params.items()) or "-"
+def params_text(point: RunResult) -> str:
+    """A point's parameters as YAML writes them (``optimizer={name: adam}``, ``amp=true``), not Python's reprs."""
+    return ", ".join(f"{k}={yaml_scalar(v)}" for k, v in point.params.items()) or "-"
+
+
+def yaml_scalar(value: Any) -> str:
+    if isinstance(value, str) and value and not any(c in value for c in ":{}[],#&*!|>'\"%@`") \
+            and value.strip() == value and yaml.safe_load(value) == value:
+        return value
+    return str(yaml.safe_dump(value, default_flow_style=True, width=10**6)).removesuffix("\n...\n").strip()
+
+
+def ranking_words(sweep: SweepResult) -> str:
+    """``val/loss (min: the best value of each run; last: at its last step)``: which value ranks, said."""
+    if not sweep.metric:
+        return "no metric"
+    return f"{sweep.metric} ({sweep.mode}: each run's best value ranks it; last: its value at its last step)"
 
 
 def _leaderboard(sweep: SweepResult, rows: int | None = None) -> list[str]:
-    metric = f"{sweep.metric} ({sweep.mode})" if sweep.metric else "no metric"
     finished = round(sweep.done * len(sweep.points))
-    lines = [f"#### Sweep `{sweep.name}`: {finished} of {len(sweep.points)} finished, ranked by {metric}", "",
-             f"| # | run | parameters | {sweep.metric or 'score'} | status | duration |",
-             "|---:|---|---|---:|---|---:|"]
+    name = sweep.metric or "score"
+    lines = [f"#### Sweep `{sweep.name}`: {finished} of {len(sweep.points)} finished, ranked by "
+             f"{ranking_words(sweep)}", "",
+             f"| # | run | parameters | {name} best | {name} last | status | duration |",
+             "|---:|---|---|---:|---:|---|---:|"]
     shown = sweep.points if rows is None else sweep.points[:rows]
     for rank, point in enumerate(shown, 1):
-        lines.append(f"| {rank} | `{point.address}` | {_params(point)} | {number(point.score)} | {point.status} | "
-                     f"{age(point.duration_seconds)} |")
+        lines.append(f"| {rank} | `{point.address}` | {params_text(point)} | {number(point.score)} | "
+                     f"{number(point.last)} | {point.status} | {age(point.duration_seconds)} |")
     if rows is not None and len(sweep.points) > rows:
-        lines.append(f"| | _{len(sweep.points) - rows} more point(s) cut to fit_ | | | | |")
+        lines.append(f"| | _{len(sweep.points) - rows} more point(s) cut to fit_ | | | | | |")
     if sweep.best:
         best = sweep.points[0]
-        lines += ["", f"**Best**: `{sweep.best}` ({_params(best)}): {sweep.metric} {number(best.score)}"]
+        lines += ["", f"**Best**: `{sweep.best}` ({params_text(best)}): {sweep.metric} {number(best.score)} at its "
+                      f"best, {number(best.last)} at its last step"]
     return [*lines, ""]
 
 
@@ -92,7 +112,7 @@ def _curves_markdown(title: str, curves: Sequence[Curve], budget: int) -> list[s
 def render_report_markdown(report: Report, *, title: str = "chariot-apply results", limit: int | None = None,
                            full_report_at: str = "the job's step summary") -> str:
     """Summary, leaderboards, promotions and failures first; then the curves; cut to ``limit`` characters."""
-    head = [f"### {title}", "", f"**{_status_counts(report)}**", ""]
+    head = [f"### {title}", "", f"**{status_counts(report)}**", ""]
     if report.promotions:
         head += ["Promoted: " + ", ".join(f"**{p.model}** ← checkpoint step {p.step if p.step is not None else '?'} "
                                           f"of `{p.address}`" for p in report.promotions), ""]
@@ -130,12 +150,12 @@ def render_report_markdown(report: Report, *, title: str = "chariot-apply result
 
 
 def render_report_text(report: Report) -> str:
-    lines = [_status_counts(report), ""]
+    lines = [status_counts(report), ""]
     for sweep in report.sweeps:
-        lines.append(f"sweep {sweep.name}: ranked by {sweep.metric or '(no metric)'} ({sweep.mode})")
+        lines.append(f"sweep {sweep.name}: ranked by {ranking_words(sweep)}")
         for rank, point in enumerate(sweep.points, 1):
-            lines.append(f"  {rank:>3}. {point.address}  {_params(point)}  {number(point.score)}  {point.status}  "
-                         f"{age(point.duration_seconds)}")
+            lines.append(f"  {rank:>3}. {point.address}  {params_text(point)}  best {number(point.score)}  "
+                         f"last {number(point.last)}  {point.status}  {age(point.duration_seconds)}")
         lines += [f"    {curve_line(c)}" for c in sweep.curves] + [""]
     for run in report.runs:
         lines.append(f"{run.address}  {run.status}  {age(run.duration_seconds)}")

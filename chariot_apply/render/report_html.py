@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import math
 
-from chariot_apply.render.report import number
+from chariot_apply.render.report import number, params_text, ranking_words, status_counts
 from chariot_apply.render.status import age
 from chariot_apply.reports.results import Curve, Report
 
@@ -46,18 +46,18 @@ def render_report_html(report: Report, title: str = "chariot-apply results") -> 
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{STYLE}</style>"
              f"</head><body><h1>{e(title)}</h1><p>Owner {e(report.owner)} · "
-             f"{e(report.generated_at.strftime('%Y-%m-%d %H:%M UTC'))}</p>"]
+             f"{e(report.generated_at.strftime('%Y-%m-%d %H:%M UTC'))}</p><p><b>{e(status_counts(report))}</b></p>"]
     for p in report.promotions:
         parts.append(f"<p>Promoted <b>{e(p.model)}</b> ← checkpoint step {p.step if p.step is not None else '?'} of "
                      f"<code>{e(p.address)}</code></p>")
     for sweep in report.sweeps:
-        parts.append(f"<h2>Sweep {e(sweep.name)}</h2><p>ranked by {e(sweep.metric or 'no metric')} "
-                     f"({sweep.mode})</p><table><tr><th>#</th><th>run</th><th>parameters</th>"
-                     f"<th>{e(sweep.metric or 'score')}</th><th>status</th><th>duration</th></tr>")
+        name = e(sweep.metric or "score")
+        parts.append(f"<h2>Sweep {e(sweep.name)}</h2><p>ranked by {e(ranking_words(sweep))}</p><table><tr>"
+                     f"<th>#</th><th>run</th><th>parameters</th><th>{name} best</th><th>{name} last</th>"
+                     "<th>status</th><th>duration</th></tr>")
         for rank, point in enumerate(sweep.points, 1):
-            params = ", ".join(f"{k}={v}" for k, v in point.params.items()) or "-"
-            parts.append(f"<tr><td>{rank}</td><td><code>{e(point.address)}</code></td><td>{e(params)}</td>"
-                         f"<td>{number(point.score)}</td><td>{e(point.status)}</td>"
+            parts.append(f"<tr><td>{rank}</td><td><code>{e(point.address)}</code></td><td>{e(params_text(point))}"
+                         f"</td><td>{number(point.score)}</td><td>{number(point.last)}</td><td>{e(point.status)}</td>"
                          f"<td>{age(point.duration_seconds)}</td></tr>")
         parts.append("</table>")
         if sweep.curves:

@@ -50,7 +50,8 @@ class RunResult(_Frozen):
     duration_seconds: float | None
     progress: float | None  # 0..1 of the first progress entry
     params: dict[str, Any]  # for a sweep's point: what sets it apart from the others
-    score: float | None = None  # its best value of the sweep's metric
+    score: float | None = None  # its best value of the sweep's metric: what the leaderboard ranks by
+    last: float | None = None  # its value of that metric at its last logged step (what `status` shows)
     failed_reason: str | None = None
     pull_request: int | None = None  # the pull request whose merge created it (its marker)
 
@@ -251,12 +252,15 @@ def _run_result(read: _Read, index: int, run: DeclaredRun, points: Sequence[Decl
     run_id = found.id if found else None
     status = (found.status or "unknown") if found else "not created"
     series = read.metrics.get(run_id or "", ())
-    score = _best((None if m.value is None else float(m.value) for m in series if metric and m.tag == metric[0]),
-                  metric[1]) if metric else None
+    values = sorted(((m.global_step, None if m.value is None else float(m.value)) for m in series
+                     if metric and m.tag == metric[0]), key=lambda sv: sv[0])
+    score = _best((v for _, v in values), metric[1]) if metric else None
+    last = next((v for _, v in reversed(values) if v is not None and math.isfinite(v)), None)
     marker = parse_notes(found.notes)[1] if found is not None else None
     failed = status in ("job_failed", "job_create_failed")
     return RunResult(address=address, run_id=run_id, status=status, duration_seconds=_duration(found, read.now),
                      progress=_progress(found), params=_params(run, points) if len(points) > 1 else {}, score=score,
+                     last=last,
                      failed_reason=_reason(read.events.get(run_id or "")) if failed else None,
                      pull_request=marker.pull_request if marker is not None else None)
 

@@ -19,6 +19,7 @@ from chariot_apply.chariot.errors import (
 )
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import ACTIVE_STATUSES
+from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.reports.diagnosis import Check, Report
 from chariot_apply.workspace.project import Workspace
 
@@ -55,10 +56,15 @@ def api_line(constant: str) -> int | None:
     return None
 
 
-async def diagnose(workspace: Workspace, project: str, blueprint: tuple[str, str | None] | None) -> Report:
-    """Every check, in order; a check whose premise failed (no server, no project) is skipped, not failed again."""
+async def diagnose(workspace: Workspace, project: str, blueprint: tuple[str, str | None] | None, *,
+                   manifests_broken: UserError | None = None) -> Report:
+    """Every check, in order; a check whose premise failed (no server, no project) is skipped, not failed again.
+    ``manifests_broken``: why the manifests could not be read (a failed check of its own: never "all passed")."""
     backend = workspace.connection.backend
     report = Report(workspace.connection.server_name, backend)
+    if manifests_broken is not None:
+        report.checks.append(Check("manifests", "failed", f"{manifests_broken.message} [{manifests_broken.code}]",
+                                   hint="`chariot-apply validate` shows each problem at its line"))
     if backend == "sdk":
         report.checks.append(_documented_names())
     async with workspace.client() as client:
