@@ -328,7 +328,7 @@ def test_a_saved_stop_of_a_run_that_finished_meanwhile_is_not_a_failure(workdir:
     clock.advance(10_000)  # it completes before the saved plan is applied: the plan is stale
     stale = run_cli("apply", "stop.json", "--auto-approve")
     (run,) = live_runs(server)
-    assert stale.exit_code == 1  # said once, of the one run: it moved (issue 37: "run A ... when planned, run A ... now")
+    assert stale.exit_code == 1  # said once, of the one run that moved (issue 37: "run A ... when planned, run A now")
     assert f"run {(run.id or '')[:8]}… went from active to finished since the plan was made" in stale.stderr
 
 

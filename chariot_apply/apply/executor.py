@@ -26,6 +26,7 @@ from chariot_apply.chariot.errors import (
 )
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import Model, Run
+from chariot_apply.diagnostics import hints
 from chariot_apply.plan.fetch import runs_named
 from chariot_apply.plan.live import RunKey, oldest_first, runs_by_address
 from chariot_apply.plan.model import (
@@ -317,7 +318,7 @@ class Executor:
                     raise WriteOutcomeUnknownError(
                         f"outcome unknown: the create was sent, its answer was lost ({exc.message}), and after "
                         f"{self.settle_delay:g} s it is not there yet; not sent again, since it may still commit",
-                        hint="run `chariot-apply plan` in a minute: it finds the model if it was made, and "
+                        hint=f"run {hints.PLAN.cited()} in a minute: it finds the model if it was made, and "
                              "promotes it again if it was not") from None
                 if attempt + 1 == self.create_attempts:
                     raise
@@ -376,7 +377,7 @@ def _already_there(change: Create | Replace, runs: Sequence[Run]) -> Outcome | N
     if runs:
         return Outcome(change.address, change.kind, False, f"run {runs[0].id} was created here by someone else "
                        "since the plan was made; nothing was created", runs[0].id,
-                       hint="run `chariot-apply plan` again and review it")
+                       hint=f"run {hints.PLAN.cited()} again and review it")
     return None
 
 

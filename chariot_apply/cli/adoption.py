@@ -8,6 +8,7 @@ import click
 import yaml
 
 from chariot_apply.cli.common import command, complete_address, global_settings, open_workspace, run, with_options
+from chariot_apply.diagnostics import hints
 from chariot_apply.usecases import exporting
 
 selection = [
@@ -70,7 +71,7 @@ def import_(ctx: click.Context, from_project: str, name_ilike: tuple[str, ...], 
     _say_what_was_left_out(imported.exported)
     click.echo(f"Imported {len(imported.exported.documents)} run(s) into "
                f"{', '.join(map(str, imported.paths)) or 'nothing'}; adopted {len(imported.adopted)} (recorded in "
-               f"{project_file}). Commit both; `chariot-apply plan` shows no changes.")
+               f"{project_file}). Commit both; {hints.PLAN.cited()} shows no changes.")
 
 
 def _say_what_was_left_out(exported: exporting.Exported) -> None:

@@ -28,7 +28,7 @@ from chariot_apply.cli.common import (
 from chariot_apply.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from chariot_apply.cli.plan import plan_options
 from chariot_apply.cli.reporter import TerminalReporter
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.plan import document as planfile
 from chariot_apply.plan.model import Plan
@@ -102,7 +102,7 @@ def apply(ctx: click.Context, plan_file: Path | None, files: tuple[str, ...], pr
         unknown = len(result_plan.changes) - len(reporter.outcomes)
         click.secho(f"Interrupted: {unknown} change(s) were not finished; some may have reached Chariot.",
                     err=True, fg="red")
-        click.echo("Hint: run `chariot-apply apply` again: it looks before it creates, and converges.", err=True)
+        click.echo(f"Hint: run {hints.APPLY.cited()} again: it looks before it creates, and converges.", err=True)
         ctx.exit(EXIT_ERROR if isinstance(stopped, DeadlineExceeded) else EXIT_INTERRUPTED)
     reporter.done()
     _report(result)
@@ -146,7 +146,7 @@ def _wait(ws: Workspace, applied: Plan, result: ApplyResult, until: str, timeout
     for failed in waited.failed:
         click.secho(f"Error: {failed.name}@{failed.version} [{failed.id}] {failed.status}", err=True, fg="red")
     if waited.failed:
-        click.echo("Hint: `chariot-apply events ADDRESS` shows what happened", err=True)
+        click.echo(f"Hint: {hints.EVENTS.cited()} shows what happened", err=True)
         return EXIT_ERROR
     if waited.timed_out:
         click.secho(f"Error: not every run was {until} after {timeout:g}s", err=True, fg="red")

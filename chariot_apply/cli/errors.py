@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError, os_words
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
@@ -28,7 +28,7 @@ def show_error(exc: UserError) -> None:
     if exc.hint:
         click.echo(f"Hint: {exc.hint}", err=True)
     if exc.code:
-        click.echo(f"Explain: chariot-apply explain {exc.code}", err=True)
+        click.echo(f"Explain: {hints.EXPLAIN.words(code=exc.code)}", err=True)
 
 
 def _where(exc: UserError) -> list[str]:
@@ -69,9 +69,9 @@ def show_bug(exc: BaseException) -> None:
 DESTRUCTIVE_FLAGS = frozenset({"--prune", "--allow-replace", "--auto-approve"})
 #: Flags of other tools a user reaches for, and what does that here.
 SAFE_INSTEAD = {
-    "--dry-run": "chariot-apply has no --dry-run: `chariot-apply plan` shows what apply would do, changing nothing",
-    "--check": "`chariot-apply plan --detailed-exitcode` exits 2 when there are changes, changing nothing",
-    "--diff": "`chariot-apply plan` shows the difference",
+    "--dry-run": f"chariot-apply has no --dry-run: {hints.PLAN.cited()} shows what apply would do, changing nothing",
+    "--check": f"{hints.PLAN_DETAILED_EXITCODE.cited()} exits 2 when there are changes, changing nothing",
+    "--diff": f"{hints.PLAN.cited()} shows the difference",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from chariot_apply.cli.common import command
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.diagnostics.suggest import did_you_mean
 
@@ -22,5 +22,5 @@ def explain(code: str | None, list_all: bool) -> None:
     found = codes.explain(code)
     if found is None:
         raise UserError(f"no error code {code!r}", code=codes.USAGE,
-                        hint=f"{did_you_mean(code.upper(), codes.CODES)} (`chariot-apply explain --list` lists them)")
+                        hint=f"{did_you_mean(code.upper(), codes.CODES)} ({hints.EXPLAIN_LIST.cited()} lists them)")
     click.echo(found.long_form, nl=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError
 
 
@@ -39,7 +39,7 @@ def drift(ctx: click.Context) -> None:
 
 @github.command()
 @click.option("--plan", "plan_path", required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="A plan from `chariot-apply plan --out FILE` or `--format json`.")
+              help=f"A plan from {hints.PLAN_OUT.cited()} or `--format json`.")
 @click.option("--manifest-set", default="default", show_default=True,
               help="Names the sticky comment: one comment per manifest set.")
 @click.option("--environment", default="default", show_default=True,

@@ -11,13 +11,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError, plain_message
 from chariot_apply.runtime.files import write_file
 
 Key = tuple[str, str | None]  # (blueprint name, version pattern)
 HEADER = ("# chariot-apply.lock: the blueprint each (name, version pattern) of the manifests resolved to.\n"
-          "# Written by chariot-apply; commit it. Move it with `chariot-apply lock --upgrade [NAME]`.\n")
+          "# Written by chariot-apply; commit it. Move it with `" + hints.LOCK_UPGRADE.words() + "`.\n")
 
 
 class LockedBlueprint(BaseModel):
@@ -75,7 +75,7 @@ def read_lock(path: Path) -> LockFile | None:
         else:
             detail = str(exc).splitlines()[0]
         raise UserError(f"{path} is not a chariot-apply lock file: {detail}",
-                        hint="restore it from git, or delete it and run `chariot-apply lock`",
+                        hint=f"restore it from git, or delete it and run {hints.LOCK.cited()}",
                         code=codes.LOCK_FILE) from None
 
 

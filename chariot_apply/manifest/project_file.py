@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError, plain_message
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.errors import Location, ManifestError, ManifestProblem
@@ -44,7 +44,7 @@ class ProjectFile(BaseModel):
         default="auto", description="how to reach Chariot: the official SDK, our REST client, or auto (the SDK "
                                     "where it is installed and no CHARIOT_URL is named)")
     manifests: tuple[str, ...] = ()
-    adopted: tuple[str, ...] = Field(default=(), description="ids of runs adopted with `chariot-apply adopt`")
+    adopted: tuple[str, ...] = Field(default=(), description=f"ids of runs adopted with {hints.ADOPT.cited()}")
     vars: dict[str, str | int | float | bool] = Field(default_factory=dict,
                                                       description="values of ${VAR} (after --var and the environment)")
     defaults: tuple[DefaultsSpec, ...] = Field(default=(), description="shared defaults, as in RunDefaults")

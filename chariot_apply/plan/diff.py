@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import assert_never
 
 from chariot_apply.chariot.models import Run, RunSummary
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.policy import PolicyRules
@@ -128,7 +128,7 @@ def _newer_blueprints(live: LiveState) -> list[str]:
         locked = live.blueprints.get((name, pattern))
         was = locked.version if isinstance(locked, ResolvedBlueprint) else "?"
         warnings.append(f"newer blueprint available: {name} {pattern or '(latest)'} now resolves to {newer.version} "
-                        f"(locked: {was}); nothing changes until `chariot-apply lock --upgrade {name}`")
+                        f"(locked: {was}); nothing changes until {hints.LOCK_UPGRADE.cited(name=name)}")
     return warnings
 
 
@@ -232,8 +232,8 @@ def _conflict(addr: str, other: Run, sensitive: Sequence[str]) -> Item:
     whose = f"chariot-apply owner {ref.owner!r}" if ref.owner else "no chariot-apply marker (created elsewhere)"
     return Conflict(address=addr, live=ref, sensitive=tuple(sensitive),
                     reason=f"run {other.id} already exists here with {whose}; it is never touched",
-                    notices=("adopt it with `chariot-apply adopt " + addr + "`, or change "
-                             "metadata.name or metadata.version",))
+                    notices=(f"adopt it with {hints.ADOPT.cited(address=addr)}, or change metadata.name or "
+                             "metadata.version",))
 
 
 def _duplicate(addr: str, extra: Run, keeper: Run, sensitive: Sequence[str]) -> Item:

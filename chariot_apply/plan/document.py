@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from chariot_apply import __version__
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError, plain_message
 from chariot_apply.plan.model import LIFECYCLE_KEY, PLAN_FORMAT_VERSION, Plan
 from chariot_apply.plan.redact import redact_plan
@@ -76,7 +76,7 @@ def read_plan(path: Path) -> PlanDocument:
         first = exc.errors()[0]
         where = ".".join(map(str, first["loc"]))
         raise UserError(f"{path} is not a chariot-apply plan ({where + ': ' if where else ''}{plain_message(first)})",
-                        hint="make one with `chariot-apply plan --out FILE` or `--format json`",
+                        hint=f"make one with {hints.PLAN_OUT.cited()} or `--format json`",
                         code=codes.PLAN_FILE) from None
 
 
@@ -86,14 +86,14 @@ def load_saved_plan(path: Path) -> Plan:
     if path.is_dir():
         raise UserError(f"{path} is a directory, not a saved plan", hint=use_f, code=codes.PLAN_FILE)
     if not path.is_file():
-        raise UserError(f"no saved plan at {path}", hint="make one with `chariot-apply plan --out FILE`",
+        raise UserError(f"no saved plan at {path}", hint=f"make one with {hints.PLAN_OUT.cited()}",
                         code=codes.PLAN_FILE)
     if path.suffix.lower() in (".yaml", ".yml"):
         raise UserError(f"{path} is a manifest, not a saved plan", hint=use_f, code=codes.PLAN_FILE)
     document = read_plan(path)
     if document.redacted:
         raise UserError(f"{path} is a redacted plan (from --format json): it cannot be applied",
-                        hint="save plans to apply with `chariot-apply plan --out FILE`", code=codes.PLAN_FILE)
+                        hint=f"save plans to apply with {hints.PLAN_OUT.cited()}", code=codes.PLAN_FILE)
     return document.plan
 
 

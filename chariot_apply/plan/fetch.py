@@ -28,6 +28,7 @@ from chariot_apply.chariot.errors import (
 )
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import ACTIVE_STATUSES, Blueprint, Model, Run, RunSummary
+from chariot_apply.diagnostics import hints
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.diff import build_plan, unknown_config_keys
@@ -303,8 +304,8 @@ def _apply_lock(resolved: dict[BlueprintKey, ResolvedBlueprint | str], locked: M
             if isinstance(now, ResolvedBlueprint) and now.id != blueprint_id:
                 newer[key] = now
         else:
-            resolved[key] = (f"the locked blueprint {key[0]} (id {blueprint_id}) no longer exists; run `chariot-apply "
-                             f"lock --upgrade {key[0]}`")
+            resolved[key] = (f"the locked blueprint {key[0]} (id {blueprint_id}) no longer exists; run "
+                             f"{hints.LOCK_UPGRADE.cited(name=key[0])}")
     return resolved, newer
 
 

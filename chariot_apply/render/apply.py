@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chariot_apply.apply.executor import ApplyResult, Outcome
+from chariot_apply.diagnostics import hints
 
 State = Literal["complete", "incomplete", "interrupted"]
 
@@ -38,7 +39,7 @@ class ApplySummary:
             if outcome.hint:
                 lines.append(f"Hint: {outcome.hint}")
         if self.failed:
-            lines.append("Hint: run `chariot-apply apply` again: it picks up where this one stopped.")
+            lines.append(f"Hint: run {hints.APPLY.cited()} again: it picks up where this one stopped.")
         return tuple(lines)
 
 

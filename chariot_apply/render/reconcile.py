@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from chariot_apply.apply.executor import ApplyResult
+from chariot_apply.diagnostics import hints
 from chariot_apply.plan.model import ATTENTION_KINDS, Plan
 from chariot_apply.plan.redact import redact_plan
 from chariot_apply.render.describe import details, headline, outcome_line
@@ -67,7 +68,7 @@ def render_reconcile_text(document: ReconcileDocument) -> str:
     lines += [f"  needs attention: {a.detail}" for a in document.attention]
     lines += [f"  blocked (a warning): {b.detail}" for b in document.blocked]
     if document.drift:
-        lines.append(f"Declared drift (not applied by reconcile; `chariot-apply apply` after review): "
+        lines.append(f"Declared drift (not applied by reconcile; {hints.APPLY.cited()} after review): "
                      f"{len(document.drift)} change(s)")
         lines += [f"  {key}" for key in document.drift[:50]]
     return "\n".join(lines) + "\n"

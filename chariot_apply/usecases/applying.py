@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from chariot_apply.apply.executor import ApplyResult, Executor, Reporter
 from chariot_apply.apply.stale import stale_addresses
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.plan.model import Plan
 from chariot_apply.workspace.pending_models import add_pending
@@ -37,7 +37,7 @@ def refusal(plan_: Plan) -> PlanRefused | None:
 
 class StalePlanError(UserError):
     code = codes.STALE_PLAN
-    hint = "run `chariot-apply plan` again and review the new plan"
+    hint = f"run {hints.PLAN.cited()} again and review the new plan"
 
     def __init__(self, stale: list[str]) -> None:
         super().__init__("the plan is stale: runs it changes have changed since it was made:", details=tuple(stale))

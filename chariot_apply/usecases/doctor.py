@@ -19,6 +19,7 @@ from chariot_apply.chariot.errors import (
 )
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import ACTIVE_STATUSES
+from chariot_apply.diagnostics import hints
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.reports.diagnosis import Check, Report
 from chariot_apply.workspace.project import Workspace
@@ -64,7 +65,7 @@ async def diagnose(workspace: Workspace, project: str, blueprint: tuple[str, str
     report = Report(workspace.connection.server_name, backend)
     if manifests_broken is not None:
         report.checks.append(Check("manifests", "failed", f"{manifests_broken.message} [{manifests_broken.code}]",
-                                   hint="`chariot-apply validate` shows each problem at its line"))
+                                   hint=f"{hints.VALIDATE.cited()} shows each problem at its line"))
     if backend == "sdk":
         report.checks.append(_documented_names())
     async with workspace.client() as client:

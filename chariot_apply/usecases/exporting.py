@@ -11,8 +11,9 @@ from typing import Any
 
 import yaml
 
+from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.models import Run
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.project_file import add_adopted
@@ -33,6 +34,19 @@ class Exported:
     runs: list[Run]  # the runs the documents declare
     skipped: list[str]
     variables: list[str]  # "address: config.path -> ${VARIABLE}": secret values are written as references
+
+
+async def _what_there_is(client: Backend, project: str, project_id: str, filters: Mapping[str, Any]) -> str:
+    """The hint of a selection that matched nothing: some of the runs the project does have (one more request,
+    only on this path), and the command that exports them all."""
+    if len(filters) == 1:
+        return f"the project has no run at all; {hints.EXPORT.cited(project=project)} exports what it will have"
+    some = await client.get_runs(project_ids=[project_id], sort=["created_at:desc"], limit=5)
+    if not some:
+        return "the project has no run at all"
+    names = ", ".join(f"{r.name}@{r.version} ({r.status})" for r in some)
+    return (f"check --name-ilike (SQL ILIKE: % and _), --status and --id: its latest runs are {names}; "
+            f"{hints.EXPORT.cited(project=project)} exports every one")
 
 
 async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[str] = (),
@@ -60,8 +74,7 @@ async def export(workspace: Workspace, project: str, *, name_ilikes: Sequence[st
             raise UserError(f"no run in project {project!r} matches" + (
                 f" that chariot-apply does not manage already ({managed} it does)" if managed else ""),
                 hint="--include-managed exports the managed ones too" if managed else
-                "check --name-ilike (SQL ILIKE: % and _), --status and --id; `chariot-apply status --all` "
-                "lists what there is", code=codes.NO_MATCH)
+                await _what_there_is(client, project, project_id, filters), code=codes.NO_MATCH)
         bound = Bounded(32)
         used = sorted({r.blueprint_id for r in runs if r.blueprint_id})
         found = await bound.all(client.get_blueprint(i) for i in used)

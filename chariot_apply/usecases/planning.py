@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.lock import LockedBlueprint, LockFile, read_lock, uncovered, write_lock
@@ -39,7 +39,7 @@ async def plan(workspace: Workspace, options: PlanOptions, declared: Sequence[De
         what = "there is no lock file" if lock is None else "the lock file does not cover " + ", ".join(
             f"{name} {pattern or '(latest)'}" for name, pattern in missing)
         raise UserError(f"--locked: {what} ({workspace.lock_path})",
-                        hint="run `chariot-apply lock` (or a plan without --locked) and commit chariot-apply.lock",
+                        hint=f"run {hints.LOCK.cited()} (or a plan without --locked) and commit chariot-apply.lock",
                         code=codes.LOCK_FILE)
     async with workspace.client() as client:
         live, made = await live_and_plan(client, declared, options, adopted=workspace.project.adopted,

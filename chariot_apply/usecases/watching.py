@@ -16,7 +16,7 @@ from chariot_apply.chariot.backend import Backend
 from chariot_apply.chariot.errors import RunDoesNotExistError
 from chariot_apply.chariot.ilike import escape_ilike
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Run
-from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.errors import UserError
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.plan.live import (
@@ -84,7 +84,7 @@ async def runs_at_address(client: Backend, address: str, hint: str) -> list[Run]
 
 async def find_run(client: Backend, address: str, owner: str, adopted: Iterable[str] = ()) -> Run:
     """The run at ``project/name@version``: ours (the oldest, the one every plan keeps), else the only one."""
-    runs = await runs_at_address(client, address, "give the address as `chariot-apply status` shows it")
+    runs = await runs_at_address(client, address, f"give the address as {hints.STATUS.cited()} shows it")
     adopted_ids = frozenset(adopted)
     ours = oldest_first(r for r in runs if is_owned(r.notes, r.id, owner, adopted_ids))
     if ours:
@@ -92,7 +92,7 @@ async def find_run(client: Backend, address: str, owner: str, adopted: Iterable[
     if len(runs) == 1:
         return runs[0]
     raise UserError(f"no run at {address}" if not runs else f"{len(runs)} runs at {address}, none of them ours",
-                    hint="check the address with `chariot-apply status`", code=codes.NO_MATCH)
+                    hint=f"check the address with {hints.STATUS.cited()}", code=codes.NO_MATCH)
 
 
 async def events_of(client: Backend, run_id: str, after: int = 0) -> list[Event]:

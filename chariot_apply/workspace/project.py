@@ -153,8 +153,8 @@ def open_workspace(files: Sequence[str] = (), *, config: Path | None = None, own
     if path is None:  # said once, up front: where this command may write
         notices.append(f"chariot-apply: no {PROJECT_FILE} here or above: the lock file ({LOCK_FILE}) and the "
                        f"embedded emulator's state ({EMBEDDED_DB.parent}/) are written in {root}; create "
-                       f"{PROJECT_FILE} where they belong (`chariot-apply init` is not needed: owner, project and "
-                       "manifests are its three lines).")
+                       f"{PROJECT_FILE} where they belong: three lines, owner, project and manifests (see the "
+                       "README).")
     link = connection(chosen.chariot_url, embedded_db=root / EMBEDDED_DB, env=env, backend=settings.backend)
     if link.notice:
         notices.append(link.notice)
