@@ -13,6 +13,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from chariot_apply.chariot.models import FINISHED_STATUSES, Event, Metric, Model, Run
+from chariot_apply.diagnostics import codes
+from chariot_apply.diagnostics.errors import UserError
+from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.harvest import MODEL_MARKER
 from chariot_apply.plan.ownership import parse_notes
@@ -120,7 +123,12 @@ def parse_rank_by(text: str | None) -> tuple[str, Mode] | None:
     """``metrics/mAP50(B):max`` -> (tag, mode); ``val/loss`` is min."""
     if not text:
         return None
-    tag, _, mode = text.rpartition(":") if text.endswith((":max", ":min")) else (text, "", "min")
+    tag, colon, mode = text.rpartition(":")
+    if not colon or "/" in mode or "(" in mode:  # a tag with a colon of its own, and no mode
+        tag, mode = text, "min"
+    if mode not in ("max", "min"):
+        raise UserError(f"--rank-by {text!r}: {mode!r} is not a mode", code=codes.USAGE,
+                        hint=f"give TAG, TAG:min or TAG:max (e.g. {tag}:max); {did_you_mean(mode, ('max', 'min'))}")
     return tag, "max" if mode == "max" else "min"
 
 

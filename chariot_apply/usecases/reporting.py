@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from chariot_apply.chariot.models import Event, Metric, Run
 from chariot_apply.diagnostics import codes
 from chariot_apply.diagnostics.errors import UserError
+from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.context import address
 from chariot_apply.plan.fetch import PLAN_CONCURRENCY, fetch_live_state
@@ -26,6 +27,7 @@ async def report(workspace: Workspace, targets: Sequence[str] = (), excludes: Se
                  rank_by: str | None = None) -> Report:
     """The results of the declared runs (those ``targets`` select): each one's newest run of ours, its metrics and
     last event, and the models made from them."""
+    ranking = parse_rank_by(rank_by)  # a mistake in it is said before anything is asked
     declared = workspace.manifests()
     options = workspace.plan_options(targets=tuple(targets), excludes=tuple(excludes))
     owner, adopted = workspace.project.owner, frozenset(workspace.project.adopted)
@@ -44,10 +46,14 @@ async def report(workspace: Workspace, targets: Sequence[str] = (), excludes: Se
         sources = sorted({m.checkpoint_id for m in models if m.checkpoint_id})
         checkpoints = await client.get_checkpoints(ids=sources, limit=1000) if sources else []
         now = client.server_now() or datetime.now(UTC)
+    reported = {m.tag for series in metrics for m in series}
+    if ranking is not None and reported and ranking[0] not in reported:
+        raise UserError(f"--rank-by {ranking[0]!r}: no declared run reports that metric", code=codes.NO_MATCH,
+                        hint=did_you_mean(ranking[0], reported, listed=12))
     current, by_run, last = _scrubbed(current, dict(zip(ids, metrics, strict=True)),
                                       {i: e[0] for i, e in zip(ids, events, strict=True) if e})
     return build_report(owner, chosen, addresses, current, by_run, last, models, now,
-                        parse_rank_by(rank_by), {c.id: c.global_step for c in checkpoints
+                        ranking, {c.id: c.global_step for c in checkpoints
                                                  if c.id and c.global_step is not None})
 
 
