@@ -55,8 +55,9 @@ XYCHART = re.compile(r"```mermaid\n(xychart-beta\n.*?)```", re.S)
 
 
 def parse_xychart(block: str) -> dict[str, Any]:
-    """The ``xychart-beta`` grammar we emit: title, a categorical x axis, a ranged y axis, lines of numbers. Raises
-    on anything else, so that a chart that would not render fails here."""
+    """The ``xychart-beta`` grammar we emit: title, a numeric x axis (Mermaid spaces its ticks: no labels that run
+    together), a ranged y axis, lines of numbers. Raises on anything else, so that a chart that would not render
+    fails here."""
     lines = block.strip().splitlines()
     assert lines[0] == "xychart-beta", lines[0]
     chart: dict[str, Any] = {"lines": []}
@@ -65,8 +66,9 @@ def parse_xychart(block: str) -> dict[str, Any]:
         text = line.strip()
         if m := re.fullmatch(r'title "([^"]*)"', text):
             chart["title"] = m[1]
-        elif m := re.fullmatch(rf'x-axis "([^"]*)" \[((?:{number})(?:, {number})*)\]', text):
-            chart["x"] = [float(v) for v in m[2].split(", ")]
+        elif m := re.fullmatch(rf'x-axis "([^"]*)" ({number}) --> ({number})', text):
+            chart["x"] = (float(m[2]), float(m[3]))
+            assert chart["x"][0] < chart["x"][1], "an empty x range"
         elif m := re.fullmatch(rf'y-axis "([^"]*)" ({number}) --> ({number})', text):
             chart["y"] = (m[1], float(m[2]), float(m[3]))
             assert chart["y"][1] < chart["y"][2], "an empty y range"
@@ -74,7 +76,7 @@ def parse_xychart(block: str) -> dict[str, Any]:
             chart["lines"].append([float(v) for v in m[1].split(", ")])
         else:
             raise AssertionError(f"not in the grammar: {text!r}")
-    assert chart["lines"] and all(len(values) == len(chart["x"]) for values in chart["lines"])
+    assert chart["lines"] and all(2 <= len(values) <= 50 for values in chart["lines"])
     assert all(math.isfinite(v) for values in chart["lines"] for v in values)
     return chart
 
@@ -106,7 +108,7 @@ def test_a_sweep_applied_through_the_action_gets_one_results_comment_on_its_pull
     assert scores == sorted(scores) and len(scores) == 4, body  # ranked by val/loss, lowest first
     assert board[-1][2] == "0.3" and "training diverged" in body  # the diverged point: last, with why
     charts = [parse_xychart(block) for block in XYCHART.findall(body)]
-    assert 1 <= len(charts) <= 4 and charts[0]["y"][0] == "val/loss" and len(charts[0]["x"]) <= 50
+    assert 1 <= len(charts) <= 4 and charts[0]["y"][0] == "val/loss" and charts[0]["x"][0] >= 0
     assert "<details><summary>Curves as text</summary>" in body and re.search(r"val/loss +[▁▂▃▄▅▆▇█]+ +first", body)
     assert "**classifier@1.3.0** ← checkpoint step 30 of `vision/baseline@1.0.0`" in body
     assert re.search(rf"\*\*detector@1\.3\.0\*\* ← checkpoint step \d+ of `{re.escape(board[0][1])}`", body), body
@@ -122,7 +124,8 @@ def test_report_formats_on_the_emulator(workdir: Path, server: BackgroundServer,
     assert run_cli("apply", "--auto-approve").exit_code == 0
     clock.advance(START + 40)
     text = run_cli("report")
-    assert text.exit_code == 0 and "sweep vision/lr: ranked by val/loss (min)" in text.stdout, text.output
+    assert text.exit_code == 0
+    assert "sweep vision/lr: ranked by val/loss (min: each run's best value ranks it" in text.stdout
     document = json.loads(run_cli("report", "--format", "json").stdout)
     (sweep,) = document["sweeps"]
     assert [p["params"]["learning_rate"] for p in sweep["points"]][-1] == 0.3 and sweep["best"]
@@ -215,3 +218,24 @@ def test_status_groups_a_sweeps_points_and_its_state_stops_them_all(workdir: Pat
     assert "Plan: 0 to create, 0 to replace, 4 to stop" in plan.stdout, plan.stdout
     assert run_cli("apply", "--auto-approve").exit_code == 0
     assert {r.status for r in live_runs(server)} <= {"run_stop_requested", "job_failed"}
+
+
+def test_a_chart_of_fifty_points_has_a_numeric_step_axis_and_labels_clear_of_the_axes() -> None:
+    """Issue 37: a 50-point chart's step labels ran together; the HTML's lower y label sat on the axis."""
+    from chariot_apply.render.report import mermaid
+    from chariot_apply.render.report_html import LEFT, svg
+    from chariot_apply.reports.results import Curve
+
+    steps = list(range(10, 510, 10))  # 50 logged steps
+    values = [2.0 - 0.003 * s for s in steps]  # a straight line: resampling must keep it straight
+    curve = Curve(tag="train/loss", steps=tuple(steps), values=tuple(values), first=values[0], best=values[-1],
+                  last=values[-1], mode="min")
+    chart = parse_xychart(XYCHART.findall(mermaid(curve, "train/loss"))[0])
+    assert chart["x"] == (10.0, 500.0)
+    (line,) = chart["lines"]
+    expected = [2.0 - 0.003 * (10 + 490 * i / (len(line) - 1)) for i in range(len(line))]
+    assert all(abs(a - b) < 1e-5 for a, b in zip(line, expected, strict=True))
+    drawn = svg(curve)
+    labels = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="end">([^<]+)</text>', drawn)
+    y_labels = [(float(x), float(y)) for x, y, text in labels if text in ("0.5", "1.97")]
+    assert len(y_labels) == 2 and all(x < LEFT for x, _ in y_labels)  # left of the y axis, never on it

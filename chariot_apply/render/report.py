@@ -4,6 +4,7 @@ leaderboards come first and the rest is cut with a note."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -41,18 +42,34 @@ def _quote(text: str) -> str:
     return '"' + text.replace('"', "'") + '"'
 
 
+#: Values a chart draws: enough for a curve's shape, few enough for the comment.
+CHART_POINTS = 40
+
+
 def mermaid(c: Curve, title: str) -> str:
-    """One ``xychart-beta`` block: the steps as the x axis, the values as a line (nulls left out)."""
+    """One ``xychart-beta`` block: the steps as a numeric x axis (Mermaid picks and spaces its ticks, so labels never
+    run together at any size), the values resampled at evenly spaced steps (nulls left out) as a line."""
     points = [(s, v) for s, v in zip(c.steps, c.values, strict=True) if v is not None and math.isfinite(v)]
     low = min(v for _, v in points)
     high = max(v for _, v in points)
     if high == low:
         high = low + 1.0
+    first, last = points[0][0], points[-1][0]
+    values = [v for _, v in points] if last == first else \
+        [_at(points, first + (last - first) * i / (CHART_POINTS - 1)) for i in range(CHART_POINTS)]
     lines = ["```mermaid", "xychart-beta", f"    title {_quote(title)}",
-             f"    x-axis {_quote('step')} [{', '.join(str(s) for s, _ in points)}]",
+             f"    x-axis {_quote('step')} {first} --> {max(last, first + 1)}",
              f"    y-axis {_quote(c.tag)} {low:.6g} --> {high:.6g}",
-             f"    line [{', '.join(f'{v:.6g}' for _, v in points)}]", "```"]
+             f"    line [{', '.join(f'{v:.6g}' for v in values)}]", "```"]
     return "\n".join(lines)
+
+
+def _at(points: Sequence[tuple[int, float]], step: float) -> float:
+    """The curve's value at ``step``, on the straight line between the logged steps around it."""
+    for (s0, v0), (s1, v1) in itertools.pairwise(points):
+        if s0 <= step <= s1:
+            return v0 if s1 == s0 else v0 + (v1 - v0) * (step - s0) / (s1 - s0)
+    return points[-1][1]
 
 
 def status_counts(report: Report) -> str:

@@ -11,6 +11,7 @@ from chariot_apply.render.status import age
 from chariot_apply.reports.results import Curve, Report
 
 WIDTH, HEIGHT, PAD = 560, 220, 36
+LEFT = 64  # room for the y labels, right-aligned clear of the axis
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}svg{background:#fafafa;border:1px solid #ddd;margin:4px}
 .series{fill:none;stroke:#6b3fa0;stroke-width:2}.axis{stroke:#888;stroke-width:1}text{font-size:11px;fill:#444}"""
@@ -26,7 +27,7 @@ def svg(c: Curve) -> str:
     xs, ys = (x1 - x0) or 1, (y1 - y0) or 1.0
 
     def at(step: int, value: float) -> str:
-        x = PAD + (step - x0) / xs * (WIDTH - 2 * PAD)
+        x = LEFT + (step - x0) / xs * (WIDTH - LEFT - PAD)
         y = HEIGHT - PAD - (value - y0) / ys * (HEIGHT - 2 * PAD)
         return f"{x:.1f},{y:.1f}"
 
@@ -35,10 +36,12 @@ def svg(c: Curve) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '
             f'aria-label="{tag}" data-tag="{tag}" data-points="{len(points)}">'
             f'<title>{tag}</title><text x="{PAD}" y="16">{tag}</text>'
-            f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}"/>'
-            f'<line class="axis" x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}"/>'
-            f'<text x="{PAD}" y="{HEIGHT - 8}">{x0}</text><text x="{WIDTH - PAD - 20}" y="{HEIGHT - 8}">{x1}</text>'
-            f'<text x="2" y="{HEIGHT - PAD}">{number(y0)}</text><text x="2" y="{PAD + 4}">{number(y1)}</text>'
+            f'<line class="axis" x1="{LEFT}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}"/>'
+            f'<line class="axis" x1="{LEFT}" y1="{PAD}" x2="{LEFT}" y2="{HEIGHT - PAD}"/>'
+            f'<text x="{LEFT}" y="{HEIGHT - 8}">{x0}</text>'
+            f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" text-anchor="end">{x1}</text>'
+            f'<text x="{LEFT - 6}" y="{HEIGHT - PAD - 2}" text-anchor="end">{number(y0)}</text>'
+            f'<text x="{LEFT - 6}" y="{PAD + 4}" text-anchor="end">{number(y1)}</text>'
             f'<polyline class="series" points="{line}"/></svg>')
 
 
