@@ -46,15 +46,20 @@ async def report(workspace: Workspace, targets: Sequence[str] = (), excludes: Se
         sources = sorted({m.checkpoint_id for m in models if m.checkpoint_id})
         checkpoints = await client.get_checkpoints(ids=sources, limit=1000) if sources else []
         now = client.server_now() or datetime.now(UTC)
-    reported = {m.tag for series in metrics for m in series}
-    if ranking is not None and reported and ranking[0] not in reported:
-        raise UserError(f"--rank-by {ranking[0]!r}: no declared run reports that metric", code=codes.NO_MATCH,
-                        hint=did_you_mean(ranking[0], reported, listed=12))
+    _reported(ranking, metrics)
     current, by_run, last = _scrubbed(current, dict(zip(ids, metrics, strict=True)),
                                       {i: e[0] for i, e in zip(ids, events, strict=True) if e})
     return build_report(owner, chosen, addresses, current, by_run, last, models, now,
                         ranking, {c.id: c.global_step for c in checkpoints
                                                  if c.id and c.global_step is not None})
+
+
+def _reported(ranking: tuple[str, str] | None, metrics: Sequence[Sequence[Metric]]) -> None:
+    """A ranking by a tag no run reports would rank nothing: said, with the tags there are."""
+    reported = {m.tag for series in metrics for m in series}
+    if ranking is not None and reported and ranking[0] not in reported:
+        raise UserError(f"--rank-by {ranking[0]!r}: no declared run reports that metric", code=codes.NO_MATCH,
+                        hint=did_you_mean(ranking[0], reported, listed=12))
 
 
 def _scrubbed(current: dict[str, Run], metrics: dict[str, list[Metric]], events: dict[str, Event]) -> tuple[
