@@ -25,6 +25,7 @@ from chariot_apply.plan.model import (
     Blocked,
     BlockedReplace,
     Create,
+    Delete,
     Failed,
     Invalid,
     NoOp,
@@ -110,7 +111,7 @@ def test_limits_are_not_measured_without_a_time_and_a_finished_run_is_never_stop
     assert not plan([run], at(state(live(run, status="job_completed")), 9999)).has_changes
 
 
-@pytest.mark.parametrize(("action", "kind"), [("stop", Stop), ("recreate", Replace)])
+@pytest.mark.parametrize(("action", "kind"), [("stop", Stop), ("recreate", Stop)])
 def test_a_stalled_run_is_stopped_or_recreated(action: str, kind: type) -> None:
     run = declared("a", limits={"stall": {"noProgressFor": "30m", "action": action}})
     moving = live(run, progress=[Progress(operation="Training", value=1200, final_value=48000, units="steps")],
@@ -120,6 +121,51 @@ def test_a_stalled_run_is_stopped_or_recreated(action: str, kind: type) -> None:
     assert stalled.rule.startswith("spec.limits.stall: noProgressFor 30m") and "at step 1,200" in stalled.reason
     pending = live(run, status="job_pending", progress_updated_at=T0)  # waiting for GPUs is not a stall
     assert not plan([run], at(state(pending), 99 * 60)).has_changes
+
+
+def test_a_stalls_recreate_keeps_every_attempt_and_stops_at_its_limit() -> None:
+    """Issue 38: `stall: {action: recreate}` deleted the stalled run and its checkpoints and recreated it without
+    end. Now each stalled run is stopped and kept as an attempt, the next is created once it has stopped, and at
+    `maxRetries` the last is stopped and left. No plan deletes anything."""
+    run = declared("a", limits={"stall": {"noProgressFor": "30m", "action": "recreate", "maxRetries": 2}})
+    attempts: list[Run] = []
+    minute = 60.0
+    made = 0
+    for round_ in range(4):
+        started = T0 + timedelta(hours=round_)
+        stalled = live(run, created_at=started, progress_updated_at=started + timedelta(minutes=5))
+        result = plan([run], at(state(*attempts, stalled), round_ * 3600 + 40 * minute))
+        assert not any(isinstance(i, Delete | Replace) for i in result.items), result.items
+        stop = only(result, Stop)
+        assert stop.live.id == stalled.id and stop.rule.startswith("spec.limits.stall")
+        if round_ < 2:
+            assert f"attempt {round_ + 1} of 3; the next reconcile creates attempt {round_ + 2}" in stop.reason
+        else:
+            assert "its 2 recreate(s) are used up" in stop.reason
+        stopped = stalled.model_copy(update={"status": "job_terminated",
+                                             "status_updated_at": started + timedelta(minutes=41)})
+        attempts.append(stopped)
+        after = plan([run], at(state(*attempts), round_ * 3600 + 45 * minute))
+        assert not any(isinstance(i, Delete | Replace) for i in after.items)
+        if round_ < 2:
+            create = only(after, Create)
+            made += 1
+            assert f"run {stopped.id} stalled and was stopped (job_terminated): attempt {round_ + 2} of 3" in \
+                create.reason and create.rule.startswith("spec.limits.stall") and len(create.attempts) == round_ + 1
+        else:
+            failed = only(after, Failed)
+            assert "the last of 3 attempt(s) (spec.limits.stall maxRetries 2)" in failed.reason
+            break
+    assert made == 2 and len(attempts) == 3
+
+
+def test_a_run_stopped_at_its_max_duration_is_not_a_stall_attempt() -> None:
+    """A run stopped for its maxDuration stays stopped, even if it had also stopped moving: that limit only stops."""
+    run = declared("a", limits={"maxDuration": "1h", "stall": {"noProgressFor": "10m", "action": "recreate"}})
+    ended = live(run, status="job_terminated", progress_updated_at=T0 + timedelta(minutes=5),
+                 status_updated_at=T0 + timedelta(minutes=61))
+    result = plan([run], at(state(ended), 2 * 3600))
+    assert not result.has_changes and only(result, NoOp).live is not None
 
 
 @pytest.mark.parametrize(("spec", "path"), [

@@ -130,17 +130,37 @@ def test_a_run_whose_progress_stopped_moving_is_stopped_or_recreated_by_reconcil
     clock.advance(30)
     assert f"rule: spec.limits.stall: noProgressFor 2m, action {action}" in run_cli("plan").stdout
     done = reconcile()
-    assert [(o["kind"], o["ok"]) for o in done["done"]] == [("stop" if action == "stop" else "replace", True)]
+    assert [(o["kind"], o["ok"]) for o in done["done"]] == [("stop", True)]  # kept, never deleted (issue 38)
     runs = {r.id: r for r in live_runs(server)}
-    if action == "stop":
-        assert list(runs) == [hung.id] and runs[hung.id].status == "run_stop_requested"
-    else:
-        (fresh,) = [r for r in runs.values() if r.id != hung.id]
-        assert runs.get(hung.id) is None or runs[hung.id].status != "job_running"
+    assert list(runs) == [hung.id] and runs[hung.id].status == "run_stop_requested"
+    if action == "recreate":
+        clock.advance(30)  # it has stopped: the next reconcile makes the next attempt
+        assert [(o["kind"], o["ok"]) for o in reconcile()["done"]] == [("create", True)]
+        (fresh,) = [r for r in live_runs(server) if r.id != hung.id]
         clock.advance(START + 20)
-        moving = next(r for r in live_runs(server) if r.id == fresh.id)
+        runs = {r.id: r for r in live_runs(server)}
+        assert runs[hung.id].status == "job_terminated"  # the stalled attempt is kept, with its checkpoints
+        moving = runs[fresh.id]
         assert moving.status == "job_running" and moving.progress and (moving.progress[0].value or 0) > 5
     assert reconcile()["done"] == [], "a second reconcile did something again"
+
+
+def test_a_stall_recreate_stops_at_its_limit_and_deletes_nothing(workdir: Path, server: BackgroundServer,
+                                                                 clock: ManualClock, store: EmulatorStore) -> None:
+    """Issue 38's reproduction: every attempt hangs; `maxRetries: 2` makes exactly 3 runs, each stopped and kept."""
+    store.timing = replace(LifecycleTiming(), stall_at_step=5)
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a", config=LONG, limits={
+        "stall": {"noProgressFor": "2m", "action": "recreate", "maxRetries": 2}}))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    kinds = []
+    for _ in range(12):
+        clock.advance(START + 150)
+        kinds += [o["kind"] for o in reconcile()["done"]]
+    runs = live_runs(server)
+    assert kinds.count("delete") == 0 and kinds.count("replace") == 0
+    assert len(runs) == 3 and all(r.status == "job_terminated" for r in runs), [r.status for r in runs]
+    assert kinds.count("stop") == 3 and kinds.count("create") == 2
+    assert "the last of 3 attempt(s) (spec.limits.stall maxRetries 2)" in run_cli("plan").stdout
 
 
 PRETRAIN = "vision/pretrain@1.0.0"

@@ -144,10 +144,13 @@ def _duration(value: Any) -> Any:
 
 
 class Stall(_Strict):
-    """Progress that has not moved for ``no_progress_for`` (while the job runs) stops the run, or recreates it."""
+    """Progress that has not moved for ``no_progress_for`` (while the job runs) stops the run, or recreates it: the
+    stalled run is stopped and kept (its checkpoints with it) as an attempt, and a new one is created once it has
+    stopped, at most ``max_retries`` times."""
 
     no_progress_for: str = Field(alias="noProgressFor")
     action: Literal["stop", "recreate"] = "stop"
+    max_retries: int = Field(default=3, alias="maxRetries", ge=0, le=100, strict=True)
 
     _durations = field_validator("no_progress_for", mode="before")(lambda cls, v: _duration(v))
 

@@ -276,7 +276,7 @@ def _harvest_targets(runs: Sequence[Run], needs: Mapping[WrittenKey, Need],
     """The live runs to read checkpoints of, by id, with what else to read of each."""
     keys = {(project_ids.get(project, ""), name, version): need for (project, name, version), need in needs.items()}
     return {r.id: need for r in runs if r.id and (need := keys.get(run_key(r))) is not None
-            and (not need.failed_only or r.status == "job_failed")}
+            and (not need.failed_only or r.status in ("job_failed", "job_terminated"))}
 
 
 def _model_projects(declared: Sequence[DeclaredRun], needs: Mapping[WrittenKey, Need],

@@ -61,6 +61,7 @@ class Retry:
     allowed: int  # 1 + maxRetries
     after: Run  # the failed attempt it follows (the newest)
     resume_from: tuple[str, int] | None = None  # (checkpoint id, step) it starts from
+    cause: str = "failed"  # or "stalled": stopped by its stall rule
 
     @property
     def exhausted(self) -> bool:
@@ -72,11 +73,30 @@ class Retry:
 
 
 def failed_attempts(run: DeclaredRun, owned: Sequence[Run]) -> list[Run]:
-    """The failed runs of ours at the address that ``onFailure: recreate`` keeps as attempts (oldest first); none
-    when the run is left as it is on failure."""
-    if run.spec.on_failure.action != "recreate" or run.spec.state != "running":
+    """The runs of ours at the address kept as attempts (oldest first): the failed ones ``onFailure: recreate``
+    retries, and those a stall's ``action: recreate`` stopped (``stalled_attempt``); none of a kind whose rule
+    leaves the run as it is."""
+    if run.spec.state != "running":
         return []
-    return [r for r in owned if r.status == "job_failed"]
+    retried = run.spec.on_failure.action == "recreate"
+    return [r for r in owned if (retried and r.status == "job_failed") or stalled_attempt(run, r)]
+
+
+def stalled_attempt(run: DeclaredRun, live: Run) -> bool:
+    """Whether ``live`` is a run its stall rule stopped to recreate it: stopped (``job_terminated``) after its
+    progress had not moved for the rule's time, and not at its maxDuration (a limit that only stops). A pure
+    function of the run itself, so that it holds whoever stopped it and however many plans ago."""
+    limits = run.spec.limits
+    stall = limits.stall if limits is not None else None
+    if stall is None or stall.action != "recreate" or live.status != "job_terminated":
+        return False
+    ended, since = live.status_updated_at, live.progress_updated_at
+    if ended is None or since is None or live.created_at is None:
+        return False
+    if limits is not None and limits.max_duration is not None and \
+            (ended - live.created_at).total_seconds() >= parse_duration_text(limits.max_duration):
+        return False
+    return (ended - since).total_seconds() > parse_duration_text(stall.no_progress_for)
 
 
 def next_retry(run: DeclaredRun, attempts: Sequence[Run], spec_hash: str,
@@ -87,18 +107,32 @@ def next_retry(run: DeclaredRun, attempts: Sequence[Run], spec_hash: str,
     if not same:
         return None
     policy = run.spec.on_failure
-    resume = None
-    if policy.resume == "lastCheckpoint":
-        for failed in reversed(same):  # the newest attempt that left a complete checkpoint
-            complete = (harvest or {}).get(failed.id or "", Harvest()).complete()
-            if complete:
-                resume = (complete[-1].id or "", complete[-1].global_step or 0)
-                break
-    return Retry(attempt=len(same) + 1, allowed=policy.max_retries + 1, after=same[-1], resume_from=resume)
+    stall = run.spec.limits.stall if run.spec.limits is not None else None
+    if same[-1].status == "job_terminated" and stall is not None:  # a stall's recreate: its own count and limit
+        stopped = [r for r in same if r.status == "job_terminated"]
+        return Retry(attempt=len(stopped) + 1, allowed=stall.max_retries + 1, after=same[-1],
+                     resume_from=_resume(policy.resume, stopped, harvest), cause="stalled")
+    return Retry(attempt=len(same) + 1, allowed=policy.max_retries + 1, after=same[-1],
+                 resume_from=_resume(policy.resume, same, harvest))
 
 
-def retry_rule(run: DeclaredRun) -> str:
+def _resume(resume: str, attempts: Sequence[Run], harvest: dict[str, Harvest] | None) -> tuple[str, int] | None:
+    """The newest complete checkpoint of the attempts, where the rule says to resume from it."""
+    if resume != "lastCheckpoint":
+        return None
+    for failed in reversed(attempts):  # the newest attempt that left a complete checkpoint
+        complete = (harvest or {}).get(failed.id or "", Harvest()).complete()
+        if complete:
+            return complete[-1].id or "", complete[-1].global_step or 0
+    return None
+
+
+def retry_rule(run: DeclaredRun, cause: str = "failed") -> str:
     policy = run.spec.on_failure
+    stall = run.spec.limits.stall if run.spec.limits is not None else None
+    if cause == "stalled" and stall is not None:
+        return f"spec.limits.stall: noProgressFor {stall.no_progress_for}, action recreate, maxRetries " \
+               f"{stall.max_retries}"
     return f"spec.onFailure: recreate, maxRetries {policy.max_retries}, resume {policy.resume}"
 
 

@@ -159,7 +159,9 @@ def _plan_live(ctx: PlanContext, target: _Target, current: Run, attempts: Sequen
     limit_stop = Stop(address=addr, live=ref, rule=limit.rule, reason=limit.reason, sensitive=sensitive) \
         if limit is not None and limit.action == "stop" else None
     if not found:
-        return _unchanged(ctx, target, current, ref, notices, limit, limit_stop)
+        if limit is not None and limit.action == "recreate":
+            limit_stop = _stall_stop(target, ref, limit, attempts)
+        return _unchanged(ctx, target, current, ref, notices, limit_stop)
     if not (ctx.options.allow_replace or run.spec.allow_replace):
         # Validated too: a config the blueprint refuses is said as such, not as a replace that is not allowed.
         blocked: list[Item] = _validation_problems(ctx, target) or [
@@ -173,8 +175,22 @@ def _plan_live(ctx: PlanContext, target: _Target, current: Run, attempts: Sequen
                 reason="the declared run differs from the live one, and replacing is allowed")]
 
 
+def _stall_stop(target: _Target, ref: LiveRun, limit: LimitCall, attempts: Sequence[Run]) -> Stop:
+    """A stall's recreate: the stalled run is stopped and kept, with its checkpoints, as an attempt; the next
+    reconcile creates the next attempt once it has stopped (``lifecycle.stalled_attempt``), until the rule's
+    ``maxRetries`` are used up. Nothing is deleted."""
+    stall = target.run.spec.limits.stall if target.run.spec.limits is not None else None
+    allowed = 1 + (stall.max_retries if stall is not None else 0)
+    this = 1 + sum(1 for a in attempts if a.status == "job_terminated")
+    then = (f"kept with its checkpoints as attempt {this} of {allowed}; the next reconcile creates attempt "
+            f"{this + 1} once it has stopped") if this < allowed else \
+        f"its {allowed - 1} recreate(s) are used up (spec.limits.stall.maxRetries): stopped and left"
+    return Stop(address=target.addr, live=ref, rule=limit.rule, reason=f"{limit.reason}; {then}",
+                sensitive=target.sensitive)
+
+
 def _unchanged(ctx: PlanContext, target: _Target, current: Run, ref: LiveRun, notices: tuple[str, ...],
-               limit: LimitCall | None, limit_stop: Stop | None) -> list[Item]:
+               limit_stop: Stop | None) -> list[Item]:
     """The live run is as declared: nothing, or what its rules call for now (a stop or a recreate at a limit, its
     promotions and checkpoint retention)."""
     run, addr, sensitive = target.run, target.addr, target.sensitive
@@ -189,9 +205,6 @@ def _unchanged(ctx: PlanContext, target: _Target, current: Run, ref: LiveRun, no
         notices += tuple(waiting)
     if limit_stop is not None:
         return [limit_stop.model_copy(update={"notices": notices}), *harvested]
-    if limit is not None:
-        return [Replace(address=addr, live=ref, blueprint=target.choice, run=target.request, differences=(),
-                        rule=limit.rule, reason=limit.reason, notices=notices, sensitive=sensitive), *harvested]
     return [NoOp(address=addr, live=ref, reason=reason, notices=notices, sensitive=sensitive), *harvested]
 
 
@@ -212,16 +225,18 @@ def _plan_create(ctx: PlanContext, target: _Target, attempts: Sequence[Run]) -> 
                        sensitive=sensitive, rule=rule, attempts=kept,
                        reason=f"declared; {', '.join(upstreams)} finished" if upstreams else "declared, not present")]
     if retry.exhausted:
+        rule = "spec.limits.stall maxRetries" if retry.cause == "stalled" else "spec.onFailure maxRetries"
         return [Failed(address=addr, live=live_ref(retry.after), sensitive=sensitive,
-                       reason=f"run {retry.after.id} failed, the last of {retry.allowed} attempt(s) "
-                              f"(spec.onFailure maxRetries {run.spec.on_failure.max_retries}); left as it is")]
+                       reason=f"run {retry.after.id} {retry.cause}, the last of {retry.allowed} attempt(s) "
+                              f"({rule} {retry.allowed - 1}); left as it is")]
     if retry.resume_from is not None:
         config = {**config, "start_model": {"checkpoint_id": retry.resume_from[0]}}
     notices = () if retry.resume_from or run.spec.on_failure.resume == "none" else (
         f"run {retry.after.id} left no complete checkpoint: the new run starts from the beginning",)
+    did = "stalled and was stopped" if retry.cause == "stalled" else "failed"
     return [Create(address=addr, blueprint=target.choice, run=request.model_copy(update={"config": config}),
-                   sensitive=sensitive, rule=retry_rule(run), attempts=kept, notices=notices,
-                   reason=f"run {retry.after.id} failed ({retry.after.status}): {retry.words()}")]
+                   sensitive=sensitive, rule=retry_rule(run, retry.cause), attempts=kept, notices=notices,
+                   reason=f"run {retry.after.id} {did} ({retry.after.status}): {retry.words()}")]
 
 
 def _request(run: DeclaredRun, project_id: str, blueprint: ResolvedBlueprint, task_type: str,
