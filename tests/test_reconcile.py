@@ -269,3 +269,27 @@ def test_a_chain_waiting_on_a_failed_upstream_blocks_nothing_else(
     assert "unrelated" in by_name(server) and "finetune" not in by_name(server)
     done = run_cli("reconcile", "--format", "json")
     assert done.exit_code == 0 and json.loads(done.stdout)["blocked"], done.output
+
+
+def test_events_and_metrics_of_an_address_show_its_current_attempt(workdir: Path, server: BackgroundServer,
+                                                                    clock: ManualClock, store: EmulatorStore) -> None:
+    """Issue 38: after a retry, `events ADDRESS` and `metrics ADDRESS` showed the dead attempt, not the live one;
+    `--attempt N` shows the N-th, oldest first."""
+    store.timing = replace(LifecycleTiming(), fail_at_step=5)
+    write_manifests(workdir / "runs" / "a.yaml", manifest("a", config=classifier_config(epochs=2), onFailure={
+        "action": "recreate", "maxRetries": 2}))
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    clock.advance(START + 10)
+    store.timing = LifecycleTiming()  # the retry trains to the end
+    assert [o["kind"] for o in reconcile()["done"]] == ["create"]
+    clock.advance(START + 60)
+    first, retry = sorted(live_runs(server), key=lambda r: r.created_at or clock.now())
+    assert (first.status, retry.status) == ("job_failed", "job_completed")
+    current = run_cli("events", "vision/a@1.0.0").stdout
+    assert "job_completed" in current and "injected failure" not in current
+    assert "injected failure" in run_cli("events", "vision/a@1.0.0", "--attempt", "1").stdout
+    latest = run_cli("metrics", "vision/a@1.0.0", "--format", "json").stdout
+    assert latest == run_cli("metrics", "vision/a@1.0.0", "--format", "json", "--attempt", "2").stdout
+    assert {m["run_id"] for m in json.loads(latest)} == {retry.id}
+    beyond = run_cli("events", "vision/a@1.0.0", "--attempt", "3")
+    assert beyond.exit_code == 1 and "has 2 attempt(s) of ours" in beyond.stderr

@@ -63,12 +63,18 @@ def status(ctx: click.Context, files: tuple[str, ...], fmt: str, watch: bool, in
     click.echo("Every run has finished.")
 
 
+attempt_option = click.option("--attempt", type=click.IntRange(1), default=None,
+                              help="The N-th run of ours at ADDRESS, oldest first (default: the current attempt: "
+                                   "after a retry, the retry).")
+
+
 @command()
 @click.argument("address", shell_complete=complete_address)
 @click.option("--follow", is_flag=True, help="Keep printing new events until the run finishes.")
 @interval_option
+@attempt_option
 @click.pass_context
-def events(ctx: click.Context, address: str, follow: bool, interval: float) -> None:
+def events(ctx: click.Context, address: str, follow: bool, interval: float, attempt: int | None) -> None:
     """The events of the run at ADDRESS (project/name@version), in sequence order."""
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
 
@@ -77,7 +83,8 @@ def events(ctx: click.Context, address: str, follow: bool, interval: float) -> N
         click.echo(f"{event.sequence:>4}  {event.created_at.isoformat(timespec='seconds')}  {event.status}"
                    + (f"  {details}" if details else ""))
 
-    run(watching.events(ws, address, follow=follow, interval=interval, show=show), watching=follow)
+    run(watching.events(ws, address, follow=follow, interval=interval, show=show, attempt=attempt),
+        watching=follow)
 
 
 @command()
@@ -86,11 +93,13 @@ def events(ctx: click.Context, address: str, follow: bool, interval: float) -> N
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True)
 @click.option("--plot", is_flag=True, help="Draw each tag's curve in the terminal.")
 @click.option("--png", type=click.Path(path_type=Path, dir_okay=False), help="Write a chart (needs the `plot` extra).")
+@attempt_option
 @click.pass_context
-def metrics(ctx: click.Context, address: str, tags: tuple[str, ...], fmt: str, plot: bool, png: Path | None) -> None:
+def metrics(ctx: click.Context, address: str, tags: tuple[str, ...], fmt: str, plot: bool, png: Path | None,
+            attempt: int | None) -> None:
     """The metrics of the run at ADDRESS (project/name@version)."""
     ws = open_workspace(ctx, (), quiet=True, need_manifests=False)
-    chosen = ordered(run(watching.metrics(ws, address, tags)), tags)
+    chosen = ordered(run(watching.metrics(ws, address, tags, attempt)), tags)
     if png is not None:
         write_png(chosen, png, address)
         click.echo(f"Wrote {png}", err=True)

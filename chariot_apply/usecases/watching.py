@@ -82,13 +82,31 @@ async def runs_at_address(client: Backend, address: str, hint: str) -> list[Run]
                                              versions=[version], limit=100) if r.name == name]
 
 
-async def find_run(client: Backend, address: str, owner: str, adopted: Iterable[str] = ()) -> Run:
-    """The run at ``project/name@version``: ours (the oldest, the one every plan keeps), else the only one."""
+def current_attempt(ours: Sequence[Run]) -> Run:
+    """Of our runs at an address (oldest first), the one a plan keeps as *the* run: the oldest that no newer run
+    followed as a retry (a failed or stopped run with a newer one after it is an earlier attempt)."""
+    for i, run in enumerate(ours):
+        retried = run.status in ("job_failed", "job_terminated") and i + 1 < len(ours)
+        if not retried:
+            return run
+    return ours[-1]
+
+
+async def find_run(client: Backend, address: str, owner: str, adopted: Iterable[str] = (),
+                   attempt: int | None = None) -> Run:
+    """The run at ``project/name@version``: of ours, the current attempt (``current_attempt``; ``attempt``: the
+    N-th, oldest first), else the only one."""
     runs = await runs_at_address(client, address, f"give the address as {hints.STATUS.cited()} shows it")
     adopted_ids = frozenset(adopted)
     ours = oldest_first(r for r in runs if is_owned(r.notes, r.id, owner, adopted_ids))
+    if attempt is not None:
+        if not 1 <= attempt <= len(ours):
+            raise UserError(f"{address} has {len(ours)} attempt(s) of ours, not an attempt {attempt}",
+                            hint=f"give --attempt 1 to {len(ours)} (1: the first)" if ours else
+                            f"check the address with {hints.STATUS.cited()}", code=codes.NO_MATCH)
+        return ours[attempt - 1]
     if ours:
-        return ours[0]
+        return current_attempt(ours)
     if len(runs) == 1:
         return runs[0]
     raise UserError(f"no run at {address}" if not runs else f"{len(runs)} runs at {address}, none of them ours",
@@ -175,9 +193,9 @@ async def watch(workspace: Workspace, projects: Iterable[str], interval: float,
 
 
 async def events(workspace: Workspace, address: str, *, follow: bool, interval: float,
-                 show: Callable[[Event], None]) -> None:
+                 show: Callable[[Event], None], attempt: int | None = None) -> None:
     async with workspace.client() as client:
-        run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
+        run = await find_run(client, address, workspace.project.owner, workspace.project.adopted, attempt)
         clean = scrubber(run)
         if follow:
             async for event in follow_events(client, run.id or "", interval):
@@ -187,11 +205,12 @@ async def events(workspace: Workspace, address: str, *, follow: bool, interval: 
                 show(scrubbed_event(event, clean))
 
 
-async def metrics(workspace: Workspace, address: str, tags: Sequence[str] = ()) -> list[Metric]:
+async def metrics(workspace: Workspace, address: str, tags: Sequence[str] = (),
+                  attempt: int | None = None) -> list[Metric]:
     """Every metric of the run at ``address`` (``get_all_metrics``); a tag asked for that the run does not
     report is an error with the tags it does (not an empty table)."""
     async with workspace.client() as client:
-        run = await find_run(client, address, workspace.project.owner, workspace.project.adopted)
+        run = await find_run(client, address, workspace.project.owner, workspace.project.adopted, attempt)
         found = scrubbed_metrics(await client.get_all_metrics(run.id or ""), scrubber(run))
     reported = sorted({m.tag for m in found})
     for tag in tags:
