@@ -155,7 +155,8 @@ def test_apply_wait_fails_on_a_failed_run_and_the_plan_shows_it(workdir: Path,
         write_manifests(workdir / "runs" / "a.yaml", manifest("a", onFailure="recreate"))
         recreate = run_cli("plan")
         assert '+ run "vision/a@1.0.0"' in recreate.stdout and "Lifecycle actions" in recreate.stdout
-        assert f"run {failed.id} failed (job_failed): attempt 2 of 4" in recreate.stdout
+        assert f"run {failed.id} failed (unknown: the training process exited at step 3 (injected failure)): " \
+               "attempt 2 of 4" in recreate.stdout
         assert run_cli("apply", "--auto-approve").exit_code == 0
         # The failed run is kept: it is the first attempt, counted by the next retry, and its checkpoints stay.
         first, retry = live_runs(server)

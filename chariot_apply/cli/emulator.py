@@ -36,6 +36,9 @@ def emulator() -> None:
 @click.option("--fail-at-step", type=click.IntRange(min=1),
               help="Every run trained from scratch fails (job_failed) at this step; a retry that resumes from a "
                    "checkpoint goes past it.")
+@click.option("--fail-cause", type=click.Choice(["process", "infrastructure", "preempted"]), default="process",
+              show_default=True, help="What those failures say they were (a process that exited, a node that "
+                                      "failed, a preemption): for spec.onFailure.retryOn.")
 @click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1), help="This share of runs fails, each at a "
                                                                              "step of its own.")
 @click.option("--restart-at-step", type=click.IntRange(min=1),
@@ -49,8 +52,8 @@ def emulator() -> None:
                    f"job_pending [env {GPUS_VARIABLE}].")
 def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: str | None,
           client_secret: str | None, latency: float, frozen_clock: bool, time_scale: float,
-          fail_at_step: int | None, fail_rate: float, restart_at_step: int | None, stall_at_step: int | None,
-          gpus: str | None) -> None:
+          fail_at_step: int | None, fail_cause: str, fail_rate: float, restart_at_step: int | None,
+          stall_at_step: int | None, gpus: str | None) -> None:
     """Serve the emulator over HTTP."""
     from chariot_apply.emulator.app import AuthConfig, create_app
     from chariot_apply.emulator.clock import ManualClock, SystemClock
@@ -63,7 +66,7 @@ def serve(host: str, port: int, db: Path, tokens: tuple[str, ...], client_id: st
         raise click.UsageError("--client-id and --client-secret go together")
     auth = AuthConfig(tokens=set(tokens), clients={client_id: client_secret} if client_id and client_secret else {})
     clock = ManualClock(SystemClock().now()) if frozen_clock else SystemClock()
-    timing = replace(LifecycleTiming(), fail_at_step=fail_at_step, fail_probability=fail_rate,
+    timing = replace(LifecycleTiming(), fail_at_step=fail_at_step, fail_cause=fail_cause, fail_probability=fail_rate,
                      restart_at_step=restart_at_step, stall_at_step=stall_at_step).scaled(time_scale)
     inventory = gpu_inventory(gpus)
     app = create_app(EmulatorStore(db, clock=clock, timing=timing, gpus=inventory), auth=auth,

@@ -25,6 +25,13 @@ from typing import Any, NamedTuple
 from chariot_apply.chariot.models import FINISHED_STATUSES
 from chariot_apply.emulator import training
 
+#: The reason of an injected failure, by its cause: the words real platforms use for each.
+FAILURE_WORDS = {
+    "process": "the training process exited at step {step} (injected failure)",
+    "infrastructure": "the node running the job failed at step {step}: GPU fell off the bus (Xid 79; injected)",
+    "preempted": "the job was preempted at step {step}: its node was reclaimed (injected)",
+}
+
 START_PHASES: tuple[str, ...] = ("job_created", "job_submitted", "job_pending", "job_running")
 STOP_PHASES: tuple[str, ...] = ("job_terminate_requested", "job_terminating", "job_terminated")
 RUNNING = len(START_PHASES)
@@ -36,6 +43,7 @@ class LifecycleTiming:
     step_seconds: float = 1.0
     stop_phase_seconds: tuple[float, ...] = (1.0, 2.0, 3.0)  # after the stop; capped by the grace period
     fail_at_step: int | None = None  # every run trained from scratch fails at this step (not one that resumes)
+    fail_cause: str = "process"  # what that failure says it was: "process", "infrastructure" or "preempted"
     fail_probability: float = 0.0  # or: this share of runs fails, each at a step of its own
     restart_at_step: int | None = None  # every run is restarted once at this step (a node lost)
     stall_at_step: int | None = None  # every run hangs after this step: running, its progress never moves again
@@ -177,7 +185,8 @@ def _step(run: RunClock, timing: LifecycleTiming, r: training.Recipe, seed: str,
         return _failed(run, at, f"training diverged: the loss is not a number at step {step} (learning rate "
                                 f"{r.learning_rate:g} is too high for {r.model})", step, metrics, global_step=step)
     if step == run.fail_step:
-        return _failed(run, at, f"the training process exited at step {step} (injected failure)", step, metrics)
+        return _failed(run, at, FAILURE_WORDS.get(timing.fail_cause, FAILURE_WORDS["process"]).format(step=step),
+                       step, metrics)
     validates = step % r.evaluate_every == 0 or step >= run.total_steps
     effect = Effect(at=at, global_step=step, metrics=metrics, complete_checkpoints=True)
     if step == run.stall_step and step < run.total_steps:  # a hung process: still running, never moving again

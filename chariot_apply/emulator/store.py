@@ -71,12 +71,12 @@ class EmulatorStore:
                  timing: lifecycle.LifecycleTiming | None = None, catalog: Catalog | None = None,
                  seed: bool = True, gpus: Sequence[GpuSeed] | None = None) -> None:
         self.clock = clock or SystemClock()
-        self.timing = timing or lifecycle.LifecycleTiming()
+        self._timing = timing or lifecycle.LifecycleTiming()
         self._lock = threading.RLock()
         self._ids = IdFactory()
         self._validators: dict[str, tuple[Any, dict[str, Any]]] = {}
         self._db = open_database(path)
-        self._scheduler = Scheduler(self._db, self._ids, self.timing)
+        self._scheduler = Scheduler(self._db, self._ids, self._timing)
         with self._tx():  # one process at a time brings the file up to date and seeds it
             upgrade(self._db)
             if seed and self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0:
@@ -85,6 +85,16 @@ class EmulatorStore:
                 self.seed(Catalog(gpus=(catalog or load_catalog()).gpus))  # a database from before GPUs were listed
         if gpus is not None:
             self.set_gpus(gpus)
+
+    @property
+    def timing(self) -> lifecycle.LifecycleTiming:
+        return self._timing
+
+    @timing.setter
+    def timing(self, timing: lifecycle.LifecycleTiming) -> None:
+        """A new life for the runs from now on (a test's or a demo's knob): what they are created with, and what
+        the scheduler does as they train."""
+        self._timing = self._scheduler.timing = timing
 
     def close(self) -> None:
         with self._lock:

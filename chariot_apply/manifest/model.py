@@ -166,13 +166,45 @@ class Limits(_Strict):
 DEFAULT_MAX_RETRIES = 3
 
 
+FailureCause = Literal["infrastructure", "preempted", "timeout", "diverged", "out_of_memory", "configuration",
+                       "unknown"]
+
+
+class Backoff(_Strict):
+    """The wait before a retry: ``initial`` after the first failure, times ``factor`` after each next one, at most
+    ``max``; measured from the failed attempt's end, by the server's clock."""
+
+    initial: str
+    factor: float = Field(default=2.0, ge=1.0, le=100.0)
+    max: str | None = None
+
+    _durations = field_validator("initial", "max", mode="before")(lambda cls, v: _duration(v))
+
+
+class Thrash(_Strict):
+    """A run that fails ``failures`` times within ``within`` is not retried again: something is broken."""
+
+    failures: int = Field(ge=2, le=100, strict=True)
+    within: str
+
+    _durations = field_validator("within", mode="before")(lambda cls, v: _duration(v))
+
+
 class OnFailure(_Strict):
     """What a failed run calls for: left as it is, or recreated at most ``max_retries`` times (attempts are the
-    failed runs at its address), resuming from the last complete checkpoint where ``resume`` says so."""
+    failed runs at its address), resuming from the last complete checkpoint where ``resume`` says so; only for the
+    causes in ``retry_on`` and not in ``except_`` (``plan.causes``), after ``backoff``, unless it thrashes."""
 
     action: Literal["leave", "recreate"] = "leave"
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, alias="maxRetries", ge=0, le=100, strict=True)
     resume: Literal["lastCheckpoint", "none"] = "none"
+    retry_on: tuple[FailureCause, ...] | None = Field(default=None, alias="retryOn")  # None: every cause
+    except_: tuple[FailureCause, ...] = Field(default=(), alias="except")
+    backoff: Backoff | None = None
+    thrash: Thrash | None = None
+
+    def retries(self, cause: str) -> bool:
+        return (self.retry_on is None or cause in self.retry_on) and cause not in self.except_
 
     @classmethod
     def shorthand(cls, value: Any) -> Any:

@@ -27,7 +27,7 @@ from chariot_apply.chariot.errors import (
     ValidationError,
 )
 from chariot_apply.chariot.ilike import escape_ilike
-from chariot_apply.chariot.models import ACTIVE_STATUSES, Blueprint, Model, Run, RunSummary
+from chariot_apply.chariot.models import ACTIVE_STATUSES, Blueprint, Event, Model, Run, RunSummary
 from chariot_apply.diagnostics import hints
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
@@ -45,6 +45,7 @@ from chariot_apply.plan.live import (
     run_key,
     still_pending,
 )
+from chariot_apply.plan.live_secrets import scrubbed_event, scrubber
 from chariot_apply.plan.model import BlockedReplace, Create, Plan, PlanOptions, Replace
 from chariot_apply.plan.needs import Need, WrittenKey, harvest_needs
 from chariot_apply.runtime.concurrency import Bounded, settled
@@ -171,10 +172,12 @@ async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], ad
     listed = frozenset(involved)  # every run of these was listed, or every active one
     by_id = await _blueprints_by_id(client, versions or [], lookups, [*runs, *elsewhere], bound)
     harvest, models = await _harvest(client, declared, runs, index.ids, bound)
+    last_events = await _last_events(client, declared, runs, bound)
     now = client.server_now() or datetime.now(UTC)
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
     return LiveState(project_ids=index.ids, project_names=index.names, blueprints=resolved,
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=listed if everything else frozenset(),
+                     last_events=last_events,
                      active_projects=listed, elsewhere=tuple(elsewhere),
                      adopted=frozenset(adopted), newer=newer, harvest=harvest, models=models,
                      gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None,
@@ -269,6 +272,18 @@ async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Seque
     if not projects:
         return harvest, ()
     return harvest, tuple(models) if models is not None else None
+
+
+async def _last_events(client: Backend, declared: Sequence[DeclaredRun], runs: Sequence[Run],
+                       bound: Bounded) -> dict[str, Event]:
+    """The last event of each failed run at an address whose manifest retries failures (its cause is read from it,
+    ``plan.causes``), scrubbed of the run's secrets: one request a failed attempt, none when nothing failed."""
+    retried = {(r.name, r.version) for r in declared
+               if r.spec.state == "running" and r.spec.on_failure.action == "recreate"}
+    failed = [r for r in runs if r.id and r.status == "job_failed" and (r.name, r.version) in retried]
+    found = await bound.all(client.get_events(r.id or "", limit=1, sort=["sequence:desc"]) for r in failed)
+    return {r.id or "": scrubbed_event(events[0], scrubber(r)) for r, events in zip(failed, found, strict=True)
+            if events}
 
 
 def _harvest_targets(runs: Sequence[Run], needs: Mapping[WrittenKey, Need],

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
-from chariot_apply.chariot.models import Run
+from chariot_apply.chariot.models import Event, Run
 from chariot_apply.manifest.duration import format_duration, parse_duration_text
 from chariot_apply.manifest.model import DeclaredRun
+from chariot_apply.plan.causes import cause_of
 from chariot_apply.plan.harvest import Harvest
 from chariot_apply.plan.ownership import parse_notes
 
@@ -125,6 +126,52 @@ def _resume(resume: str, attempts: Sequence[Run], harvest: dict[str, Harvest] | 
         if complete:
             return complete[-1].id or "", complete[-1].global_step or 0
     return None
+
+
+@dataclass(frozen=True)
+class RetryGate:
+    """What a failure's rule says of the retry now: ``retry`` (its cause named), ``wait`` until ``due`` (the
+    backoff, by the server's clock), or ``refuse`` (a cause not retried, or a run that thrashes)."""
+
+    verdict: Literal["retry", "wait", "refuse"]
+    cause: str
+    words: str  # the cause and the failure's own reason, short
+    due: datetime | None = None
+    why: str = ""
+
+
+def retry_gate(run: DeclaredRun, retry: Retry, attempts: Sequence[Run], last_event: Event | None,
+               now: datetime | None) -> RetryGate:
+    """The cause of the failure ``retry`` follows (its last event, ``causes.cause_of``) against ``spec.onFailure``:
+    ``retryOn``/``except``, then ``thrash`` (too many failures too fast), then ``backoff``. Pure; without a time
+    (``now`` None) nothing is measured."""
+    policy = run.spec.on_failure
+    cause = cause_of(last_event)
+    reason = str((last_event.details or {}).get("reason", "")) if last_event is not None else ""
+    words = cause + (f": {reason[:100]}" if reason else "")
+    if not policy.retries(cause):
+        listed = f"except {list(policy.except_)}" if cause in policy.except_ else \
+            f"retryOn {list(policy.retry_on or ())}"
+        return RetryGate("refuse", cause, words, why=f"spec.onFailure does not retry a {cause} failure ({listed})")
+    if now is None:
+        return RetryGate("retry", cause, words)
+    failed = [a for a in attempts if a.status == "job_failed" and a.status_updated_at is not None]
+    if policy.thrash is not None:
+        window = parse_duration_text(policy.thrash.within)
+        recent = [a for a in failed if (now - a.status_updated_at).total_seconds() <= window]  # type: ignore[operator]
+        if len(recent) >= policy.thrash.failures:
+            return RetryGate("refuse", cause, words, why=f"it failed {len(recent)} times within "
+                             f"{policy.thrash.within} (spec.onFailure.thrash): not retried until it is fixed")
+    ended = retry.after.status_updated_at
+    if policy.backoff is not None and ended is not None:
+        delay = parse_duration_text(policy.backoff.initial) * policy.backoff.factor ** max(0, retry.attempt - 2)
+        if policy.backoff.max is not None:
+            delay = min(delay, parse_duration_text(policy.backoff.max))
+        due = ended + timedelta(seconds=delay)
+        if now < due:
+            return RetryGate("wait", cause, words, due=due,
+                             why=f"spec.onFailure.backoff: {format_duration(delay)} after that failure")
+    return RetryGate("retry", cause, words)
 
 
 def retry_rule(run: DeclaredRun, cause: str = "failed") -> str:

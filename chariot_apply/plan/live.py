@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from chariot_apply.chariot.errors import ConfigError
-from chariot_apply.chariot.models import Blueprint, Model, Project, Resources, Run, RunSummary
+from chariot_apply.chariot.models import Blueprint, Event, Model, Project, Resources, Run, RunSummary
 from chariot_apply.plan.harvest import Harvest
 from chariot_apply.plan.sensitive import write_only_paths
 
@@ -55,6 +55,8 @@ class LiveState:
     adopted: frozenset[str] = frozenset()
     gpu_types: frozenset[str] | None = None  # what get_available_system_gpus offers; None: not asked
     harvest: Mapping[str, Harvest] = field(default_factory=dict)  # by run id: checkpoints and their metrics
+    #: The last event of each failed run a retry rule looks at, by run id (scrubbed of the run's secrets): its cause
+    last_events: Mapping[str, Event] = field(default_factory=dict)
     #: Model creates an earlier apply sent whose outcome is unknown (project id, name, version): not promoted
     #: again while they may still commit.
     pending_models: frozenset[tuple[str, str, str]] = frozenset()

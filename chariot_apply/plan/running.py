@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 from chariot_apply.chariot.models import Gpu, Resources, Run
 from chariot_apply.diagnostics import codes
+from chariot_apply.manifest.duration import format_duration
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.compare import differences
 from chariot_apply.plan.context import PlanContext, invalid, live_ref, suggestion
 from chariot_apply.plan.harvest import Harvest, harvest_items
 from chariot_apply.plan.identity import desired_spec, validation_key
-from chariot_apply.plan.lifecycle import LimitCall, next_retry, past_limit, retry_rule
+from chariot_apply.plan.lifecycle import LimitCall, next_retry, past_limit, retry_gate, retry_rule
 from chariot_apply.plan.live import ResolvedBlueprint
 from chariot_apply.plan.model import (
     BlockedReplace,
@@ -29,6 +30,7 @@ from chariot_apply.plan.model import (
     Replace,
     RunRequest,
     Stop,
+    Waiting,
 )
 from chariot_apply.plan.ownership import Marker, compose_notes, declared_keys, declared_paths, spec_fingerprint
 from chariot_apply.plan.references import substitute
@@ -229,14 +231,27 @@ def _plan_create(ctx: PlanContext, target: _Target, attempts: Sequence[Run]) -> 
         return [Failed(address=addr, live=live_ref(retry.after), sensitive=sensitive,
                        reason=f"run {retry.after.id} {retry.cause}, the last of {retry.allowed} attempt(s) "
                               f"({rule} {retry.allowed - 1}); left as it is")]
+    said = ""
+    if retry.cause == "failed":
+        gate_ = retry_gate(run, retry, attempts, ctx.live.last_events.get(retry.after.id or ""), ctx.live.now)
+        said = f" ({gate_.words})"
+        if gate_.verdict == "refuse":
+            return [Failed(address=addr, live=live_ref(retry.after), sensitive=sensitive,
+                           reason=f"run {retry.after.id} failed{said}: {gate_.why}; left as it is")]
+        if gate_.verdict == "wait" and gate_.due is not None:
+            wait = format_duration((gate_.due - ctx.live.now).total_seconds()) if ctx.live.now else "?"
+            return [Waiting(address=addr, upstreams=(), spec_hash=request.spec_hash, sensitive=sensitive,
+                            reason=f"retry {retry.words()} after run {retry.after.id} failed{said}: at "
+                                   f"{gate_.due:%Y-%m-%d %H:%M:%S} UTC by the server's clock, in {wait} "
+                                   f"({gate_.why})")]
     if retry.resume_from is not None:
         config = {**config, "start_model": {"checkpoint_id": retry.resume_from[0]}}
     notices = () if retry.resume_from or run.spec.on_failure.resume == "none" else (
         f"run {retry.after.id} left no complete checkpoint: the new run starts from the beginning",)
-    did = "stalled and was stopped" if retry.cause == "stalled" else "failed"
+    did = f"stalled and was stopped ({retry.after.status})" if retry.cause == "stalled" else f"failed{said}"
     return [Create(address=addr, blueprint=target.choice, run=request.model_copy(update={"config": config}),
                    sensitive=sensitive, rule=retry_rule(run, retry.cause), attempts=kept, notices=notices,
-                   reason=f"run {retry.after.id} {did} ({retry.after.status}): {retry.words()}")]
+                   reason=f"run {retry.after.id} {did}: {retry.words()}")]
 
 
 def _request(run: DeclaredRun, project_id: str, blueprint: ResolvedBlueprint, task_type: str,
