@@ -181,12 +181,23 @@ def finished_and_waiting(workdir: Path, server: BackgroundServer, clock: ManualC
     return ()
 
 
+def failed_by_cause(workdir: Path, server: BackgroundServer, clock: ManualClock) -> tuple[str, ...]:
+    """Issue 38 on both backends: a divergence the rule excepts is left, and one it retries is retried; the cause
+    is read from each failed run's last event."""
+    diverging = classifier_config(epochs=4, learning_rate=0.5)
+    applied(workdir, alpha(config=diverging, onFailure={"action": "recreate", "except": ["diverged"]}),
+            beta(config=diverging, onFailure={"action": "recreate", "retryOn": ["diverged"]}))
+    clock.advance(300)
+    return ()
+
+
 SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     up_to_date, nested_default_filled, dropped_key, replaced, drifted, stopped_and_deleted, pruned, past_its_limit,
-    protected_past_its_limit, finished_and_waiting)}
+    protected_past_its_limit, finished_and_waiting, failed_by_cause)}
 
 
 KINDS = {"drifted": {"conflict", "create", "no-op"}, "dropped_key": {"blocked-replace"},
+         "failed_by_cause": {"failed", "create"},
          "finished_and_waiting": {"create", "no-op", "waiting"}, "nested_default_filled": {"no-op"},
          "past_its_limit": {"stop", "no-op"}, "protected_past_its_limit": {"blocked"}, "pruned": {"delete", "no-op"},
          "replaced": {"replace"}, "stopped_and_deleted": {"delete", "stop"}, "up_to_date": {"no-op"}}
