@@ -26,11 +26,13 @@ from chariot_apply.plan.model import (
     BlockedReplace,
     Create,
     Delete,
+    DeleteCheckpoints,
     Failed,
     Invalid,
     NoOp,
     Plan,
     PlanOptions,
+    Promote,
     Replace,
     Stop,
     Waiting,
@@ -392,3 +394,26 @@ def test_the_drift_issue_stays_open_while_a_chain_is_blocked(github_server: Back
         assert "vision/finetune@1.0.0" in issue["body"] and "blocked" in issue["body"]
         assert sync_drift_issue(api, "octo/models", "prod", plan([pretrain], failed)) == "closed"
     assert github.open_issues() == []
+
+
+def test_retention_spares_the_best_so_far_that_a_promotion_will_choose() -> None:
+    """Issue 38: with `keep: {last: 1}` and `promote ... select: best` (when: finished), retention deleted the run's
+    best checkpoint while it trained, so the model came from the last step. The best so far is spared (said in a
+    notice) until the promotion is made; then retention takes it like any other."""
+    run = declared("a", checkpoints={"keep": {"last": 1}}, promote=[{
+        "model": {"name": "m", "version": "1.0.0"}, "checkpoint": {"select": "best", "metric": "loss"}}])
+    training = live(run)
+    harvest = Harvest((checkpoint(training, 100), checkpoint(training, 200), checkpoint(training, 300)),
+                      {(100, "loss"): 0.9, (200, "loss"): 0.4, (300, "loss"): 0.5})
+    during = plan([run], replace(state(training), harvest={training.id or "": harvest}, models=()))
+    deleted = only(during, DeleteCheckpoints)
+    assert deleted.steps == (100,)  # not 200, the best so far; 300 is the last, which keep keeps
+    assert any("spares step 200 (the best so far by loss (min) for m@1.0.0)" in n for i in during.items
+               for n in i.notices), [i.notices for i in during.items]
+    done = training.model_copy(update={"status": "job_completed"})
+    finished = plan([run], replace(state(done), harvest={done.id or "": harvest}, models=()))
+    assert only(finished, Promote).checkpoint_id == f"ck-{done.id}-200"
+    made = Model(id="m-1", name="m", version="1.0.0", checkpoint_id=f"ck-{done.id}-200",
+                 summary=model_summary("", OWNER, done.id or ""), project_id="p-vision")
+    after = plan([run], replace(state(done), harvest={done.id or "": harvest}, models=(made,)))
+    assert only(after, DeleteCheckpoints).steps == (100,)  # 200 is the model's now: never deleted either

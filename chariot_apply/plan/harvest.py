@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from chariot_apply.chariot.models import FINISHED_STATUSES, Checkpoint, Model, Run
 from chariot_apply.diagnostics import codes
-from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, Keep, ModelTarget
+from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, Keep, ModelTarget, Promotion
 from chariot_apply.plan.model import Conflict, DeleteCheckpoints, Invalid, Item, LiveRun, Problem, Promote
 
 MODEL_MARKER = re.compile(r"\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) run=(?P<run>[A-Za-z0-9-]+)\]\s*\Z")
@@ -45,56 +45,97 @@ def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_
     """(items, notices) for the promotions and the retention policy of one declared run's live run."""
     items: list[Item] = []
     notices: list[str] = []
-    chosen_now: set[str] = set()
     for i, promotion in enumerate(run.spec.promote):
-        target = promotion.model
-        where = f"spec.promote[{i}]"
-        found = model_target(target, project_id, project_ids, models, owner, {live.id}, pending)
-        if found.project_id is None:
-            problem = Problem(location=str(run.where(where)), path=f"{where}.model.project",
-                              code=codes.PROJECT_NOT_FOUND, message=f"project {target.project!r} does not exist")
-            items.append(Invalid(address=addr, reason="check spec.promote[].model.project",
-                                 sensitive=run.spec.sensitive, problems=(problem,)))
-            continue
-        if found.made:
-            continue
-        if found.taken is not None:
-            items.append(Conflict(address=addr, live=ref, sensitive=run.spec.sensitive,
-                                  reason=taken_words(found.taken, "this run"),
-                                  notices=("bump spec.promote[].model.version, or remove the promotion",)))
-            continue
-        if found.pending:
-            notices.append(f"promote {target.name}@{target.version}: {PENDING_WORDS}")
-            continue
-        target_project = found.project_id
-        if promotion.when == "finished" and live.status not in FINISHED_STATUSES:
-            step = f", step {live.progress[0].value} of {live.progress[0].final_value}" if live.progress else ""
-            notices.append(f"promote {target.name}@{target.version}: waiting for the run to finish "
-                           f"({live.status}{step}; when: available promotes as soon as a checkpoint is complete)")
-            continue
-        checkpoint, waiting = choose(harvest, promotion.checkpoint)
-        if checkpoint is None:
-            notices.append(f"promote {target.name}@{target.version}: waiting for {waiting}")
-            continue
-        chosen_now.add(checkpoint.id or "")
-        items.append(Promote(address=addr, live=ref, checkpoint_id=checkpoint.id or "",
-                             global_step=checkpoint.global_step or 0, model_name=target.name,
-                             model_version=target.version, model_project_id=target_project,
-                             summary=model_summary(target.summary, owner, live.id or ""),
-                             sensitive=run.spec.sensitive,
-                             reason=f"{promotion.checkpoint.select} checkpoint of the run"))
-    policy = run.spec.checkpoints
-    if policy is not None:
-        protected = {m.checkpoint_id for m in models if m.checkpoint_id} | chosen_now
-        doomed = [c for c in harvest.complete() if c.id not in keep(harvest, policy.keep) and c.id not in protected]
-        if doomed:
-            read = {m.project_id for m in models if m.project_id} | {project_id}
-            items.append(DeleteCheckpoints(address=addr, live=ref, checkpoint_ids=tuple(c.id or "" for c in doomed),
-                                           steps=tuple(c.global_step or 0 for c in doomed),
-                                           model_projects=tuple(sorted(read)),
-                                           sensitive=run.spec.sensitive,
-                                           reason="spec.checkpoints.keep does not keep them"))
+        found = _promotion(run, addr, live, ref, i, promotion, project_ids, project_id, harvest, models, owner,
+                           pending)
+        if isinstance(found, str):
+            notices.append(found)
+        elif found is not None:
+            items.append(found)
+    chosen_now = {i.checkpoint_id for i in items if isinstance(i, Promote)}
+    if run.spec.checkpoints is not None:
+        retention, spared = _retention(run, addr, live, ref, project_id, harvest, models, owner, chosen_now)
+        items += retention
+        notices += spared
     return items, notices
+
+
+def _promotion(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, index: int, promotion: Promotion,
+               project_ids: Mapping[str, str], project_id: str, harvest: Harvest, models: Sequence[Model],
+               owner: str, pending: Collection[tuple[str, str, str]]) -> Item | str | None:
+    """One of the run's own promotions: its item, what it waits for (a notice), or None (made already)."""
+    target = promotion.model
+    where = f"spec.promote[{index}]"
+    found = model_target(target, project_id, project_ids, models, owner, {live.id}, pending)
+    if found.project_id is None:
+        problem = Problem(location=str(run.where(where)), path=f"{where}.model.project",
+                          code=codes.PROJECT_NOT_FOUND, message=f"project {target.project!r} does not exist")
+        return Invalid(address=addr, reason="check spec.promote[].model.project", sensitive=run.spec.sensitive,
+                       problems=(problem,))
+    if found.made:
+        return None
+    if found.taken is not None:
+        return Conflict(address=addr, live=ref, sensitive=run.spec.sensitive,
+                        reason=taken_words(found.taken, "this run"),
+                        notices=("bump spec.promote[].model.version, or remove the promotion",))
+    if found.pending:
+        return f"promote {target.name}@{target.version}: {PENDING_WORDS}"
+    if promotion.when == "finished" and live.status not in FINISHED_STATUSES:
+        step = f", step {live.progress[0].value} of {live.progress[0].final_value}" if live.progress else ""
+        return (f"promote {target.name}@{target.version}: waiting for the run to finish ({live.status}{step}; "
+                "when: available promotes as soon as a checkpoint is complete)")
+    checkpoint, waiting = choose(harvest, promotion.checkpoint)
+    if checkpoint is None:
+        return f"promote {target.name}@{target.version}: waiting for {waiting}"
+    return Promote(address=addr, live=ref, checkpoint_id=checkpoint.id or "", global_step=checkpoint.global_step or 0,
+                   model_name=target.name, model_version=target.version, model_project_id=found.project_id,
+                   summary=model_summary(target.summary, owner, live.id or ""), sensitive=run.spec.sensitive,
+                   reason=f"{promotion.checkpoint.select} checkpoint of the run")
+
+
+def _retention(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_id: str, harvest: Harvest,
+               models: Sequence[Model], owner: str, chosen_now: set[str]) -> tuple[list[Item], list[str]]:
+    """``spec.checkpoints.keep``: the checkpoints it deletes, never one a model was made from, one this plan
+    promotes, or one a promotion may still choose (said in a notice)."""
+    policy = run.spec.checkpoints
+    assert policy is not None
+    kept = keep(harvest, policy.keep)
+    candidates = still_choosable(run, live, harvest, models, owner)
+    protected = {m.checkpoint_id for m in models if m.checkpoint_id} | chosen_now | set(candidates)
+    doomed = [c for c in harvest.complete() if c.id not in kept and c.id not in protected]
+    spared = [f"step {step:,} ({why})" for cid, (step, why) in candidates.items()
+              if cid not in kept and cid not in chosen_now]
+    notices = ["spec.checkpoints.keep spares " + "; ".join(spared) + ": a promotion may still choose it"] \
+        if spared else []
+    if not doomed:
+        return [], notices
+    read = {m.project_id for m in models if m.project_id} | {project_id}
+    return [DeleteCheckpoints(address=addr, live=ref, checkpoint_ids=tuple(c.id or "" for c in doomed),
+                              steps=tuple(c.global_step or 0 for c in doomed), model_projects=tuple(sorted(read)),
+                              sensitive=run.spec.sensitive, reason="spec.checkpoints.keep does not keep them")], notices
+
+
+def still_choosable(run: DeclaredRun, live: Run, harvest: Harvest, models: Sequence[Model],
+                    owner: str) -> dict[str, tuple[int, str]]:
+    """The checkpoints a declared promotion not made yet may still choose (its own, and its sweep's, of which this
+    run may be the winner), by id, with their step and why: the best so far by its metric, the step it names, the
+    last. Retention never deletes them (issue 38: `keep: {last: 1}` deleted the best a `promote best` needed)."""
+    found: dict[str, tuple[int, str]] = {}
+    own = set(map(id, run.spec.promote))
+    for promotion in run.promotions:
+        target = promotion.model
+        mine = id(promotion) in own  # a sweep's promotion is made once, from whichever point wins
+        if any(m.name == target.name and m.version == target.version and _ours(m.summary, owner,
+                                                                             live.id if mine else None)
+               for m in models):
+            continue  # made already
+        checkpoint, _ = choose(harvest, promotion.checkpoint)
+        if checkpoint is not None and checkpoint.id:
+            choice = promotion.checkpoint
+            why = f"the best so far by {choice.metric} ({choice.mode})" if choice.select == "best" else \
+                f"the {choice.select} checkpoint"
+            found[checkpoint.id] = (checkpoint.global_step or 0, f"{why} for {target.name}@{target.version}")
+    return found
 
 
 #: Why a promotion whose create's answer was lost is not sent again yet.
@@ -138,9 +179,14 @@ def model_made_from(summary: str | None, owner: str, run_id: str | None) -> bool
     return _marked(summary, owner, run_id)
 
 
-def _marked(summary: str | None, owner: str, run_id: str | None) -> bool:
+def _ours(summary: str | None, owner: str, run_id: str | None) -> bool:
+    """Made by chariot-apply for ``owner`` from ``run_id`` (None: from any run)."""
     found = MODEL_MARKER.search(summary or "")
-    return found is not None and found["owner"] == owner and found["run"] == run_id
+    return found is not None and found["owner"] == owner and (run_id is None or found["run"] == run_id)
+
+
+def _marked(summary: str | None, owner: str, run_id: str | None) -> bool:
+    return run_id is not None and _ours(summary, owner, run_id)
 
 
 def choose(harvest: Harvest, choice: CheckpointChoice) -> tuple[Checkpoint | None, str]:
