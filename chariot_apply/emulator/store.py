@@ -91,9 +91,7 @@ class EmulatorStore:
         return self._timing
 
     @timing.setter
-    def timing(self, timing: lifecycle.LifecycleTiming) -> None:
-        """A new life for the runs from now on (a test's or a demo's knob): what they are created with, and what
-        the scheduler does as they train."""
+    def timing(self, timing: lifecycle.LifecycleTiming) -> None:  # a knob: runs created, and trained, from now on
         self._timing = self._scheduler.timing = timing
 
     def close(self) -> None:
