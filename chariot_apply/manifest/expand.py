@@ -368,6 +368,8 @@ def _point_document(doc: Document, sweep: TrainingRunSweep, template: Any, point
     origin: dict[str, Any] = {"name": sweep.metadata.name, "point": slug}
     if sweep.spec.promote:  # the sweep's winner: every point carries it, for the planner to pick among them
         origin["promote"] = copy.deepcopy(doc.data["spec"]["promote"])
+    if sweep.spec.max_concurrent is not None:  # every point carries its sweep's width, for the planner
+        origin["maxConcurrent"] = sweep.spec.max_concurrent
     metadata: dict[str, Any] = {"name": f"{sweep.metadata.name}-{slug}", "version": sweep.metadata.version,
                                 "sweep": origin}
     if sweep.metadata.project:

@@ -102,6 +102,7 @@ class SweepOrigin(_Strict):
     name: str = Field(min_length=1, max_length=253)
     point: str = Field(min_length=1, max_length=253)
     promote: tuple[Promotion, ...] = ()
+    max_concurrent: int | None = Field(default=None, alias="maxConcurrent", ge=1, le=10_000, strict=True)
 
     @field_validator("promote")
     @classmethod
@@ -258,6 +259,9 @@ class SweepSpec(_Strict):
     template: RunSpec
     matrix: Matrix
     max_runs: int = Field(default=DEFAULT_MAX_RUNS, alias="maxRuns", ge=1, le=10_000, strict=True)
+    # Points active at once, at most: the rest wait in the sweep's point order, and `reconcile` creates each as an
+    # earlier one finishes (waves: a 48-point sweep need not ask for 48 GPUs now).
+    max_concurrent: int | None = Field(default=None, alias="maxConcurrent", ge=1, le=10_000, strict=True)
     state: DesiredState | None = None  # every point's, over the template's: `stopped` stops the whole sweep
     # The sweep's winner: the best checkpoint of all its points, once every point has finished (``when:
     # finished``), made into one model version. ``select: best`` only: "last" of several runs means nothing.

@@ -42,6 +42,7 @@ from chariot_apply.plan.running import plan_running
 from chariot_apply.plan.selectors import selected, unmatched_selectors
 from chariot_apply.plan.sweep_winner import sweep_promotions
 from chariot_apply.plan.upstreams import dependency_cycles
+from chariot_apply.plan.waves import in_waves
 
 
 def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOptions,
@@ -79,6 +80,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     warnings += _newer_blueprints(live)
     warnings += _prices_of_no_gpu(options.prices, live.gpu_types)
     items = _one_model_each(sweep_promotions(items, declared_at, by_address, live, options.owner), declared_at)
+    items = in_waves(items, declared_at, by_address, ctx.owned)
     items.sort(key=lambda i: (i.address, traits(i.kind).order))  # the footprint's order, whatever the input's
     by_name = {addr: run for addr, run in declared_at.values()}
     owned = [ctx.owned(r) for r in live.runs] + [ctx.owned(r) for r in live.elsewhere]

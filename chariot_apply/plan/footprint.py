@@ -35,7 +35,7 @@ def _added(item: Item, declared: Mapping[str, DeclaredRun]) -> ActionFootprint |
             res = item.run.resources
             freed = item.live.gpu if isinstance(item, Replace) and item.live.phase == "active" else None
             return _asking(item.address, item.kind, res.gpu, res.cpu, res.memory, declared.get(item.address), freed)
-        case Waiting():
+        case Waiting() if not item.queued:
             run = declared.get(item.address)
             spec = run.spec.resources if run is not None else None
             gpu = Gpu(count=spec.gpu.count, type=spec.gpu.type) if spec is not None and spec.gpu else None

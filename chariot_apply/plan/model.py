@@ -178,6 +178,9 @@ class Waiting(_Item):
     kind: Literal["waiting"] = "waiting"
     upstreams: tuple[str, ...]
     spec_hash: str
+    #: A point of a sweep in waves (``spec.maxConcurrent``): it takes the place of a point that finishes, so it
+    #: adds nothing to the plan's peak of GPUs
+    queued: bool = False
 
 
 class Failed(_Item):
