@@ -5,8 +5,11 @@ point order as an earlier one finishes, never more than the width at once. End t
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from chariot_apply.emulator.clock import ManualClock
 from chariot_apply.emulator.server import BackgroundServer
@@ -75,3 +78,80 @@ def test_the_points_after_the_first_wave_are_lifecycle_creates(workdir: Path, se
     text = run_cli("plan").stdout
     assert "rule: sweep lr: spec.maxConcurrent 2, the next point as an earlier one finishes" in text, text
     assert "Lifecycle: 2 to create" in text and "Plan: 0 to create" in text
+
+
+def early_stop_sweep() -> dict[str, Any]:
+    return {"apiVersion": "chariot-apply/v1", "kind": "TrainingRunSweep",
+            "metadata": {"name": "es", "version": "1", "project": "vision"},
+            "spec": {"template": {"blueprint": {"name": "image-classifier", "version": "2.%"},
+                                  "resources": {"cpu": "1", "memory": "1Gi"}, "config": classifier_config(epochs=200)},
+                     "matrix": {"grid": {"config.learning_rate": [0.00001, 0.0001, 0.001, 0.003, 0.01]}},
+                     "earlyStop": {"rule": "median", "metric": "train/loss", "mode": "min", "atSteps": [10],
+                                   "minPoints": 3},
+                     "promote": [{"model": {"name": "es-best", "version": "1.0.0"},
+                                  "checkpoint": {"select": "best", "metric": "train/loss"}, "when": "available"}]}}
+
+
+def test_a_median_rule_stops_exactly_the_points_it_names(workdir: Path, server: BackgroundServer,
+                                                         clock: ManualClock) -> None:
+    """Issue 38: no point was ever stopped early. At step 10 each point's train/loss is compared with the median of
+    the others there; the worse ones are stopped (both numbers said), keep their checkpoints, and never win."""
+    import asyncio
+    import statistics
+
+    from chariot_apply.backends.rest.client import AsyncChariotClient
+
+    write_manifests(workdir / "runs" / "s.yaml", early_stop_sweep())
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    assert "spec.earlyStop" not in run_cli("plan").stdout  # nobody is at step 10 yet
+    clock.advance(START + 14)
+
+    async def at_step_10() -> dict[str, float]:
+        async with AsyncChariotClient(server.url) as client:
+            values = {}
+            for run in [r async for r in client.iter_runs()]:
+                series = sorted((m.global_step, float(m.value)) for m in await client.get_all_metrics(run.id or "")
+                                if m.tag == "train/loss" and m.value is not None)
+                values[f"vision/{run.name}@1"] = [v for s, v in series if s <= 10][-1]
+            return values
+
+    values = asyncio.run(at_step_10())
+    expected = sorted(a for a, v in values.items()
+                      if v > statistics.median([w for b, w in values.items() if b != a]))
+    assert 0 < len(expected) < 5
+    planned = json.loads(run_cli("plan", "--format", "json").stdout)["plan"]["items"]
+    stops = sorted(i["address"] for i in planned if i["kind"] == "stop")
+    assert stops == expected
+    reason = next(i["reason"] for i in planned if i["kind"] == "stop")
+    assert re.search(r"train/loss [\d.]+ > median [\d.]+ of 5 points at step 10: stopped early", reason), reason
+    done = json.loads(run_cli("reconcile", "--format", "json").stdout)["done"]
+    assert sorted(o["address"] for o in done if o["kind"] == "stop") == expected
+    promoted = [o["address"] for o in done if o["kind"] == "promote"]
+    assert promoted and not set(promoted) & set(expected)  # a stopped point never wins
+    clock.advance(60)
+    again = json.loads(run_cli("reconcile", "--format", "json").stdout)["done"]
+    assert not [o for o in again if o["kind"] == "stop"], again  # said once; stopped points stay stopped
+    assert sum(1 for r in live_runs(server) if r.status == "job_terminated") == len(expected)
+
+
+def test_the_early_stop_verdict_is_a_pure_function_of_the_metrics() -> None:
+    from chariot_apply.manifest.model import EarlyStop
+    from chariot_apply.plan.early_stop import verdict
+    from chariot_apply.plan.harvest import Harvest
+
+    def curve(*values: float) -> Harvest:
+        return Harvest((), {(100 * (i + 1), "val/loss"): v for i, v in enumerate(values)})
+
+    median = EarlyStop.model_validate({"metric": "val/loss", "atSteps": [100, 200], "minPoints": 3})
+    others = [curve(0.5, 0.4), curve(0.6, 0.3), curve(0.7, 0.45)]
+    found = verdict(median, curve(0.55, 0.9), others)
+    assert found is not None and (found.step, found.value, found.against, found.points) == (200, 0.9, 0.4, 4)
+    assert found.words() == "val/loss 0.9 > median 0.4 of 4 points at step 200"
+    assert verdict(median, curve(0.55, 0.35), others) is None
+    assert verdict(median, curve(0.9), others[:1]) is None  # 2 values at step 100: fewer than minPoints
+    assert verdict(median, Harvest(), others) is None  # nothing logged yet
+    threshold = EarlyStop.model_validate({"rule": "threshold", "metric": "val/loss", "mode": "min",
+                                          "atSteps": [100], "threshold": 0.6})
+    assert verdict(threshold, curve(0.65), []) is not None and verdict(threshold, curve(0.55), []) is None
+    with pytest.raises(ValueError, match="needs a threshold"):
+        EarlyStop.model_validate({"rule": "threshold", "metric": "val/loss", "atSteps": [100]})

@@ -95,6 +95,25 @@ class Promotion(_Strict):
 SWEEP_SELECT = "a sweep promotes its winner: select: best (by a metric)"
 
 
+class EarlyStop(_Strict):
+    """A sweep's rule for stopping a point early: at each of ``at_steps``, a point whose ``metric`` is worse than
+    the median of the other points that reached that step (``rule: median``, with at least ``min_points`` values) or
+    than ``threshold`` (``rule: threshold``) is stopped; it keeps its checkpoints and never wins the sweep."""
+
+    rule: Literal["median", "threshold"] = "median"
+    metric: str = Field(min_length=1)
+    mode: Literal["min", "max"] = "min"
+    at_steps: tuple[Annotated[int, Field(ge=1)], ...] = Field(alias="atSteps", min_length=1)
+    min_points: int = Field(default=3, alias="minPoints", ge=2, le=10_000, strict=True)
+    threshold: float | None = None
+
+    @model_validator(mode="after")
+    def _threshold_given(self) -> EarlyStop:
+        if self.rule == "threshold" and self.threshold is None:
+            raise ValueError("rule: threshold needs a threshold")
+        return self
+
+
 class SweepOrigin(_Strict):
     """The sweep a run came from, and its point's slug (recorded in the run's marker); ``promote``: the sweep's
     own promotions (its winner's best checkpoint), which every point carries so that the planner sees them."""
@@ -103,6 +122,7 @@ class SweepOrigin(_Strict):
     point: str = Field(min_length=1, max_length=253)
     promote: tuple[Promotion, ...] = ()
     max_concurrent: int | None = Field(default=None, alias="maxConcurrent", ge=1, le=10_000, strict=True)
+    early_stop: EarlyStop | None = Field(default=None, alias="earlyStop")
 
     @field_validator("promote")
     @classmethod
@@ -262,6 +282,7 @@ class SweepSpec(_Strict):
     # Points active at once, at most: the rest wait in the sweep's point order, and `reconcile` creates each as an
     # earlier one finishes (waves: a 48-point sweep need not ask for 48 GPUs now).
     max_concurrent: int | None = Field(default=None, alias="maxConcurrent", ge=1, le=10_000, strict=True)
+    early_stop: EarlyStop | None = Field(default=None, alias="earlyStop")
     state: DesiredState | None = None  # every point's, over the template's: `stopped` stops the whole sweep
     # The sweep's winner: the best checkpoint of all its points, once every point has finished (``when:
     # finished``), made into one model version. ``select: best`` only: "last" of several runs means nothing.

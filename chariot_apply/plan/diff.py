@@ -15,6 +15,7 @@ from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.manifest.policy import PolicyRules
 from chariot_apply.plan.context import PlanContext, address, invalid, live_ref, suggestion
+from chariot_apply.plan.early_stop import early_stops, stopped_early
 from chariot_apply.plan.footprint import assess, footprint
 from chariot_apply.plan.lifecycle import failed_attempts
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint, RunKey, Validation, runs_by_address
@@ -79,8 +80,11 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
         items += _prune(ctx, declared_keys, runs_by_address([*live.runs, *live.elsewhere]), observed, seen)
     warnings += _newer_blueprints(live)
     warnings += _prices_of_no_gpu(options.prices, live.gpu_types)
-    items = _one_model_each(sweep_promotions(items, declared_at, by_address, live, options.owner), declared_at)
+    stopped = stopped_early(declared_at, by_address, live, ctx.owned)
+    items = _one_model_each(sweep_promotions(items, declared_at, by_address, live, options.owner, set(stopped)),
+                            declared_at)
     items = in_waves(items, declared_at, by_address, ctx.owned)
+    items = early_stops(items, stopped, live_ref, lambda addr: _sweep_name(declared_at, addr))
     items.sort(key=lambda i: (i.address, traits(i.kind).order))  # the footprint's order, whatever the input's
     by_name = {addr: run for addr, run in declared_at.values()}
     owned = [ctx.owned(r) for r in live.runs] + [ctx.owned(r) for r in live.elsewhere]
@@ -93,6 +97,11 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     items.sort(key=lambda i: (i.address, traits(i.kind).order))
     return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
                 warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options), footprint=spent, risk=risk)
+
+
+def _sweep_name(declared_at: Mapping[RunKey, tuple[str, DeclaredRun]], addr: str) -> str:
+    origin = next((run.manifest.metadata.sweep for a, run in declared_at.values() if a == addr), None)
+    return origin.name if origin is not None else addr
 
 
 def _protected_lifecycle(item: Item, declared: Mapping[str, DeclaredRun]) -> Item:

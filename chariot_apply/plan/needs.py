@@ -39,6 +39,9 @@ def harvest_needs(declared: Sequence[DeclaredRun]) -> dict[WrittenKey, Need]:
         if run.promotions or run.spec.checkpoints:  # its sweep's too: every point is a candidate winner
             add(own, Need(metrics=any(p.checkpoint.select == "best" for p in run.promotions)
                           or (keep is not None and keep.best is not None), models=True))
+        origin = run.manifest.metadata.sweep
+        if origin is not None and origin.early_stop is not None:  # its metrics, and its peers'
+            add(own, Need(metrics=True))
         if run.spec.on_failure.action == "recreate" and run.spec.on_failure.resume == "lastCheckpoint":
             add(own, Need(failed_only=True))
         with contextlib.suppress(ReferenceError_):  # said where the run is planned

@@ -10,7 +10,7 @@ with the winner's run id, which a later plan finds among the points' runs).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from chariot_apply.chariot.models import Checkpoint, Run
@@ -41,6 +41,7 @@ class _Point:
     address: str
     run: DeclaredRun
     live: LiveRun | None  # its current run, where it has one
+    stopped_early: bool = False  # by the sweep's spec.earlyStop: it never wins
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def sweep_points(declared_at: Mapping[RunKey, Placed]) -> dict[SweepKey, list[tu
 
 
 def sweep_promotions(items: Sequence[Item], declared_at: Mapping[RunKey, Placed],
-                     by_address: Mapping[RunKey, Sequence[Run]], live: LiveState, owner: str) -> list[Item]:
+                     by_address: Mapping[RunKey, Sequence[Run]], live: LiveState, owner: str,
+                     stopped_early: Collection[str] = ()) -> list[Item]:
     """``items`` with each sweep's promotions added (or what they wait for, as a notice on its first point), and
     the chosen checkpoints taken out of the same plan's checkpoint deletions. One pass over ``items``."""
     sweeps = sweep_points(declared_at)
@@ -78,7 +80,7 @@ def sweep_promotions(items: Sequence[Item], declared_at: Mapping[RunKey, Placed]
         if any(addr not in first_item for _, addr, _ in points):
             continue  # --target left some points out: the winner of a part is not the winner
         run_ids = {r.id for key, _, _ in points for r in by_address.get(key, ())}
-        swept = [_Point(addr, run, current.get(addr)) for _, addr, run in points]
+        swept = [_Point(addr, run, current.get(addr), addr in stopped_early) for _, addr, run in points]
         first = swept[0]
         origin = first.run.manifest.metadata.sweep
         assert origin is not None
@@ -121,7 +123,7 @@ def _promote(sweep: str, index: int, promotion: Promotion, points: Sequence[_Poi
     finished = [p for p in points if p.live is not None and p.live.phase == "finished"]
     if promotion.when == "finished" and len(finished) < len(points):
         return f"{label}: waiting for every point to finish ({len(finished)} of {len(points)} finished)"
-    pool = [p for p in points if p.live is not None
+    pool = [p for p in points if p.live is not None and not p.stopped_early
             and (p.live.status in USABLE_ENDS or (promotion.when == "available" and p.live.phase == "active"))]
     best = _best(pool, promotion, live.harvest)
     metric = promotion.checkpoint.metric or ""
