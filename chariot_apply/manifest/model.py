@@ -82,12 +82,43 @@ class CheckpointChoice(_Strict):
         return self
 
 
+class BetterThan(_Strict):
+    """The champion to beat: the model ``NAME@VERSION`` (in the promotion's model project), by ``by`` percent."""
+
+    model: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    by: float = Field(default=0.0, ge=0.0, le=100.0)
+
+
+class Require(_Strict):
+    """What the chosen checkpoint must reach to be promoted, by ``metric`` (default: the checkpoint choice's):
+    below or above a value, and better than a champion's, whose value comes from the run its model was made from."""
+
+    metric: str | None = Field(default=None, min_length=1)
+    mode: Literal["min", "max"] | None = None  # default: the checkpoint choice's
+    below: float | None = None
+    above: float | None = None
+    better_than: BetterThan | None = Field(default=None, alias="betterThan")
+
+
 class Promotion(_Strict):
     model: ModelTarget
     checkpoint: CheckpointChoice = CheckpointChoice()
     # finished: once the run has finished (a model version can never be made again: `best` must be the best of
     # the whole run); available: as soon as a matching checkpoint is complete.
     when: Literal["finished", "available"] = "finished"
+    require: Require | None = None
+
+    @model_validator(mode="after")
+    def _require_has_a_metric(self) -> Promotion:
+        if self.require is not None and not (self.require.metric or self.checkpoint.metric):
+            raise ValueError("require needs a metric (require.metric, or the checkpoint choice's)")
+        return self
+
+    def required(self) -> tuple[str, Literal["min", "max"]] | None:
+        """The metric and mode ``require`` judges by, if any."""
+        if self.require is None:
+            return None
+        return self.require.metric or self.checkpoint.metric or "", self.require.mode or self.checkpoint.mode
 
 
 #: What a sweep's promotion must select: its winner is the best checkpoint of its points ("last" of several runs

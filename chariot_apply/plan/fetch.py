@@ -32,7 +32,7 @@ from chariot_apply.diagnostics import hints
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.diff import build_plan, unknown_config_keys
-from chariot_apply.plan.harvest import Harvest
+from chariot_apply.plan.harvest import MODEL_MARKER, Harvest
 from chariot_apply.plan.identity import validation_key
 from chariot_apply.plan.live import (
     BlueprintKey,
@@ -173,11 +173,12 @@ async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], ad
     by_id = await _blueprints_by_id(client, versions or [], lookups, [*runs, *elsewhere], bound)
     harvest, models = await _harvest(client, declared, runs, index.ids, bound)
     last_events = await _last_events(client, declared, runs, bound)
+    champions = await _champions(client, declared, models or (), index.ids, bound)
     now = client.server_now() or datetime.now(UTC)
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}
     return LiveState(project_ids=index.ids, project_names=index.names, blueprints=resolved,
                      blueprints_by_id=by_id, runs=tuple(runs), complete_projects=listed if everything else frozenset(),
-                     last_events=last_events,
+                     last_events=last_events, champions=champions,
                      active_projects=listed, elsewhere=tuple(elsewhere),
                      adopted=frozenset(adopted), newer=newer, harvest=harvest, models=models,
                      gpu_types=frozenset(g.type for g in gpus) if gpus is not None else None,
@@ -272,6 +273,34 @@ async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Seque
     if not projects:
         return harvest, ()
     return harvest, tuple(models) if models is not None else None
+
+
+async def _champions(client: Backend, declared: Sequence[DeclaredRun], models: Sequence[Model],
+                     project_ids: Mapping[str, str], bound: Bounded) -> dict[tuple[str, str], float | None]:
+    """The value each champion a promotion must beat (``require.betterThan``) has: its model's checkpoint, in the
+    metrics of the run its marker names (two requests a champion; none when no promotion names one)."""
+    wanted: dict[tuple[str, str], Model | None] = {}
+    for run in declared:
+        for promotion in run.promotions if run.spec.state == "running" else ():
+            required = promotion.required()
+            if required is None or promotion.require is None or promotion.require.better_than is None:
+                continue
+            name, _, version = promotion.require.better_than.model.partition("@")
+            project = project_ids.get(promotion.model.project or run.project)
+            wanted[(promotion.require.better_than.model, required[0])] = next(
+                (m for m in models if (m.project_id, m.name, m.version) == (project, name, version)), None)
+    found: dict[tuple[str, str], float | None] = {}
+    for (model_ref, metric), model in wanted.items():
+        marker = MODEL_MARKER.search(model.summary or "") if model is not None else None
+        if model is None or marker is None or not model.checkpoint_id:
+            found[(model_ref, metric)] = None
+            continue
+        checkpoints, metrics = await settled(bound(client.get_checkpoints(ids=[model.checkpoint_id], limit=1)),
+                                             bound(client.get_all_metrics(marker["run"])))
+        step = checkpoints[0].global_step if checkpoints else None
+        values = [m.value for m in metrics if m.tag == metric and m.global_step == step and m.value is not None]
+        found[(model_ref, metric)] = float(values[-1]) if values else None
+    return found
 
 
 async def _last_events(client: Backend, declared: Sequence[DeclaredRun], runs: Sequence[Run],

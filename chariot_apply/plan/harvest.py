@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from chariot_apply.chariot.models import FINISHED_STATUSES, Checkpoint, Model, Run
 from chariot_apply.diagnostics import codes
 from chariot_apply.manifest.model import CheckpointChoice, DeclaredRun, Keep, ModelTarget, Promotion
-from chariot_apply.plan.model import Conflict, DeleteCheckpoints, Invalid, Item, LiveRun, Problem, Promote
+from chariot_apply.plan.champion import judge
+from chariot_apply.plan.model import (
+    Blocked,
+    Conflict,
+    DeleteCheckpoints,
+    Invalid,
+    Item,
+    LiveRun,
+    Problem,
+    Promote,
+)
 
 MODEL_MARKER = re.compile(r"\[chariot-apply owner=(?P<owner>[A-Za-z0-9._-]+) run=(?P<run>[A-Za-z0-9-]+)\]\s*\Z")
 
@@ -41,13 +51,16 @@ def model_summary(summary: str, owner: str, run_id: str) -> str:
 
 def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_ids: Mapping[str, str],
                   project_id: str, harvest: Harvest, models: Sequence[Model], owner: str,
-                  pending: Collection[tuple[str, str, str]] = ()) -> tuple[list[Item], list[str]]:
+                  pending: Collection[tuple[str, str, str]] = (),
+                  champions: Mapping[tuple[str, str], float | None] | None = None) -> tuple[list[Item], list[str]]:
     """(items, notices) for the promotions and the retention policy of one declared run's live run."""
     items: list[Item] = []
     notices: list[str] = []
     for i, promotion in enumerate(run.spec.promote):
         found = _promotion(run, addr, live, ref, i, promotion, project_ids, project_id, harvest, models, owner,
                            pending)
+        if isinstance(found, Promote):
+            found = gated(found, promotion, harvest, champions or {})
         if isinstance(found, str):
             notices.append(found)
         elif found is not None:
@@ -113,6 +126,26 @@ def _retention(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_id:
     return [DeleteCheckpoints(address=addr, live=ref, checkpoint_ids=tuple(c.id or "" for c in doomed),
                               steps=tuple(c.global_step or 0 for c in doomed), model_projects=tuple(sorted(read)),
                               sensitive=run.spec.sensitive, reason="spec.checkpoints.keep does not keep them")], notices
+
+
+def gated(made: Promote, promotion: Promotion, harvest: Harvest,
+          champions: Mapping[tuple[str, str], float | None]) -> Promote | Blocked:
+    """A promotion through its ``require``: the promote with both numbers said, or a Blocked that promotes
+    nothing and says why (``champion.judge``)."""
+    required = promotion.required()
+    if required is None:
+        return made
+    value = harvest.value(Checkpoint(id=made.checkpoint_id, global_step=made.global_step), required[0])
+    verdict = judge(promotion, float(value) if value is not None else None, champions)
+    if verdict is None:
+        return made
+    target = f"{promotion.model.name}@{promotion.model.version}"
+    if verdict.ok:
+        return made.model_copy(update={"reason": f"{made.reason} ({verdict.words})"})
+    return Blocked(address=made.address, action="promote", sensitive=made.sensitive,
+                   rule=f"promote {target}: require", reason=f"promote {target} blocked: {verdict.words}",
+                   fix="nothing is promoted; a better checkpoint (a later step, another run) is judged again by "
+                       "the next plan")
 
 
 def still_choosable(run: DeclaredRun, live: Run, harvest: Harvest, models: Sequence[Model],

@@ -57,6 +57,9 @@ class LiveState:
     harvest: Mapping[str, Harvest] = field(default_factory=dict)  # by run id: checkpoints and their metrics
     #: The last event of each failed run a retry rule looks at, by run id (scrubbed of the run's secrets): its cause
     last_events: Mapping[str, Event] = field(default_factory=dict)
+    #: The champions promotions must beat: (model NAME@VERSION, metric) -> its value at the checkpoint it was made
+    #: from (None: not known: no such model, or not made by chariot-apply from a run whose metrics can be read)
+    champions: Mapping[tuple[str, str], float | None] = field(default_factory=dict)
     #: Model creates an earlier apply sent whose outcome is unknown (project id, name, version): not promoted
     #: again while they may still commit.
     pending_models: frozenset[tuple[str, str, str]] = frozenset()

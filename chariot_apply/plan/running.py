@@ -203,7 +203,7 @@ def _unchanged(ctx: PlanContext, target: _Target, current: Run, ref: LiveRun, no
         harvested, waiting = harvest_items(run, addr, current, ref, ctx.live.project_ids, target.project_id,
                                            ctx.live.harvest.get(current.id or "", Harvest()),
                                            ctx.live.models or (),  # known here: checked by _runnable
-                                           ctx.options.owner, ctx.live.pending_models)
+                                           ctx.options.owner, ctx.live.pending_models, ctx.live.champions)
         notices += tuple(waiting)
     if limit_stop is not None:
         return [limit_stop.model_copy(update={"notices": notices}), *harvested]

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from chariot_apply.chariot.models import Checkpoint, Run
 from chariot_apply.diagnostics import codes
 from chariot_apply.manifest.model import DeclaredRun, Promotion
-from chariot_apply.plan.harvest import PENDING_WORDS, Harvest, choose, model_summary, model_target, taken_words
+from chariot_apply.plan.harvest import (
+    PENDING_WORDS,
+    Harvest,
+    choose,
+    gated,
+    model_summary,
+    model_target,
+    taken_words,
+)
 from chariot_apply.plan.lifecycle import USABLE_ENDS
 from chariot_apply.plan.live import LiveState, RunKey
 from chariot_apply.plan.model import (
@@ -130,7 +138,7 @@ def _promote(sweep: str, index: int, promotion: Promotion, points: Sequence[_Poi
     if best is None:
         return f"{label}: waiting for a complete checkpoint with a value of {metric} in a point that finished well"
     assert best.point.live is not None
-    return Promote(address=best.point.address, live=best.point.live, checkpoint_id=best.checkpoint.id or "",
+    made = Promote(address=best.point.address, live=best.point.live, checkpoint_id=best.checkpoint.id or "",
                    global_step=best.checkpoint.global_step or 0, model_name=target.name,
                    model_version=target.version, model_project_id=target_project,
                    summary=model_summary(target.summary, owner, best.point.live.id),
@@ -139,6 +147,7 @@ def _promote(sweep: str, index: int, promotion: Promotion, points: Sequence[_Poi
                         f"{len(points)} points",
                    reason=f"the best checkpoint of the {len(pool)} of its {len(points)} points that finished well: "
                           f"{metric} {best.value:g} at step {best.checkpoint.global_step or 0:,}")
+    return gated(made, promotion, live.harvest.get(best.point.live.id, Harvest()), live.champions)
 
 
 def _best(pool: Sequence[_Point], promotion: Promotion, harvest: Mapping[str, Harvest]) -> _Candidate | None:
