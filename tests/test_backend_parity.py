@@ -191,13 +191,40 @@ def failed_by_cause(workdir: Path, server: BackgroundServer, clock: ManualClock)
     return ()
 
 
-SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
+def swept(width: int | None = None, early: bool = False) -> dict[str, Any]:
+    spec: dict[str, Any] = {"template": {"blueprint": {"name": "image-classifier", "version": "2.%"},
+                                         "taskType": TASK, "resources": {"cpu": "1", "memory": "1Gi"},
+                                         "config": classifier_config(epochs=200)},
+                            "matrix": {"grid": {"config.learning_rate": [0.00001, 0.0001, 0.001, 0.003, 0.01]}}}
+    if width is not None:
+        spec["maxConcurrent"] = width
+    if early:
+        spec["earlyStop"] = {"metric": "train/loss", "atSteps": [10], "minPoints": 3}
+    return {"apiVersion": "chariot-apply/v1", "kind": "TrainingRunSweep",
+            "metadata": {"name": "sw", "version": "1", "project": "vision"}, "spec": spec}
+
+
+def in_waves(workdir: Path, server: BackgroundServer, clock: ManualClock) -> tuple[str, ...]:
+    """Issue 38 on both backends: a sweep of width 2, two points created, three queued."""
+    runs(workdir, swept(width=2))
+    return ()
+
+
+def stopped_early(workdir: Path, server: BackgroundServer, clock: ManualClock) -> tuple[str, ...]:
+    """Issue 38 on both backends: the points the median rule names at step 10, from the same metrics."""
+    applied(workdir, swept(early=True))
+    clock.advance(20)
+    return ()
+
+
+SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (in_waves, stopped_early,
     up_to_date, nested_default_filled, dropped_key, replaced, drifted, stopped_and_deleted, pruned, past_its_limit,
     protected_past_its_limit, finished_and_waiting, failed_by_cause)}
 
 
 KINDS = {"drifted": {"conflict", "create", "no-op"}, "dropped_key": {"blocked-replace"},
-         "failed_by_cause": {"failed", "create"},
+         "failed_by_cause": {"failed", "create"}, "in_waves": {"create", "waiting"},
+         "stopped_early": {"stop", "no-op"},
          "finished_and_waiting": {"create", "no-op", "waiting"}, "nested_default_filled": {"no-op"},
          "past_its_limit": {"stop", "no-op"}, "protected_past_its_limit": {"blocked"}, "pruned": {"delete", "no-op"},
          "replaced": {"replace"}, "stopped_and_deleted": {"delete", "stop"}, "up_to_date": {"no-op"}}
