@@ -40,7 +40,7 @@ def test_a_twelve_point_sweep_runs_in_waves_of_four_and_finishes_them_all(workdi
     assert kinds.count("create") == 4 and kinds.count("waiting") == 8
     assert planned["footprint"]["change"] == {"A100": 4}  # the peak, not the sum
     queued = [i for i in planned["items"] if i["kind"] == "waiting"]
-    assert all("runs at most 4 point(s) at once (spec.maxConcurrent)" in i["reason"] for i in queued)
+    assert all("runs at most 4 point(s) at once (spec.maxConcurrent 4)" in i["reason"] for i in queued)
     first = [i["address"] for i in planned["items"] if i["kind"] == "create"]
     everyone = [i["address"] for i in planned["items"]]
     assert run_cli("apply", "--auto-approve").exit_code == 0
@@ -61,6 +61,20 @@ def test_a_twelve_point_sweep_runs_in_waves_of_four_and_finishes_them_all(workdi
     assert created_in_order == [a for a in later if a in created_in_order] and sorted(created_in_order) == \
         sorted(later)  # each in the sweep's point order, each once
     assert "0 to create" in json.loads(run_cli("plan", "--format", "json").stdout)["summary"]
+
+
+def test_a_width_in_gpus_counts_each_points_gpus(workdir: Path) -> None:
+    wide = sweep(width=None)
+    wide["spec"]["maxConcurrentGpus"] = 5
+    wide["spec"]["template"]["resources"]["gpu"]["count"] = 2
+    write_manifests(workdir / "runs" / "s.yaml", wide)
+    planned = json.loads(run_cli("plan", "--format", "json").stdout)["plan"]
+    assert [i["kind"] for i in planned["items"]].count("create") == 2  # 2 x 2 GPUs fit in 5, a third does not
+    assert planned["footprint"]["change"] == {"A100": 4}
+    queued = [i["reason"] for i in planned["items"] if i["kind"] == "waiting"]
+    assert all("runs at most 5 GPU(s) at once (spec.maxConcurrentGpus 5)" in r for r in queued)
+    ahead = sorted(int(m[1]) if (m := re.search(r"; (\d+) ahead of it", r)) else 0 for r in queued)
+    assert ahead == list(range(10))  # each in its place in the point order
 
 
 def test_without_a_width_a_sweep_creates_every_point_at_once(workdir: Path) -> None:

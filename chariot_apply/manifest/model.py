@@ -153,6 +153,7 @@ class SweepOrigin(_Strict):
     point: str = Field(min_length=1, max_length=253)
     promote: tuple[Promotion, ...] = ()
     max_concurrent: int | None = Field(default=None, alias="maxConcurrent", ge=1, le=10_000, strict=True)
+    max_concurrent_gpus: int | None = Field(default=None, alias="maxConcurrentGpus", ge=1, le=100_000, strict=True)
     early_stop: EarlyStop | None = Field(default=None, alias="earlyStop")
 
     @field_validator("promote")
@@ -313,6 +314,9 @@ class SweepSpec(_Strict):
     # Points active at once, at most: the rest wait in the sweep's point order, and `reconcile` creates each as an
     # earlier one finishes (waves: a 48-point sweep need not ask for 48 GPUs now).
     max_concurrent: int | None = Field(default=None, alias="maxConcurrent", ge=1, le=10_000, strict=True)
+    # The same in GPUs: the points' GPUs active at once, at most (a point that asks for more than all of it runs
+    # alone).
+    max_concurrent_gpus: int | None = Field(default=None, alias="maxConcurrentGpus", ge=1, le=100_000, strict=True)
     early_stop: EarlyStop | None = Field(default=None, alias="earlyStop")
     state: DesiredState | None = None  # every point's, over the template's: `stopped` stops the whole sweep
     # The sweep's winner: the best checkpoint of all its points, once every point has finished (``when:

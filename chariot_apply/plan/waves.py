@@ -6,50 +6,77 @@ which ``reconcile`` makes. The footprint and the budgets see only what is create
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-from chariot_apply.chariot.models import Run
+from chariot_apply.chariot.models import Resources, Run
 from chariot_apply.manifest.model import DeclaredRun
 from chariot_apply.plan.live import RunKey
 from chariot_apply.plan.model import Create, Item, Waiting, phase_of
+
+
+@dataclass(frozen=True)
+class _Width:
+    points: int | None  # spec.maxConcurrent
+    gpus: int | None  # spec.maxConcurrentGpus
+
+    def words(self) -> str:
+        said = [f"{self.points} point(s)" if self.points else "", f"{self.gpus} GPU(s)" if self.gpus else ""]
+        return " and ".join(w for w in said if w)
+
+    def rule(self) -> str:
+        said = [f"maxConcurrent {self.points}" if self.points else "",
+                f"maxConcurrentGpus {self.gpus}" if self.gpus else ""]
+        return ", ".join(w for w in said if w)
 
 
 def in_waves(items: list[Item], declared_at: Mapping[RunKey, tuple[str, DeclaredRun]],
              by_address: Mapping[RunKey, list[Run]], owned: Callable[[Run], bool]) -> list[Item]:
     """``items`` with each sweep's creates beyond its room turned into queued waits, and the creates of a sweep
     that has started marked as its rule's (lifecycle)."""
-    sweeps: dict[tuple[str, str], list[tuple[RunKey, str, int]]] = {}
+    sweeps: dict[tuple[str, str], tuple[_Width, list[tuple[RunKey, str]]]] = {}
     for key, (addr, run) in declared_at.items():  # the manifests' order: the sweep's stable point order
         origin = run.manifest.metadata.sweep
-        if origin is not None and origin.max_concurrent is not None:
-            sweeps.setdefault((key[0], origin.name), []).append((key, addr, origin.max_concurrent))
+        if origin is not None and (origin.max_concurrent is not None or origin.max_concurrent_gpus is not None):
+            width = _Width(origin.max_concurrent, origin.max_concurrent_gpus)
+            sweeps.setdefault((key[0], origin.name), (width, []))[1].append((key, addr))
     if not sweeps:
         return items
     creates = {i.address: i for i in items if isinstance(i, Create)}
     changed: dict[str, Item] = {}
-    for (_, name), points in sweeps.items():
-        changed |= _wave(name, points, creates, by_address, owned)
+    for (_, name), (width, points) in sweeps.items():
+        changed |= _wave(name, width, points, creates, by_address, owned)
     return [changed.get(i.address, i) if isinstance(i, Create) else i for i in items]
 
 
-def _wave(name: str, points: Sequence[tuple[RunKey, str, int]], creates: Mapping[str, Create],
+def _gpus(resources: Resources | None) -> int:
+    return resources.gpu.count or 0 if resources is not None and resources.gpu is not None else 0
+
+
+def _wave(name: str, width: _Width, points: Sequence[tuple[RunKey, str]], creates: Mapping[str, Create],
           by_address: Mapping[RunKey, list[Run]], owned: Callable[[Run], bool]) -> dict[str, Item]:
-    width = points[0][2]
-    ours = [r for key, _, _ in points for r in by_address.get(key, []) if owned(r)]
-    started = bool(ours)
-    room = width - sum(1 for r in ours if phase_of(r.status) == "active")
-    queued = [addr for _, addr, _ in points if addr in creates]
-    rule = f"sweep {name}: spec.maxConcurrent {width}, the next point as an earlier one finishes"
+    ours = [r for key, _ in points for r in by_address.get(key, []) if owned(r)]
+    active = [r for r in ours if phase_of(r.status) == "active"]
+    room = width.points - len(active) if width.points else len(points)
+    gpu_room = width.gpus - sum(_gpus(r.resources) for r in active) if width.gpus else None
+    rule = f"sweep {name}: spec.{width.rule()}, the next point as an earlier one finishes"
     out: dict[str, Item] = {}
-    for position, addr in enumerate(queued):
+    ahead = 0
+    for addr in (a for _, a in points if a in creates):
         create = creates[addr]
-        if position < room:
-            if started and not create.rule:  # the wave after the first: the reviewed rule calls for it now
+        asks = _gpus(create.run.resources)
+        # A point asking for more GPUs than the whole width runs alone, once nothing else of the sweep does.
+        fits = gpu_room is None or asks <= gpu_room or (not active and not ahead and gpu_room == width.gpus)
+        if not ahead and room > 0 and fits:
+            room -= 1
+            if gpu_room is not None:
+                gpu_room -= asks
+            if ours and not create.rule:  # the wave after the first: the reviewed rule calls for it now
                 out[addr] = create.model_copy(update={"rule": rule})
             continue
-        ahead = position - max(room, 0)
         out[addr] = Waiting(address=addr, upstreams=(), spec_hash=create.run.spec_hash, sensitive=create.sensitive,
                             queued=True,
-                            reason=f"queued: sweep {name} runs at most {width} point(s) at once "
-                                   f"(spec.maxConcurrent){f'; {ahead} ahead of it' if ahead else ''}; created as "
+                            reason=f"queued: sweep {name} runs at most {width.words()} at once "
+                                   f"(spec.{width.rule()}){f'; {ahead} ahead of it' if ahead else ''}; created as "
                                    "an earlier point finishes")
+        ahead += 1
     return out
