@@ -169,3 +169,31 @@ def test_the_early_stop_verdict_is_a_pure_function_of_the_metrics() -> None:
     assert verdict(threshold, curve(0.65), []) is not None and verdict(threshold, curve(0.55), []) is None
     with pytest.raises(ValueError, match="needs a threshold"):
         EarlyStop.model_validate({"rule": "threshold", "metric": "val/loss", "atSteps": [100]})
+
+
+def test_a_budget_that_would_refuse_the_sweep_clamps_its_wave_when_asked(workdir: Path,
+                                                                        server: BackgroundServer) -> None:
+    """Opt-in (`clampToBudget`): the team allows 6 A100 at once and 2 are in use by another run of ours; the
+    12-point sweep runs 4 at a time instead of being refused, and the plan says why."""
+    from tests.factories import manifest
+
+    (workdir / "chariot-apply.yaml").write_text("owner: team-test\nproject: vision\nmanifests: [runs/]\n"
+                                                "policy: {maxConcurrentGpus: {A100: 6}}\n")
+    other = manifest("other", resources_={"cpu": "1", "memory": "1Gi", "gpu": {"type": "A100", "count": 2}},
+                     limits={"maxDuration": "2h"}, config=classifier_config(epochs=200))
+    write_manifests(workdir / "runs" / "o.yaml", other)
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    write_manifests(workdir / "runs" / "s.yaml", sweep(width=None))
+    plain = run_cli("plan")
+    assert plain.exit_code == 1 and "policy.maxConcurrentGpus" in plain.stdout  # refused as it stands
+    clamped = sweep(width=None)
+    clamped["spec"]["clampToBudget"] = True
+    write_manifests(workdir / "runs" / "s.yaml", clamped)
+    result = run_cli("plan", "--format", "json")
+    assert result.exit_code == 0, result.output
+    planned = json.loads(result.stdout)["plan"]
+    assert [i["kind"] for i in planned["items"]].count("create") == 4
+    assert planned["footprint"]["after"] == {"A100": 6}
+    queued = [i["reason"] for i in planned["items"] if i["kind"] == "waiting"]
+    assert len(queued) == 8 and all("spec.clampToBudget: policy.maxConcurrentGpus A100 6, 2 in use elsewhere" in r
+                                    for r in queued), queued[:1]

@@ -372,6 +372,8 @@ def _point_document(doc: Document, sweep: TrainingRunSweep, template: Any, point
         origin["maxConcurrent"] = sweep.spec.max_concurrent
     if sweep.spec.max_concurrent_gpus is not None:
         origin["maxConcurrentGpus"] = sweep.spec.max_concurrent_gpus
+    if sweep.spec.clamp_to_budget:
+        origin["clampToBudget"] = True
     if sweep.spec.early_stop is not None:  # and its early-stopping rule
         origin["earlyStop"] = copy.deepcopy(doc.data["spec"]["earlyStop"])
     metadata: dict[str, Any] = {"name": f"{sweep.metadata.name}-{slug}", "version": sweep.metadata.version,

@@ -154,6 +154,7 @@ class SweepOrigin(_Strict):
     promote: tuple[Promotion, ...] = ()
     max_concurrent: int | None = Field(default=None, alias="maxConcurrent", ge=1, le=10_000, strict=True)
     max_concurrent_gpus: int | None = Field(default=None, alias="maxConcurrentGpus", ge=1, le=100_000, strict=True)
+    clamp_to_budget: bool = Field(default=False, alias="clampToBudget")
     early_stop: EarlyStop | None = Field(default=None, alias="earlyStop")
 
     @field_validator("promote")
@@ -317,6 +318,9 @@ class SweepSpec(_Strict):
     # The same in GPUs: the points' GPUs active at once, at most (a point that asks for more than all of it runs
     # alone).
     max_concurrent_gpus: int | None = Field(default=None, alias="maxConcurrentGpus", ge=1, le=100_000, strict=True)
+    # Opt-in: where the team's policy.maxConcurrentGpus would refuse the sweep, its wave is narrowed to what the
+    # budget leaves (said in the plan) instead.
+    clamp_to_budget: bool = Field(default=False, alias="clampToBudget")
     early_stop: EarlyStop | None = Field(default=None, alias="earlyStop")
     state: DesiredState | None = None  # every point's, over the template's: `stopped` stops the whole sweep
     # The sweep's winner: the best checkpoint of all its points, once every point has finished (``when:

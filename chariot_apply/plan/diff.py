@@ -13,10 +13,10 @@ from chariot_apply.chariot.models import Run, RunSummary
 from chariot_apply.diagnostics import codes, hints
 from chariot_apply.diagnostics.suggest import did_you_mean
 from chariot_apply.manifest.model import DeclaredRun
-from chariot_apply.manifest.policy import PolicyRules
+from chariot_apply.manifest.policy import ANY_GPU, PolicyRules
 from chariot_apply.plan.context import PlanContext, address, invalid, live_ref, suggestion
 from chariot_apply.plan.early_stop import early_stops, stopped_early
-from chariot_apply.plan.footprint import assess, footprint
+from chariot_apply.plan.footprint import assess, footprint, in_use
 from chariot_apply.plan.lifecycle import failed_attempts
 from chariot_apply.plan.live import LiveState, ResolvedBlueprint, RunKey, Validation, runs_by_address
 from chariot_apply.plan.model import (
@@ -83,7 +83,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     stopped = stopped_early(declared_at, by_address, live, ctx.owned)
     items = _one_model_each(sweep_promotions(items, declared_at, by_address, live, options.owner, set(stopped)),
                             declared_at)
-    items = in_waves(items, declared_at, by_address, ctx.owned)
+    items = in_waves(items, declared_at, by_address, ctx.owned, _gpu_budget(live, options, ctx))
     items = early_stops(items, stopped, live_ref, lambda addr: _sweep_name(declared_at, addr))
     items.sort(key=lambda i: (i.address, traits(i.kind).order))  # the footprint's order, whatever the input's
     by_name = {addr: run for addr, run in declared_at.values()}
@@ -97,6 +97,17 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     items.sort(key=lambda i: (i.address, traits(i.kind).order))
     return Plan(options=options, items=tuple(items), observed=tuple(sorted(observed, key=lambda o: o.address)),
                 warnings=tuple(warnings), unmatched=unmatched_selectors(seen, options), footprint=spent, risk=risk)
+
+
+def _gpu_budget(live: LiveState, options: PlanOptions, ctx: PlanContext) -> dict[str, tuple[int, int]]:
+    """policy.maxConcurrentGpus as (limit, GPUs the owner's active runs hold now), by type ("*": all types): what
+    a sweep with ``clampToBudget`` may use."""
+    limits = options.policy.rules.max_concurrent_gpus if options.policy is not None else {}
+    if not limits:
+        return {}
+    runs: list[Run | RunSummary] = [*live.runs, *live.elsewhere]
+    held, _ = in_use(runs, [ctx.owned(r) for r in runs], live.project_names)
+    return {t: (limit, sum(held.values()) if t == ANY_GPU else held.get(t, 0)) for t, limit in limits.items()}
 
 
 def _sweep_name(declared_at: Mapping[RunKey, tuple[str, DeclaredRun]], addr: str) -> str:

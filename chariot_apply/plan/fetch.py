@@ -275,10 +275,9 @@ async def _harvest(client: Backend, declared: Sequence[DeclaredRun], runs: Seque
     return harvest, tuple(models) if models is not None else None
 
 
-async def _champions(client: Backend, declared: Sequence[DeclaredRun], models: Sequence[Model],
-                     project_ids: Mapping[str, str], bound: Bounded) -> dict[tuple[str, str], float | None]:
-    """The value each champion a promotion must beat (``require.betterThan``) has: its model's checkpoint, in the
-    metrics of the run its marker names (two requests a champion; none when no promotion names one)."""
+def _wanted_champions(declared: Sequence[DeclaredRun], models: Sequence[Model],
+                      project_ids: Mapping[str, str]) -> dict[tuple[str, str], Model | None]:
+    """(champion NAME@VERSION, metric) of every ``require.betterThan``, and its model where there is one."""
     wanted: dict[tuple[str, str], Model | None] = {}
     for run in declared:
         for promotion in run.promotions if run.spec.state == "running" else ():
@@ -289,18 +288,31 @@ async def _champions(client: Backend, declared: Sequence[DeclaredRun], models: S
             project = project_ids.get(promotion.model.project or run.project)
             wanted[(promotion.require.better_than.model, required[0])] = next(
                 (m for m in models if (m.project_id, m.name, m.version) == (project, name, version)), None)
-    found: dict[tuple[str, str], float | None] = {}
-    for (model_ref, metric), model in wanted.items():
-        marker = MODEL_MARKER.search(model.summary or "") if model is not None else None
-        if model is None or marker is None or not model.checkpoint_id:
-            found[(model_ref, metric)] = None
-            continue
-        checkpoints, metrics = await settled(bound(client.get_checkpoints(ids=[model.checkpoint_id], limit=1)),
-                                             bound(client.get_all_metrics(marker["run"])))
-        step = checkpoints[0].global_step if checkpoints else None
-        values = [m.value for m in metrics if m.tag == metric and m.global_step == step and m.value is not None]
-        found[(model_ref, metric)] = float(values[-1]) if values else None
-    return found
+    return wanted
+
+
+async def _champion_value(client: Backend, model: Model | None, metric: str, bound: Bounded) -> float | None:
+    """The champion model's value of ``metric``: at its checkpoint's step, in the run its marker names."""
+    marker = MODEL_MARKER.search(model.summary or "") if model is not None else None
+    if model is None or marker is None or not model.checkpoint_id:
+        return None
+    checkpoints, metrics = await settled(bound(client.get_checkpoints(ids=[model.checkpoint_id], limit=1)),
+                                         bound(client.get_all_metrics(marker["run"])))
+    step = checkpoints[0].global_step if checkpoints else None
+    values = [m.value for m in metrics if m.tag == metric and m.global_step == step and m.value is not None]
+    return float(values[-1]) if values else None
+
+
+async def _champions(client: Backend, declared: Sequence[DeclaredRun], models: Sequence[Model],
+                     project_ids: Mapping[str, str], bound: Bounded) -> dict[tuple[str, str], float | None]:
+    """The value each champion a promotion must beat (``require.betterThan``) has (two requests a champion; none
+    when no promotion names one)."""
+    wanted = _wanted_champions(declared, models, project_ids)
+    # Each value is two requests, each through ``bound``: the values themselves are not bounded (no slot waits on
+    # another's).
+    found = await asyncio.gather(*(_champion_value(client, model, metric, bound)
+                                   for (_, metric), model in wanted.items()))
+    return dict(zip(wanted, found, strict=True))
 
 
 async def _last_events(client: Backend, declared: Sequence[DeclaredRun], runs: Sequence[Run],
