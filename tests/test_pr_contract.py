@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
@@ -301,6 +302,18 @@ def test_a_large_apply_still_posts_its_result_within_githubs_limits(count: int, 
     assert summary.stat().st_size <= 1_000_000  # under 1 MiB with a margin for what GitHub adds
 
 
+def all_metrics(server: BackgroundServer, run_id: str) -> list[Any]:
+    import asyncio
+
+    from chariot_apply.backends.rest.client import AsyncChariotClient
+
+    async def read() -> list[Any]:
+        async with AsyncChariotClient(server.url) as client:
+            return list(await client.get_all_metrics(run_id))
+
+    return asyncio.run(read())
+
+
 def test_a_merge_applies_while_a_run_with_retention_trains(repo: Path, runner: Runner, server: BackgroundServer,
                                                            github: FakeGitHub, clock: ManualClock) -> None:
     """The reproduction: a PR that touches nothing of a training run with `checkpoints.keep` diverged at merge,
@@ -326,7 +339,14 @@ def test_a_merge_applies_while_a_run_with_retention_trains(repo: Path, runner: R
     trains = next(r for r in live_runs(server) if r.name == "trains")
     checkpoints, models = checkpoints_and_models(server)
     complete = [c for c in checkpoints if c.run_id == trains.id and c.status == "complete"]
-    assert len(complete) == 1, "the merge-time plan's lifecycle section (retention) was not applied"
+    # Retention kept the last and, for the promotion still to come (promote best), the best so far (issue 38:
+    # `keep: {last: 1}` used to delete it): the others are gone.
+    last = max(c.global_step or 0 for c in complete)
+    loss = {m.global_step: float(m.value) for m in all_metrics(server, trains.id or "")
+            if m.tag == "val/loss" and m.value is not None}
+    best = min((s for s in loss if s <= last), key=lambda s: (loss[s], s))
+    assert {c.global_step for c in complete} == {last, best}, \
+        "the merge-time plan's lifecycle section (retention) was not applied"
     assert models == [], "promoted while the run still trained (when: finished)"
     # The run finishes; the scheduled reconcile of the default branch promotes its best checkpoint, once.
     clock.advance(300)
