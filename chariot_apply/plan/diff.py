@@ -84,7 +84,7 @@ def build_plan(declared: Sequence[DeclaredRun], live: LiveState, options: PlanOp
     items = _one_model_each(sweep_promotions(items, declared_at, by_address, live, options.owner, set(stopped)),
                             declared_at)
     items = in_waves(items, declared_at, by_address, ctx.owned, _gpu_budget(live, options, ctx))
-    items = early_stops(items, stopped, live_ref, lambda addr: _sweep_name(declared_at, addr))
+    items = early_stops(items, stopped)
     items.sort(key=lambda i: (i.address, traits(i.kind).order))  # the footprint's order, whatever the input's
     by_name = {addr: run for addr, run in declared_at.values()}
     owned = [ctx.owned(r) for r in live.runs] + [ctx.owned(r) for r in live.elsewhere]
@@ -108,11 +108,6 @@ def _gpu_budget(live: LiveState, options: PlanOptions, ctx: PlanContext) -> dict
     runs: list[Run | RunSummary] = [*live.runs, *live.elsewhere]
     held, _ = in_use(runs, [ctx.owned(r) for r in runs], live.project_names)
     return {t: (limit, sum(held.values()) if t == ANY_GPU else held.get(t, 0)) for t, limit in limits.items()}
-
-
-def _sweep_name(declared_at: Mapping[RunKey, tuple[str, DeclaredRun]], addr: str) -> str:
-    origin = next((run.manifest.metadata.sweep for a, run in declared_at.values() if a == addr), None)
-    return origin.name if origin is not None else addr
 
 
 def _protected_lifecycle(item: Item, declared: Mapping[str, DeclaredRun]) -> Item:

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from chariot_apply.chariot.models import Run
 from chariot_apply.manifest.model import DeclaredRun, EarlyStop
+from chariot_apply.plan.context import live_ref
 from chariot_apply.plan.harvest import Harvest
 from chariot_apply.plan.live import LiveState, RunKey
-from chariot_apply.plan.model import Item, LiveRun, NoOp, Stop, phase_of
+from chariot_apply.plan.model import Item, NoOp, Stop, phase_of
 
 
 @dataclass(frozen=True)
@@ -65,51 +66,62 @@ def verdict(rule: EarlyStop, mine: Harvest, others: Sequence[Harvest]) -> Verdic
     return None
 
 
-Points = list[tuple[RunKey, str]]  # (key, address) of a sweep's points
+@dataclass(frozen=True)
+class _Sweep:
+    name: str
+    rule: EarlyStop
+    points: list[tuple[RunKey, str]]  # (key, address), in the manifests' order
 
 
-def _sweeps(declared_at: Mapping[RunKey, tuple[str, DeclaredRun]]) -> dict[tuple[str, str, str], Points]:
-    found: dict[tuple[str, str, str], Points] = {}
+@dataclass(frozen=True)
+class Stopped:
+    """A point the rule stops (or stopped): its current run, the verdict, and its sweep's name."""
+
+    run: Run
+    verdict: Verdict
+    sweep: str
+
+
+def _sweeps(declared_at: Mapping[RunKey, tuple[str, DeclaredRun]]) -> list[_Sweep]:
+    found: dict[tuple[str, str, str], _Sweep] = {}
     for key, (addr, run) in declared_at.items():
         origin = run.manifest.metadata.sweep
         if origin is not None and origin.early_stop is not None and run.spec.state == "running":
-            found.setdefault((key[0], origin.name, key[2]), []).append((key, addr))
-    return found
+            found.setdefault((key[0], origin.name, key[2]), _Sweep(origin.name, origin.early_stop, [])).points.append(
+                (key, addr))
+    return list(found.values())
 
 
 def stopped_early(declared_at: Mapping[RunKey, tuple[str, DeclaredRun]], by_address: Mapping[RunKey, Sequence[Run]],
-                  live: LiveState, owned: Callable[[Run], bool]) -> dict[str, tuple[Run, Verdict]]:
-    """The points the rule stops, by address, with their current run and the verdict: active ones to stop now, and
-    those it stopped already (which never compete for the sweep's promotion)."""
-    out: dict[str, tuple[Run, Verdict]] = {}
-    for points in _sweeps(declared_at).values():
-        current = {addr: ours[-1] for key, addr in points
+                  live: LiveState, owned: Callable[[Run], bool]) -> dict[str, Stopped]:
+    """The points the rule stops, by address: active ones to stop now, and those it stopped already (which never
+    compete for the sweep's promotion)."""
+    out: dict[str, Stopped] = {}
+    for sweep in _sweeps(declared_at):
+        current = {addr: ours[-1] for key, addr in sweep.points
                    if (ours := [r for r in by_address.get(key, ()) if owned(r)])}
         harvests = {addr: live.harvest.get(run.id or "", Harvest()) for addr, run in current.items()}
         for addr, run in current.items():
-            rule = declared_at[next(k for k, a in points if a == addr)][1].manifest.metadata.sweep
-            assert rule is not None and rule.early_stop is not None
-            found = verdict(rule.early_stop, harvests[addr], [h for a, h in harvests.items() if a != addr])
+            found = verdict(sweep.rule, harvests[addr], [h for a, h in harvests.items() if a != addr])
             if found is not None and (phase_of(run.status) == "active" or run.status == "job_terminated"):
-                out[addr] = (run, found)
+                out[addr] = Stopped(run, found, sweep.name)
     return out
 
 
-def early_stops(items: list[Item], stopped: Mapping[str, tuple[Run, Verdict]], live_ref: Callable[[Run], LiveRun],
-                sweep_of: Callable[[str], str]) -> list[Item]:
+def early_stops(items: list[Item], stopped: Mapping[str, Stopped]) -> list[Item]:
     """``items`` with the active points the rule stops now: a lifecycle stop in place of their "up to date"."""
     out: list[Item] = []
     for item in items:
         hit = stopped.get(item.address)
-        if isinstance(item, NoOp) and hit is not None and phase_of(hit[0].status) == "active" \
-                and item.live is not None and item.live.id == hit[0].id:
-            run, found = hit
-            out.append(Stop(address=item.address, live=live_ref(run), sensitive=item.sensitive,
-                            notices=item.notices, rule=f"sweep {sweep_of(item.address)}: spec.earlyStop "
-                            f"({found.rule.rule} of {found.rule.metric}, {found.rule.mode}, at steps "
-                            f"{', '.join(f'{s:,}' for s in sorted(found.rule.at_steps))})",
-                            reason=f"{found.words()}: stopped early; it keeps its checkpoints and does not compete "
-                                   "for the sweep's promotion"))
+        if isinstance(item, NoOp) and hit is not None and phase_of(hit.run.status) == "active" \
+                and item.live is not None and item.live.id == hit.run.id:
+            rule = hit.verdict.rule
+            steps = ", ".join(f"{s:,}" for s in sorted(rule.at_steps))
+            out.append(Stop(address=item.address, live=live_ref(hit.run), sensitive=item.sensitive,
+                            notices=item.notices, rule=f"sweep {hit.sweep}: spec.earlyStop ({rule.rule} of "
+                            f"{rule.metric}, {rule.mode}, at steps {steps})",
+                            reason=f"{hit.verdict.words()}: stopped early; it keeps its checkpoints and does not "
+                                   "compete for the sweep's promotion"))
         else:
             out.append(item)
     return out

@@ -171,8 +171,8 @@ async def _fetch_live_state(client: Backend, declared: Sequence[DeclaredRun], ad
                                                                          bound))
     listed = frozenset(involved)  # every run of these was listed, or every active one
     by_id = await _blueprints_by_id(client, versions or [], lookups, [*runs, *elsewhere], bound)
-    harvest, models = await _harvest(client, declared, runs, index.ids, bound)
-    last_events = await _last_events(client, declared, runs, bound)
+    (harvest, models), last_events = await settled(_harvest(client, declared, runs, index.ids, bound),
+                                                   _last_events(client, declared, runs, bound))
     champions = await _champions(client, declared, models or (), index.ids, bound)
     now = client.server_now() or datetime.now(UTC)
     by_id |= {b.id: b for b in resolved.values() if isinstance(b, ResolvedBlueprint)}

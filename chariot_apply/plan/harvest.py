@@ -67,7 +67,8 @@ def harvest_items(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_
             items.append(found)
     chosen_now = {i.checkpoint_id for i in items if isinstance(i, Promote)}
     if run.spec.checkpoints is not None:
-        retention, spared = _retention(run, addr, live, ref, project_id, harvest, models, owner, chosen_now)
+        retention, spared = _retention(run, addr, live, ref, project_id, project_ids, harvest, models, owner,
+                                       chosen_now)
         items += retention
         notices += spared
     return items, notices
@@ -106,14 +107,15 @@ def _promotion(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, index: int,
                    reason=f"{promotion.checkpoint.select} checkpoint of the run")
 
 
-def _retention(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_id: str, harvest: Harvest,
-               models: Sequence[Model], owner: str, chosen_now: set[str]) -> tuple[list[Item], list[str]]:
+def _retention(run: DeclaredRun, addr: str, live: Run, ref: LiveRun, project_id: str,
+               project_ids: Mapping[str, str], harvest: Harvest, models: Sequence[Model], owner: str,
+               chosen_now: set[str]) -> tuple[list[Item], list[str]]:
     """``spec.checkpoints.keep``: the checkpoints it deletes, never one a model was made from, one this plan
     promotes, or one a promotion may still choose (said in a notice)."""
     policy = run.spec.checkpoints
     assert policy is not None
     kept = keep(harvest, policy.keep)
-    candidates = still_choosable(run, live, harvest, models, owner)
+    candidates = still_choosable(run, live, harvest, models, owner, project_id, project_ids)
     protected = {m.checkpoint_id for m in models if m.checkpoint_id} | chosen_now | set(candidates)
     doomed = [c for c in harvest.complete() if c.id not in kept and c.id not in protected]
     spared = [f"step {step:,} ({why})" for cid, (step, why) in candidates.items()
@@ -135,7 +137,7 @@ def gated(made: Promote, promotion: Promotion, harvest: Harvest,
     required = promotion.required()
     if required is None:
         return made
-    value = harvest.value(Checkpoint(id=made.checkpoint_id, global_step=made.global_step), required[0])
+    value = harvest.metrics.get((made.global_step, required[0]))
     verdict = judge(promotion, float(value) if value is not None else None, champions)
     if verdict is None:
         return made
@@ -148,20 +150,20 @@ def gated(made: Promote, promotion: Promotion, harvest: Harvest,
                        "the next plan")
 
 
-def still_choosable(run: DeclaredRun, live: Run, harvest: Harvest, models: Sequence[Model],
-                    owner: str) -> dict[str, tuple[int, str]]:
+def still_choosable(run: DeclaredRun, live: Run, harvest: Harvest, models: Sequence[Model], owner: str,
+                    project_id: str, project_ids: Mapping[str, str]) -> dict[str, tuple[int, str]]:
     """The checkpoints a declared promotion not made yet may still choose (its own, and its sweep's, of which this
     run may be the winner), by id, with their step and why: the best so far by its metric, the step it names, the
     last. Retention never deletes them (issue 38: `keep: {last: 1}` deleted the best a `promote best` needed)."""
     found: dict[str, tuple[int, str]] = {}
-    own = set(map(id, run.spec.promote))
-    for promotion in run.promotions:
+    origin = run.manifest.metadata.sweep
+    # Its own promotions are made from this run; its sweep's once, from whichever point wins (None: any run).
+    made_from: list[tuple[Promotion, Collection[str | None] | None]] = [(p, {live.id}) for p in run.spec.promote]
+    made_from += [(p, None) for p in (origin.promote if origin is not None else ())]
+    for promotion, run_ids in made_from:
         target = promotion.model
-        mine = id(promotion) in own  # a sweep's promotion is made once, from whichever point wins
-        if any(m.name == target.name and m.version == target.version and _ours(m.summary, owner,
-                                                                             live.id if mine else None)
-               for m in models):
-            continue  # made already
+        if model_target(target, project_id, project_ids, models, owner, run_ids).made:
+            continue
         checkpoint, _ = choose(harvest, promotion.checkpoint)
         if checkpoint is not None and checkpoint.id:
             choice = promotion.checkpoint
@@ -187,15 +189,17 @@ class Target:
 
 
 def model_target(target: ModelTarget, project_id: str, project_ids: Mapping[str, str], models: Sequence[Model],
-                 owner: str, run_ids: Collection[str | None],
+                 owner: str, run_ids: Collection[str | None] | None,
                  pending: Collection[tuple[str, str, str]] = ()) -> Target:
-    """What ``target`` meets, for a promotion from one of ``run_ids`` (its project by default ``project_id``)."""
+    """What ``target`` meets, for a promotion from one of ``run_ids`` (None: from any run of ours; its project by
+    default ``project_id``)."""
     target_project = project_ids.get(target.project) if target.project else project_id
     if target_project is None:
         return Target(None)
     existing = [m for m in models if m.project_id == target_project and m.name == target.name
                 and m.version == target.version]
-    if any(_marked(m.summary, owner, run_id) for m in existing for run_id in run_ids):
+    if any(_ours(m.summary, owner, None) if run_ids is None else
+           any(_marked(m.summary, owner, run_id) for run_id in run_ids) for m in existing):
         return Target(target_project, made=True)
     if existing:
         return Target(target_project, taken=existing[0])

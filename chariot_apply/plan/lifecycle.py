@@ -100,11 +100,16 @@ def stalled_attempt(run: DeclaredRun, live: Run) -> bool:
     return (ended - since).total_seconds() > parse_duration_text(stall.no_progress_for)
 
 
+def of_spec(attempts: Sequence[Run], spec_hash: str) -> list[Run]:
+    """The attempts made of this spec: an older spec's are history, not attempts."""
+    return [r for r in attempts if (m := parse_notes(r.notes)[1]) is not None and m.spec == spec_hash]
+
+
 def next_retry(run: DeclaredRun, attempts: Sequence[Run], spec_hash: str,
                harvest: dict[str, Harvest] | None = None) -> Retry | None:
     """The next attempt after ``attempts`` (the failed runs of this spec count; an older spec's are history), or
     None when none of them is of this spec (a create of a new spec, not a retry)."""
-    same = [r for r in attempts if (m := parse_notes(r.notes)[1]) is not None and m.spec == spec_hash]
+    same = of_spec(attempts, spec_hash)
     if not same:
         return None
     policy = run.spec.on_failure

@@ -15,7 +15,7 @@ from chariot_apply.plan.compare import differences
 from chariot_apply.plan.context import PlanContext, invalid, live_ref, suggestion
 from chariot_apply.plan.harvest import Harvest, harvest_items
 from chariot_apply.plan.identity import desired_spec, validation_key
-from chariot_apply.plan.lifecycle import LimitCall, next_retry, past_limit, retry_gate, retry_rule
+from chariot_apply.plan.lifecycle import LimitCall, next_retry, of_spec, past_limit, retry_gate, retry_rule
 from chariot_apply.plan.live import ResolvedBlueprint
 from chariot_apply.plan.model import (
     BlockedReplace,
@@ -183,7 +183,7 @@ def _stall_stop(target: _Target, ref: LiveRun, limit: LimitCall, attempts: Seque
     ``maxRetries`` are used up. Nothing is deleted."""
     stall = target.run.spec.limits.stall if target.run.spec.limits is not None else None
     allowed = 1 + (stall.max_retries if stall is not None else 0)
-    this = 1 + sum(1 for a in attempts if a.status == "job_terminated")
+    this = 1 + sum(1 for a in of_spec(attempts, target.request.spec_hash) if a.status == "job_terminated")
     then = (f"kept with its checkpoints as attempt {this} of {allowed}; the next reconcile creates attempt "
             f"{this + 1} once it has stopped") if this < allowed else \
         f"its {allowed - 1} recreate(s) are used up (spec.limits.stall.maxRetries): stopped and left"
